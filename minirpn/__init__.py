@@ -1,0 +1,14 @@
+"""minirpn: Faster R-CNN built from scratch in NumPy, with Cython kernels and lessons.
+
+Conventions, used everywhere in the package:
+
+* boxes are continuous corners ``(x1, y1, x2, y2)``; width = ``x2 - x1``; pixel ``i``
+  covers ``[i, i + 1)``, so its centre is ``i + 0.5``;
+* images and feature maps are NCHW arrays;
+* weights use PyTorch's layouts: conv ``(C_out, C_in, kH, kW)``, linear ``(out, in)``;
+* training runs in float32, gradient checks in float64.
+"""
+from minirpn.config import Config
+
+__all__ = ["Config"]
+__version__ = "0.1.0"
