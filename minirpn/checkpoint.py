@@ -1,0 +1,128 @@
+"""Checkpoints: everything a training run needs to continue, in one ``.npz`` file.
+
+A checkpoint holds
+
+* the :class:`~minirpn.config.Config` as a JSON string,
+* every parameter by name (``"param/backbone.0.weight"``, ...),
+* the optimiser's momentum buffers by the same names (``"momentum/..."``),
+* the iteration count and the state of the run's random generator (as JSON), and
+* a small JSON dictionary of extra run state (e.g. the loss history for the curve).
+
+Two safety rules:
+
+* **No pickle.** Every entry is a plain numeric or string array, and the file is read
+  with ``np.load(..., allow_pickle=False)``: opening a checkpoint can never execute code.
+  A file carrying an object array is refused with a ``ValueError``.
+* **Atomic writes.** The archive is written to a temporary file in the same folder and
+  then renamed over the old one (``os.replace`` is atomic on one file system), so a save
+  interrupted by Ctrl-C, a full disk or a crash leaves the last good checkpoint intact.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from minirpn.config import Config
+
+FORMAT_VERSION = 1
+_PARAM = "param/"
+_MOMENTUM = "momentum/"
+
+
+class Checkpoint(NamedTuple):
+    """The content of a checkpoint file.
+
+    config: the run's configuration.
+    params: name → parameter array (float32 for a training run).
+    momentum: name → SGD momentum buffer (same names and shapes as ``params``; may be empty).
+    iteration: number of finished training iterations.
+    rng_state: ``np.random.Generator.bit_generator.state`` of the run's generator (a dict).
+    extra: any JSON-serialisable run state (seed, loss history, ...).
+    """
+
+    config: Config
+    params: dict[str, np.ndarray]
+    momentum: dict[str, np.ndarray]
+    iteration: int
+    rng_state: dict
+    extra: dict
+
+
+def _json_array(value) -> np.ndarray:
+    """A 0-d unicode array holding ``value`` as JSON (loads without pickle)."""
+    return np.array(json.dumps(value, sort_keys=True))
+
+
+def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> None:
+    """Write ``checkpoint`` to ``path`` atomically (temporary file in the same folder, then rename).
+
+    If anything fails while writing, the temporary file is removed and a checkpoint that
+    already existed at ``path`` is left untouched.
+    """
+    path = Path(path)
+    arrays: dict[str, np.ndarray] = {
+        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "config": np.array(checkpoint.config.to_json()),
+        "iteration": np.array(checkpoint.iteration, dtype=np.int64),
+        "rng_state": _json_array(checkpoint.rng_state),
+        "extra": _json_array(checkpoint.extra),
+    }
+    for prefix, group in ((_PARAM, checkpoint.params), (_MOMENTUM, checkpoint.momentum)):
+        for name, value in group.items():
+            arrays[prefix + name] = value
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        # BaseException: a Ctrl-C in the middle of a save must not leave litter behind either.
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Raises ``FileNotFoundError`` if ``path`` does not exist and ``ValueError`` naming the
+    path if it is not a readable minirpn checkpoint (corrupt, truncated, another kind of
+    file, or one that would need pickle to load).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            entries = {key: archive[key] for key in archive.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        raise ValueError(f"{str(path)!r} is not a readable minirpn checkpoint ({error})") from None
+
+    missing = [k for k in ("format_version", "config", "iteration", "rng_state", "extra")
+               if k not in entries]
+    if missing:
+        raise ValueError(f"{str(path)!r} is not a minirpn checkpoint (missing entries {missing})")
+    version = int(entries["format_version"])
+    if version != FORMAT_VERSION:
+        raise ValueError(f"checkpoint {str(path)!r} has format version {version}, "
+                         f"this minirpn reads version {FORMAT_VERSION}")
+    try:
+        config = Config.from_json(str(entries["config"]))
+        rng_state = json.loads(str(entries["rng_state"]))
+        extra = json.loads(str(entries["extra"]))
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"checkpoint {str(path)!r} has an unreadable config or state ({error})") from None
+
+    params = {k[len(_PARAM):]: v for k, v in entries.items() if k.startswith(_PARAM)}
+    momentum = {k[len(_MOMENTUM):]: v for k, v in entries.items() if k.startswith(_MOMENTUM)}
+    return Checkpoint(config=config, params=params, momentum=momentum,
+                      iteration=int(entries["iteration"]), rng_state=rng_state, extra=extra)

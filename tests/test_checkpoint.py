@@ -1,0 +1,95 @@
+"""Checkpoints: round trip, atomic writes, and refusal of pickled or corrupt files."""
+import numpy as np
+import numpy.lib.format
+import pytest
+
+from minirpn import Config
+from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+
+
+def make_checkpoint(iteration=7, fill=1.0):
+    rng = np.random.default_rng(123)
+    rng.standard_normal(5)  # move the generator away from its seed state
+    params = {"backbone.0.weight": np.full((4, 3, 3, 3), fill, np.float32),
+              "head.cls.bias": np.arange(5, dtype=np.float32)}
+    momentum = {name: np.full_like(p, -fill) for name, p in params.items()}
+    return Checkpoint(config=Config.tiny(rpn_nms_thresh=0.6), params=params, momentum=momentum,
+                      iteration=iteration, rng_state=rng.bit_generator.state,
+                      extra={"seed": 3, "loss_history": [[1.0, 0.5, 0.25, 0.125]]})
+
+
+def assert_same(a: Checkpoint, b: Checkpoint):
+    assert a.config == b.config
+    assert a.iteration == b.iteration
+    assert a.rng_state == b.rng_state
+    assert a.extra == b.extra
+    for mine, theirs in ((a.params, b.params), (a.momentum, b.momentum)):
+        assert mine.keys() == theirs.keys()
+        for name in mine:
+            assert mine[name].dtype == theirs[name].dtype
+            np.testing.assert_array_equal(mine[name], theirs[name])
+
+
+def test_round_trip_restores_everything_including_the_generator(tmp_path):
+    original = make_checkpoint()
+    save_checkpoint(tmp_path / "checkpoint.npz", original)
+    loaded = load_checkpoint(tmp_path / "checkpoint.npz")
+    assert_same(original, loaded)
+    # The restored generator continues with the very same numbers.
+    a, b = np.random.default_rng(), np.random.default_rng()
+    a.bit_generator.state = original.rng_state
+    b.bit_generator.state = loaded.rng_state
+    np.testing.assert_array_equal(a.random(10), b.random(10))
+
+
+def test_failure_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.npz"
+    good = make_checkpoint(iteration=7, fill=1.0)
+    save_checkpoint(path, good)
+
+    # Simulate a disk error after the first few arrays of the new checkpoint are written.
+    real_write_array = numpy.lib.format.write_array
+    calls = []
+
+    def failing_write_array(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 3:
+            raise OSError("simulated: no space left on device")
+        return real_write_array(*args, **kwargs)
+
+    monkeypatch.setattr(numpy.lib.format, "write_array", failing_write_array)
+    with pytest.raises(OSError, match="simulated"):
+        save_checkpoint(path, make_checkpoint(iteration=8, fill=2.0))
+    monkeypatch.undo()
+
+    assert len(calls) > 3  # the failure really happened in the middle of the write
+    assert_same(good, load_checkpoint(path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz"]  # no temp litter
+
+
+def test_object_array_is_refused_without_unpickling(tmp_path):
+    path = tmp_path / "evil.npz"
+    save_checkpoint(path, make_checkpoint())
+    with np.load(path) as archive:
+        entries = {k: archive[k] for k in archive.files}
+    entries["param/backbone.0.weight"] = np.array([{"payload": 1}], dtype=object)
+    np.savez(path, **entries)  # np.savez pickles object arrays
+    with pytest.raises(ValueError, match="evil.npz"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip file at all", b"PK\x03\x04truncated"])
+def test_corrupt_file_gives_value_error_naming_the_path(tmp_path, content):
+    path = tmp_path / "broken.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="broken.npz"):
+        load_checkpoint(path)
+
+
+def test_foreign_npz_and_missing_file(tmp_path):
+    path = tmp_path / "foreign.npz"
+    np.savez(path, weights=np.zeros(3))
+    with pytest.raises(ValueError, match="foreign.npz.*missing entries"):
+        load_checkpoint(path)
+    with pytest.raises(FileNotFoundError, match="nowhere.npz"):
+        load_checkpoint(tmp_path / "nowhere.npz")
