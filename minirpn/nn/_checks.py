@@ -1,0 +1,43 @@
+"""Argument checks shared by the layers: every bad input becomes an error naming the argument."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def as_pair(value, name: str, *, minimum: int) -> tuple[int, int]:
+    """Turn an int or an (h, w) pair into a validated ``(h, w)`` tuple of ints >= ``minimum``."""
+    items = (value, value) if isinstance(value, numbers.Integral) else value
+    try:
+        pair = tuple(items)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or an (h, w) pair of ints, got {value!r}") from None
+    if len(pair) != 2 or not all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in pair
+    ):
+        raise TypeError(f"{name} must be an int or an (h, w) pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def check_array(a, name: str, ndim: int) -> np.ndarray:
+    """Check that ``a`` is a floating-point ndarray with ``ndim`` dimensions and return it."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.floating):
+        raise TypeError(f"{name} must have a floating dtype, got {a.dtype}")
+    return a
+
+
+def check_same_dtype(reference: np.ndarray, reference_name: str, **others: np.ndarray) -> None:
+    """Refuse silent up-casts: every array in ``others`` must share ``reference``'s dtype."""
+    for name, a in others.items():
+        if a.dtype != reference.dtype:
+            raise TypeError(
+                f"{name} has dtype {a.dtype} but {reference_name} has dtype {reference.dtype}; "
+                "cast one of them explicitly"
+            )

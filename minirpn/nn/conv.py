@@ -1,0 +1,122 @@
+"""2-D convolution (cross-correlation, as in every deep-learning framework) by im2col + GEMM.
+
+Forward: every receptive window of the padded input is laid out as one column (im2col),
+then a single matrix product with the flattened filters computes all outputs at once.
+Backward: the same columns give dw with one matrix product; dx is the columns' gradient
+scattered back onto the input (col2im), one slice per kernel offset.
+Output size per axis (F1): out = (in + 2 * padding - kernel) // stride + 1.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from minirpn.nn._checks import as_pair, check_array, check_same_dtype
+
+
+class Conv2dCache(NamedTuple):
+    cols: np.ndarray  # (N, C * kH * kW, Ho * Wo) im2col of the padded input
+    w: np.ndarray  # (F, C, kH, kW)
+    x_shape: tuple[int, int, int, int]  # (N, C, H, W)
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+
+
+def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, padding=0):
+    """Convolve a batch of images with a bank of filters.
+
+    Args:
+        x: (N, C, H, W) float input.
+        w: (F, C, kH, kW) filters, same dtype as ``x`` (PyTorch layout).
+        b: (F,) bias, same dtype as ``x``.
+        stride: int or (sh, sw) pair, >= 1.
+        padding: int or (ph, pw) pair, >= 0; zeros added on every side.
+
+    Returns:
+        out: (N, F, Ho, Wo) of ``x``'s dtype, Ho = (H + 2 ph - kH) // sh + 1 (F1), likewise Wo.
+        cache: ``Conv2dCache`` for ``conv2d_backward``.
+    """
+    check_array(x, "x", 4)
+    check_array(w, "w", 4)
+    check_array(b, "b", 1)
+    check_same_dtype(x, "x", w=w, b=b)
+    stride = as_pair(stride, "stride", minimum=1)
+    padding = as_pair(padding, "padding", minimum=0)
+    n, c, h, wid = x.shape
+    f, c_w, kh, kw = w.shape
+    if c_w != c:
+        raise ValueError(f"w has {c_w} input channels (w.shape={w.shape}) but x has {c} (x.shape={x.shape})")
+    if b.shape != (f,):
+        raise ValueError(f"b must have shape ({f},) to match w.shape={w.shape}, got {b.shape}")
+    padded_h, padded_w = h + 2 * padding[0], wid + 2 * padding[1]
+    if kh > padded_h or kw > padded_w:
+        raise ValueError(
+            f"w kernel ({kh}, {kw}) is larger than the padded input ({padded_h}, {padded_w}) "
+            f"of x.shape={x.shape} with padding={padding}"
+        )
+
+    cols, (ho, wo) = _im2col(x, (kh, kw), stride, padding)  # (N, C*kH*kW, Ho*Wo)
+    # One GEMM, (F, K) @ (N, K, Ho*Wo) -> (N, F, Ho*Wo): already NCHW order, no transpose.
+    out = w.reshape(f, -1) @ cols
+    out += b[:, None]
+    cache = Conv2dCache(cols, w, (n, c, h, wid), stride, padding)
+    return out.reshape(n, f, ho, wo), cache
+
+
+def conv2d_backward(dout: np.ndarray, cache: Conv2dCache):
+    """Gradients of ``conv2d_forward``.
+
+    Args:
+        dout: (N, F, Ho, Wo) upstream gradient, dtype of the forward input.
+        cache: from ``conv2d_forward``.
+
+    Returns:
+        dx: (N, C, H, W); dw: (F, C, kH, kW); db: (F,). All of the forward dtype.
+    """
+    cols, w, x_shape, stride, padding = cache
+    n = x_shape[0]
+    f = w.shape[0]
+    check_array(dout, "dout", 4)
+    if dout.shape[:2] != (n, f) or dout.shape[2] * dout.shape[3] != cols.shape[2]:
+        raise ValueError(f"dout has shape {dout.shape}, which does not match the forward output")
+    dout_flat = dout.reshape(n, f, -1).astype(w.dtype, copy=False)  # (N, F, Ho*Wo)
+
+    db = dout_flat.sum(axis=(0, 2))
+    # dw = sum over the batch of (F, Ho*Wo) @ (Ho*Wo, K); the sum over N is tiny.
+    dw = (dout_flat @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+    dcols = w.reshape(f, -1).T @ dout_flat  # (K, F) @ (N, F, Ho*Wo) -> (N, K, Ho*Wo)
+    dx = _col2im(dcols, x_shape, w.shape[2:], stride, padding, dout.shape[2:])
+    return dx, dw, db
+
+
+def _im2col(x, kernel, stride, padding):
+    """(N, C, H, W) -> columns (N, C*kH*kW, Ho*Wo) in the order (c, i, j) of ``w``'s flattening."""
+    n, c = x.shape[:2]
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
+    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]  # (N, C, Ho, Wo, kH, kW), a view
+    ho, wo = windows.shape[2:4]
+    # The only copy of the forward pass: gather the windows straight into the GEMM's layout.
+    cols = np.ascontiguousarray(windows.transpose(0, 1, 4, 5, 2, 3))  # (N, C, kH, kW, Ho, Wo)
+    return cols.reshape(n, c * kh * kw, ho * wo), (ho, wo)
+
+
+def _col2im(dcols, x_shape, kernel, stride, padding, out_size):
+    """Scatter-add columns (N, C*kH*kW, Ho*Wo) back onto an (N, C, H, W) gradient.
+
+    Each input pixel belongs to several windows, so the contributions are summed. The loop
+    runs over the kH*kW kernel offsets: offset (i, j) touches the strided grid of padded
+    pixels (i + sh * oy, j + sw * ox), and different output pixels of one offset never
+    collide, so a plain sliced ``+=`` is exact.
+    """
+    n, c, h, wid = x_shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    ho, wo = out_size
+    dcols = dcols.reshape(n, c, kh, kw, ho, wo)
+    dxp = np.zeros((n, c, h + 2 * ph, wid + 2 * pw), dtype=dcols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw] += dcols[:, :, i, j]
+    return dxp[:, :, ph : ph + h, pw : pw + wid]

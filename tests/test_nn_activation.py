@@ -1,0 +1,66 @@
+"""ReLU and dropout against their definitions and centred differences (float64)."""
+import numpy as np
+import pytest
+
+from minirpn.gradcheck import numerical_gradient, relative_error
+from minirpn.nn import dropout_backward, dropout_forward, relu_backward, relu_forward
+
+
+def away_from_zero(rng, shape):
+    """Values with |x| >= 0.1, so a step of 1e-5 never crosses ReLU's kink."""
+    x = rng.uniform(0.1, 2.0, shape)
+    return x * rng.choice([-1.0, 1.0], shape)
+
+
+def test_relu_forward_and_gradient():
+    rng = np.random.default_rng(0)
+    x = away_from_zero(rng, (2, 3, 4, 5))
+    out, cache = relu_forward(x)
+    np.testing.assert_array_equal(out, np.where(x > 0, x, 0.0))
+    dout = rng.standard_normal(x.shape)
+    dx = relu_backward(dout, cache)
+    numeric = numerical_gradient(lambda: np.sum(relu_forward(x)[0] * dout), x)
+    assert relative_error(dx, numeric) < 1e-6
+
+
+def test_relu_keeps_float32():
+    out, cache = relu_forward(np.array([-1.0, 2.0], np.float32))
+    assert out.dtype == np.float32
+    assert relu_backward(np.ones(2, np.float32), cache).dtype == np.float32
+
+
+def test_dropout_train_zeroes_and_rescales():
+    x = np.ones((200, 50))
+    out, cache = dropout_forward(x, 0.3, True, np.random.default_rng(0))
+    dropped = out == 0
+    np.testing.assert_allclose(out[~dropped], 1 / 0.7)
+    assert abs(dropped.mean() - 0.3) < 0.02  # 10,000 draws: std of the fraction ~0.005
+    dout = np.random.default_rng(1).standard_normal(x.shape)
+    np.testing.assert_allclose(dropout_backward(dout, cache), dout * out)
+
+
+def test_dropout_gradient():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, 6))
+    dout = rng.standard_normal(x.shape)
+    _, cache = dropout_forward(x, 0.5, True, np.random.default_rng(7))
+    dx = dropout_backward(dout, cache)
+    # the same seed redraws the same mask on every call
+    numeric = numerical_gradient(
+        lambda: np.sum(dropout_forward(x, 0.5, True, np.random.default_rng(7))[0] * dout), x
+    )
+    assert relative_error(dx, numeric) < 1e-6
+
+
+def test_dropout_eval_is_identity():
+    x = np.random.default_rng(3).standard_normal((3, 4))
+    out, cache = dropout_forward(x, 0.5, False, None)
+    np.testing.assert_array_equal(out, x)
+    np.testing.assert_array_equal(dropout_backward(x, cache), x)
+
+
+def test_dropout_bad_inputs():
+    with pytest.raises(ValueError, match="p must"):
+        dropout_forward(np.zeros(3), 1.0, True, np.random.default_rng())
+    with pytest.raises(TypeError, match="rng"):
+        dropout_forward(np.zeros(3), 0.5, True, None)

@@ -1,0 +1,99 @@
+"""conv2d: forward against a naive loop, backward against centred differences (float64)."""
+import numpy as np
+import pytest
+
+from minirpn.gradcheck import numerical_gradient, relative_error
+from minirpn.nn import conv2d_backward, conv2d_forward
+
+# (N, C, H, W), (F, kH, kW), stride, padding
+CASES = [
+    ((2, 3, 7, 6), (4, 3, 3), 1, 1),
+    ((1, 2, 9, 8), (3, 3, 2), 2, 0),  # stride 2, non-square kernel, odd size
+    ((2, 2, 8, 7), (2, 1, 3), (2, 1), (0, 1)),  # per-axis stride and padding
+    ((1, 3, 5, 5), (2, 5, 5), 1, 0),  # kernel as large as the input: one output pixel
+    ((1, 1, 6, 5), (2, 1, 1), 3, 2),  # 1x1 kernel, stride larger than the kernel
+]
+
+
+def naive_conv2d(x, w, b, stride, padding):
+    sh, sw = (stride, stride) if np.isscalar(stride) else stride
+    ph, pw = (padding, padding) if np.isscalar(padding) else padding
+    n, c, h, wid = x.shape
+    f, _, kh, kw = w.shape
+    xp = np.zeros((n, c, h + 2 * ph, wid + 2 * pw), dtype=x.dtype)
+    xp[:, :, ph : ph + h, pw : pw + wid] = x
+    ho = (h + 2 * ph - kh) // sh + 1
+    wo = (wid + 2 * pw - kw) // sw + 1
+    out = np.zeros((n, f, ho, wo), dtype=x.dtype)
+    for i in range(n):
+        for k in range(f):
+            for oy in range(ho):
+                for ox in range(wo):
+                    window = xp[i, :, oy * sh : oy * sh + kh, ox * sw : ox * sw + kw]
+                    out[i, k, oy, ox] = np.sum(window * w[k]) + b[k]
+    return out
+
+
+def make(case, dtype=np.float64, seed=0):
+    x_shape, (f, kh, kw), stride, padding = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal((f, x_shape[1], kh, kw)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    return x, w, b, stride, padding
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_forward_matches_naive(case):
+    x, w, b, stride, padding = make(case)
+    out, _ = conv2d_forward(x, w, b, stride, padding)
+    np.testing.assert_allclose(out, naive_conv2d(x, w, b, stride, padding), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_backward_matches_centred_differences(case):
+    x, w, b, stride, padding = make(case, seed=1)
+    out, cache = conv2d_forward(x, w, b, stride, padding)
+    dout = np.random.default_rng(2).standard_normal(out.shape)
+    dx, dw, db = conv2d_backward(dout, cache)
+
+    def f():
+        return np.sum(conv2d_forward(x, w, b, stride, padding)[0] * dout)
+
+    assert relative_error(dx, numerical_gradient(f, x)) < 1e-6
+    assert relative_error(dw, numerical_gradient(f, w)) < 1e-6
+    assert relative_error(db, numerical_gradient(f, b)) < 1e-6
+
+
+def test_float32_stays_float32():
+    x, w, b, stride, padding = make(CASES[0], dtype=np.float32)
+    out, cache = conv2d_forward(x, w, b, stride, padding)
+    grads = conv2d_backward(np.ones_like(out), cache)
+    assert out.dtype == np.float32
+    assert all(g.dtype == np.float32 for g in grads)
+    x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
+    np.testing.assert_allclose(out, naive_conv2d(x64, w64, b64, stride, padding), rtol=1e-4, atol=1e-4)
+
+
+def test_bad_inputs_name_the_argument():
+    x = np.zeros((1, 3, 4, 4))
+    w = np.zeros((2, 3, 3, 3))
+    b = np.zeros(2)
+    with pytest.raises(ValueError, match="x"):
+        conv2d_forward(np.zeros((3, 4, 4)), w, b)
+    with pytest.raises(ValueError, match="w"):
+        conv2d_forward(x, np.zeros((2, 3, 3)), b)
+    with pytest.raises(ValueError, match=r"w has 2 input channels.*x has 3"):
+        conv2d_forward(x, np.zeros((2, 2, 3, 3)), b)
+    with pytest.raises(ValueError, match="b must have shape"):
+        conv2d_forward(x, w, np.zeros(3))
+    with pytest.raises(ValueError, match=r"w kernel \(5, 5\) is larger than the padded input \(4, 4\)"):
+        conv2d_forward(x, np.zeros((2, 3, 5, 5)), b)
+    with pytest.raises(ValueError, match="stride"):
+        conv2d_forward(x, w, b, stride=0)
+    with pytest.raises(ValueError, match="padding"):
+        conv2d_forward(x, w, b, padding=(1, -1))
+    with pytest.raises(TypeError, match="stride"):
+        conv2d_forward(x, w, b, stride=(1, 2, 3))
+    with pytest.raises(TypeError, match="w has dtype float32"):
+        conv2d_forward(x, w.astype(np.float32), b)

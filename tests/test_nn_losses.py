@@ -1,0 +1,115 @@
+"""Losses against hand-computed values and centred differences (float64)."""
+import math
+
+import numpy as np
+import pytest
+
+from minirpn.gradcheck import numerical_gradient, relative_error
+from minirpn.nn import smooth_l1, softmax_cross_entropy
+
+
+def test_softmax_cross_entropy_hand_computed():
+    logits = np.array([[0.0, 0.0], [math.log(3.0), 0.0], [5.0, 1.0]])
+    labels = np.array([0, 0, -1])  # the last row is ignored
+    loss, dlogits = softmax_cross_entropy(logits, labels)
+    # row 0: p = (1/2, 1/2) -> -log 1/2; row 1: p = (3/4, 1/4) -> -log 3/4; mean over 2 rows
+    assert loss == pytest.approx((math.log(2.0) + math.log(4.0 / 3.0)) / 2)
+    expected = np.array([[-0.5, 0.5], [-0.25, 0.25], [0.0, 0.0]]) / 2
+    np.testing.assert_allclose(dlogits, expected, atol=1e-15)
+
+
+def test_softmax_cross_entropy_is_stable_for_huge_logits():
+    logits = np.array([[1000.0, 0.0], [-1000.0, 0.0]])
+    loss, dlogits = softmax_cross_entropy(logits, np.array([1, 1]))
+    # row 0 costs 1000 (log-prob of class 1 is -1000), row 1 costs about e**-1000 = 0
+    assert loss == pytest.approx(500.0)
+    assert np.all(np.isfinite(dlogits))
+    np.testing.assert_allclose(dlogits, [[0.5, -0.5], [0.0, 0.0]], atol=1e-15)
+
+
+def test_softmax_cross_entropy_float32_stays_float32():
+    _, dlogits = softmax_cross_entropy(np.ones((2, 3), np.float32), np.array([0, 2]))
+    assert dlogits.dtype == np.float32
+
+
+def test_softmax_cross_entropy_all_ignored_is_zero():
+    logits = np.random.default_rng(0).standard_normal((4, 3))
+    loss, dlogits = softmax_cross_entropy(logits, np.full(4, -1))
+    assert loss == 0.0
+    np.testing.assert_array_equal(dlogits, np.zeros_like(logits))
+    loss, dlogits = softmax_cross_entropy(np.zeros((0, 3)), np.zeros(0, np.int64))
+    assert loss == 0.0 and dlogits.shape == (0, 3)
+
+
+def test_softmax_cross_entropy_gradient():
+    rng = np.random.default_rng(1)
+    logits = rng.standard_normal((7, 4)) * 3
+    labels = np.array([0, 3, -1, 2, 1, -1, 3])
+    _, dlogits = softmax_cross_entropy(logits, labels)
+    numeric = numerical_gradient(lambda: softmax_cross_entropy(logits, labels)[0], logits)
+    assert relative_error(dlogits, numeric) < 1e-6
+
+
+def test_softmax_cross_entropy_bad_labels():
+    logits = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="labels must lie in"):
+        softmax_cross_entropy(logits, np.array([0, 2, 1]))
+    with pytest.raises(ValueError, match="labels must lie in"):
+        softmax_cross_entropy(logits, np.array([0, -2, 1]))
+    with pytest.raises(TypeError, match="labels"):
+        softmax_cross_entropy(logits, np.array([0.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="labels must have shape"):
+        softmax_cross_entropy(logits, np.array([0, 1]))
+    with pytest.raises(ValueError, match="ignore_index"):
+        softmax_cross_entropy(logits, np.array([0, 1, 1]), ignore_index=1)
+    with pytest.raises(ValueError, match="logits"):
+        softmax_cross_entropy(np.zeros(3), np.array([0, 1, 1]))
+
+
+def test_smooth_l1_hand_computed():
+    pred = np.array([0.05, -0.5, 2.0, 0.0])
+    target = np.zeros(4)
+    # sigma = 3: quadratic below 1/9. 0.05 -> 0.5*9*0.0025; 0.5 -> 0.5 - 1/18; 2 -> 2 - 1/18; 0 -> 0
+    loss, dpred = smooth_l1(pred, target, sigma=3.0)
+    assert loss == pytest.approx(0.5 * 9 * 0.0025 + (0.5 - 1 / 18) + (2.0 - 1 / 18))
+    np.testing.assert_allclose(dpred, [9 * 0.05, -1.0, 1.0, 0.0])
+
+
+def test_smooth_l1_sigma_one_is_the_papers_formula():
+    x = np.array([-3.0, -0.4, 0.7, 1.5])
+    loss, _ = smooth_l1(x, np.zeros(4))
+    assert loss == pytest.approx(2.5 + 0.08 + 0.245 + 1.0)
+
+
+def test_smooth_l1_weights():
+    pred = np.array([[1.0, 2.0], [0.2, -4.0]])
+    target = np.zeros((2, 2))
+    inside = np.array([[1.0, 0.0], [0.5, 1.0]])
+    outside = np.array([[2.0], [1.0]])  # one weight per row, broadcast over coordinates
+    loss, dpred = smooth_l1(pred, target, 1.0, inside, outside)
+    # x = [[1, 0], [0.1, -4]] -> per entry [[0.5, 0], [0.005, 3.5]], times outside
+    assert loss == pytest.approx(2 * 0.5 + 0.005 + 3.5)
+    # d/dpred = outside * inside * (x if |x| < 1 else sign x)
+    np.testing.assert_allclose(dpred, [[2.0, 0.0], [0.05, -1.0]])
+
+
+def test_smooth_l1_gradient():
+    rng = np.random.default_rng(3)
+    pred = rng.standard_normal((6, 4))
+    target = rng.standard_normal((6, 4))
+    inside = rng.uniform(0.0, 2.0, (6, 4))
+    outside = rng.uniform(0.0, 2.0, (6, 1))
+    _, dpred = smooth_l1(pred, target, 3.0, inside, outside)
+    numeric = numerical_gradient(lambda: smooth_l1(pred, target, 3.0, inside, outside)[0], pred)
+    assert relative_error(dpred, numeric) < 1e-6
+
+
+def test_smooth_l1_bad_inputs():
+    with pytest.raises(ValueError, match="target"):
+        smooth_l1(np.zeros(3), np.zeros(4))
+    with pytest.raises(ValueError, match="sigma"):
+        smooth_l1(np.zeros(3), np.zeros(3), sigma=0.0)
+    with pytest.raises(ValueError, match="inside_weights"):
+        smooth_l1(np.zeros((2, 4)), np.zeros((2, 4)), inside_weights=np.ones(3))
+    with pytest.raises(ValueError, match="outside_weights"):
+        smooth_l1(np.zeros(4), np.zeros(4), outside_weights=np.ones((2, 4)))
