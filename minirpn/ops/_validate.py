@@ -1,0 +1,182 @@
+"""Input checks shared by ``minirpn.ops`` (Cython kernels) and ``minirpn.ops.reference``.
+
+Both front ends call these helpers, so a bad argument gets the same ``ValueError`` (or
+``TypeError``) whichever implementation is used, and both receive identical, C-contiguous
+arrays. Every message names the argument and shows the offending value.
+"""
+import numbers
+
+import numpy as np
+
+# Box and RoI coordinates larger than this are rejected: their areas (a product of two
+# differences) would overflow float64 to inf, and inf / inf is NaN.
+MAX_ABS_COORDINATE = 1e150
+
+
+def as_float_array(name, value):
+    """Return ``value`` as a C-contiguous float array: float32 stays float32, all else float64."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    dtype = np.float32 if array.dtype == np.float32 else np.float64
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def check_boxes(name, boxes):
+    """Validate boxes of shape (N, 4) as ``(x1, y1, x2, y2)``; return a contiguous float array.
+
+    NaN and infinite coordinates are allowed (the ops treat such a box as empty); finite
+    coordinates beyond ``MAX_ABS_COORDINATE`` are rejected.
+    """
+    boxes = as_float_array(name, boxes)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"{name} must have shape (N, 4), got shape {boxes.shape}")
+    finite = boxes[np.isfinite(boxes)]
+    if finite.size and np.abs(finite).max() > MAX_ABS_COORDINATE:
+        raise ValueError(
+            f"{name} has a coordinate of magnitude {np.abs(finite).max():g}, "
+            f"beyond the supported {MAX_ABS_COORDINATE:g}"
+        )
+    return boxes
+
+
+def check_scores(name, scores, count):
+    """Validate scores of shape (count,) with no NaN; return a contiguous float array."""
+    scores = as_float_array(name, scores)
+    if scores.shape != (count,):
+        raise ValueError(f"{name} must have shape ({count},) to match the boxes, got {scores.shape}")
+    nan = np.flatnonzero(np.isnan(scores))
+    if nan.size:
+        raise ValueError(f"{name} contains NaN (first at index {nan[0]}); NaN scores cannot be ranked")
+    return scores
+
+
+def check_integral(name, values):
+    """Return ``values`` as int64, refusing non-integral or non-finite numbers."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold integers, got dtype {values.dtype}")
+    if values.dtype.kind == "f":
+        # 2**63 is the first value int64 cannot hold.
+        bad = np.flatnonzero(
+            ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) >= 2.0**63)
+        )
+        if bad.size:
+            raise ValueError(f"{name} must be integral, got {values.flat[bad[0]]!r} at index {bad[0]}")
+    return np.ascontiguousarray(values, dtype=np.int64)
+
+
+def check_class_ids(name, class_ids, count):
+    """Validate integer class ids of shape (count,); return them as int64."""
+    class_ids = check_integral(name, class_ids)
+    if class_ids.shape != (count,):
+        raise ValueError(f"{name} must have shape ({count},) to match the boxes, got {class_ids.shape}")
+    return class_ids
+
+
+def check_iou_threshold(name, threshold):
+    """Return the threshold as a float; it must be a finite number >= 0."""
+    if not isinstance(threshold, numbers.Real) or isinstance(threshold, bool):
+        raise TypeError(f"{name} must be a real number, got {threshold!r}")
+    threshold = float(threshold)
+    if not np.isfinite(threshold) or threshold < 0.0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {threshold!r}")
+    return threshold
+
+
+def check_positive_int(name, value):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_output_size(name, output_size):
+    """Return ``(pooled_height, pooled_width)`` from an int or a pair of positive ints."""
+    if isinstance(output_size, numbers.Integral):
+        output_size = (output_size, output_size)
+    if not isinstance(output_size, (tuple, list)) or len(output_size) != 2:
+        raise ValueError(f"{name} must be an int or a (height, width) pair, got {output_size!r}")
+    return tuple(check_positive_int(name, size) for size in output_size)
+
+
+def check_spatial_scale(name, scale):
+    if not isinstance(scale, numbers.Real) or isinstance(scale, bool):
+        raise TypeError(f"{name} must be a real number, got {scale!r}")
+    scale = float(scale)
+    if not np.isfinite(scale) or scale <= 0.0:
+        raise ValueError(f"{name} must be a finite number > 0, got {scale!r}")
+    return scale
+
+
+def check_features_shape(name, shape):
+    """Return a (N, C, H, W) shape as a tuple of positive ints."""
+    if not isinstance(shape, (tuple, list)) or len(shape) != 4:
+        raise ValueError(f"{name} must be an (N, C, H, W) tuple, got {shape!r}")
+    return tuple(check_positive_int(name, size) for size in shape)
+
+
+def check_rois(name, rois, batch_size):
+    """Validate RoIs of shape (R, 5), rows ``(batch_index, x1, y1, x2, y2)``.
+
+    Returns ``(batch_index int64 (R,), coords float64 (R, 4))``. The batch index must be an
+    integer in ``[0, batch_size)``; coordinates must be finite (a NaN corner has no pixel to
+    round to) and within ``MAX_ABS_COORDINATE``. Coordinates are always float64, whatever the
+    dtype of the features, so the bin geometry is the same for float32 and float64 maps.
+    """
+    rois = np.asarray(rois)
+    if rois.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {rois.dtype}")
+    if rois.ndim != 2 or rois.shape[1] != 5:
+        raise ValueError(f"{name} must have shape (R, 5), got shape {rois.shape}")
+    rois = np.ascontiguousarray(rois, dtype=np.float64)
+    batch_index = check_integral(f"{name}[:, 0] (batch index)", rois[:, 0])
+    outside = np.flatnonzero((batch_index < 0) | (batch_index >= batch_size))
+    if outside.size:
+        raise ValueError(
+            f"{name}[:, 0] (batch index) must lie in [0, {batch_size}), "
+            f"got {batch_index[outside[0]]} at row {outside[0]}"
+        )
+    coords = np.ascontiguousarray(rois[:, 1:])
+    bad = np.flatnonzero(~np.isfinite(coords).all(axis=1))
+    if bad.size:
+        raise ValueError(f"{name} has a non-finite coordinate in row {bad[0]}: {coords[bad[0]]}")
+    if coords.size and np.abs(coords).max() > MAX_ABS_COORDINATE:
+        raise ValueError(
+            f"{name} has a coordinate of magnitude {np.abs(coords).max():g}, "
+            f"beyond the supported {MAX_ABS_COORDINATE:g}"
+        )
+    return batch_index, coords
+
+
+def check_features(name, features):
+    features = as_float_array(name, features)
+    if features.ndim != 4:
+        raise ValueError(f"{name} must have shape (N, C, H, W), got shape {features.shape}")
+    if 0 in features.shape:
+        raise ValueError(f"{name} must not have an empty dimension, got shape {features.shape}")
+    return features
+
+
+def check_roi_pool_grad(grad_out, argmax, rois, features_shape):
+    """Validate the arguments of ``roi_pool_backward``.
+
+    Returns ``(grad_out, argmax int64, batch_index, features_shape)``; every argmax must be
+    -1 (empty bin) or a flat index ``h * W + w`` inside the map.
+    """
+    features_shape = check_features_shape("features_shape", features_shape)
+    grad_out = as_float_array("grad_out", grad_out)
+    if grad_out.ndim != 4 or grad_out.shape[1] != features_shape[1]:
+        raise ValueError(
+            f"grad_out must have shape (R, {features_shape[1]}, ph, pw), got shape {grad_out.shape}"
+        )
+    argmax = check_integral("argmax", argmax)
+    if argmax.shape != grad_out.shape:
+        raise ValueError(f"argmax must have the shape of grad_out {grad_out.shape}, got {argmax.shape}")
+    batch_index, _ = check_rois("rois", rois, features_shape[0])
+    if batch_index.shape[0] != grad_out.shape[0]:
+        raise ValueError(f"rois must have one row per grad_out RoI ({grad_out.shape[0]}), got {batch_index.shape[0]}")
+    map_size = features_shape[2] * features_shape[3]
+    if argmax.size and (argmax.min() < -1 or argmax.max() >= map_size):
+        bad = argmax[(argmax < -1) | (argmax >= map_size)][0]
+        raise ValueError(f"argmax must lie in [-1, {map_size}) for features_shape {features_shape}, got {bad}")
+    return grad_out, argmax, batch_index, features_shape
