@@ -75,6 +75,15 @@ def test_float32_stays_float32():
     np.testing.assert_allclose(out, naive_conv2d(x64, w64, b64, stride, padding), rtol=1e-4, atol=1e-4)
 
 
+def test_mixed_dtypes_compute_in_the_wider_one_and_keep_each_gradients_dtype():
+    x, w, b, stride, padding = make(CASES[0])
+    w32, b32 = w.astype(np.float32), b.astype(np.float32)
+    out, cache = conv2d_forward(x, w32, b32, stride, padding)  # float64 input, float32 layer
+    assert out.dtype == np.float64
+    dx, dw, db = conv2d_backward(np.ones_like(out), cache)
+    assert (dx.dtype, dw.dtype, db.dtype) == (np.float64, np.float32, np.float32)
+
+
 def test_bad_inputs_name_the_argument():
     x = np.zeros((1, 3, 4, 4))
     w = np.zeros((2, 3, 3, 3))
@@ -95,5 +104,5 @@ def test_bad_inputs_name_the_argument():
         conv2d_forward(x, w, b, padding=(1, -1))
     with pytest.raises(TypeError, match="stride"):
         conv2d_forward(x, w, b, stride=(1, 2, 3))
-    with pytest.raises(TypeError, match="w has dtype float32"):
-        conv2d_forward(x, w.astype(np.float32), b)
+    with pytest.raises(TypeError, match="x must have a floating dtype"):
+        conv2d_forward(x.astype(np.int64), w, b)

@@ -32,12 +32,3 @@ def check_array(a, name: str, ndim: int) -> np.ndarray:
         raise TypeError(f"{name} must have a floating dtype, got {a.dtype}")
     return a
 
-
-def check_same_dtype(reference: np.ndarray, reference_name: str, **others: np.ndarray) -> None:
-    """Refuse silent up-casts: every array in ``others`` must share ``reference``'s dtype."""
-    for name, a in others.items():
-        if a.dtype != reference.dtype:
-            raise TypeError(
-                f"{name} has dtype {a.dtype} but {reference_name} has dtype {reference.dtype}; "
-                "cast one of them explicitly"
-            )

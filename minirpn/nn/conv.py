@@ -13,13 +13,15 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from minirpn.nn._checks import as_pair, check_array, check_same_dtype
+from minirpn.nn._checks import as_pair, check_array
 
 
 class Conv2dCache(NamedTuple):
     cols: np.ndarray  # (N, C * kH * kW, Ho * Wo) im2col of the padded input
     w: np.ndarray  # (F, C, kH, kW)
     x_shape: tuple[int, int, int, int]  # (N, C, H, W)
+    x_dtype: np.dtype
+    b_dtype: np.dtype
     stride: tuple[int, int]
     padding: tuple[int, int]
 
@@ -29,19 +31,21 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, paddin
 
     Args:
         x: (N, C, H, W) float input.
-        w: (F, C, kH, kW) filters, same dtype as ``x`` (PyTorch layout).
-        b: (F,) bias, same dtype as ``x``.
+        w: (F, C, kH, kW) float filters (PyTorch layout).
+        b: (F,) float bias.
         stride: int or (sh, sw) pair, >= 1.
         padding: int or (ph, pw) pair, >= 0; zeros added on every side.
 
     Returns:
-        out: (N, F, Ho, Wo) of ``x``'s dtype, Ho = (H + 2 ph - kH) // sh + 1 (F1), likewise Wo.
+        out: (N, F, Ho, Wo), Ho = (H + 2 ph - kH) // sh + 1 (F1), likewise Wo.
         cache: ``Conv2dCache`` for ``conv2d_backward``.
+
+    ``out`` has NumPy's common dtype of x and w: float32 throughout stays float32, and
+    a float64 input to float32 weights (a gradient check) is computed in float64.
     """
     check_array(x, "x", 4)
     check_array(w, "w", 4)
     check_array(b, "b", 1)
-    check_same_dtype(x, "x", w=w, b=b)
     stride = as_pair(stride, "stride", minimum=1)
     padding = as_pair(padding, "padding", minimum=0)
     n, c, h, wid = x.shape
@@ -61,7 +65,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, paddin
     # One GEMM, (F, K) @ (N, K, Ho*Wo) -> (N, F, Ho*Wo): already NCHW order, no transpose.
     out = w.reshape(f, -1) @ cols
     out += b[:, None]
-    cache = Conv2dCache(cols, w, (n, c, h, wid), stride, padding)
+    cache = Conv2dCache(cols, w, (n, c, h, wid), x.dtype, b.dtype, stride, padding)
     return out.reshape(n, f, ho, wo), cache
 
 
@@ -69,26 +73,27 @@ def conv2d_backward(dout: np.ndarray, cache: Conv2dCache):
     """Gradients of ``conv2d_forward``.
 
     Args:
-        dout: (N, F, Ho, Wo) upstream gradient, dtype of the forward input.
+        dout: (N, F, Ho, Wo) float upstream gradient.
         cache: from ``conv2d_forward``.
 
     Returns:
-        dx: (N, C, H, W); dw: (F, C, kH, kW); db: (F,). All of the forward dtype.
+        dx: (N, C, H, W); dw: (F, C, kH, kW); db: (F,). Each has the dtype of the forward
+        argument it belongs to (x, w, b).
     """
-    cols, w, x_shape, stride, padding = cache
+    cols, w, x_shape, x_dtype, b_dtype, stride, padding = cache
     n = x_shape[0]
     f = w.shape[0]
     check_array(dout, "dout", 4)
     if dout.shape[:2] != (n, f) or dout.shape[2] * dout.shape[3] != cols.shape[2]:
         raise ValueError(f"dout has shape {dout.shape}, which does not match the forward output")
-    dout_flat = dout.reshape(n, f, -1).astype(w.dtype, copy=False)  # (N, F, Ho*Wo)
+    dout_flat = dout.reshape(n, f, -1)  # (N, F, Ho*Wo)
 
-    db = dout_flat.sum(axis=(0, 2))
+    db = dout_flat.sum(axis=(0, 2)).astype(b_dtype, copy=False)
     # dw = sum over the batch of (F, Ho*Wo) @ (Ho*Wo, K); the sum over N is tiny.
-    dw = (dout_flat @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+    dw = (dout_flat @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape).astype(w.dtype, copy=False)
     dcols = w.reshape(f, -1).T @ dout_flat  # (K, F) @ (N, F, Ho*Wo) -> (N, K, Ho*Wo)
     dx = _col2im(dcols, x_shape, w.shape[2:], stride, padding, dout.shape[2:])
-    return dx, dw, db
+    return dx.astype(x_dtype, copy=False), dw, db
 
 
 def _im2col(x, kernel, stride, padding):
