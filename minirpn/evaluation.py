@@ -1,0 +1,203 @@
+"""Detection quality: average precision per class, mean AP at IoU 0.5 and COCO-style mAP.
+
+How a detection counts (the same rule at every IoU threshold ``t``):
+
+1. Detections of one class, pooled over all images, are visited in order of decreasing
+   score (ties keep their input order).
+2. Each takes the ground-truth box of that class *in its own image* that it overlaps most
+   (IoU, F9) among those not yet taken. If that IoU is >= ``t``, the detection is a true
+   positive and the ground truth is taken; otherwise it is a false positive. So one ground
+   truth is matched at most once: a second detection of an already-found object -- a
+   duplicate -- is a false positive. (The PASCAL VOC devkit instead lets a detection look
+   only at its single best ground truth, taken or not; the two rules differ only when
+   several objects of a class overlap a detection above ``t``. Ours is COCO's.)
+3. Precision after the n-th detection is TP_n / n, recall is TP_n / G (G = number of
+   ground-truth boxes of the class), and the AP is the area under the precision-recall
+   curve (see :func:`average_precision`).
+
+``map50`` is the mean over classes of the AP at IoU 0.5 (PASCAL VOC's measure);
+``map`` averages the mean AP over IoU 0.50, 0.55, ..., 0.95 (COCO's measure, computed
+here with the same all-point AP as VOC rather than COCO's 101 sampled recall levels, and
+without COCO's 100-detections-per-image cap -- so it can differ slightly from
+pycocotools). A class with no ground-truth box in the whole set has no defined recall: it
+is left out of both means and its AP is reported as ``None``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from minirpn.ops import box_iou
+
+VOC_IOU_THRESHOLD = 0.5
+COCO_IOU_THRESHOLDS = tuple(np.round(np.arange(0.50, 0.96, 0.05), 2).tolist())  # 0.50..0.95
+ELEVEN_RECALL_LEVELS = np.linspace(0.0, 1.0, 11)  # VOC 2007: 0, 0.1, ..., 1
+
+
+def average_precision(recall: np.ndarray, precision: np.ndarray,
+                      use_07_metric: bool = False) -> float:
+    """Area under a precision-recall curve.
+
+    recall, precision: (n,) float, the values after each of the n ranked detections
+                       (recall non-decreasing).
+    use_07_metric:     False -- all-point interpolation (PASCAL VOC 2010 onwards): make
+                       precision non-increasing by taking, at each recall, the best
+                       precision at that recall or any higher one, then sum
+                       precision x recall step.
+                       True -- the VOC 2007 11-point measure: the mean, over recall levels
+                       r in {0, 0.1, ..., 1}, of the best precision at recall >= r (0 if
+                       that recall is never reached).
+    Returns the AP in [0, 1]; 0.0 for an empty curve.
+    """
+    recall = np.asarray(recall, dtype=np.float64)
+    precision = np.asarray(precision, dtype=np.float64)
+    if recall.ndim != 1 or recall.shape != precision.shape:
+        raise ValueError(f"recall and precision must be 1-D of one length, "
+                         f"got shapes {recall.shape} and {precision.shape}")
+    if not (np.isfinite(recall).all() and np.isfinite(precision).all()):
+        raise ValueError("recall and precision must be finite, got NaN or infinity")
+    if recall.size == 0:
+        return 0.0
+
+    if use_07_metric:
+        best = [precision[recall >= level].max(initial=0.0) for level in ELEVEN_RECALL_LEVELS]
+        return float(np.mean(best))
+
+    # Sentinels: the curve starts at recall 0 and ends at precision 0.
+    rec = np.concatenate([[0.0], recall, [1.0]])
+    prec = np.concatenate([[0.0], precision, [0.0]])
+    envelope = np.maximum.accumulate(prec[::-1])[::-1]  # best precision at recall >= r
+    steps = np.flatnonzero(rec[1:] != rec[:-1]) + 1  # where recall increases
+    return float(np.sum((rec[steps] - rec[steps - 1]) * envelope[steps]))
+
+
+def evaluate(detections: Sequence, ground_truths: Sequence, num_classes: int,
+             iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS,
+             use_07_metric: bool = False) -> dict:
+    """AP per class and mean AP of detections against ground truth (rules: module docstring).
+
+    detections:     one entry per image, ``(boxes (D, 4), scores (D,), labels (D,))``: boxes
+                    float continuous corners (x1, y1, x2, y2), labels int in 1..num_classes.
+    ground_truths:  one entry per image (same order), ``(boxes (G, 4), labels (G,))``.
+    num_classes:    C, the number of object classes (background excluded).
+    iou_thresholds: the thresholds ``map`` averages over; 0.5 must be one of them.
+    use_07_metric:  use the VOC 2007 11-point AP instead of all-point interpolation.
+
+    Returns a dict (JSON-ready: floats, ints, None):
+      ``map50``            mean AP at IoU 0.5 over classes with ground truth (None if none),
+      ``map``              mean over ``iou_thresholds`` of the mean AP at that threshold,
+      ``ap50_per_class``   {label: AP at 0.5, or None for a class without ground truth},
+      ``ap_per_class``     {label: AP averaged over ``iou_thresholds``, or None},
+      ``num_ground_truth`` {label: number of ground-truth boxes},
+      ``num_detections``   {label: number of detections}.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
+            or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    if len(detections) != len(ground_truths):
+        raise ValueError(f"detections and ground_truths must have one entry per image, "
+                         f"got {len(detections)} and {len(ground_truths)}")
+    thresholds = np.asarray(iou_thresholds, dtype=np.float64)
+    if thresholds.ndim != 1 or thresholds.size == 0 or not (
+            (thresholds > 0) & (thresholds <= 1)).all():
+        raise ValueError(f"iou_thresholds must be a non-empty list in (0, 1], "
+                         f"got {iou_thresholds!r}")
+    voc_index = np.flatnonzero(np.isclose(thresholds, VOC_IOU_THRESHOLD))
+    if voc_index.size == 0:
+        raise ValueError(f"iou_thresholds must include {VOC_IOU_THRESHOLD}, "
+                         f"got {iou_thresholds!r}")
+
+    images = [_check_image(i, det, gt, num_classes)
+              for i, (det, gt) in enumerate(zip(detections, ground_truths))]
+
+    ap = {}  # label -> (T,) AP at each threshold, or None
+    num_gt, num_det = {}, {}
+    for label in range(1, num_classes + 1):
+        num_gt[label] = sum(int((gt_labels == label).sum()) for *_, gt_labels in images)
+        num_det[label] = sum(int((labels == label).sum()) for _, _, labels, *_ in images)
+        if num_gt[label] == 0:
+            ap[label] = None
+            continue
+        ap[label] = np.array([
+            average_precision(*_precision_recall(images, label, num_gt[label], t),
+                              use_07_metric=use_07_metric)
+            for t in thresholds])
+
+    scored = [a for a in ap.values() if a is not None]
+    mean_per_threshold = np.mean(scored, axis=0) if scored else None  # (T,)
+    return {
+        "map50": None if not scored else float(mean_per_threshold[voc_index[0]]),
+        "map": None if not scored else float(mean_per_threshold.mean()),
+        "ap50_per_class": {k: None if a is None else float(a[voc_index[0]])
+                           for k, a in ap.items()},
+        "ap_per_class": {k: None if a is None else float(a.mean()) for k, a in ap.items()},
+        "num_ground_truth": num_gt,
+        "num_detections": num_det,
+    }
+
+
+def _precision_recall(images, label: int, num_gt: int, threshold: float):
+    """Greedy matching of one class at one IoU threshold -> (recall (n,), precision (n,))."""
+    # Every detection of the class as (score, image, row); the IoU with the image's
+    # ground truth of the class is computed once per image.
+    entries, ious = [], []
+    for image_index, (boxes, scores, labels, gt_boxes, gt_labels) in enumerate(images):
+        det_rows = np.flatnonzero(labels == label)
+        gt_rows = np.flatnonzero(gt_labels == label)
+        ious.append(box_iou(boxes[det_rows], gt_boxes[gt_rows]))  # (D_c, G_c)
+        entries.extend((scores[row], image_index, k) for k, row in enumerate(det_rows))
+    # Decreasing score; a stable sort keeps ties in input order, so results are reproducible.
+    order = np.argsort(-np.array([e[0] for e in entries], dtype=np.float64), kind="stable")
+
+    taken = [np.zeros(iou.shape[1], dtype=bool) for iou in ious]
+    true_positive = np.zeros(len(entries), dtype=bool)
+    for rank, entry_index in enumerate(order):
+        _, image_index, k = entries[entry_index]
+        overlaps = np.where(taken[image_index], -1.0, ious[image_index][k])  # (G_c,)
+        if overlaps.size and overlaps.max() >= threshold:
+            taken[image_index][overlaps.argmax()] = True
+            true_positive[rank] = True
+
+    tp = np.cumsum(true_positive)
+    recall = tp / num_gt
+    precision = tp / np.arange(1, len(entries) + 1)
+    return recall, precision
+
+
+def _check_image(index: int, detection, ground_truth, num_classes: int):
+    """Validate one image's entries -> (boxes, scores, labels, gt_boxes, gt_labels) arrays."""
+    try:
+        boxes, scores, labels = detection
+        gt_boxes, gt_labels = ground_truth
+    except (TypeError, ValueError):
+        raise ValueError(f"image {index}: a detection entry must be (boxes, scores, labels) and "
+                         f"a ground-truth entry (boxes, labels)") from None
+    boxes, gt_boxes = _as_boxes(boxes), _as_boxes(gt_boxes)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    labels = np.asarray(labels).reshape(-1)
+    gt_labels = np.asarray(gt_labels).reshape(-1)
+    for name, array, rows in (("detection boxes", boxes, len(scores)),
+                              ("ground-truth boxes", gt_boxes, len(gt_labels))):
+        if array.ndim != 2 or array.shape != (rows, 4):
+            raise ValueError(f"image {index}: {name} must have shape ({rows}, 4), "
+                             f"got {array.shape}")
+        if not np.isfinite(array).all():
+            raise ValueError(f"image {index}: {name} must be finite, got NaN or infinity")
+    if labels.shape != scores.shape:
+        raise ValueError(f"image {index}: detection labels must have shape {scores.shape}, "
+                         f"got {labels.shape}")
+    if not np.isfinite(scores).all():
+        raise ValueError(f"image {index}: detection scores must be finite, got NaN or infinity")
+    for name, lab in (("detection labels", labels), ("ground-truth labels", gt_labels)):
+        if lab.size and (not np.issubdtype(lab.dtype, np.integer)
+                         or lab.min() < 1 or lab.max() > num_classes):
+            raise ValueError(f"image {index}: {name} must be ints in 1..{num_classes}, "
+                             f"got {lab.tolist()}")
+    return boxes, scores, labels.astype(np.int64), gt_boxes, gt_labels.astype(np.int64)
+
+
+def _as_boxes(boxes) -> np.ndarray:
+    """float64 boxes; an empty input of any shape (e.g. ``[]``) becomes (0, 4)."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    return boxes.reshape(0, 4) if boxes.size == 0 else boxes

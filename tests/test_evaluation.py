@@ -1,0 +1,185 @@
+"""Average precision and mAP on hand-worked cases (every expected number derived in a comment)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minirpn.evaluation import COCO_IOU_THRESHOLDS, average_precision, evaluate
+
+
+def gt(boxes, labels):
+    return np.array(boxes, dtype=np.float64).reshape(-1, 4), np.array(labels, dtype=np.int64)
+
+
+def det(boxes, scores, labels):
+    return (np.array(boxes, dtype=np.float64).reshape(-1, 4), np.array(scores, dtype=np.float64),
+            np.array(labels, dtype=np.int64))
+
+
+# --------------------------------------------------------------------- average_precision
+
+# Ranked detections TP, FP, TP, TP against 4 ground truths:
+#   TP count 1, 1, 2, 3 -> recall 0.25, 0.25, 0.50, 0.75; precision 1, 1/2, 2/3, 3/4.
+PR_RECALL = [0.25, 0.25, 0.50, 0.75]
+PR_PRECISION = [1.0, 0.5, 2 / 3, 0.75]
+
+
+def test_all_point_ap_by_hand():
+    # Envelope (best precision at this recall or beyond): 1 on (0, .25], .75 on (.25, .75],
+    # nothing beyond .75. Area = .25 * 1 + .5 * .75 = 0.625.
+    assert average_precision(PR_RECALL, PR_PRECISION) == pytest.approx(0.625, abs=1e-12)
+
+
+def test_eleven_point_ap_by_hand():
+    # Recall levels 0, .1, .2 -> best precision at recall >= r is 1 (3 levels);
+    # .3 .. .7 -> 0.75 (5 levels); .8, .9, 1 -> never reached, 0.  (3 + 5 * .75) / 11.
+    assert average_precision(PR_RECALL, PR_PRECISION, use_07_metric=True) == pytest.approx(
+        6.75 / 11, abs=1e-12)
+
+
+def test_ap_empty_curve_and_bad_input():
+    assert average_precision([], []) == 0.0
+    with pytest.raises(ValueError, match="recall and precision"):
+        average_precision([0.5, 1.0], [1.0])
+    with pytest.raises(ValueError, match="finite"):
+        average_precision([0.5, np.nan], [1.0, 1.0])
+
+
+# --------------------------------------------------------------------- evaluate
+
+def test_perfect_detector_scores_one():
+    rng = np.random.default_rng(0)
+    truths, detections = [], []
+    for _ in range(6):
+        xy = rng.uniform(0, 100, size=(3, 2))
+        boxes = np.concatenate([xy, xy + rng.uniform(5, 30, size=(3, 2))], axis=1)
+        labels = rng.integers(1, 4, size=3)
+        truths.append(gt(boxes, labels))
+        detections.append(det(boxes, rng.uniform(0.1, 1, size=3), labels))
+    result = evaluate(detections, truths, num_classes=3)
+    assert result["map50"] == pytest.approx(1.0)
+    assert result["map"] == pytest.approx(1.0)
+
+
+def test_duplicate_detection_is_a_false_positive():
+    # Two images, one ground truth each. Ranked: A (0.9, on gt 1) TP, A' (0.8, the same gt
+    # again) FP, B (0.7, on gt 2) TP. Recall .5, .5, 1; precision 1, 1/2, 2/3.
+    # All-point AP = .5 * 1 + .5 * 2/3 = 5/6; 11-point: levels 0...5 -> 1, .6...1 -> 2/3:
+    # (6 + 5 * 2/3) / 11 = 28/33.
+    truths = [gt([[0, 0, 10, 10]], [1]), gt([[20, 20, 40, 40]], [1])]
+    detections = [det([[0, 0, 10, 10], [0, 0, 10, 10]], [0.9, 0.8], [1, 1]),
+                  det([[20, 20, 40, 40]], [0.7], [1])]
+    assert evaluate(detections, truths, 1)["map50"] == pytest.approx(5 / 6)
+    assert evaluate(detections, truths, 1, use_07_metric=True)["map50"] == pytest.approx(28 / 33)
+    # Without the duplicate the detector is perfect: the duplicate alone cost 1/6.
+    clean = [det([[0, 0, 10, 10]], [0.9], [1]), detections[1]]
+    assert evaluate(clean, truths, 1)["map50"] == pytest.approx(1.0)
+
+
+def test_class_without_ground_truth_is_left_out():
+    # Class 1: perfect (AP 1). Class 2: one gt, its only detection misses (AP 0).
+    # Class 3: no ground truth but a detection -> AP None, not in the mean: mAP = (1 + 0) / 2.
+    truths = [gt([[0, 0, 10, 10], [50, 50, 60, 60]], [1, 2])]
+    detections = [det([[0, 0, 10, 10], [80, 80, 90, 90], [30, 30, 40, 40]],
+                      [0.9, 0.8, 0.7], [1, 2, 3])]
+    result = evaluate(detections, truths, num_classes=3)
+    assert result["ap50_per_class"] == {1: 1.0, 2: 0.0, 3: None}
+    assert result["ap_per_class"][3] is None
+    assert result["map50"] == pytest.approx(0.5)
+    assert result["num_ground_truth"] == {1: 1, 2: 1, 3: 0}
+    assert result["num_detections"] == {1: 1, 2: 1, 3: 1}
+
+
+def test_no_ground_truth_at_all_gives_none():
+    result = evaluate([det([[0, 0, 1, 1]], [0.5], [1])], [gt([], [])], num_classes=2)
+    assert result["map50"] is None and result["map"] is None
+
+
+@pytest.mark.parametrize("height, expected", [(4.9, 0.0), (5.1, 1.0)])
+def test_iou_just_below_and_above_the_threshold(height, expected):
+    # gt 10 x 10; detection 10 x height inside it: IoU = 10 * height / 100 = 0.49 or 0.51.
+    truths = [gt([[0, 0, 10, 10]], [1])]
+    detections = [det([[0, 0, 10, height]], [0.9], [1])]
+    result = evaluate(detections, truths, num_classes=1)
+    assert result["map50"] == expected
+
+
+def test_coco_map_averages_over_thresholds():
+    # IoU 0.72 (detection 10 x 7.2 inside a 10 x 10 gt) is a hit at 0.50, 0.55, ..., 0.70
+    # (5 of the 10 thresholds) and a miss at 0.75 ... 0.95: mAP = 5 / 10.
+    truths = [gt([[0, 0, 10, 10]], [1])]
+    detections = [det([[0, 0, 10, 7.2]], [0.9], [1])]
+    result = evaluate(detections, truths, num_classes=1)
+    assert len(COCO_IOU_THRESHOLDS) == 10
+    assert result["map50"] == 1.0
+    assert result["map"] == pytest.approx(0.5)
+
+
+def test_detection_takes_its_best_free_ground_truth():
+    # Two overlapping gts of one class; the first detection takes gt a (IoU 1). The second
+    # overlaps a best (IoU 0.9) but a is taken, so it takes b (IoU 0.727 >= 0.5): both are
+    # true positives (the VOC devkit would call the second a false positive).
+    a, b = [0, 0, 10, 10], [2, 0, 12, 10]
+    truths = [gt([a, b], [1, 1])]
+    detections = [det([a, [1, 0, 10, 10]], [0.9, 0.8], [1, 1])]
+    # [1, 0, 10, 10]: IoU with a = 90 / 100 = 0.9; with b = 80 / (90 + 100 - 80) = 0.727.
+    assert evaluate(detections, truths, 1)["map50"] == pytest.approx(1.0)
+
+
+def test_ranking_decides_which_detection_is_the_duplicate():
+    # Same boxes as in the duplicate test, but the duplicate now has the top score and the
+    # exact box the lower score: the first ranked detection is the TP, whichever it is.
+    # Here a loose box (IoU 0.6) outranks the exact one: TP, FP, then gt 2's TP -> 5/6.
+    truths = [gt([[0, 0, 10, 10]], [1]), gt([[20, 20, 40, 40]], [1])]
+    detections = [det([[0, 0, 10, 6], [0, 0, 10, 10]], [0.95, 0.9], [1, 1]),
+                  det([[20, 20, 40, 40]], [0.7], [1])]
+    result = evaluate(detections, truths, 1, iou_thresholds=[0.5, 0.7])
+    assert result["map50"] == pytest.approx(5 / 6)
+    # At 0.7 the loose box misses, so the exact one is the TP: FP, TP, TP ->
+    # recall 0, .5, 1; precision 0, 1/2, 2/3 -> AP = .5 * 2/3 + .5 * 2/3 = 2/3.
+    assert result["map"] == pytest.approx((5 / 6 + 2 / 3) / 2)
+
+
+@settings(deadline=None, max_examples=30)
+@given(st.data())
+def test_order_of_images_and_score_scale_do_not_matter(data):
+    # Each object becomes a gt; a "found" object also gets an exact detection and a stray
+    # one, a missed object only a stray one. AP depends only on the ranking (scores are
+    # distinct, so there are no ties to break), so shuffling the images or doubling the
+    # scores cannot change it.
+    objects = data.draw(st.lists(st.tuples(
+        st.integers(0, 50), st.integers(0, 50), st.integers(1, 30), st.integers(1, 30),
+        st.integers(1, 2), st.booleans()), min_size=1, max_size=8))
+    ranks = data.draw(st.lists(st.integers(1, 10**6), min_size=2 * len(objects),
+                               max_size=2 * len(objects), unique=True))
+    truths, detections = [], []
+    for i, (x, y, w, h, label, found) in enumerate(objects):
+        box = [x, y, x + w, y + h]
+        stray = [x + 100, y + 100, x + 110, y + 110]
+        truths.append(gt([box], [label]))
+        boxes = [box, stray] if found else [stray]
+        scores = [ranks[2 * i] / 10**6, ranks[2 * i + 1] / 10**6][:len(boxes)]
+        detections.append(det(boxes, scores, [label] * len(boxes)))
+    base = evaluate(detections, truths, 2)
+    order = np.random.default_rng(len(objects)).permutation(len(objects))
+    shuffled = evaluate([detections[i] for i in order], [truths[i] for i in order], 2)
+    doubled = evaluate([(b, 2 * s, lab) for b, s, lab in detections], truths, 2)
+    for other in (shuffled, doubled):
+        assert other["map50"] == pytest.approx(base["map50"])
+        assert other["map"] == pytest.approx(base["map"])
+
+
+def test_bad_inputs_name_the_problem():
+    truths = [gt([[0, 0, 10, 10]], [1])]
+    with pytest.raises(ValueError, match="one entry per image"):
+        evaluate([], truths, 1)
+    with pytest.raises(ValueError, match=r"labels must be ints in 1\.\.2"):
+        evaluate([det([[0, 0, 1, 1]], [0.5], [0])], truths, 2)
+    with pytest.raises(ValueError, match="num_classes"):
+        evaluate([det([], [], [])], truths, 0)
+    with pytest.raises(ValueError, match="scores must be finite"):
+        evaluate([det([[0, 0, 1, 1]], [np.nan], [1])], truths, 1)
+    with pytest.raises(ValueError, match=r"must have shape \(1, 4\)"):
+        evaluate([(np.zeros((1, 3)), np.ones(1), np.ones(1, np.int64))], truths, 1)
+    with pytest.raises(ValueError, match="must include 0.5"):
+        evaluate([det([], [], [])], truths, 1, iou_thresholds=[0.75])
