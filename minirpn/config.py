@@ -75,6 +75,11 @@ class Config:
     lr_gamma: float = 0.1
     max_iters: int = 70000
     init_std: float = 0.01  # Gaussian init of new layers (F14)
+    images_per_batch: int = 1  # images per SGD iteration (the paper's RPN: 1)
+    # Linear warm-up of the learning rate from warmup_factor * lr over warmup_iters
+    # iterations (0: none, as the paper, whose backbone starts pre-trained).
+    warmup_iters: int = 0
+    warmup_factor: float = 1.0 / 3.0
 
     @property
     def num_anchors(self) -> int:
