@@ -1,0 +1,472 @@
+"""Detection data: the built-in toy shapes, and COCO-format folders on disk.
+
+Both datasets hand out the same :class:`Sample`: an RGB image and its boxes in the
+project's convention, continuous corners ``(x1, y1, x2, y2)`` where pixel ``i`` spans
+``[i, i + 1)`` (so a shape covering pixel columns 3..9 has ``x1 = 3, x2 = 10``). Labels run
+``1 .. C``; ``0`` is kept for the background class of the detector's second stage (F17).
+
+The toy data (:class:`ToyShapes`) is drawn on the fly with Pillow, deterministically from
+``(seed, split, index)``, so nothing is downloaded. Its four classes differ in outline *and*
+in aspect ratio -- circles and squares are 1:1, triangles about 1.15:1, bars at least
+2.5:1, lying or standing -- and their sizes (14 to 72 pixels on a 128-pixel image) span the
+tiny detector's anchor scales, so both the anchors' scales and their ratios (F7) matter.
+
+:func:`write_coco` / :func:`make_toy_data` write a dataset as PNG files plus one COCO
+JSON file, and :class:`CocoDataset` reads such a folder -- the toy data or your own.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from minirpn.ops import box_iou
+
+# --------------------------------------------------------------------------- samples
+
+
+class Sample(NamedTuple):
+    """One annotated image.
+
+    image:     (H, W, 3) uint8, RGB.
+    boxes:     (K, 4) float32, continuous corners (x1, y1, x2, y2); pixel i spans [i, i+1).
+    labels:    (K,) int64, class labels in 1..C (0 is the background, never a label here).
+    file_name: the image's file name (as written in / read from a COCO file).
+    """
+
+    image: np.ndarray
+    boxes: np.ndarray
+    labels: np.ndarray
+    file_name: str
+
+
+# --------------------------------------------------------------------------- toy shapes
+
+TOY_CLASS_NAMES = ("circle", "square", "triangle", "bar")
+CIRCLE, SQUARE, TRIANGLE, BAR = 1, 2, 3, 4
+
+#: Images per split when ``num_images`` is not given.
+TOY_SPLIT_SIZES = {"train": 2000, "val": 200}
+# Each split seeds its own stream: seed sequences built from different entropy words
+# give independent generators, so no two splits (or indices) share an image.
+_SPLIT_STREAMS = {"train": 0, "val": 1}
+
+MIN_OBJECTS, MAX_OBJECTS = 1, 4
+# Side of circles / squares, base of triangles, long side of bars, in pixels. The tiny
+# detector's anchors are 16, 32 and 64 pixels wide (stride 8): sizes are drawn
+# log-uniformly so that every anchor scale sees about the same number of objects.
+MIN_SIZE, MAX_SIZE = 14, 72
+MIN_BAR_LENGTH = 28  # a bar's short side stays >= MIN_BAR_LENGTH / MAX_BAR_ASPECT = 7 px
+MIN_BAR_ASPECT, MAX_BAR_ASPECT = 2.5, 4.0
+# Objects never touch: their masks stay this many pixels apart, so every object is
+# fully visible and its box is exactly the extent of what is drawn. Their *boxes* may
+# still overlap (a circle's empty corner over a triangle's), up to this IoU.
+MIN_GAP = 2
+MAX_BOX_IOU = 0.3
+PLACEMENT_TRIES = 30
+# Background: a gentle two-colour gradient, Gaussian noise and a few faint lines, so the
+# detector has to look for outlines rather than for "anything that is not flat".
+GRADIENT_SPREAD = 60
+BACKGROUND_NOISE_STD = 8.0
+MIN_LINES, MAX_LINES = 3, 8
+LINE_SHADE = 25
+# An object's colour differs from the mean background under it by at least this much
+# luminance (0..255), so every shape stands out.
+MIN_CONTRAST = 70.0
+COLOR_TRIES = 20
+_LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601 luminance weights
+
+
+class ToyRendering(NamedTuple):
+    """A toy sample with what it was drawn from (for tests and lessons).
+
+    sample: the :class:`Sample`.
+    masks:  (K, H, W) bool, the pixels of each object (disjoint).
+    colors: (K, 3) uint8, each object's flat RGB colour.
+    """
+
+    sample: Sample
+    masks: np.ndarray
+    colors: np.ndarray
+
+
+class ToyShapes:
+    """Procedurally drawn shapes: circles, squares, triangles and bars on noisy backgrounds.
+
+    ``ds[i]`` draws image ``i`` of the split; the result depends only on
+    ``(seed, split, i)`` and ``image_size``. Each image holds 1 to 4 objects of random
+    colour, fully visible (their pixels never touch; their boxes may overlap up to IoU 0.3).
+
+    split:      "train" (2000 images by default) or "val" (200 by default).
+    num_images: number of images, or None for the split's default.
+    image_size: side of the square images in pixels, larger than the largest shape (72);
+                shapes keep their pixel sizes, 128 is the size they were chosen for.
+    seed:       non-negative int selecting the whole data set.
+    """
+
+    class_names = TOY_CLASS_NAMES
+
+    def __init__(self, split: str = "train", num_images: int | None = None,
+                 image_size: int = 128, seed: int = 0):
+        if split not in _SPLIT_STREAMS:
+            raise ValueError(f"split must be one of {sorted(_SPLIT_STREAMS)}, got {split!r}")
+        if num_images is None:
+            num_images = TOY_SPLIT_SIZES[split]
+        _check_int("num_images", num_images, minimum=0)
+        _check_int("image_size", image_size, minimum=MAX_SIZE + 1)
+        _check_int("seed", seed, minimum=0)
+        self.split = split
+        self.num_images = int(num_images)
+        self.image_size = int(image_size)
+        self.seed = int(seed)
+
+    def __len__(self) -> int:
+        return self.num_images
+
+    def __getitem__(self, index: int) -> Sample:
+        return self.render(index).sample
+
+    def render(self, index: int) -> ToyRendering:
+        """Draw image ``index`` and return it with the masks and colours of its objects."""
+        index = _check_index(index, self.num_images)
+        rng = np.random.default_rng([self.seed, _SPLIT_STREAMS[self.split], index])
+        size = self.image_size
+
+        background = _draw_background(rng, size)
+        canvas = Image.fromarray(background)
+        masks, boxes, labels, colors = [], [], [], []
+        forbidden = np.zeros((size, size), dtype=bool)  # existing masks grown by MIN_GAP
+        for _ in range(rng.integers(MIN_OBJECTS, MAX_OBJECTS + 1)):
+            label = int(rng.integers(1, len(TOY_CLASS_NAMES) + 1))
+            placed = _place_shape(rng, label, size, forbidden, np.array(boxes, np.float32))
+            if placed is None:  # no room left for this shape: the image keeps fewer objects
+                continue
+            mask, box = placed
+            color = _contrasting_color(rng, background[mask])
+            canvas.paste(tuple(int(c) for c in color), mask=Image.fromarray(mask))
+            forbidden |= _dilate(mask, MIN_GAP)
+            masks.append(mask)
+            boxes.append(box)
+            labels.append(label)
+            colors.append(color)
+
+        sample = Sample(
+            image=np.asarray(canvas, dtype=np.uint8).copy(),
+            boxes=np.array(boxes, dtype=np.float32).reshape(-1, 4),
+            labels=np.array(labels, dtype=np.int64),
+            file_name=f"{self.split}_{index:05d}.png",
+        )
+        return ToyRendering(sample, np.array(masks, dtype=bool).reshape(-1, size, size),
+                            np.array(colors, dtype=np.uint8).reshape(-1, 3))
+
+
+def _draw_background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """(size, size, 3) uint8: a two-colour linear gradient plus noise and faint lines."""
+    start = rng.uniform(0, 255, size=3)
+    end = np.clip(start + rng.uniform(-GRADIENT_SPREAD, GRADIENT_SPREAD, size=3), 0, 255)
+    angle = rng.uniform(0, 2 * math.pi)
+    ys, xs = np.mgrid[0:size, 0:size] + 0.5  # pixel centres
+    t = (xs * math.cos(angle) + ys * math.sin(angle)) / size  # in [-sqrt2, sqrt2]
+    t = (t - t.min()) / (t.max() - t.min())  # (H, W) in [0, 1]
+    image = start + t[..., None] * (end - start)  # (H, W, 3)
+    image += rng.normal(0.0, BACKGROUND_NOISE_STD, size=image.shape)
+    image = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
+
+    draw = ImageDraw.Draw(image)
+    mean = (start + end) / 2
+    for _ in range(rng.integers(MIN_LINES, MAX_LINES + 1)):
+        x0, y0, x1, y1 = rng.uniform(0, size, size=4)
+        shade = np.clip(mean + rng.uniform(-LINE_SHADE, LINE_SHADE, size=3), 0, 255)
+        draw.line([(x0, y0), (x1, y1)], fill=tuple(int(c) for c in shade), width=1)
+    return np.asarray(image, dtype=np.uint8).copy()
+
+
+def _shape_extent(rng: np.random.Generator, label: int) -> tuple[int, int]:
+    """(width, height) in whole pixels of the shape's nominal frame."""
+    if label == BAR:
+        length = _log_uniform(rng, MIN_BAR_LENGTH, MAX_SIZE)
+        # floor keeps length / thickness >= the drawn aspect >= MIN_BAR_ASPECT
+        thickness = math.floor(length / rng.uniform(MIN_BAR_ASPECT, MAX_BAR_ASPECT))
+        return (length, thickness) if rng.random() < 0.5 else (thickness, length)
+    side = _log_uniform(rng, MIN_SIZE, MAX_SIZE)
+    if label == TRIANGLE:  # equilateral: height = base * sqrt(3) / 2
+        return side, max(1, round(side * math.sqrt(3) / 2))
+    return side, side
+
+
+def _log_uniform(rng: np.random.Generator, low: int, high: int) -> int:
+    return int(round(math.exp(rng.uniform(math.log(low), math.log(high)))))
+
+
+def _shape_mask(label: int, x0: int, y0: int, width: int, height: int,
+                size: int, pointing_up: bool) -> np.ndarray:
+    """(size, size) bool mask of a shape drawn in the pixel frame [x0, x0+width) x [y0, y0+height)."""
+    mask = Image.new("1", (size, size), 0)
+    draw = ImageDraw.Draw(mask)
+    # Pillow's corner coordinates are inclusive pixel indices, hence the "- 1".
+    x1, y1 = x0 + width - 1, y0 + height - 1
+    if label == CIRCLE:
+        draw.ellipse([x0, y0, x1, y1], fill=1)
+    elif label in (SQUARE, BAR):
+        draw.rectangle([x0, y0, x1, y1], fill=1)
+    elif label == TRIANGLE:
+        apex_y, base_y = (y0, y1) if pointing_up else (y1, y0)
+        draw.polygon([(x0, base_y), (x1, base_y), ((x0 + x1) / 2, apex_y)], fill=1)
+    else:
+        raise ValueError(f"label must be in 1..{len(TOY_CLASS_NAMES)}, got {label}")
+    return np.asarray(mask, dtype=bool).copy()
+
+
+def _place_shape(rng, label, size, forbidden, boxes):
+    """Try random positions until the shape clears the others; (mask, box) or None."""
+    for _ in range(PLACEMENT_TRIES):
+        width, height = _shape_extent(rng, label)
+        x0 = int(rng.integers(0, size - width + 1))
+        y0 = int(rng.integers(0, size - height + 1))
+        mask = _shape_mask(label, x0, y0, width, height, size, pointing_up=rng.random() < 0.5)
+        if (mask & forbidden).any():
+            continue
+        box = mask_to_box(mask)
+        if len(boxes) and box_iou(box[None], boxes).max() > MAX_BOX_IOU:
+            continue
+        return mask, box
+    return None
+
+
+def mask_to_box(mask: np.ndarray) -> np.ndarray:
+    """Tight box of a non-empty (H, W) bool mask: (4,) float32 (x1, y1, x2, y2).
+
+    Pixel i spans [i, i + 1), so the box ends one past the last set row / column.
+    """
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        raise ValueError("mask must have at least one set pixel, got an empty mask")
+    return np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], dtype=np.float32)
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Grow a (H, W) bool mask by ``radius`` pixels in every direction (square neighbourhood)."""
+    height, width = mask.shape
+    padded = np.pad(mask, radius)
+    grown = np.zeros_like(mask)
+    for dy in range(2 * radius + 1):
+        for dx in range(2 * radius + 1):
+            grown |= padded[dy:dy + height, dx:dx + width]
+    return grown
+
+
+def _contrasting_color(rng: np.random.Generator, under: np.ndarray) -> np.ndarray:
+    """A random (3,) uint8 colour whose luminance differs from the pixels ``under`` (M, 3)."""
+    background_luma = float(under.mean(axis=0) @ _LUMA)
+    for _ in range(COLOR_TRIES):
+        color = rng.integers(0, 256, size=3)
+        if abs(color @ _LUMA - background_luma) >= MIN_CONTRAST:
+            return color.astype(np.uint8)
+    # Unlucky draws: black or white, whichever is farther from the background.
+    return np.full(3, 0 if background_luma > 127.5 else 255, dtype=np.uint8)
+
+
+# --------------------------------------------------------------------------- COCO files
+
+COCO_JSON_NAME = "annotations.json"
+COCO_IMAGE_DIR = "images"
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike):
+    """Open ``path`` for binary writing so that it appears all at once, or not at all.
+
+    The data goes to a temporary file in the same folder, which is renamed over ``path``
+    only after it was written and flushed to disk (``os.replace`` is atomic within a file
+    system); on any error -- a Ctrl-C included -- the temporary file is removed and an
+    existing file at ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_coco(dataset, out_dir: str | os.PathLike) -> Path:
+    """Write every sample of ``dataset`` as PNG + one COCO detection JSON; return the JSON path.
+
+    Layout: ``out_dir/images/<file_name>`` and ``out_dir/annotations.json``. COCO boxes are
+    ``[x, y, w, h]`` with (x, y) the top-left corner, in the same continuous coordinates as
+    ours (``w = x2 - x1``). Category ids are the labels (1..C), names from
+    ``dataset.class_names``; a dataset with a ``category_ids`` attribute (a
+    :class:`CocoDataset`) keeps its original ids. Every file is written atomically.
+    """
+    out_dir = Path(out_dir)
+    category_ids = getattr(dataset, "category_ids", None) or tuple(
+        range(1, len(dataset.class_names) + 1))
+    images, annotations = [], []
+    for index in range(len(dataset)):
+        sample = dataset[index]
+        height, width = sample.image.shape[:2]
+        image_id = index + 1
+        images.append({"id": image_id, "file_name": sample.file_name,
+                       "width": int(width), "height": int(height)})
+        for box, label in zip(sample.boxes.tolist(), sample.labels.tolist()):
+            x1, y1, x2, y2 = box
+            annotations.append({
+                "id": len(annotations) + 1,
+                "image_id": image_id,
+                "category_id": int(category_ids[label - 1]),
+                "bbox": [x1, y1, x2 - x1, y2 - y1],
+                "area": (x2 - x1) * (y2 - y1),
+                "iscrowd": 0,
+            })
+        with atomic_write(out_dir / COCO_IMAGE_DIR / sample.file_name) as f:
+            Image.fromarray(sample.image).save(f, format="PNG")
+
+    coco = {
+        "info": {"description": f"written by minirpn from {type(dataset).__name__}"},
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": int(cid), "name": name, "supercategory": "shape"}
+                       for cid, name in zip(category_ids, dataset.class_names)],
+    }
+    json_path = out_dir / COCO_JSON_NAME
+    with atomic_write(json_path) as f:
+        f.write(json.dumps(coco, indent=1).encode("utf-8"))
+    return json_path
+
+
+def make_toy_data(out_dir: str | os.PathLike, split: str = "train",
+                  num_images: int | None = None, seed: int = 0,
+                  image_size: int = 128) -> Path:
+    """Write one split of :class:`ToyShapes` to ``out_dir`` as a COCO folder; return the JSON path.
+
+    ``CocoDataset(out_dir)`` reads it back, sample for sample.
+    """
+    return write_coco(ToyShapes(split, num_images, image_size=image_size, seed=seed), out_dir)
+
+
+class CocoDataset:
+    """A COCO detection file and its images, as :class:`Sample` s.
+
+    path:      a folder holding ``annotations.json`` (as written by :func:`write_coco`), or
+               the path of any COCO detection JSON file.
+    image_dir: where the image files are; by default the ``images`` folder next to the
+               JSON file if there is one, else the JSON file's own folder.
+
+    Category ids (arbitrary integers in COCO) become contiguous labels 1..C in increasing
+    id order; ``category_ids[label - 1]`` gives the id back, for writing results.
+    Crowd annotations (``iscrowd`` = 1) are left out: they mark regions, not objects.
+    Images are converted to RGB (grayscale and RGBA files are fine).
+    """
+
+    def __init__(self, path: str | os.PathLike, image_dir: str | os.PathLike | None = None):
+        path = Path(path)
+        json_path = path / COCO_JSON_NAME if path.is_dir() else path
+        if not json_path.is_file():
+            raise ValueError(f"COCO annotation file not found: {str(json_path)!r}")
+        try:
+            coco = json.loads(json_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"cannot read COCO file {str(json_path)!r}: {error}") from None
+        if image_dir is None:
+            image_dir = json_path.parent / COCO_IMAGE_DIR
+            if not image_dir.is_dir():
+                image_dir = json_path.parent
+        self.json_path = json_path
+        self.image_dir = Path(image_dir)
+        self._parse(coco)
+
+    def _parse(self, coco) -> None:
+        where = f"COCO file {str(self.json_path)!r}"
+        if not isinstance(coco, dict):
+            raise ValueError(f"{where}: expected a JSON object, got {type(coco).__name__}")
+        for key in ("images", "annotations", "categories"):
+            if not isinstance(coco.get(key), list):
+                raise ValueError(f"{where}: missing or non-list field {key!r}")
+        try:
+            categories = sorted(coco["categories"], key=lambda c: c["id"])
+            self.category_ids = tuple(int(c["id"]) for c in categories)
+            self.class_names = tuple(str(c["name"]) for c in categories)
+            label_of = {cid: label for label, cid in enumerate(self.category_ids, start=1)}
+            if len(label_of) != len(categories):
+                raise ValueError(f"duplicate category ids {self.category_ids}")
+
+            images = sorted(coco["images"], key=lambda im: im["id"])
+            self.file_names = [str(im["file_name"]) for im in images]
+            row_of = {int(im["id"]): row for row, im in enumerate(images)}
+            if len(row_of) != len(images):
+                raise ValueError("duplicate image ids")
+            boxes = [[] for _ in images]
+            labels = [[] for _ in images]
+            for ann in coco["annotations"]:
+                if ann.get("iscrowd", 0):
+                    continue
+                x, y, w, h = (float(v) for v in ann["bbox"])
+                if not (math.isfinite(x + y + w + h) and w > 0 and h > 0):
+                    raise ValueError(f"annotation {ann.get('id')} has a degenerate bbox "
+                                     f"{ann['bbox']} (need finite x, y and w, h > 0)")
+                if ann["category_id"] not in label_of:
+                    raise ValueError(f"annotation {ann.get('id')} has unknown category_id "
+                                     f"{ann['category_id']}")
+                if ann["image_id"] not in row_of:
+                    raise ValueError(f"annotation {ann.get('id')} has unknown image_id "
+                                     f"{ann['image_id']}")
+                row = row_of[ann["image_id"]]
+                boxes[row].append([x, y, x + w, y + h])
+                labels[row].append(label_of[ann["category_id"]])
+        except (KeyError, TypeError, ValueError) as error:
+            detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
+            raise ValueError(f"{where}: {detail}") from None
+
+        self._boxes = [np.array(b, dtype=np.float32).reshape(-1, 4) for b in boxes]
+        self._labels = [np.array(lab, dtype=np.int64) for lab in labels]
+        missing = [name for name in self.file_names if not (self.image_dir / name).is_file()]
+        if missing:
+            raise ValueError(f"{where}: {len(missing)} image file(s) missing from "
+                             f"{str(self.image_dir)!r}, first {missing[0]!r}")
+
+    def __len__(self) -> int:
+        return len(self.file_names)
+
+    def __getitem__(self, index: int) -> Sample:
+        index = _check_index(index, len(self))
+        image_path = self.image_dir / self.file_names[index]
+        try:
+            with Image.open(image_path) as image:
+                rgb = np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+        except (OSError, ValueError) as error:
+            raise ValueError(f"cannot read image {str(image_path)!r}: {error}") from None
+        return Sample(rgb, self._boxes[index].copy(), self._labels[index].copy(),
+                      self.file_names[index])
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_int(name: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def _check_index(index, length: int) -> int:
+    """Sequence-style index: negative counts from the end; IndexError past either end."""
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        raise TypeError(f"index must be an int, got {type(index).__name__} {index!r}")
+    if not -length <= index < length:
+        raise IndexError(f"index {index} out of range for a dataset of {length} images")
+    return int(index) % length

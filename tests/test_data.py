@@ -1,0 +1,179 @@
+"""The toy shapes (determinism, splits, tight boxes, balance) and COCO files (round trip, errors)."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from minirpn.data import (MAX_BOX_IOU, MAX_OBJECTS, MAX_SIZE, MIN_BAR_ASPECT, MIN_SIZE, BAR,
+                          CocoDataset, ToyShapes, make_toy_data, write_coco)
+from minirpn.ops.reference import box_iou
+
+
+def test_same_seed_and_index_give_identical_samples():
+    first, again = ToyShapes("train", seed=3)[17], ToyShapes("train", seed=3)[17]
+    np.testing.assert_array_equal(first.image, again.image)
+    np.testing.assert_array_equal(first.boxes, again.boxes)
+    np.testing.assert_array_equal(first.labels, again.labels)
+    assert first.file_name == again.file_name == "train_00017.png"
+    assert not np.array_equal(first.image, ToyShapes("train", seed=3)[18].image)
+    assert not np.array_equal(first.image, ToyShapes("train", seed=4)[17].image)
+
+
+def test_splits_are_disjoint_and_have_fixed_sizes():
+    train, val = ToyShapes("train"), ToyShapes("val")
+    assert (len(train), len(val)) == (2000, 200)
+    train_images = {train[i].image.tobytes() for i in range(100)}
+    val_images = {val[i].image.tobytes() for i in range(100)}
+    assert len(train_images) == len(val_images) == 100
+    # Disjoint -- in particular index i of one split is not index i of the other: the split
+    # is part of the seed.
+    assert not train_images & val_images
+
+
+def test_sample_types_and_ranges():
+    ds = ToyShapes("val", num_images=40)
+    for i in range(len(ds)):
+        s = ds[i]
+        assert s.image.dtype == np.uint8 and s.image.shape == (128, 128, 3)
+        assert s.boxes.dtype == np.float32 and s.labels.dtype == np.int64
+        assert 1 <= len(s.labels) <= MAX_OBJECTS and s.boxes.shape == (len(s.labels), 4)
+        assert s.labels.min() >= 1 and s.labels.max() <= len(ds.class_names)
+        assert (s.boxes >= 0).all() and (s.boxes <= 128).all()
+
+
+def test_boxes_are_the_exact_extent_of_the_drawn_shapes():
+    ds = ToyShapes("train", seed=1)
+    for i in range(60):
+        sample, masks, colors = ds.render(i)
+        assert masks.shape == (len(sample.labels), 128, 128)
+        # Masks never overlap, so every object is fully visible.
+        assert (masks.sum(axis=0) <= 1).all()
+        for box, mask, color in zip(sample.boxes, masks, colors):
+            rows, cols = np.nonzero(mask)
+            x1, y1, x2, y2 = box
+            # Pixel i spans [i, i + 1): every shape pixel lies inside the box ...
+            assert (cols >= x1).all() and (cols + 1 <= x2).all()
+            assert (rows >= y1).all() and (rows + 1 <= y2).all()
+            # ... and the shape touches all four sides.
+            assert cols.min() == x1 and cols.max() + 1 == x2
+            assert rows.min() == y1 and rows.max() + 1 == y2
+            # What the mask says is drawn is really there, in the object's colour.
+            assert (sample.image[mask] == color).all()
+        if len(sample.boxes) > 1:
+            iou = box_iou(sample.boxes, sample.boxes)
+            assert iou[~np.eye(len(iou), dtype=bool)].max() <= MAX_BOX_IOU
+
+
+def test_shapes_have_their_sizes_and_aspect_ratios():
+    ds = ToyShapes("train", seed=2)
+    for i in range(80):
+        s = ds[i]
+        w, h = s.boxes[:, 2] - s.boxes[:, 0], s.boxes[:, 3] - s.boxes[:, 1]
+        long, short = np.maximum(w, h), np.minimum(w, h)
+        assert ((long >= MIN_SIZE) & (long <= MAX_SIZE)).all()
+        bars = s.labels == BAR
+        assert (long[bars] / short[bars] >= MIN_BAR_ASPECT).all()
+        # Circles, squares and equilateral triangles are close to square (1:1 .. 1.2:1).
+        assert (long[~bars] / short[~bars] <= 1.2).all()
+
+
+def test_classes_are_roughly_balanced():
+    ds = ToyShapes("train", seed=0)
+    labels = np.concatenate([ds[i].labels for i in range(500)])
+    counts = np.bincount(labels, minlength=5)[1:]
+    # ~1250 objects over 4 classes: each class within 20 % of the mean (binomial sd ~ 4 %).
+    assert counts.min() > 0.8 * counts.mean() and counts.max() < 1.2 * counts.mean()
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="split"):
+        ToyShapes("test")
+    with pytest.raises(ValueError, match="image_size"):
+        ToyShapes(image_size=64)
+    with pytest.raises(TypeError, match="num_images"):
+        ToyShapes(num_images=2.5)
+    ds = ToyShapes("val", num_images=3)
+    with pytest.raises(IndexError, match="index 3"):
+        ds[3]
+    np.testing.assert_array_equal(ds[-1].image, ds[2].image)
+
+
+# --------------------------------------------------------------------- COCO files
+
+def test_coco_round_trip_reproduces_the_samples(tmp_path):
+    ds = ToyShapes("val", num_images=6, seed=5)
+    json_path = make_toy_data(tmp_path, "val", num_images=6, seed=5)
+    assert json_path == tmp_path / "annotations.json"
+    assert not list(tmp_path.rglob("*.tmp"))  # atomic writes leave nothing behind
+    back = CocoDataset(tmp_path)
+    assert len(back) == len(ds)
+    assert back.class_names == ds.class_names
+    assert back.category_ids == (1, 2, 3, 4)
+    for i in range(len(ds)):
+        a, b = ds[i], back[i]
+        np.testing.assert_array_equal(a.image, b.image)
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        np.testing.assert_array_equal(a.labels, b.labels)
+        assert a.file_name == b.file_name
+    # The file itself follows COCO: [x, y, w, h] boxes and w * h areas.
+    coco = json.loads(json_path.read_text())
+    first = ds[0]
+    ann = [a for a in coco["annotations"] if a["image_id"] == 1][0]
+    x1, y1, x2, y2 = first.boxes[0].tolist()
+    assert ann["bbox"] == [x1, y1, x2 - x1, y2 - y1]
+    assert ann["area"] == (x2 - x1) * (y2 - y1)
+    assert ann["category_id"] == first.labels[0] and ann["iscrowd"] == 0
+
+
+def write_json(path, coco):
+    path.write_text(json.dumps(coco))
+    return path
+
+
+def test_coco_dataset_maps_arbitrary_category_ids(tmp_path):
+    Image.fromarray(np.full((20, 30), 90, dtype=np.uint8)).save(tmp_path / "gray.png")
+    coco = {
+        "images": [{"id": 5, "file_name": "gray.png", "width": 30, "height": 20}],
+        "annotations": [
+            {"id": 1, "image_id": 5, "category_id": 12, "bbox": [1.5, 2, 10, 5], "iscrowd": 0},
+            {"id": 2, "image_id": 5, "category_id": 7, "bbox": [0, 0, 4, 4]},
+            {"id": 3, "image_id": 5, "category_id": 7, "bbox": [0, 0, 30, 20], "iscrowd": 1},
+        ],
+        "categories": [{"id": 12, "name": "dog"}, {"id": 7, "name": "cat"}],
+    }
+    ds = CocoDataset(write_json(tmp_path / "mine.json", coco))
+    assert ds.class_names == ("cat", "dog") and ds.category_ids == (7, 12)
+    s = ds[0]
+    assert s.image.shape == (20, 30, 3) and (s.image == 90).all()  # grayscale -> RGB
+    np.testing.assert_array_equal(s.boxes, [[1.5, 2, 11.5, 7], [0, 0, 4, 4]])
+    np.testing.assert_array_equal(s.labels, [2, 1])  # dog = label 2, cat = label 1; crowd dropped
+    # Writing it back keeps the original category ids.
+    back = CocoDataset(write_coco(ds, tmp_path / "copy"))
+    assert back.category_ids == (7, 12)
+    np.testing.assert_array_equal(back[0].labels, [2, 1])
+
+
+def test_coco_errors_name_the_file(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(ValueError, match="broken.json"):
+        CocoDataset(broken)
+    with pytest.raises(ValueError, match="not found"):
+        CocoDataset(tmp_path / "absent.json")
+    with pytest.raises(ValueError, match="'categories'"):
+        CocoDataset(write_json(tmp_path / "a.json", {"images": [], "annotations": []}))
+    coco = {"images": [{"id": 1, "file_name": "lost.png"}], "annotations": [],
+            "categories": [{"id": 1, "name": "x"}]}
+    with pytest.raises(ValueError, match="lost.png"):
+        CocoDataset(write_json(tmp_path / "b.json", coco))
+    coco["images"] = []
+    coco["annotations"] = [{"id": 9, "image_id": 1, "category_id": 1, "bbox": [0, 0, 3, 0]}]
+    with pytest.raises(ValueError, match="annotation 9 has a degenerate bbox"):
+        CocoDataset(write_json(tmp_path / "c.json", coco))
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    coco = {"images": [{"id": 1, "file_name": "bad.png"}], "annotations": [],
+            "categories": [{"id": 1, "name": "x"}]}
+    ds = CocoDataset(write_json(tmp_path / "d.json", coco))
+    with pytest.raises(ValueError, match="bad.png"):
+        ds[0]
