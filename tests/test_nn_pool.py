@@ -1,0 +1,117 @@
+"""max_pool2d: forward against a naive loop, output sizes by hand, backward against centred differences."""
+import math
+
+import numpy as np
+import pytest
+
+from minirpn.gradcheck import numerical_gradient, relative_error
+from minirpn.nn import max_pool2d_backward, max_pool2d_forward
+
+# (N, C, H, W), kernel, stride, padding, ceil_mode
+CASES = [
+    ((2, 3, 8, 8), 2, 2, 0, False),
+    ((1, 2, 7, 9), 3, 2, 1, False),  # overlapping windows, padding
+    ((2, 2, 7, 5), 2, 2, 0, True),  # ceil mode: the last window hangs over the edge
+    ((1, 3, 9, 6), (3, 2), (2, 1), (1, 0), True),  # non-square everything
+    ((1, 1, 5, 5), 2, 2, 1, True),  # ceil mode where the extra window would start in the padding
+]
+
+
+def naive_size(size, k, s, p, ceil_mode):
+    """Count windows, written independently of the closed-form rule: window i starts at
+    s * i in the padded input. Floor mode keeps the windows that fit in the padded input.
+    Ceil mode adds windows while the previous one has not reached the padded input's end,
+    but a window must start inside the input or its left padding."""
+    padded = size + 2 * p
+    if not ceil_mode:
+        return sum(1 for i in range(padded) if s * i + k <= padded)
+    return sum(1 for i in range(padded) if (i == 0 or s * (i - 1) + k < padded) and s * i - p < size)
+
+
+def naive_max_pool2d(x, kernel, stride, padding, ceil_mode):
+    pair = lambda v: (v, v) if np.isscalar(v) else v  # noqa: E731
+    (kh, kw), (sh, sw), (ph, pw) = pair(kernel), pair(stride), pair(padding)
+    n, c, h, w = x.shape
+    ho, wo = naive_size(h, kh, sh, ph, ceil_mode), naive_size(w, kw, sw, pw, ceil_mode)
+    out = np.empty((n, c, ho, wo), x.dtype)
+    for oy in range(ho):
+        for ox in range(wo):
+            y0, x0 = oy * sh - ph, ox * sw - pw
+            window = x[:, :, max(y0, 0) : min(y0 + kh, h), max(x0, 0) : min(x0 + kw, w)]
+            out[:, :, oy, ox] = window.max(axis=(2, 3))
+    return out
+
+
+def distinct_values(shape, seed):
+    """A random arrangement of evenly spaced values: no ties, gaps far above the 1e-5 step."""
+    size = math.prod(shape)
+    return np.random.default_rng(seed).permutation(size).reshape(shape) / size
+
+
+@pytest.mark.parametrize(
+    "size, k, s, p, ceil_mode, expected",
+    [
+        (75, 2, 2, 0, True, 38),  # VGG in Caffe: 75 -> 38
+        (75, 2, 2, 0, False, 37),
+        (6, 3, 2, 0, True, 3),  # ceil(3 / 2) + 1
+        (6, 3, 2, 0, False, 2),
+        (5, 2, 2, 1, True, 3),  # ceil(5 / 2) + 1 = 4 would start in the right padding
+        (7, 3, 2, 1, True, 4),
+    ],
+)
+def test_output_sizes_by_hand(size, k, s, p, ceil_mode, expected):
+    out, _ = max_pool2d_forward(np.zeros((1, 1, size, size)), k, s, p, ceil_mode)
+    assert out.shape[2:] == (expected, expected)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_forward_matches_naive(case):
+    shape, kernel, stride, padding, ceil_mode = case
+    x = np.random.default_rng(0).standard_normal(shape)
+    out, _ = max_pool2d_forward(x, kernel, stride, padding, ceil_mode)
+    np.testing.assert_array_equal(out, naive_max_pool2d(x, kernel, stride, padding, ceil_mode))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_backward_matches_centred_differences(case):
+    shape, kernel, stride, padding, ceil_mode = case
+    x = distinct_values(shape, seed=1)
+    out, cache = max_pool2d_forward(x, kernel, stride, padding, ceil_mode)
+    dout = np.random.default_rng(2).standard_normal(out.shape)
+    dx = max_pool2d_backward(dout, cache)
+    numeric = numerical_gradient(lambda: np.sum(max_pool2d_forward(x, kernel, stride, padding, ceil_mode)[0] * dout), x)
+    assert relative_error(dx, numeric) < 1e-6
+
+
+def test_overlapping_windows_accumulate_and_ties_go_to_the_first_max():
+    x = np.array([0.0, 1.0, 5.0, 2.0, 3.0]).reshape(1, 1, 1, 5)
+    out, cache = max_pool2d_forward(x, (1, 3), 1)
+    np.testing.assert_array_equal(out.ravel(), [5.0, 5.0, 5.0])
+    np.testing.assert_array_equal(max_pool2d_backward(np.ones_like(out), cache).ravel(), [0, 0, 3, 0, 0])
+
+    ties = np.full((1, 1, 2, 2), 7.0)
+    out, cache = max_pool2d_forward(ties, 2, 2)
+    np.testing.assert_array_equal(max_pool2d_backward(np.ones_like(out), cache)[0, 0], [[1, 0], [0, 0]])
+
+
+def test_padding_never_wins_and_dtype_is_kept():
+    x = -np.arange(1.0, 10.0, dtype=np.float32).reshape(1, 1, 3, 3)  # all negative
+    out, cache = max_pool2d_forward(x, 2, 2, 1)
+    # windows cover rows {-1, 0} and {1, 2}, likewise columns; -1 is padding
+    np.testing.assert_array_equal(out[0, 0], [[-1, -2], [-4, -5]])
+    assert out.dtype == np.float32
+    assert max_pool2d_backward(np.ones_like(out), cache).dtype == np.float32
+
+
+def test_bad_inputs_name_the_argument():
+    x = np.zeros((1, 1, 4, 4))
+    with pytest.raises(ValueError, match="x must have 4 dimensions"):
+        max_pool2d_forward(np.zeros((4, 4)), 2, 2)
+    with pytest.raises(ValueError, match="kernel_size"):
+        max_pool2d_forward(x, 5, 1)
+    with pytest.raises(ValueError, match="padding"):
+        max_pool2d_forward(x, 2, 2, padding=2)
+    with pytest.raises(ValueError, match="stride"):
+        max_pool2d_forward(x, 2, 0)
+    with pytest.raises(TypeError, match="kernel_size"):
+        max_pool2d_forward(x, 2.0, 2)
