@@ -224,8 +224,16 @@ def _shape_mask(label: int, x0: int, y0: int, width: int, height: int,
     return np.asarray(mask, dtype=bool).copy()
 
 
-def _place_shape(rng, label, size, forbidden, boxes):
-    """Try random positions until the shape clears the others; (mask, box) or None."""
+def _place_shape(rng: np.random.Generator, label: int, size: int, forbidden: np.ndarray,
+                 boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Draw a shape of class ``label`` at random sizes / positions until one fits.
+
+    forbidden: (size, size) bool, the pixels of the shapes already placed, grown by MIN_GAP.
+    boxes:     (M, 4) float32, their boxes.
+    Returns (mask (size, size) bool, box (4,) float32) of the first try whose pixels avoid
+    ``forbidden`` and whose box overlaps no box by more than MAX_BOX_IOU; None if all
+    PLACEMENT_TRIES fail.
+    """
     for _ in range(PLACEMENT_TRIES):
         width, height = _shape_extent(rng, label)
         x0 = int(rng.integers(0, size - width + 1))
@@ -414,6 +422,9 @@ class CocoDataset:
             for ann in coco["annotations"]:
                 if ann.get("iscrowd", 0):
                     continue
+                if not isinstance(ann["bbox"], list) or len(ann["bbox"]) != 4:
+                    raise ValueError(f"annotation {ann.get('id')} has bbox {ann['bbox']!r}, "
+                                     f"expected [x, y, w, h]")
                 x, y, w, h = (float(v) for v in ann["bbox"])
                 if not (math.isfinite(x + y + w + h) and w > 0 and h > 0):
                     raise ValueError(f"annotation {ann.get('id')} has a degenerate bbox "

@@ -171,6 +171,12 @@ def test_coco_errors_name_the_file(tmp_path):
     coco["annotations"] = [{"id": 9, "image_id": 1, "category_id": 1, "bbox": [0, 0, 3, 0]}]
     with pytest.raises(ValueError, match="annotation 9 has a degenerate bbox"):
         CocoDataset(write_json(tmp_path / "c.json", coco))
+    coco["annotations"][0]["bbox"] = [0, 0, 3]
+    with pytest.raises(ValueError, match=r"annotation 9 has bbox \[0, 0, 3\]"):
+        CocoDataset(write_json(tmp_path / "c.json", coco))
+    coco["annotations"][0] = {"id": 9, "image_id": 1, "bbox": [0, 0, 3, 3]}
+    with pytest.raises(ValueError, match="c.json.*missing field 'category_id'"):
+        CocoDataset(write_json(tmp_path / "c.json", coco))
     (tmp_path / "bad.png").write_bytes(b"not a png")
     coco = {"images": [{"id": 1, "file_name": "bad.png"}], "annotations": [],
             "categories": [{"id": 1, "name": "x"}]}
