@@ -1,0 +1,174 @@
+"""RPN head and loss (F6, F11, F12): layout, loss by hand, end-to-end gradient check."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from minirpn import Config
+from minirpn.anchor_target import IGNORE, POSITIVE, anchor_targets
+from minirpn.anchors import generate_base_anchors, grid_anchors
+from minirpn.gradcheck import numerical_gradient, relative_error
+from minirpn.rpn import RPNHead, flatten_deltas, flatten_scores, rpn_loss, unflatten_deltas, unflatten_scores
+
+FEAT_H, FEAT_W, STRIDE = 4, 5, 8
+IMAGE_SIZE = (FEAT_H * STRIDE, FEAT_W * STRIDE)  # (32, 40)
+CFG = Config.tiny(anchor_scales=(2.0, 3.0), rpn_batch_size=24)  # A = 6 anchors per cell
+GT = np.array([[2.0, 3.0, 19.0, 17.0], [20.0, 12.0, 38.0, 30.0]])
+
+
+def scene(cfg=CFG, gt=GT, seed=0):
+    base = generate_base_anchors(cfg.anchor_base_size, cfg.anchor_ratios, cfg.anchor_scales)
+    anchors = grid_anchors(base, FEAT_H, FEAT_W, STRIDE)
+    return anchors, anchor_targets(anchors, gt, IMAGE_SIZE, cfg, np.random.default_rng(seed))
+
+
+def test_flatten_follows_the_documented_channel_layout_and_grid_order():
+    a = 3
+    scores = np.random.default_rng(0).standard_normal((2 * a, FEAT_H, FEAT_W))
+    deltas = np.random.default_rng(1).standard_normal((4 * a, FEAT_H, FEAT_W))
+    flat_s, flat_d = flatten_scores(scores), flatten_deltas(deltas)
+    assert flat_s.shape == (FEAT_H * FEAT_W * a, 2) and flat_d.shape == (FEAT_H * FEAT_W * a, 4)
+    for i in range(FEAT_H):
+        for j in range(FEAT_W):
+            for k in range(a):
+                row = (i * FEAT_W + j) * a + k  # grid_anchors order
+                np.testing.assert_array_equal(flat_s[row], scores[2 * k : 2 * k + 2, i, j])
+                np.testing.assert_array_equal(flat_d[row], deltas[4 * k : 4 * k + 4, i, j])
+    np.testing.assert_array_equal(unflatten_scores(flat_s, FEAT_H, FEAT_W), scores)
+    np.testing.assert_array_equal(unflatten_deltas(flat_d, FEAT_H, FEAT_W), deltas)
+
+
+def test_head_shapes_and_parameters():
+    head = RPNHead(3, 8, 9, rng=np.random.default_rng(0))
+    scores, deltas = head.forward(np.zeros((2, 3, 5, 7), dtype=np.float32))
+    assert scores.shape == (2, 18, 5, 7) and deltas.shape == (2, 36, 5, 7)
+    assert scores.dtype == np.float32
+    shapes = {name: p.shape for name, p, _ in head.named_parameters()}
+    assert shapes == {
+        "conv.weight": (8, 3, 3, 3), "conv.bias": (8,),
+        "cls_score.weight": (18, 8, 1, 1), "cls_score.bias": (18,),
+        "bbox_pred.weight": (36, 8, 1, 1), "bbox_pred.bias": (36,),
+    }
+    # Gaussian std 0.01 (F14), zero biases.
+    assert 0.005 < head.params["conv.weight"].std() < 0.015 and not head.params["conv.bias"].any()
+    head.backward(np.ones_like(scores), np.ones_like(deltas))
+    assert head.grads["bbox_pred.bias"].any()
+    head.zero_grad()
+    assert not any(g.any() for g in head.grads.values())
+
+
+def naive_rpn_loss(scores, deltas, targets, cfg):
+    """F11 with explicit loops over cells and anchors, indexing the head outputs directly."""
+    _, two_a, feat_h, feat_w = scores.shape
+    a_per_cell = two_a // 2
+    cls_terms, reg_sum = [], 0.0
+    inv_s2 = 1.0 / cfg.rpn_sigma**2
+    for i in range(feat_h):
+        for j in range(feat_w):
+            for a in range(a_per_cell):
+                row = (i * feat_w + j) * a_per_cell + a
+                label = targets.labels[row]
+                if label == IGNORE:
+                    continue
+                logits = scores[0, 2 * a : 2 * a + 2, i, j]
+                cls_terms.append(-(logits[label] - np.log(np.exp(logits).sum())))
+                if label == POSITIVE:
+                    for c in range(4):
+                        x = deltas[0, 4 * a + c, i, j] - targets.bbox_targets[row, c]
+                        reg_sum += 0.5 * x * x / inv_s2 if abs(x) < inv_s2 else abs(x) - 0.5 * inv_s2
+    loss_cls = np.mean(cls_terms) if cls_terms else 0.0
+    if cfg.rpn_loss_normalization == "anchor_locations":
+        return loss_cls, cfg.rpn_lambda * reg_sum / (cfg.rpn_n_reg or feat_h * feat_w)
+    return loss_cls, reg_sum / max(len(cls_terms), 1)
+
+
+@pytest.mark.parametrize("normalization", ["anchor_locations", "minibatch"])
+def test_loss_matches_the_formula_written_with_loops(normalization):
+    cfg = dataclasses.replace(CFG, rpn_loss_normalization=normalization)
+    _, targets = scene(cfg)
+    assert np.count_nonzero(targets.labels == POSITIVE) >= 2
+    rng = np.random.default_rng(3)
+    a = CFG.num_anchors
+    scores = rng.standard_normal((1, 2 * a, FEAT_H, FEAT_W))
+    deltas = rng.standard_normal((1, 4 * a, FEAT_H, FEAT_W)) * 0.3  # both smooth-L1 branches
+    loss_cls, loss_reg, _, _ = rpn_loss(scores, deltas, targets, cfg)
+    ref_cls, ref_reg = naive_rpn_loss(scores, deltas, targets, cfg)
+    np.testing.assert_allclose([loss_cls, loss_reg], [ref_cls, ref_reg], rtol=1e-12)
+    assert ref_reg > 0
+
+
+@pytest.mark.parametrize("normalization", ["anchor_locations", "minibatch"])
+def test_head_and_loss_gradient_check_from_the_feature_map(normalization):
+    """d(loss_cls + loss_reg) / d(features and every parameter) by centred differences.
+
+    float64, h = 1e-5; expected relative error ~1e-9, required < 1e-6. The sampling is
+    fixed (targets computed once). Points are checked to lie away from the kinks of ReLU
+    and smooth L1, where a finite difference straddles two pieces.
+    """
+    cfg = dataclasses.replace(CFG, rpn_loss_normalization=normalization)
+    _, targets = scene(cfg)
+    rng = np.random.default_rng(3)  # a seed whose point is > 5e-3 from every kink
+    features = rng.standard_normal((1, 3, FEAT_H, FEAT_W))
+    head = RPNHead(3, 4, cfg.num_anchors, std=0.3, rng=rng, dtype=np.float64)
+
+    def total_loss():
+        scores, deltas = head.forward(features)
+        loss_cls, loss_reg, _, _ = rpn_loss(scores, deltas, targets, cfg)
+        return loss_cls + loss_reg
+
+    scores, deltas = head.forward(features)
+    pre_relu = head.conv.forward(features)
+    assert np.abs(pre_relu).min() > 1e-3, "a ReLU input sits on its kink; pick another seed"
+    positive = targets.labels == POSITIVE
+    residual = np.abs(flatten_deltas(deltas[0]) - targets.bbox_targets)[positive]
+    assert np.abs(residual - 1 / cfg.rpn_sigma**2).min() > 1e-3, "a smooth-L1 input sits on its kink"
+    assert (residual < 1 / cfg.rpn_sigma**2).any() and (residual > 1 / cfg.rpn_sigma**2).any()
+
+    head.zero_grad()
+    _, _, dscores, ddeltas = rpn_loss(scores, deltas, targets, cfg)
+    dfeatures = head.backward(dscores, ddeltas)
+    assert relative_error(dfeatures, numerical_gradient(total_loss, features)) < 1e-6
+    for name, param, grad in head.named_parameters():
+        err = relative_error(grad, numerical_gradient(total_loss, param))
+        assert err < 1e-6, f"{name}: relative error {err:.2e}"
+
+
+def test_no_ground_truth_gives_zero_regression_loss_and_no_nan():
+    for normalization in ("anchor_locations", "minibatch"):
+        cfg = dataclasses.replace(CFG, rpn_loss_normalization=normalization)
+        _, targets = scene(cfg, gt=np.zeros((0, 4)))
+        rng = np.random.default_rng(0)
+        a = cfg.num_anchors
+        scores = rng.standard_normal((1, 2 * a, FEAT_H, FEAT_W)).astype(np.float32)
+        deltas = rng.standard_normal((1, 4 * a, FEAT_H, FEAT_W)).astype(np.float32)
+        loss_cls, loss_reg, dscores, ddeltas = rpn_loss(scores, deltas, targets, cfg)
+        assert loss_reg == 0.0 and not ddeltas.any()
+        assert np.isfinite(loss_cls) and loss_cls > 0 and np.all(np.isfinite(dscores))
+        assert dscores.dtype == np.float32 and ddeltas.dtype == np.float32
+
+
+def test_nothing_sampled_gives_zero_losses():
+    _, targets = scene()
+    targets = targets._replace(labels=np.full_like(targets.labels, IGNORE), inside_weights=np.zeros_like(targets.inside_weights))
+    a = CFG.num_anchors
+    loss_cls, loss_reg, dscores, ddeltas = rpn_loss(
+        np.ones((1, 2 * a, FEAT_H, FEAT_W)), np.ones((1, 4 * a, FEAT_H, FEAT_W)), targets,
+        dataclasses.replace(CFG, rpn_loss_normalization="minibatch"),
+    )
+    assert (loss_cls, loss_reg) == (0.0, 0.0) and not dscores.any() and not ddeltas.any()
+
+
+def test_bad_arguments_raise():
+    _, targets = scene()
+    a = CFG.num_anchors
+    scores, deltas = np.zeros((1, 2 * a, FEAT_H, FEAT_W)), np.zeros((1, 4 * a, FEAT_H, FEAT_W))
+    with pytest.raises(ValueError, match="rpn_loss_normalization"):
+        rpn_loss(scores, deltas, targets, dataclasses.replace(CFG, rpn_loss_normalization="paper"))
+    with pytest.raises(ValueError, match="deltas must have shape"):
+        rpn_loss(scores, deltas[:, :-4], targets, CFG)
+    with pytest.raises(ValueError, match="targets are for"):
+        rpn_loss(scores[:, :, :-1], deltas[:, :, :-1], targets, CFG)
+    with pytest.raises(ValueError, match="one image"):
+        rpn_loss(np.concatenate([scores, scores]), np.concatenate([deltas, deltas]), targets, CFG)
+    with pytest.raises(ValueError, match="num_anchors"):
+        RPNHead(3, 4, 0)
