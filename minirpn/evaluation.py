@@ -25,6 +25,7 @@ is left out of both means and its AP is reported as ``None``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -119,8 +120,9 @@ def evaluate(detections: Sequence, ground_truths: Sequence, num_classes: int,
         if num_gt[label] == 0:
             ap[label] = None
             continue
+        ranked = _rank_class(images, label)
         ap[label] = np.array([
-            average_precision(*_precision_recall(images, label, num_gt[label], t),
+            average_precision(*_precision_recall(ranked, num_gt[label], t),
                               use_07_metric=use_07_metric)
             for t in thresholds])
 
@@ -137,31 +139,45 @@ def evaluate(detections: Sequence, ground_truths: Sequence, num_classes: int,
     }
 
 
-def _precision_recall(images, label: int, num_gt: int, threshold: float):
-    """Greedy matching of one class at one IoU threshold -> (recall (n,), precision (n,))."""
-    # Every detection of the class as (score, image, row); the IoU with the image's
-    # ground truth of the class is computed once per image.
-    entries, ious = [], []
+class _RankedClass(NamedTuple):
+    """The detections of one class over all images, best score first.
+
+    images: (n,) int, the image of each detection.
+    rows:   (n,) int, its row in ``ious[image]``.
+    ious:   per image, (D_c, G_c) float IoU of its detections and ground truth of the class.
+    """
+
+    images: np.ndarray
+    rows: np.ndarray
+    ious: list
+
+
+def _rank_class(images, label: int) -> _RankedClass:
+    """Gather and rank one class's detections; their IoUs are computed once for all thresholds."""
+    det_images, det_rows, det_scores, ious = [], [], [], []
     for image_index, (boxes, scores, labels, gt_boxes, gt_labels) in enumerate(images):
-        det_rows = np.flatnonzero(labels == label)
-        gt_rows = np.flatnonzero(gt_labels == label)
-        ious.append(box_iou(boxes[det_rows], gt_boxes[gt_rows]))  # (D_c, G_c)
-        entries.extend((scores[row], image_index, k) for k, row in enumerate(det_rows))
+        mine = labels == label
+        ious.append(box_iou(boxes[mine], gt_boxes[gt_labels == label]))  # (D_c, G_c)
+        det_images.append(np.full(mine.sum(), image_index))
+        det_rows.append(np.arange(mine.sum()))
+        det_scores.append(scores[mine])
     # Decreasing score; a stable sort keeps ties in input order, so results are reproducible.
-    order = np.argsort(-np.array([e[0] for e in entries], dtype=np.float64), kind="stable")
+    order = np.argsort(-np.concatenate(det_scores), kind="stable")
+    return _RankedClass(np.concatenate(det_images)[order], np.concatenate(det_rows)[order], ious)
 
-    taken = [np.zeros(iou.shape[1], dtype=bool) for iou in ious]
-    true_positive = np.zeros(len(entries), dtype=bool)
-    for rank, entry_index in enumerate(order):
-        _, image_index, k = entries[entry_index]
-        overlaps = np.where(taken[image_index], -1.0, ious[image_index][k])  # (G_c,)
+
+def _precision_recall(ranked: _RankedClass, num_gt: int, threshold: float):
+    """Greedy matching at one IoU threshold -> (recall (n,), precision (n,)) in rank order."""
+    taken = [np.zeros(iou.shape[1], dtype=bool) for iou in ranked.ious]
+    true_positive = np.zeros(len(ranked.images), dtype=bool)
+    for rank, (image, row) in enumerate(zip(ranked.images, ranked.rows)):
+        overlaps = np.where(taken[image], -1.0, ranked.ious[image][row])  # (G_c,), taken: -1
         if overlaps.size and overlaps.max() >= threshold:
-            taken[image_index][overlaps.argmax()] = True
+            taken[image][overlaps.argmax()] = True
             true_positive[rank] = True
-
     tp = np.cumsum(true_positive)
     recall = tp / num_gt
-    precision = tp / np.arange(1, len(entries) + 1)
+    precision = tp / np.arange(1, len(tp) + 1)
     return recall, precision
 
 
