@@ -1,0 +1,102 @@
+"""The proposal layer: turn the RPN's dense predictions into a few thousand region proposals (F15, F16).
+
+For one image, in this order (F15):
+
+1. objectness = softmax probability of "object" for every anchor;
+2. decode: apply each anchor's predicted deltas (F10) to get a box;
+3. clip every box to the image;
+4. drop boxes narrower or lower than ``cfg.rpn_min_size * image_scale`` pixels (the
+   minimum size is given in pixels of the original image, so it scales with the resize);
+5. keep the ``pre_nms_top_n`` boxes of highest objectness (12000 when training, 6000 at test);
+6. greedy non-maximum suppression at IoU ``cfg.rpn_nms_thresh`` = 0.7 (F16) — many anchors
+   of neighbouring cells predict almost the same box, NMS keeps the best of each cluster;
+7. keep the first ``post_nms_top_n`` survivors (2000 when training, 300 at test).
+
+Approximate joint training (F20): no gradient flows back through this layer. The proposal
+coordinates depend on the RPN's deltas, but the second stage treats them as constants —
+the paper's "approximate joint training", which ignores the derivative with respect to the
+proposal boxes. The reasons: RoI pooling (F19) is not differentiable with respect to the
+box coordinates (it quantises them to feature-map cells), and steps 4–7 are selections
+whose output changes in jumps; keeping that gradient would need a different RoI layer
+(F20 (3), non-approximate joint training). The RPN still learns its boxes from its own
+loss (F11). Ignoring the term trains in 25–50% less time than alternating training, with
+about the same accuracy.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from minirpn.boxes import check_image_size, clip_boxes, decode, remove_small_boxes
+from minirpn.config import Config
+from minirpn.ops import nms
+from minirpn.rpn import check_head_outputs, flatten_deltas, flatten_scores
+
+OBJECT = 1  # column of the "object" class in the flattened (H*W*A, 2) scores
+
+
+def objectness(scores: np.ndarray) -> np.ndarray:
+    """Softmax probability of "object" for every anchor of one image.
+
+    Args:
+        scores: (1, 2A, H, W) float, the RPN head's cls output (layout in :mod:`minirpn.rpn`).
+
+    Returns:
+        (H*W*A,) probabilities in [0, 1], dtype of ``scores``, in grid-anchor order.
+    """
+    logits = flatten_scores(scores[0])  # (H*W*A, 2)
+    shifted = logits - logits.max(axis=1, keepdims=True)  # max entry 0: exp cannot overflow
+    exp = np.exp(shifted)
+    return exp[:, OBJECT] / exp.sum(axis=1)
+
+
+def proposal_layer(
+    scores: np.ndarray,
+    deltas: np.ndarray,
+    anchors: np.ndarray,
+    image_size: tuple[int, int],
+    cfg: Config,
+    *,
+    train: bool,
+    image_scale: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Region proposals of one image, steps 1–7 of the module docstring (F15, F16).
+
+    Args:
+        scores: (1, 2A, H, W) float, the RPN head's cls output.
+        deltas: (1, 4A, H, W) float, the RPN head's reg output.
+        anchors: (H*W*A, 4) float, :func:`minirpn.anchors.grid_anchors` for this map.
+        image_size: ``(height, width)`` of the network's input image.
+        cfg: uses ``rpn_min_size``, ``rpn_nms_thresh`` and the train / test
+            ``rpn_pre_nms_top_n_*`` and ``rpn_post_nms_top_n_*``.
+        train: picks the training or the test top-N values.
+        image_scale: factor by which the original image was resized; multiplies ``rpn_min_size``.
+
+    Returns:
+        proposals: (P, 4) boxes inside ``[0, w] x [0, h]``, dtype of ``deltas``, sorted by
+            decreasing objectness, P <= post_nms_top_n (P may be 0).
+        objectness: (P,) their object probabilities, decreasing.
+    """
+    num_anchors = check_head_outputs(scores, deltas)
+    _, _, feat_h, feat_w = scores.shape
+    anchors = np.asarray(anchors)
+    expected = (feat_h * feat_w * num_anchors, 4)
+    if anchors.shape != expected:
+        raise ValueError(f"anchors must have shape {expected} to match the head outputs, got {anchors.shape}")
+    check_image_size(image_size)
+    if not (np.isfinite(image_scale) and image_scale > 0):
+        raise ValueError(f"image_scale must be a positive number, got {image_scale!r}")
+    if train:
+        pre_nms_top_n, post_nms_top_n = cfg.rpn_pre_nms_top_n_train, cfg.rpn_post_nms_top_n_train
+    else:
+        pre_nms_top_n, post_nms_top_n = cfg.rpn_pre_nms_top_n_test, cfg.rpn_post_nms_top_n_test
+
+    probs = objectness(scores)  # (H*W*A,)
+    boxes = decode(anchors.astype(deltas.dtype, copy=False), flatten_deltas(deltas[0]))  # (H*W*A, 4)
+    boxes = clip_boxes(boxes, image_size)
+    keep = remove_small_boxes(boxes, cfg.rpn_min_size * image_scale)
+    boxes, probs = boxes[keep], probs[keep]
+    # A stable sort: equal scores keep the grid order, so the result is reproducible.
+    order = np.argsort(-probs, kind="stable")[:pre_nms_top_n]
+    boxes, probs = boxes[order], probs[order]
+    keep = nms(boxes, probs, cfg.rpn_nms_thresh)[:post_nms_top_n]
+    return boxes[keep], probs[keep]
