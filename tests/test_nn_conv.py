@@ -1,6 +1,8 @@
 """conv2d: forward against a naive loop, backward against centred differences (float64)."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minirpn.gradcheck import numerical_gradient, relative_error
 from minirpn.nn import conv2d_backward, conv2d_forward
@@ -106,3 +108,30 @@ def test_bad_inputs_name_the_argument():
         conv2d_forward(x, w, b, stride=(1, 2, 3))
     with pytest.raises(TypeError, match="x must have a floating dtype"):
         conv2d_forward(x.astype(np.int64), w, b)
+
+
+@st.composite
+def conv_cases(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    h = draw(st.integers(max(1, kh - 2 * ph), 9))
+    w = draw(st.integers(max(1, kw - 2 * pw), 9))
+    x_shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w)
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    return x_shape, (draw(st.integers(1, 3)), kh, kw), stride, (ph, pw)
+
+
+@settings(max_examples=30, deadline=None)
+@given(conv_cases(), st.integers(0, 2**32 - 1))
+def test_random_shapes_forward_and_input_gradient(case, seed):
+    x, w, b, stride, padding = make(case, seed=seed)
+    out, cache = conv2d_forward(x, w, b, stride, padding)
+    np.testing.assert_allclose(out, naive_conv2d(x, w, b, stride, padding), rtol=1e-12, atol=1e-12)
+    dout = np.random.default_rng(seed).standard_normal(out.shape)
+    dx, dw, _ = conv2d_backward(dout, cache)
+
+    def f():
+        return np.sum(conv2d_forward(x, w, b, stride, padding)[0] * dout)
+
+    assert relative_error(dx, numerical_gradient(f, x)) < 1e-6
+    assert relative_error(dw, numerical_gradient(f, w)) < 1e-6

@@ -3,6 +3,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minirpn.gradcheck import numerical_gradient, relative_error
 from minirpn.nn import max_pool2d_backward, max_pool2d_forward
@@ -115,3 +117,27 @@ def test_bad_inputs_name_the_argument():
         max_pool2d_forward(x, 2, 0)
     with pytest.raises(TypeError, match="kernel_size"):
         max_pool2d_forward(x, 2.0, 2)
+
+
+@st.composite
+def pool_cases(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+    h = draw(st.integers(max(1, kh - 2 * ph), 9))
+    w = draw(st.integers(max(1, kw - 2 * pw), 9))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2)), h, w)
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    return shape, (kh, kw), stride, (ph, pw), draw(st.booleans())
+
+
+@settings(max_examples=40, deadline=None)
+@given(pool_cases(), st.integers(0, 2**32 - 1))
+def test_random_shapes_forward_and_gradient(case, seed):
+    shape, kernel, stride, padding, ceil_mode = case
+    x = distinct_values(shape, seed)
+    out, cache = max_pool2d_forward(x, kernel, stride, padding, ceil_mode)
+    np.testing.assert_array_equal(out, naive_max_pool2d(x, kernel, stride, padding, ceil_mode))
+    dout = np.random.default_rng(seed).standard_normal(out.shape)
+    dx = max_pool2d_backward(dout, cache)
+    numeric = numerical_gradient(lambda: np.sum(max_pool2d_forward(x, kernel, stride, padding, ceil_mode)[0] * dout), x)
+    assert relative_error(dx, numeric) < 1e-6
