@@ -1,4 +1,4 @@
-"""The gradient-check helper itself must be trustworthy: checked on functions with known derivatives."""
+"""The gradient-check helper itself, checked on functions whose derivatives are known."""
 import numpy as np
 import pytest
 

@@ -74,7 +74,8 @@ def test_float32_stays_float32():
     assert out.dtype == np.float32
     assert all(g.dtype == np.float32 for g in grads)
     x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
-    np.testing.assert_allclose(out, naive_conv2d(x64, w64, b64, stride, padding), rtol=1e-4, atol=1e-4)
+    expected = naive_conv2d(x64, w64, b64, stride, padding)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_mixed_dtypes_compute_in_the_wider_one_and_keep_each_gradients_dtype():
@@ -98,7 +99,7 @@ def test_bad_inputs_name_the_argument():
         conv2d_forward(x, np.zeros((2, 2, 3, 3)), b)
     with pytest.raises(ValueError, match="b must have shape"):
         conv2d_forward(x, w, np.zeros(3))
-    with pytest.raises(ValueError, match=r"w kernel \(5, 5\) is larger than the padded input \(4, 4\)"):
+    with pytest.raises(ValueError, match=r"w kernel \(5, 5\) is larger than the padded input"):
         conv2d_forward(x, np.zeros((2, 3, 5, 5)), b)
     with pytest.raises(ValueError, match="stride"):
         conv2d_forward(x, w, b, stride=0)

@@ -1,4 +1,4 @@
-"""max_pool2d: forward against a naive loop, output sizes by hand, backward against centred differences."""
+"""max_pool2d: forward against a naive loop, sizes by hand, backward against centred differences."""
 import math
 
 import numpy as np
@@ -27,7 +27,9 @@ def naive_size(size, k, s, p, ceil_mode):
     padded = size + 2 * p
     if not ceil_mode:
         return sum(1 for i in range(padded) if s * i + k <= padded)
-    return sum(1 for i in range(padded) if (i == 0 or s * (i - 1) + k < padded) and s * i - p < size)
+    return sum(
+        1 for i in range(padded) if (i == 0 or s * (i - 1) + k < padded) and s * i - p < size
+    )
 
 
 def naive_max_pool2d(x, kernel, stride, padding, ceil_mode):
@@ -77,11 +79,12 @@ def test_forward_matches_naive(case):
 @pytest.mark.parametrize("case", CASES)
 def test_backward_matches_centred_differences(case):
     shape, kernel, stride, padding, ceil_mode = case
+    pool = lambda a: max_pool2d_forward(a, kernel, stride, padding, ceil_mode)[0]  # noqa: E731
     x = distinct_values(shape, seed=1)
     out, cache = max_pool2d_forward(x, kernel, stride, padding, ceil_mode)
     dout = np.random.default_rng(2).standard_normal(out.shape)
     dx = max_pool2d_backward(dout, cache)
-    numeric = numerical_gradient(lambda: np.sum(max_pool2d_forward(x, kernel, stride, padding, ceil_mode)[0] * dout), x)
+    numeric = numerical_gradient(lambda: np.sum(pool(x) * dout), x)
     assert relative_error(dx, numeric) < 1e-6
 
 
@@ -89,11 +92,13 @@ def test_overlapping_windows_accumulate_and_ties_go_to_the_first_max():
     x = np.array([0.0, 1.0, 5.0, 2.0, 3.0]).reshape(1, 1, 1, 5)
     out, cache = max_pool2d_forward(x, (1, 3), 1)
     np.testing.assert_array_equal(out.ravel(), [5.0, 5.0, 5.0])
-    np.testing.assert_array_equal(max_pool2d_backward(np.ones_like(out), cache).ravel(), [0, 0, 3, 0, 0])
+    dx = max_pool2d_backward(np.ones_like(out), cache)
+    np.testing.assert_array_equal(dx.ravel(), [0, 0, 3, 0, 0])
 
     ties = np.full((1, 1, 2, 2), 7.0)
     out, cache = max_pool2d_forward(ties, 2, 2)
-    np.testing.assert_array_equal(max_pool2d_backward(np.ones_like(out), cache)[0, 0], [[1, 0], [0, 0]])
+    dx = max_pool2d_backward(np.ones_like(out), cache)
+    np.testing.assert_array_equal(dx[0, 0], [[1, 0], [0, 0]])
 
 
 def test_padding_never_wins_and_dtype_is_kept():
@@ -134,10 +139,11 @@ def pool_cases(draw):
 @given(pool_cases(), st.integers(0, 2**32 - 1))
 def test_random_shapes_forward_and_gradient(case, seed):
     shape, kernel, stride, padding, ceil_mode = case
+    pool = lambda a: max_pool2d_forward(a, kernel, stride, padding, ceil_mode)[0]  # noqa: E731
     x = distinct_values(shape, seed)
     out, cache = max_pool2d_forward(x, kernel, stride, padding, ceil_mode)
     np.testing.assert_array_equal(out, naive_max_pool2d(x, kernel, stride, padding, ceil_mode))
     dout = np.random.default_rng(seed).standard_normal(out.shape)
     dx = max_pool2d_backward(dout, cache)
-    numeric = numerical_gradient(lambda: np.sum(max_pool2d_forward(x, kernel, stride, padding, ceil_mode)[0] * dout), x)
+    numeric = numerical_gradient(lambda: np.sum(pool(x) * dout), x)
     assert relative_error(dx, numeric) < 1e-6

@@ -10,15 +10,15 @@ def relu_forward(x: np.ndarray):
     """out = max(x, 0) for an array of any shape; cache is the mask x > 0 (same shape, bool)."""
     if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"x must be a floating-point numpy array, got {type(x).__name__}")
-    mask = x > 0
-    return x * mask, mask
+    # maximum rather than x * mask: negatives give 0.0 (not -0.0), and a NaN stays visible
+    return np.maximum(x, 0), x > 0
 
 
 def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     """dx = dout where the input was positive, 0 elsewhere (the kink at 0 gets gradient 0)."""
     if dout.shape != cache.shape:
         raise ValueError(f"dout has shape {dout.shape} but the forward input had {cache.shape}")
-    return dout * cache
+    return np.where(cache, dout, 0)
 
 
 class DropoutCache(NamedTuple):
@@ -47,7 +47,9 @@ def dropout_forward(x: np.ndarray, p: float, train: bool, rng: np.random.Generat
     if not train or p == 0.0:
         return x, DropoutCache(None)
     if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator in training mode, got {type(rng).__name__}")
+        raise TypeError(
+            f"rng must be a numpy.random.Generator in training mode, got {type(rng).__name__}"
+        )
     mask = (rng.random(x.shape) >= p).astype(x.dtype) / x.dtype.type(1.0 - p)
     return x * mask, DropoutCache(mask)
 
@@ -57,5 +59,7 @@ def dropout_backward(dout: np.ndarray, cache: DropoutCache) -> np.ndarray:
     if cache.mask is None:
         return dout
     if dout.shape != cache.mask.shape:
-        raise ValueError(f"dout has shape {dout.shape} but the forward input had {cache.mask.shape}")
+        raise ValueError(
+            f"dout has shape {dout.shape} but the forward input had {cache.mask.shape}"
+        )
     return dout * cache.mask

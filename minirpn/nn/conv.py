@@ -51,7 +51,9 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, paddin
     n, c, h, wid = x.shape
     f, c_w, kh, kw = w.shape
     if c_w != c:
-        raise ValueError(f"w has {c_w} input channels (w.shape={w.shape}) but x has {c} (x.shape={x.shape})")
+        raise ValueError(
+            f"w has {c_w} input channels (w.shape={w.shape}) but x has {c} (x.shape={x.shape})"
+        )
     if b.shape != (f,):
         raise ValueError(f"b must have shape ({f},) to match w.shape={w.shape}, got {b.shape}")
     padded_h, padded_w = h + 2 * padding[0], wid + 2 * padding[1]
@@ -90,7 +92,8 @@ def conv2d_backward(dout: np.ndarray, cache: Conv2dCache):
 
     db = dout_flat.sum(axis=(0, 2)).astype(b_dtype, copy=False)
     # dw = sum over the batch of (F, Ho*Wo) @ (Ho*Wo, K); the sum over N is tiny.
-    dw = (dout_flat @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape).astype(w.dtype, copy=False)
+    dw = (dout_flat @ cols.transpose(0, 2, 1)).sum(axis=0)  # (F, K)
+    dw = dw.reshape(w.shape).astype(w.dtype, copy=False)
     dcols = w.reshape(f, -1).T @ dout_flat  # (K, F) @ (N, F, Ho*Wo) -> (N, K, Ho*Wo)
     dx = _col2im(dcols, x_shape, w.shape[2:], stride, padding, dout.shape[2:])
     return dx.astype(x_dtype, copy=False), dw, db
@@ -101,7 +104,8 @@ def _im2col(x, kernel, stride, padding):
     n, c = x.shape[:2]
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
-    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]  # (N, C, Ho, Wo, kH, kW), a view
+    # (N, C, Ho, Wo, kH, kW): a view, nothing is copied yet
+    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
     ho, wo = windows.shape[2:4]
     # The only copy of the forward pass: gather the windows straight into the GEMM's layout.
     cols = np.ascontiguousarray(windows.transpose(0, 1, 4, 5, 2, 3))  # (N, C, kH, kW, Ho, Wo)

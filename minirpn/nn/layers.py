@@ -88,10 +88,12 @@ class Conv2d(Layer):
         self.kernel_size = as_pair(kernel_size, "kernel_size", minimum=1)
         self.stride = as_pair(stride, "stride", minimum=1)
         self.padding = as_pair(padding, "padding", minimum=0)
-        self._init_params((out_channels, in_channels, *self.kernel_size), out_channels, init, std, rng, dtype)
+        weight_shape = (out_channels, in_channels, *self.kernel_size)
+        self._init_params(weight_shape, out_channels, init, std, rng, dtype)
 
     def forward(self, x):
-        out, self._cache = conv2d_forward(x, self.params["weight"], self.params["bias"], self.stride, self.padding)
+        weight, bias = self.params["weight"], self.params["bias"]
+        out, self._cache = conv2d_forward(x, weight, bias, self.stride, self.padding)
         return out
 
     def backward(self, dout):
@@ -140,7 +142,9 @@ class MaxPool2d(Layer):
         self.ceil_mode = bool(ceil_mode)
 
     def forward(self, x):
-        out, self._cache = max_pool2d_forward(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+        out, self._cache = max_pool2d_forward(
+            x, self.kernel_size, self.stride, self.padding, self.ceil_mode
+        )
         return out
 
     def backward(self, dout):
@@ -188,7 +192,9 @@ class Sequential(Layer):
         # No Layer.__init__: params and grads are views of the layers', not attributes.
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
-                raise TypeError(f"layers[{i}] must be a minirpn.nn layer, got {type(layer).__name__}")
+                raise TypeError(
+                    f"layers[{i}] must be a minirpn.nn layer, got {type(layer).__name__}"
+                )
         self.layers = list(layers)
         self.training = True
 

@@ -29,9 +29,14 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray):
     check_array(w, "w", 2)
     check_array(b, "b", 1)
     if w.shape[1] != x.shape[1]:
-        raise ValueError(f"w has {w.shape[1]} input features (w.shape={w.shape}) but x has {x.shape[1]} (x.shape={x.shape})")
+        raise ValueError(
+            f"w has {w.shape[1]} input features (w.shape={w.shape}) "
+            f"but x has {x.shape[1]} (x.shape={x.shape})"
+        )
     if b.shape != (w.shape[0],):
-        raise ValueError(f"b must have shape ({w.shape[0]},) to match w.shape={w.shape}, got {b.shape}")
+        raise ValueError(
+            f"b must have shape ({w.shape[0]},) to match w.shape={w.shape}, got {b.shape}"
+        )
     return x @ w.T + b, LinearCache(x, w, b.dtype)
 
 

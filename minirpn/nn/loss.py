@@ -31,11 +31,16 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray, ignore_index: 
     check_array(logits, "logits", 2)
     n, num_classes = logits.shape
     if not isinstance(labels, np.ndarray) or not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"labels must be an integer numpy array, got {getattr(labels, 'dtype', type(labels).__name__)}")
+        got = getattr(labels, "dtype", type(labels).__name__)
+        raise TypeError(f"labels must be an integer numpy array, got {got}")
     if labels.shape != (n,):
-        raise ValueError(f"labels must have shape ({n},) to match logits {logits.shape}, got {labels.shape}")
+        raise ValueError(
+            f"labels must have shape ({n},) to match logits {logits.shape}, got {labels.shape}"
+        )
     if 0 <= ignore_index < num_classes:
-        raise ValueError(f"ignore_index={ignore_index} is a valid class index for {num_classes} classes")
+        raise ValueError(
+            f"ignore_index={ignore_index} is a valid class index for {num_classes} classes"
+        )
     kept = labels != ignore_index
     bad = kept & ((labels < 0) | (labels >= num_classes))
     if bad.any():
@@ -88,7 +93,8 @@ def smooth_l1(pred, target, sigma: float = 1.0, inside_weights=None, outside_wei
         raise TypeError(f"pred must be a floating-point numpy array, got {type(pred).__name__}")
     if not isinstance(target, np.ndarray) or target.shape != pred.shape:
         raise ValueError(
-            f"target must be an array of pred's shape {pred.shape}, got {getattr(target, 'shape', target)!r}"
+            f"target must be an array of pred's shape {pred.shape}, "
+            f"got {getattr(target, 'shape', target)!r}"
         )
     if not sigma > 0:
         raise ValueError(f"sigma must be positive, got {sigma!r}")
@@ -114,7 +120,9 @@ def _weights(weights, name: str, pred: np.ndarray):
     try:
         np.broadcast_shapes(weights.shape, pred.shape)
     except ValueError:
-        raise ValueError(f"{name} of shape {weights.shape} does not broadcast to pred's shape {pred.shape}") from None
+        raise ValueError(
+            f"{name} of shape {weights.shape} does not broadcast to pred's shape {pred.shape}"
+        ) from None
     if np.broadcast_shapes(weights.shape, pred.shape) != pred.shape:
         raise ValueError(f"{name} of shape {weights.shape} would enlarge pred's shape {pred.shape}")
     return weights.astype(pred.dtype, copy=False)

@@ -44,10 +44,13 @@ class SGD:
         self.weight_decay = weight_decay
         names = [name for name, _, _ in self.params]
         if len(set(names)) != len(names):
-            raise ValueError(f"named_params has repeated names: {sorted(n for n in set(names) if names.count(n) > 1)}")
+            repeated = sorted(n for n in set(names) if names.count(n) > 1)
+            raise ValueError(f"named_params has repeated names: {repeated}")
         for name, param, grad in self.params:
             if param.shape != grad.shape:
-                raise ValueError(f"named_params[{name!r}]: param shape {param.shape} != grad shape {grad.shape}")
+                raise ValueError(
+                    f"named_params[{name!r}]: param shape {param.shape} != grad shape {grad.shape}"
+                )
         self.velocity = {name: np.zeros_like(param) for name, param, _ in self.params}
 
     @property
@@ -79,7 +82,9 @@ class SGD:
         missing = sorted(set(self.velocity) - set(state))
         unexpected = sorted(set(state) - set(self.velocity))
         if missing or unexpected:
-            raise ValueError(f"state does not match the parameters: missing {missing}, unexpected {unexpected}")
+            raise ValueError(
+                f"state does not match the parameters: missing {missing}, unexpected {unexpected}"
+            )
         for name, v in self.velocity.items():
             saved = np.asarray(state[name])
             if saved.shape != v.shape:

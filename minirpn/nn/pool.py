@@ -66,7 +66,8 @@ def max_pool2d_forward(x: np.ndarray, kernel_size, stride, padding=0, ceil_mode:
     wo = pool_output_size(w, kernel[1], stride[1], padding[1], ceil_mode)
 
     xp = _pad_for_windows(x, kernel, stride, padding, (ho, wo), fill=-np.inf)
-    windows = sliding_window_view(xp, kernel, axis=(2, 3))[:, :, :: stride[0], :: stride[1]][:, :, :ho, :wo]
+    windows = sliding_window_view(xp, kernel, axis=(2, 3))  # a view
+    windows = windows[:, :, :: stride[0], :: stride[1]][:, :, :ho, :wo]
     windows = windows.reshape(n, c, ho, wo, -1)  # (N, C, Ho, Wo, kH*kW), a copy
     argmax = windows.argmax(axis=-1)  # ties go to the first maximum, as in Caffe
     out = np.take_along_axis(windows, argmax[..., None], axis=-1)[..., 0]
@@ -91,7 +92,8 @@ def max_pool2d_backward(dout: np.ndarray, cache: MaxPool2dCache) -> np.ndarray:
     n, c, h, w = x_shape
     ho, wo = argmax.shape[2:]
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    dxp = np.zeros((n, c, max(h + 2 * ph, (ho - 1) * sh + kh), max(w + 2 * pw, (wo - 1) * sw + kw)), dout.dtype)
+    padded_size = (max(h + 2 * ph, (ho - 1) * sh + kh), max(w + 2 * pw, (wo - 1) * sw + kw))
+    dxp = np.zeros((n, c, *padded_size), dout.dtype)  # the shape _pad_for_windows gave
     # One strided slice per kernel offset: within an offset no two outputs share an input.
     for i in range(kh):
         for j in range(kw):
@@ -108,4 +110,5 @@ def _pad_for_windows(x, kernel, stride, padding, out_size, fill):
     right = max(padding[1], (out_size[1] - 1) * stride[1] + kernel[1] - w - padding[1])
     if not (padding[0] or padding[1] or bottom or right):
         return x
-    return np.pad(x, ((0, 0), (0, 0), (padding[0], bottom), (padding[1], right)), constant_values=fill)
+    pad_width = ((0, 0), (0, 0), (padding[0], bottom), (padding[1], right))
+    return np.pad(x, pad_width, constant_values=fill)
