@@ -20,7 +20,7 @@ from minirpn.anchors import generate_base_anchors, grid_anchors
 from minirpn.boxes import encode
 from minirpn.ops import box_iou
 
-P, N, I = POSITIVE, NEGATIVE, IGNORE
+P, N, IG = POSITIVE, NEGATIVE, IGNORE
 # Large enough that subsampling keeps every labelled anchor: the scenes test F8 alone.
 NO_SAMPLING = dataclasses.replace(Config(), rpn_batch_size=10**6, rpn_fg_fraction=1.0)
 
@@ -44,7 +44,7 @@ def test_thresholds_are_ge_07_positive_and_lt_03_negative():
         [150, 150, 200, 200],  # 0: negative
     ]
     t = targets_of(anchors, gt, image_size=(200, 200))
-    np.testing.assert_array_equal(t.labels, [P, P, P, I, I, N, N])
+    np.testing.assert_array_equal(t.labels, [P, P, P, IG, IG, N, N])
     np.testing.assert_allclose(t.max_iou, [1, 0.8, 0.7, 0.5, 0.3, 0.29, 0], atol=1e-12)
     # Regression targets of positives, by hand (F10): [0,0,100,80] -> gt: centre y 40 -> 50.
     np.testing.assert_allclose(t.bbox_targets[1], [0, 10 / 80, 0, np.log(100 / 80)], atol=1e-12)
@@ -77,7 +77,7 @@ def test_gt_touched_by_no_anchor_gives_no_positive():
         [70, 50, 80, 60],  # IoU 0
     ]
     t = targets_of(anchors, gt)
-    np.testing.assert_array_equal(t.labels, [I, N, N])
+    np.testing.assert_array_equal(t.labels, [IG, N, N])
     assert t.matched_gt[0] == NO_MATCH
 
 
@@ -113,7 +113,7 @@ def test_border_anchors_are_ignored_and_cannot_be_best():
         [20, 20, 101, 50],  # crosses the right border
     ]
     t = targets_of(anchors, gt)
-    np.testing.assert_array_equal(t.labels, [I, P, N, I])
+    np.testing.assert_array_equal(t.labels, [IG, P, N, IG])
     np.testing.assert_array_equal(t.matched_gt[[0, 3]], [NO_MATCH, NO_MATCH])
     # With a 1-pixel allowance the first anchor takes part (and is best).
     t = targets_of(anchors, gt, cfg=dataclasses.replace(NO_SAMPLING, rpn_allowed_border=1.0))
@@ -179,11 +179,11 @@ def test_label_anchors_agrees_with_a_naive_per_anchor_version(seed, num_gt):
 
 
 def test_subsampling_caps_positives_and_fills_with_negatives():
-    labels = np.array([P] * 300 + [N] * 5000 + [I] * 100)
+    labels = np.array([P] * 300 + [N] * 5000 + [IG] * 100)
     for seed in range(5):
         out = subsample_labels(labels, 256, 0.5, np.random.default_rng(seed))
         assert np.count_nonzero(out == P) == 128 and np.count_nonzero(out == N) == 128
-        assert np.all(out[labels == I] == I)  # nothing is promoted
+        assert np.all(out[labels == IG] == IG)  # nothing is promoted
         assert np.all(labels[out == P] == P) and np.all(labels[out == N] == N)
     few = np.array([P] * 20 + [N] * 5000)
     out = subsample_labels(few, 256, 0.5, np.random.default_rng(0))
@@ -197,7 +197,7 @@ def test_subsampling_is_uniform_over_many_seeds_and_seeded():
     seeds = 200
     chosen = np.zeros(labels.size)
     for seed in range(seeds):
-        chosen += subsample_labels(labels, 256, 0.5, np.random.default_rng(seed)) != I
+        chosen += subsample_labels(labels, 256, 0.5, np.random.default_rng(seed)) != IG
     # Each positive stays with probability 128/300, each negative 128/1000: Binomial counts
     # (sd about 7 and 5); a biased sampler (e.g. always the first ones) gives 0 or 200.
     pos_rate, neg_rate = chosen[:300] / seeds, chosen[300:] / seeds
@@ -227,6 +227,6 @@ def test_paper_config_minibatch_on_a_real_grid():
     assert np.all((iou[positive].max(axis=1) >= 0.7) | best_of_gt[positive])
     assert np.all(iou[t.labels == N].max(axis=1) < 0.3)
     # No sampled anchor crosses the image border.
-    sampled = anchors[t.labels != I]
+    sampled = anchors[t.labels != IG]
     assert sampled[:, :2].min() >= 0 and sampled[:, 2].max() <= 1000 and sampled[:, 3].max() <= 600
-    np.testing.assert_allclose(t.bbox_targets[t.labels == P], encode(anchors[t.labels == P], gt[t.matched_gt[t.labels == P]]))
+    np.testing.assert_allclose(t.bbox_targets[positive], encode(anchors[positive], gt[t.matched_gt[positive]]))

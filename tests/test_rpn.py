@@ -149,7 +149,9 @@ def test_no_ground_truth_gives_zero_regression_loss_and_no_nan():
 
 def test_nothing_sampled_gives_zero_losses():
     _, targets = scene()
-    targets = targets._replace(labels=np.full_like(targets.labels, IGNORE), inside_weights=np.zeros_like(targets.inside_weights))
+    targets = targets._replace(
+        labels=np.full_like(targets.labels, IGNORE), inside_weights=np.zeros_like(targets.inside_weights)
+    )
     a = CFG.num_anchors
     loss_cls, loss_reg, dscores, ddeltas = rpn_loss(
         np.ones((1, 2 * a, FEAT_H, FEAT_W)), np.ones((1, 4 * a, FEAT_H, FEAT_W)), targets,
