@@ -83,6 +83,9 @@ class RPNHead:
         self.bbox_pred = Conv2d(mid_channels, COORDS_PER_BOX * num_anchors, 1, **init)
         self._layers = {"conv": self.conv, "cls_score": self.cls_score, "bbox_pred": self.bbox_pred}
 
+    def __call__(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.forward(features)
+
     def forward(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """features (N, C, H, W) → scores (N, 2A, H, W), deltas (N, 4A, H, W)."""
         hidden = self.relu.forward(self.conv.forward(features))  # (N, mid, H, W)
@@ -171,6 +174,10 @@ class RPNLoss(NamedTuple):
 
 def rpn_loss(scores: np.ndarray, deltas: np.ndarray, targets: AnchorTargets, cfg: Config) -> RPNLoss:
     """The RPN loss of one image (F11, F12) and its gradient with respect to the head outputs.
+
+    One image, as in the paper (each RPN minibatch comes from a single image, F13). For a
+    batch of N images call it on ``scores[n:n + 1]``, ``deltas[n:n + 1]`` with each image's
+    targets, and stack the gradients (dividing by N if the batch loss is their mean).
 
     Args:
         scores: (1, 2A, H, W) float, the head's cls output for one image.
