@@ -12,6 +12,7 @@ share of the whole call. Medians of REPEATS calls after one warm-up call.
 
 Run: python benchmarks/rpn.py
 """
+
 from __future__ import annotations
 
 import math
@@ -35,7 +36,7 @@ REPEATS = 15
 
 
 def vgg_feature_size(size: int) -> int:
-    """conv5_3 size for an input side: 3x3 convs keep it, each 2x2/2 ceil-mode pool halves it (F1)."""
+    """conv5_3 size of one input side (F1): 3x3 convs keep it, ceil-mode 2x2/2 pools halve it."""
     for _ in range(VGG_POOLINGS):
         size = math.ceil((size - 2) / 2) + 1
     return size
@@ -90,15 +91,21 @@ def bench_proposal(cfg: Config, anchors, scores, deltas, train: bool) -> None:
         "decode (flatten + F10)": median_ms(lambda: decode(anchors32, flatten_deltas(deltas[0]))),
         "clip to image": median_ms(lambda: clip_boxes(decoded, IMAGE_SIZE)),
         "min-size filter (+ gather)": median_ms(
-            lambda: (lambda k: (clipped[k], probs[k]))(remove_small_boxes(clipped, cfg.rpn_min_size))
+            lambda: (lambda k: (clipped[k], probs[k]))(
+                remove_small_boxes(clipped, cfg.rpn_min_size)
+            )
         ),
         f"top-{pre_n} sort (+ gather)": median_ms(
-            lambda: (lambda o: (kept_boxes[o], kept_probs[o]))(np.argsort(-kept_probs, kind="stable")[:pre_n])
+            lambda: (lambda o: (kept_boxes[o], kept_probs[o]))(
+                np.argsort(-kept_probs, kind="stable")[:pre_n]
+            )
         ),
         f"NMS {cfg.rpn_nms_thresh} on {len(top_boxes)} boxes": median_ms(
             lambda: nms(top_boxes, top_probs, cfg.rpn_nms_thresh)
         ),
-        f"top-{post_n} (+ gather)": median_ms(lambda: (top_boxes[survivors[:post_n]], top_probs[survivors[:post_n]])),
+        f"top-{post_n} (+ gather)": median_ms(
+            lambda: (top_boxes[survivors[:post_n]], top_probs[survivors[:post_n]])
+        ),
     }
     mode = "train" if train else "test"
     report(
@@ -116,7 +123,9 @@ def bench_anchor_targets(cfg: Config, anchors, gt) -> None:
     inside = np.flatnonzero(inside_image(anchors, IMAGE_SIZE, cfg.rpn_allowed_border))
     inside_anchors = anchors[inside]
     iou = box_iou(inside_anchors, gt)
-    labels_in, matched_in, _ = label_anchors(iou, cfg.rpn_positive_overlap, cfg.rpn_negative_overlap)
+    labels_in, matched_in, _ = label_anchors(
+        iou, cfg.rpn_positive_overlap, cfg.rpn_negative_overlap
+    )
     labels = np.full(len(anchors), -1, dtype=np.int64)
     labels[inside] = labels_in
     sampled = subsample_labels(labels, cfg.rpn_batch_size, cfg.rpn_fg_fraction, rng)
@@ -126,7 +135,9 @@ def bench_anchor_targets(cfg: Config, anchors, gt) -> None:
 
     steps = {
         "border filter (+ gather)": median_ms(
-            lambda: anchors[np.flatnonzero(inside_image(anchors, IMAGE_SIZE, cfg.rpn_allowed_border))]
+            lambda: anchors[
+                np.flatnonzero(inside_image(anchors, IMAGE_SIZE, cfg.rpn_allowed_border))
+            ]
         ),
         f"IoU {len(inside)} x {len(gt)}": median_ms(lambda: box_iou(inside_anchors, gt)),
         "labelling (F8 rules)": median_ms(
@@ -159,8 +170,11 @@ def main() -> None:
     deltas = (0.2 * rng.standard_normal((1, 4 * num_anchors, feat_h, feat_w))).astype(np.float32)
     gt = random_gt(rng, height, width)
 
-    print(f"image {height} x {width}, feature map {feat_h} x {feat_w} (stride {cfg.feat_stride}), "
-          f"{num_anchors} anchors per cell = {len(anchors)} anchors, {len(gt)} gt boxes, paper Config()")
+    print(
+        f"image {height} x {width}, feature map {feat_h} x {feat_w} (stride {cfg.feat_stride}), "
+        f"{num_anchors} anchors per cell = {len(anchors)} anchors, {len(gt)} gt boxes, "
+        "paper Config()"
+    )
     bench_proposal(cfg, anchors, scores, deltas, train=True)
     bench_proposal(cfg, anchors, scores, deltas, train=False)
     bench_anchor_targets(cfg, anchors, gt)

@@ -25,6 +25,7 @@ For one image, every anchor gets a label and (if positive) a regression target:
 * regression targets (F10): each positive anchor regresses to the ground truth it overlaps
   most (F8, last sentence), un-normalised (the original RPN does not normalise them).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -62,7 +63,9 @@ class AnchorTargets(NamedTuple):
     max_iou: np.ndarray
 
 
-def inside_image(anchors: np.ndarray, image_size: tuple[int, int], allowed_border: float) -> np.ndarray:
+def inside_image(
+    anchors: np.ndarray, image_size: tuple[int, int], allowed_border: float
+) -> np.ndarray:
     """Mask of the anchors that stay within ``allowed_border`` pixels of the image (F8 e).
 
     Args:

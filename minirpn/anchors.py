@@ -21,6 +21,7 @@ The base anchors are centred on ``base_size / 2`` = 8.0, so after the shift by
 (16 j, 16 i) every anchor is centred on the receptive-field centre of its own cell. A
 backbone whose cell 0 is centred elsewhere passes that centre as ``center``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

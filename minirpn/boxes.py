@@ -14,6 +14,7 @@ rescale a reference box (an anchor or an RoI), with the parameterisation of F10:
 to a reference box. They are inverses of each other. IoU and NMS live in
 :mod:`minirpn.ops`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -47,7 +48,9 @@ def encode(
     anchors = _as_boxes(anchors, "anchors")
     gt = _as_boxes(gt, "gt")
     if anchors.shape != gt.shape:
-        raise ValueError(f"anchors and gt must have the same shape, got {anchors.shape} and {gt.shape}")
+        raise ValueError(
+            f"anchors and gt must have the same shape, got {anchors.shape} and {gt.shape}"
+        )
     aw, ah, ax, ay = _size_and_centre(anchors, "anchors")
     gw, gh, gx, gy = _size_and_centre(gt, "gt")
     deltas = np.stack(
@@ -83,7 +86,9 @@ def decode(
     anchors = _as_boxes(anchors, "anchors")
     deltas = _as_boxes(deltas, "deltas")
     if anchors.shape != deltas.shape:
-        raise ValueError(f"anchors and deltas must have the same shape, got {anchors.shape} and {deltas.shape}")
+        raise ValueError(
+            f"anchors and deltas must have the same shape, got {anchors.shape} and {deltas.shape}"
+        )
     if not np.all(np.isfinite(deltas)):
         row = int(np.flatnonzero(~np.all(np.isfinite(deltas), axis=1))[0])
         raise ValueError(f"deltas must be finite, row {row} is {deltas[row].tolist()}")
@@ -142,7 +147,9 @@ def remove_small_boxes(boxes: np.ndarray, min_size: float) -> np.ndarray:
     return np.flatnonzero((widths >= min_size) & (heights >= min_size)).astype(np.int64)
 
 
-def check_boxes(boxes: np.ndarray, name: str, image_size: tuple[int, int] | None = None) -> np.ndarray:
+def check_boxes(
+    boxes: np.ndarray, name: str, image_size: tuple[int, int] | None = None
+) -> np.ndarray:
     """Validate ground-truth-like boxes: finite, positive width and height, inside the image.
 
     Args:
@@ -166,7 +173,9 @@ def check_boxes(boxes: np.ndarray, name: str, image_size: tuple[int, int] | None
         bad_rows = (
             (boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 2] > width) | (boxes[:, 3] > height)
         )
-        _raise_on_rows(boxes, bad_rows, name, f"lies outside the image [0, {width}] x [0, {height}]")
+        _raise_on_rows(
+            boxes, bad_rows, name, f"lies outside the image [0, {width}] x [0, {height}]"
+        )
     return boxes
 
 
@@ -177,7 +186,9 @@ def check_image_size(image_size: tuple[int, int]) -> tuple[float, float]:
     except (TypeError, ValueError):
         raise ValueError(f"image_size must be a (height, width) pair, got {image_size!r}") from None
     if not (np.isfinite(height) and np.isfinite(width) and height > 0 and width > 0):
-        raise ValueError(f"image_size must be a (height, width) pair of positive numbers, got {image_size!r}")
+        raise ValueError(
+            f"image_size must be a (height, width) pair of positive numbers, got {image_size!r}"
+        )
     return height, width
 
 
@@ -201,13 +212,24 @@ def _size_and_centre(boxes: np.ndarray, name: str) -> tuple[np.ndarray, ...]:
     widths = boxes[:, 2] - boxes[:, 0]
     heights = boxes[:, 3] - boxes[:, 1]
     # log(w / w_a) needs positive sizes; zero would give -inf and spread NaN downstream.
-    _raise_on_rows(boxes, ~((widths > 0) & (heights > 0)), name, "needs positive width and height to be encoded")
+    _raise_on_rows(
+        boxes,
+        ~((widths > 0) & (heights > 0)),
+        name,
+        "needs positive width and height to be encoded",
+    )
     return widths, heights, boxes[:, 0] + 0.5 * widths, boxes[:, 1] + 0.5 * heights
 
 
-def _coord_vector(values: Sequence[float], name: str, dtype: np.dtype, positive: bool = False) -> np.ndarray:
+def _coord_vector(
+    values: Sequence[float], name: str, dtype: np.dtype, positive: bool = False
+) -> np.ndarray:
     arr = np.asarray(values, dtype=dtype)
-    if arr.shape != (COORDS_PER_BOX,) or not np.all(np.isfinite(arr)) or (positive and np.any(arr <= 0)):
+    if (
+        arr.shape != (COORDS_PER_BOX,)
+        or not np.all(np.isfinite(arr))
+        or (positive and np.any(arr <= 0))
+    ):
         kind = "positive " if positive else ""
         raise ValueError(f"{name} must be 4 finite {kind}numbers, got {values!r}")
     return arr

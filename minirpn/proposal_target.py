@@ -17,6 +17,7 @@ For one image (py-faster-rcnn's ``proposal_target_layer``):
    the 4 of the RoI's own class are set (and have inside / outside weight 1), normalised
    as ``(t - cfg.bbox_normalize_means) / cfg.bbox_normalize_stds``.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -83,13 +84,21 @@ def proposal_targets(
         raise ValueError(f"proposals must have shape (P, 4), got {proposals.shape}")
     gt_boxes = check_boxes(gt_boxes, "gt_boxes")
     if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
-        raise ValueError(f"num_classes must be an int >= 2 (background plus classes), got {num_classes!r}")
+        raise ValueError(
+            f"num_classes must be an int >= 2 (background plus classes), got {num_classes!r}"
+        )
     gt_labels = np.asarray(gt_labels)
-    if gt_labels.shape != (gt_boxes.shape[0],) or (gt_labels.size and not np.issubdtype(gt_labels.dtype, np.integer)):
-        raise ValueError(f"gt_labels must be {gt_boxes.shape[0]} integers, one per gt box, got {gt_labels!r}")
+    if gt_labels.shape != (gt_boxes.shape[0],) or (
+        gt_labels.size and not np.issubdtype(gt_labels.dtype, np.integer)
+    ):
+        raise ValueError(
+            f"gt_labels must be {gt_boxes.shape[0]} integers, one per gt box, got {gt_labels!r}"
+        )
     bad = np.flatnonzero((gt_labels < 1) | (gt_labels >= num_classes))
     if bad.size:
-        raise ValueError(f"gt_labels[{bad[0]}] = {gt_labels[bad[0]]} is not a class id in 1..{num_classes - 1}")
+        raise ValueError(
+            f"gt_labels[{bad[0]}] = {gt_labels[bad[0]]} is not a class id in 1..{num_classes - 1}"
+        )
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
 
@@ -121,7 +130,10 @@ def proposal_targets(
     inside_weights = np.zeros_like(bbox_targets)
     if num_fg > 0:
         deltas = encode(
-            rois[:num_fg], gt_boxes[matched_gt[fg]], cfg.bbox_normalize_means, cfg.bbox_normalize_stds
+            rois[:num_fg],
+            gt_boxes[matched_gt[fg]],
+            cfg.bbox_normalize_means,
+            cfg.bbox_normalize_stds,
         )  # (F, 4)
         # Column block of each RoI's own class: (F, 4) indices 4*label .. 4*label + 3.
         columns = COORDS_PER_BOX * labels[:num_fg, None] + np.arange(COORDS_PER_BOX)[None, :]

@@ -30,6 +30,7 @@ the four coordinates of positive anchors only (p_i* = 1). Two normalisations
 * ``"minibatch"`` (py-faster-rcnn's released code): both terms divided by the number of
   sampled anchors, lambda = 1.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -127,39 +128,60 @@ def flatten_scores(scores: np.ndarray) -> np.ndarray:
     """One image's cls output (2A, H, W) → (H*W*A, 2) logits in grid-anchor order."""
     two_a, feat_h, feat_w = scores.shape
     a = two_a // NUM_CLASSES
-    return scores.reshape(a, NUM_CLASSES, feat_h, feat_w).transpose(2, 3, 0, 1).reshape(-1, NUM_CLASSES)
+    return (
+        scores.reshape(a, NUM_CLASSES, feat_h, feat_w)
+        .transpose(2, 3, 0, 1)
+        .reshape(-1, NUM_CLASSES)
+    )
 
 
 def unflatten_scores(flat: np.ndarray, feat_h: int, feat_w: int) -> np.ndarray:
     """Inverse of :func:`flatten_scores`: (H*W*A, 2) → (2A, H, W)."""
-    return flat.reshape(feat_h, feat_w, -1, NUM_CLASSES).transpose(2, 3, 0, 1).reshape(-1, feat_h, feat_w)
+    return (
+        flat.reshape(feat_h, feat_w, -1, NUM_CLASSES)
+        .transpose(2, 3, 0, 1)
+        .reshape(-1, feat_h, feat_w)
+    )
 
 
 def flatten_deltas(deltas: np.ndarray) -> np.ndarray:
     """One image's reg output (4A, H, W) → (H*W*A, 4) deltas in grid-anchor order."""
     four_a, feat_h, feat_w = deltas.shape
     a = four_a // COORDS_PER_BOX
-    return deltas.reshape(a, COORDS_PER_BOX, feat_h, feat_w).transpose(2, 3, 0, 1).reshape(-1, COORDS_PER_BOX)
+    return (
+        deltas.reshape(a, COORDS_PER_BOX, feat_h, feat_w)
+        .transpose(2, 3, 0, 1)
+        .reshape(-1, COORDS_PER_BOX)
+    )
 
 
 def unflatten_deltas(flat: np.ndarray, feat_h: int, feat_w: int) -> np.ndarray:
     """Inverse of :func:`flatten_deltas`: (H*W*A, 4) → (4A, H, W)."""
-    return flat.reshape(feat_h, feat_w, -1, COORDS_PER_BOX).transpose(2, 3, 0, 1).reshape(-1, feat_h, feat_w)
+    return (
+        flat.reshape(feat_h, feat_w, -1, COORDS_PER_BOX)
+        .transpose(2, 3, 0, 1)
+        .reshape(-1, feat_h, feat_w)
+    )
 
 
 def check_head_outputs(scores: np.ndarray, deltas: np.ndarray) -> int:
     """Check one image's head outputs, scores (1, 2A, H, W) and deltas (1, 4A, H, W); return A."""
     for name, array in (("scores", scores), ("deltas", deltas)):
         if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.floating):
-            raise TypeError(f"{name} must be a floating-point numpy array, got {getattr(array, 'dtype', type(array))}")
+            got = getattr(array, "dtype", type(array))
+            raise TypeError(f"{name} must be a floating-point numpy array, got {got}")
         if array.ndim != 4 or array.shape[0] != 1:
-            raise ValueError(f"{name} must have shape (1, channels, H, W) for one image, got {array.shape}")
+            raise ValueError(
+                f"{name} must have shape (1, channels, H, W) for one image, got {array.shape}"
+            )
     num_anchors = scores.shape[1] // NUM_CLASSES
     if scores.shape[1] != NUM_CLASSES * num_anchors or num_anchors == 0:
         raise ValueError(f"scores must have 2A channels, got shape {scores.shape}")
     expected = (1, COORDS_PER_BOX * num_anchors, *scores.shape[2:])
     if deltas.shape != expected:
-        raise ValueError(f"deltas must have shape {expected} to match scores {scores.shape}, got {deltas.shape}")
+        raise ValueError(
+            f"deltas must have shape {expected} to match scores {scores.shape}, got {deltas.shape}"
+        )
     return num_anchors
 
 
@@ -172,7 +194,9 @@ class RPNLoss(NamedTuple):
     ddeltas: np.ndarray  # (1, 4A, H, W)
 
 
-def rpn_loss(scores: np.ndarray, deltas: np.ndarray, targets: AnchorTargets, cfg: Config) -> RPNLoss:
+def rpn_loss(
+    scores: np.ndarray, deltas: np.ndarray, targets: AnchorTargets, cfg: Config
+) -> RPNLoss:
     """The RPN loss of one image (F11, F12) and its gradient with respect to the head outputs.
 
     One image, as in the paper (each RPN minibatch comes from a single image, F13). For a
@@ -196,15 +220,19 @@ def rpn_loss(scores: np.ndarray, deltas: np.ndarray, targets: AnchorTargets, cfg
     total = feat_h * feat_w * num_anchors
     if targets.labels.shape != (total,) or targets.bbox_targets.shape != (total, COORDS_PER_BOX):
         raise ValueError(
-            f"targets are for {targets.labels.shape[0]} anchors, the head outputs have {total} (H*W*A)"
+            f"targets are for {targets.labels.shape[0]} anchors, "
+            f"the head outputs have {total} (H*W*A)"
         )
     if cfg.rpn_loss_normalization not in LOSS_NORMALIZATIONS:
         raise ValueError(
-            f"cfg.rpn_loss_normalization must be one of {LOSS_NORMALIZATIONS}, got {cfg.rpn_loss_normalization!r}"
+            f"cfg.rpn_loss_normalization must be one of {LOSS_NORMALIZATIONS}, "
+            f"got {cfg.rpn_loss_normalization!r}"
         )
 
     # Classification: mean over the sampled anchors, i.e. divided by N_cls.
-    loss_cls, dlogits = softmax_cross_entropy(flatten_scores(scores[0]), targets.labels, ignore_index=IGNORE)
+    loss_cls, dlogits = softmax_cross_entropy(
+        flatten_scores(scores[0]), targets.labels, ignore_index=IGNORE
+    )
 
     # Regression: summed smooth L1 over the positives (inside weights = p_i*), then scaled.
     if cfg.rpn_loss_normalization == "anchor_locations":
@@ -221,5 +249,7 @@ def rpn_loss(scores: np.ndarray, deltas: np.ndarray, targets: AnchorTargets, cfg
         inside_weights=targets.inside_weights,
     )
     dscores = unflatten_scores(dlogits, feat_h, feat_w)[None]  # (1, 2A, H, W)
-    ddeltas = unflatten_deltas(dpred * pred.dtype.type(scale), feat_h, feat_w)[None]  # (1, 4A, H, W)
+    ddeltas = unflatten_deltas(dpred * pred.dtype.type(scale), feat_h, feat_w)[
+        None
+    ]  # (1, 4A, H, W)
     return RPNLoss(loss_cls, scale * reg_sum, dscores, ddeltas)

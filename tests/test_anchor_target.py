@@ -1,4 +1,5 @@
 """Anchor targets (F8, F13): hand-built scenes for every labelling rule, and the sampling."""
+
 import dataclasses
 
 import numpy as np
@@ -27,7 +28,10 @@ NO_SAMPLING = dataclasses.replace(Config(), rpn_batch_size=10**6, rpn_fg_fractio
 
 def targets_of(anchors, gt, image_size=(100, 100), cfg=NO_SAMPLING, seed=0):
     return anchor_targets(
-        np.array(anchors, dtype=float), np.array(gt, dtype=float).reshape(-1, 4), image_size, cfg,
+        np.array(anchors, dtype=float),
+        np.array(gt, dtype=float).reshape(-1, 4),
+        image_size,
+        cfg,
         np.random.default_rng(seed),
     )
 
@@ -92,7 +96,9 @@ def test_an_anchor_best_for_two_gts_is_positive_and_regresses_to_its_best_gt():
     np.testing.assert_array_equal(t.labels, [P, N, N])
     assert t.matched_gt[0] == 0
     np.testing.assert_allclose(t.max_iou[0], 0.5)
-    np.testing.assert_allclose(t.bbox_targets[0], encode(np.array([anchors[0]], float), np.array([gts[0]], float))[0])
+    np.testing.assert_allclose(
+        t.bbox_targets[0], encode(np.array([anchors[0]], float), np.array([gts[0]], float))[0]
+    )
 
 
 def test_threshold_positive_regresses_to_the_gt_it_overlaps_most():
@@ -221,7 +227,12 @@ def test_paper_config_minibatch_on_a_real_grid():
     assert num_pos + np.count_nonzero(t.labels == N) == 256
     # Every sampled positive really is positive by F8, and every negative below 0.3.
     iou = box_iou(anchors, gt)  # (A, G)
-    inside = (anchors[:, 0] >= 0) & (anchors[:, 1] >= 0) & (anchors[:, 2] <= 1000) & (anchors[:, 3] <= 600)
+    inside = (
+        (anchors[:, 0] >= 0)
+        & (anchors[:, 1] >= 0)
+        & (anchors[:, 2] <= 1000)
+        & (anchors[:, 3] <= 600)
+    )
     best_of_gt = np.any(iou == iou[inside].max(axis=0), axis=1) & inside
     positive = t.labels == P
     assert np.all((iou[positive].max(axis=1) >= 0.7) | best_of_gt[positive])
@@ -229,4 +240,6 @@ def test_paper_config_minibatch_on_a_real_grid():
     # No sampled anchor crosses the image border.
     sampled = anchors[t.labels != IG]
     assert sampled[:, :2].min() >= 0 and sampled[:, 2].max() <= 1000 and sampled[:, 3].max() <= 600
-    np.testing.assert_allclose(t.bbox_targets[positive], encode(anchors[positive], gt[t.matched_gt[positive]]))
+    np.testing.assert_allclose(
+        t.bbox_targets[positive], encode(anchors[positive], gt[t.matched_gt[positive]])
+    )

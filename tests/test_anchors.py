@@ -1,4 +1,5 @@
 """Anchors (F7): the original's 9 base anchors to the integer, and the grid order."""
+
 import numpy as np
 import pytest
 
@@ -66,8 +67,12 @@ def test_grid_anchors_are_centred_on_vgg_receptive_field_centres():
     grid = grid_anchors(generate_base_anchors(), 2, 3, 16).reshape(2, 3, 9, 4)
     centres_x = (grid[..., 0] + grid[..., 2]) / 2
     centres_y = (grid[..., 1] + grid[..., 3]) / 2
-    np.testing.assert_array_equal(centres_x, np.broadcast_to((16 * np.arange(3) + 8)[None, :, None], (2, 3, 9)))
-    np.testing.assert_array_equal(centres_y, np.broadcast_to((16 * np.arange(2) + 8)[:, None, None], (2, 3, 9)))
+    np.testing.assert_array_equal(
+        centres_x, np.broadcast_to((16 * np.arange(3) + 8)[None, :, None], (2, 3, 9))
+    )
+    np.testing.assert_array_equal(
+        centres_y, np.broadcast_to((16 * np.arange(2) + 8)[:, None, None], (2, 3, 9))
+    )
 
 
 def test_grid_keeps_dtype():

@@ -1,10 +1,18 @@
 """Box coding (F10) and box utilities."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minirpn.boxes import BBOX_XFORM_CLIP, check_boxes, clip_boxes, decode, encode, remove_small_boxes
+from minirpn.boxes import (
+    BBOX_XFORM_CLIP,
+    check_boxes,
+    clip_boxes,
+    decode,
+    encode,
+    remove_small_boxes,
+)
 
 STDS = (0.1, 0.1, 0.2, 0.2)
 MEANS = (0.01, -0.02, 0.03, 0.0)
@@ -31,7 +39,9 @@ def test_decode_inverts_encode(seed, normalise):
     rng = np.random.default_rng(seed)
     anchors, gt = random_boxes(rng, 20), random_boxes(rng, 20)
     means, stds = (MEANS, STDS) if normalise else (None, None)
-    np.testing.assert_allclose(decode(anchors, encode(anchors, gt, means, stds), means, stds), gt, atol=1e-9)
+    np.testing.assert_allclose(
+        decode(anchors, encode(anchors, gt, means, stds), means, stds), gt, atol=1e-9
+    )
 
 
 def test_decode_of_zero_deltas_returns_the_anchors():
@@ -64,7 +74,9 @@ def test_clip_boxes_to_width_and_height():
 
 
 def test_remove_small_boxes_keeps_width_and_height_at_least_min_size():
-    boxes = np.array([[0, 0, 16, 16], [0, 0, 15.9, 30], [0, 0, 30, 15.9], [5, 5, 40, 21]], dtype=float)
+    boxes = np.array(
+        [[0, 0, 16, 16], [0, 0, 15.9, 30], [0, 0, 30, 15.9], [5, 5, 40, 21]], dtype=float
+    )
     keep = remove_small_boxes(boxes, 16)
     assert keep.dtype == np.int64
     np.testing.assert_array_equal(keep, [0, 3])

@@ -1,4 +1,5 @@
 """Proposal layer (F15, F16): a case worked by hand, and invariants on random predictions."""
+
 import dataclasses
 
 import numpy as np
@@ -22,14 +23,25 @@ HAND_ANCHORS = np.array(
         [0, 0, 10, 10],  # a0: zero deltas, object logit 2
         [1, 0, 11, 10],  # a1: zero deltas, logit 3; IoU with a0 = 90 / 110 > 0.7
         [20, 20, 30, 30],  # a2: t_w = t_h = log 2 -> [15, 15, 35, 35], logit 1
-        [30, 30, 40, 40],  # a3: t_x = 0.5 -> [35, 30, 45, 40], clipped to [35, 30, 40, 40], logit -1
+        [
+            30,
+            30,
+            40,
+            40,
+        ],  # a3: t_x = 0.5 -> [35, 30, 45, 40], clipped to [35, 30, 40, 40], logit -1
         [0, 30, 10, 40],  # a4: t_w = log 0.3 -> 3 pixels wide, logit 5
     ],
     dtype=float,
 )
 HAND_LOGITS = np.array([2.0, 3.0, 1.0, -1.0, 5.0])
 HAND_DELTAS = np.array(
-    [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, np.log(2), np.log(2)], [0.5, 0, 0, 0], [0, 0, np.log(0.3), 0]]
+    [
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, np.log(2), np.log(2)],
+        [0.5, 0, 0, 0],
+        [0, 0, np.log(0.3), 0],
+    ]
 )
 HAND_CFG = dataclasses.replace(Config(), rpn_min_size=4.0)
 
@@ -45,13 +57,17 @@ def test_hand_computed_case():
     scores, deltas = hand_inputs()
     boxes, probs = proposal_layer(scores, deltas, HAND_ANCHORS, (40, 40), HAND_CFG, train=False)
     # a4 is too small (3 < 4), a0 loses NMS to a1; the rest by decreasing probability.
-    np.testing.assert_allclose(boxes, [[1, 0, 11, 10], [15, 15, 35, 35], [35, 30, 40, 40]], atol=1e-12)
+    np.testing.assert_allclose(
+        boxes, [[1, 0, 11, 10], [15, 15, 35, 35], [35, 30, 40, 40]], atol=1e-12
+    )
     np.testing.assert_allclose(probs, sigmoid(np.array([3.0, 1.0, -1.0])), rtol=1e-12)
 
 
 def test_hand_case_min_size_scales_with_the_image_scale():
     scores, deltas = hand_inputs()
-    boxes, probs = proposal_layer(scores, deltas, HAND_ANCHORS, (40, 40), HAND_CFG, train=False, image_scale=0.5)
+    boxes, probs = proposal_layer(
+        scores, deltas, HAND_ANCHORS, (40, 40), HAND_CFG, train=False, image_scale=0.5
+    )
     # min size 4 * 0.5 = 2 pixels: the 3-pixel box of a4 now survives and comes first.
     np.testing.assert_allclose(boxes[0], [3.5, 30, 6.5, 40], atol=1e-12)
     np.testing.assert_allclose(probs, sigmoid(np.array([5.0, 3.0, 1.0, -1.0])), rtol=1e-12)
@@ -78,35 +94,51 @@ def test_objectness_is_a_stable_softmax():
 
 
 @settings(deadline=None, max_examples=25)
-@given(seed=st.integers(0, 2**32 - 1), train=st.booleans(), nms_thresh=st.sampled_from([0.3, 0.5, 0.7]))
+@given(
+    seed=st.integers(0, 2**32 - 1), train=st.booleans(), nms_thresh=st.sampled_from([0.3, 0.5, 0.7])
+)
 def test_invariants_on_random_predictions(seed, train, nms_thresh):
     rng = np.random.default_rng(seed)
     cfg = Config.tiny(
         rpn_nms_thresh=nms_thresh,
-        rpn_pre_nms_top_n_train=300, rpn_post_nms_top_n_train=40,
-        rpn_pre_nms_top_n_test=150, rpn_post_nms_top_n_test=20,
+        rpn_pre_nms_top_n_train=300,
+        rpn_post_nms_top_n_train=40,
+        rpn_pre_nms_top_n_test=150,
+        rpn_post_nms_top_n_test=20,
     )
     feat_h, feat_w, a = 6, 8, cfg.num_anchors
     image_size = (feat_h * cfg.feat_stride - 3, feat_w * cfg.feat_stride)
-    anchors = grid_anchors(generate_base_anchors(cfg.anchor_base_size, cfg.anchor_ratios, cfg.anchor_scales),
-                           feat_h, feat_w, cfg.feat_stride)
+    anchors = grid_anchors(
+        generate_base_anchors(cfg.anchor_base_size, cfg.anchor_ratios, cfg.anchor_scales),
+        feat_h,
+        feat_w,
+        cfg.feat_stride,
+    )
     # float64, so that the comparison with the float64 reference below has no rounding ties.
     scores = rng.standard_normal((1, 2 * a, feat_h, feat_w))
     deltas = rng.standard_normal((1, 4 * a, feat_h, feat_w)) * 0.5
     image_scale = rng.uniform(0.5, 2.0)
-    boxes, probs = proposal_layer(scores, deltas, anchors, image_size, cfg, train=train, image_scale=image_scale)
+    boxes, probs = proposal_layer(
+        scores, deltas, anchors, image_size, cfg, train=train, image_scale=image_scale
+    )
 
     assert boxes.shape == (len(probs), 4)
     assert len(boxes) <= (cfg.rpn_post_nms_top_n_train if train else cfg.rpn_post_nms_top_n_test)
     assert len(boxes) > 0
     height, width = image_size
-    assert boxes[:, [0, 1]].min() >= 0 and boxes[:, 2].max() <= width and boxes[:, 3].max() <= height
+    assert (
+        boxes[:, [0, 1]].min() >= 0 and boxes[:, 2].max() <= width and boxes[:, 3].max() <= height
+    )
     min_size = cfg.rpn_min_size * image_scale
-    assert (boxes[:, 2] - boxes[:, 0]).min() >= min_size - 1e-4 and (boxes[:, 3] - boxes[:, 1]).min() >= min_size - 1e-4
+    assert (boxes[:, 2] - boxes[:, 0]).min() >= min_size - 1e-4 and (
+        boxes[:, 3] - boxes[:, 1]
+    ).min() >= min_size - 1e-4
     assert np.all(np.diff(probs) <= 0)
     iou = box_iou(boxes, boxes)
     assert np.triu(iou, k=1).max(initial=0.0) <= nms_thresh
-    ref_boxes, ref_probs = naive_proposals(scores, deltas, anchors, image_size, cfg, train, image_scale)
+    ref_boxes, ref_probs = naive_proposals(
+        scores, deltas, anchors, image_size, cfg, train, image_scale
+    )
     np.testing.assert_allclose(boxes, ref_boxes, rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(probs, ref_probs, rtol=1e-12)
 
@@ -123,18 +155,35 @@ def naive_proposals(scores, deltas, anchors, image_size, cfg, train, image_scale
                 x1, y1, x2, y2 = anchors[(i * feat_w + j) * a_per_cell + a]
                 tx, ty, tw, th = (float(v) for v in deltas[0, 4 * a : 4 * a + 4, i, j])
                 w, h = x2 - x1, y2 - y1
-                cx, cy, w, h = x1 + w / 2 + tx * w, y1 + h / 2 + ty * h, w * np.exp(tw), h * np.exp(th)
-                box = [min(max(cx - w / 2, 0), width), min(max(cy - h / 2, 0), height),
-                       min(max(cx + w / 2, 0), width), min(max(cy + h / 2, 0), height)]
-                prob = 1 / (1 + np.exp(float(scores[0, 2 * a, i, j]) - float(scores[0, 2 * a + 1, i, j])))
+                cx, cy, w, h = (
+                    x1 + w / 2 + tx * w,
+                    y1 + h / 2 + ty * h,
+                    w * np.exp(tw),
+                    h * np.exp(th),
+                )
+                box = [
+                    min(max(cx - w / 2, 0), width),
+                    min(max(cy - h / 2, 0), height),
+                    min(max(cx + w / 2, 0), width),
+                    min(max(cy + h / 2, 0), height),
+                ]
+                prob = 1 / (
+                    1 + np.exp(float(scores[0, 2 * a, i, j]) - float(scores[0, 2 * a + 1, i, j]))
+                )
                 if min(box[2] - box[0], box[3] - box[1]) >= cfg.rpn_min_size * image_scale:
                     candidates.append((prob, box))
     candidates.sort(key=lambda c: -c[0])  # stable: ties keep the grid order
-    pre_n, post_n = ((cfg.rpn_pre_nms_top_n_train, cfg.rpn_post_nms_top_n_train) if train
-                     else (cfg.rpn_pre_nms_top_n_test, cfg.rpn_post_nms_top_n_test))
+    pre_n, post_n = (
+        (cfg.rpn_pre_nms_top_n_train, cfg.rpn_post_nms_top_n_train)
+        if train
+        else (cfg.rpn_pre_nms_top_n_test, cfg.rpn_post_nms_top_n_test)
+    )
     kept = []
     for prob, box in candidates[:pre_n]:
-        if all(box_iou(np.array([box]), np.array([other]))[0, 0] <= cfg.rpn_nms_thresh for _, other in kept):
+        if all(
+            box_iou(np.array([box]), np.array([other]))[0, 0] <= cfg.rpn_nms_thresh
+            for _, other in kept
+        ):
             kept.append((prob, box))
     kept = kept[:post_n]
     return np.array([b for _, b in kept]).reshape(-1, 4), np.array([p for p, _ in kept])
@@ -143,10 +192,17 @@ def naive_proposals(scores, deltas, anchors, image_size, cfg, train, image_scale
 def test_float32_in_float32_out():
     scores, deltas = hand_inputs()
     boxes, probs = proposal_layer(
-        scores.astype(np.float32), deltas.astype(np.float32), HAND_ANCHORS, (40, 40), HAND_CFG, train=True
+        scores.astype(np.float32),
+        deltas.astype(np.float32),
+        HAND_ANCHORS,
+        (40, 40),
+        HAND_CFG,
+        train=True,
     )
     assert boxes.dtype == np.float32 and probs.dtype == np.float32
-    np.testing.assert_allclose(boxes, [[1, 0, 11, 10], [15, 15, 35, 35], [35, 30, 40, 40]], atol=1e-5)
+    np.testing.assert_allclose(
+        boxes, [[1, 0, 11, 10], [15, 15, 35, 35], [35, 30, 40, 40]], atol=1e-5
+    )
 
 
 def test_nothing_survives_gives_empty_arrays():
@@ -165,4 +221,6 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="image_size"):
         proposal_layer(scores, deltas, HAND_ANCHORS, (40, -1), HAND_CFG, train=True)
     with pytest.raises(ValueError, match="deltas must be finite"):
-        proposal_layer(scores, np.full_like(deltas, np.nan), HAND_ANCHORS, (40, 40), HAND_CFG, train=True)
+        proposal_layer(
+            scores, np.full_like(deltas, np.nan), HAND_ANCHORS, (40, 40), HAND_CFG, train=True
+        )

@@ -1,4 +1,5 @@
 """Proposal targets (F17): a scene worked by hand, sampling proportions, edge cases."""
+
 import dataclasses
 
 import numpy as np
@@ -25,7 +26,16 @@ PROPOSALS = np.array(
     dtype=float,
 )
 # Candidate -> (expected label, matched gt or None for background); gt boxes are appended.
-EXPECTED = {0: (2, 0), 1: (2, 0), 2: (0, None), 3: (0, None), 4: (0, None), 6: (1, 1), 7: (2, 0), 8: (1, 1)}
+EXPECTED = {
+    0: (2, 0),
+    1: (2, 0),
+    2: (0, None),
+    3: (0, None),
+    4: (0, None),
+    6: (1, 1),
+    7: (2, 0),
+    8: (1, 1),
+}
 KEEP_ALL = dataclasses.replace(Config(), roi_batch_size=1000, roi_fg_fraction=1.0)
 
 
@@ -39,7 +49,9 @@ def test_hand_scene_labels_targets_and_weights():
     chosen = [candidate_index(roi, candidates) for roi in t.rois]
     assert sorted(chosen) == sorted(EXPECTED)
     num_fg = np.count_nonzero(t.labels)
-    assert num_fg == 5 and np.all(t.labels[:num_fg] > 0) and np.all(t.labels[num_fg:] == 0)  # fg first
+    assert (
+        num_fg == 5 and np.all(t.labels[:num_fg] > 0) and np.all(t.labels[num_fg:] == 0)
+    )  # fg first
     for r, c in enumerate(chosen):
         label, gt_index = EXPECTED[c]
         assert t.labels[r] == label
@@ -54,11 +66,15 @@ def test_hand_scene_labels_targets_and_weights():
         assert not np.delete(t.bbox_targets[r], np.arange(4 * label, 4 * label + 4)).any()
         # The normalised targets, un-normalised and applied to the RoI, give its gt box back.
         np.testing.assert_allclose(
-            decode(t.rois[r : r + 1], t.bbox_targets[r : r + 1, columns], stds=STDS)[0], GT[gt_index], atol=1e-9
+            decode(t.rois[r : r + 1], t.bbox_targets[r : r + 1, columns], stds=STDS)[0],
+            GT[gt_index],
+            atol=1e-9,
         )
     # One by hand: RoI [0, 0, 10, 12] -> gt [0, 0, 10, 10]: t = (0, -1/12, 0, log(10/12)) / stds.
     r = chosen.index(0)
-    np.testing.assert_allclose(t.bbox_targets[r, 8:12], [0, -1 / 12 / 0.1, 0, np.log(10 / 12) / 0.2], rtol=1e-12)
+    np.testing.assert_allclose(
+        t.bbox_targets[r, 8:12], [0, -1 / 12 / 0.1, 0, np.log(10 / 12) / 0.2], rtol=1e-12
+    )
 
 
 def test_background_lower_bound_zero_admits_every_low_overlap_proposal():
@@ -111,22 +127,34 @@ def test_foreground_is_sampled_uniformly_over_seeds():
 
 
 def test_too_few_candidates_give_fewer_rois():
-    t = proposal_targets(PROPOSALS[:3], GT, GT_LABELS, NUM_CLASSES, Config(), np.random.default_rng(0))
+    t = proposal_targets(
+        PROPOSALS[:3], GT, GT_LABELS, NUM_CLASSES, Config(), np.random.default_rng(0)
+    )
     # Candidates: 3 proposals + 2 gt boxes -> fg {p0, p1, gt0, gt1}, bg {p2}.
     assert len(t.rois) == 5 and np.count_nonzero(t.labels) == 4
-    t = proposal_targets(np.zeros((0, 4)), GT, GT_LABELS, NUM_CLASSES, Config(), np.random.default_rng(0))
+    t = proposal_targets(
+        np.zeros((0, 4)), GT, GT_LABELS, NUM_CLASSES, Config(), np.random.default_rng(0)
+    )
     assert len(t.rois) == 2 and np.all(t.labels > 0)  # the gt boxes themselves
     np.testing.assert_allclose(t.bbox_targets, 0, atol=1e-12)  # a gt box regresses onto itself
 
 
 def test_no_ground_truth_gives_only_background():
     proposals = cluster_proposals(np.random.default_rng(1), 300, GT)
-    t = proposal_targets(proposals, np.zeros((0, 4)), np.zeros(0, dtype=np.int64), NUM_CLASSES, Config(),
-                         np.random.default_rng(0))
+    t = proposal_targets(
+        proposals,
+        np.zeros((0, 4)),
+        np.zeros(0, dtype=np.int64),
+        NUM_CLASSES,
+        Config(),
+        np.random.default_rng(0),
+    )
     assert len(t.rois) == 128 and not t.labels.any()
     assert not t.bbox_targets.any() and not t.inside_weights.any() and not t.outside_weights.any()
     assert t.bbox_targets.shape == (128, 4 * NUM_CLASSES)
-    t = proposal_targets(np.zeros((0, 4)), np.zeros((0, 4)), [], NUM_CLASSES, Config(), np.random.default_rng(0))
+    t = proposal_targets(
+        np.zeros((0, 4)), np.zeros((0, 4)), [], NUM_CLASSES, Config(), np.random.default_rng(0)
+    )
     assert t.rois.shape == (0, 4) and t.labels.shape == (0,)
 
 
@@ -146,5 +174,11 @@ def test_bad_labels_raise(labels, match):
 
 def test_bad_gt_box_is_named():
     with pytest.raises(ValueError, match=r"gt_boxes\[1\]"):
-        proposal_targets(PROPOSALS, np.array([[0, 0, 10, 10], [5, 5, 1, 9]], float), GT_LABELS, NUM_CLASSES,
-                         Config(), np.random.default_rng(0))
+        proposal_targets(
+            PROPOSALS,
+            np.array([[0, 0, 10, 10], [5, 5, 1, 9]], float),
+            GT_LABELS,
+            NUM_CLASSES,
+            Config(),
+            np.random.default_rng(0),
+        )

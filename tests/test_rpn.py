@@ -1,4 +1,5 @@
 """RPN head and loss (F6, F11, F12): layout, loss by hand, end-to-end gradient check."""
+
 import dataclasses
 
 import numpy as np
@@ -8,7 +9,14 @@ from minirpn import Config
 from minirpn.anchor_target import IGNORE, POSITIVE, anchor_targets
 from minirpn.anchors import generate_base_anchors, grid_anchors
 from minirpn.gradcheck import numerical_gradient, relative_error
-from minirpn.rpn import RPNHead, flatten_deltas, flatten_scores, rpn_loss, unflatten_deltas, unflatten_scores
+from minirpn.rpn import (
+    RPNHead,
+    flatten_deltas,
+    flatten_scores,
+    rpn_loss,
+    unflatten_deltas,
+    unflatten_scores,
+)
 
 FEAT_H, FEAT_W, STRIDE = 4, 5, 8
 IMAGE_SIZE = (FEAT_H * STRIDE, FEAT_W * STRIDE)  # (32, 40)
@@ -45,9 +53,12 @@ def test_head_shapes_and_parameters():
     assert scores.dtype == np.float32
     shapes = {name: p.shape for name, p, _ in head.named_parameters()}
     assert shapes == {
-        "conv.weight": (8, 3, 3, 3), "conv.bias": (8,),
-        "cls_score.weight": (18, 8, 1, 1), "cls_score.bias": (18,),
-        "bbox_pred.weight": (36, 8, 1, 1), "bbox_pred.bias": (36,),
+        "conv.weight": (8, 3, 3, 3),
+        "conv.bias": (8,),
+        "cls_score.weight": (18, 8, 1, 1),
+        "cls_score.bias": (18,),
+        "bbox_pred.weight": (36, 8, 1, 1),
+        "bbox_pred.bias": (36,),
     }
     # Gaussian std 0.01 (F14), zero biases.
     assert 0.005 < head.params["conv.weight"].std() < 0.015 and not head.params["conv.bias"].any()
@@ -75,7 +86,9 @@ def naive_rpn_loss(scores, deltas, targets, cfg):
                 if label == POSITIVE:
                     for c in range(4):
                         x = deltas[0, 4 * a + c, i, j] - targets.bbox_targets[row, c]
-                        reg_sum += 0.5 * x * x / inv_s2 if abs(x) < inv_s2 else abs(x) - 0.5 * inv_s2
+                        reg_sum += (
+                            0.5 * x * x / inv_s2 if abs(x) < inv_s2 else abs(x) - 0.5 * inv_s2
+                        )
     loss_cls = np.mean(cls_terms) if cls_terms else 0.0
     if cfg.rpn_loss_normalization == "anchor_locations":
         return loss_cls, cfg.rpn_lambda * reg_sum / (cfg.rpn_n_reg or feat_h * feat_w)
@@ -121,7 +134,9 @@ def test_head_and_loss_gradient_check_from_the_feature_map(normalization):
     assert np.abs(pre_relu).min() > 1e-3, "a ReLU input sits on its kink; pick another seed"
     positive = targets.labels == POSITIVE
     residual = np.abs(flatten_deltas(deltas[0]) - targets.bbox_targets)[positive]
-    assert np.abs(residual - 1 / cfg.rpn_sigma**2).min() > 1e-3, "a smooth-L1 input sits on its kink"
+    assert np.abs(residual - 1 / cfg.rpn_sigma**2).min() > 1e-3, (
+        "a smooth-L1 input sits on its kink"
+    )
     assert (residual < 1 / cfg.rpn_sigma**2).any() and (residual > 1 / cfg.rpn_sigma**2).any()
 
     head.zero_grad()
@@ -150,11 +165,14 @@ def test_no_ground_truth_gives_zero_regression_loss_and_no_nan():
 def test_nothing_sampled_gives_zero_losses():
     _, targets = scene()
     targets = targets._replace(
-        labels=np.full_like(targets.labels, IGNORE), inside_weights=np.zeros_like(targets.inside_weights)
+        labels=np.full_like(targets.labels, IGNORE),
+        inside_weights=np.zeros_like(targets.inside_weights),
     )
     a = CFG.num_anchors
     loss_cls, loss_reg, dscores, ddeltas = rpn_loss(
-        np.ones((1, 2 * a, FEAT_H, FEAT_W)), np.ones((1, 4 * a, FEAT_H, FEAT_W)), targets,
+        np.ones((1, 2 * a, FEAT_H, FEAT_W)),
+        np.ones((1, 4 * a, FEAT_H, FEAT_W)),
+        targets,
         dataclasses.replace(CFG, rpn_loss_normalization="minibatch"),
     )
     assert (loss_cls, loss_reg) == (0.0, 0.0) and not dscores.any() and not ddeltas.any()
