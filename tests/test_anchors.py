@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from minirpn.anchors import generate_base_anchors, grid_anchors
+from minirpn.receptive_field import receptive_field, vgg16_conv5_3
 
 # FORMULAS.md: py-faster-rcnn's anchors for base size 16, ratios (0.5, 1, 2), scales
 # (8, 16, 32), with x2, y2 one larger (continuous corners).
@@ -73,6 +74,22 @@ def test_grid_anchors_are_centred_on_vgg_receptive_field_centres():
     np.testing.assert_array_equal(
         centres_y, np.broadcast_to((16 * np.arange(2) + 8)[:, None, None], (2, 3, 9))
     )
+
+
+def test_anchor_centres_equal_the_receptive_field_module_centres():
+    # The same fact from the receptive-field module (F3, F4): VGG-16 conv5_3 cells are
+    # centred at offset + stride * index, and the anchors follow with no extra shift.
+    rf = receptive_field(vgg16_conv5_3())
+    grid = grid_anchors(generate_base_anchors(rf.stride), 3, 4, rf.stride).reshape(3, 4, 9, 4)
+    np.testing.assert_array_equal(
+        (grid[0, :, 0, 0] + grid[0, :, 0, 2]) / 2, rf.center(np.arange(4))
+    )
+    np.testing.assert_array_equal(
+        (grid[:, 0, 0, 1] + grid[:, 0, 0, 3]) / 2, rf.center(np.arange(3))
+    )
+    # A backbone whose cell 0 is centred elsewhere passes its centre explicitly.
+    shifted = generate_base_anchors(8, (1.0,), (2.0,), center=5.5)
+    np.testing.assert_array_equal(shifted, [[-2.5, -2.5, 13.5, 13.5]])
 
 
 def test_grid_keeps_dtype():
