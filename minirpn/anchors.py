@@ -19,7 +19,9 @@ padding 1) the receptive field of feature cell (i, j) is centred on the image po
 (16 j + 8, 16 i + 8) (F4: pixel index 7.5, i.e. continuous coordinate 8.0, for cell 0).
 The base anchors are centred on ``base_size / 2`` = 8.0, so after the shift by
 (16 j, 16 i) every anchor is centred on the receptive-field centre of its own cell. A
-backbone whose cell 0 is centred elsewhere passes that centre as ``center``.
+backbone whose cell 0 is centred elsewhere passes that centre as ``center``, e.g.
+``receptive_field(layers).center(0)`` from :mod:`minirpn.receptive_field`, and its
+``stride`` to :func:`grid_anchors`: VGG-16 and the tiny backbone use the same code.
 """
 
 from __future__ import annotations
