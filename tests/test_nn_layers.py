@@ -169,6 +169,8 @@ def test_initialisation():
 def test_bad_layer_arguments():
     with pytest.raises(ValueError, match="init"):
         nn.Conv2d(1, 1, 3, init="xavier")
+    with pytest.raises(TypeError, match="dtype"):
+        nn.Linear(2, 2, dtype=np.int32)
     with pytest.raises(ValueError, match="std"):
         nn.Linear(2, 2, std=0.0)
     with pytest.raises(ValueError, match="in_channels"):

@@ -30,7 +30,9 @@ def he_normal(shape, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
 
 
 def init_weight(shape, init: str, std: float, rng, dtype) -> np.ndarray:
-    """Dispatch on ``init`` ("gaussian" uses ``std``; "he" ignores it)."""
+    """Dispatch on ``init`` ("gaussian" uses ``std``; "he" ignores it); rng None: unseeded."""
+    if not np.issubdtype(np.dtype(dtype), np.floating):
+        raise TypeError(f"dtype must be a floating-point dtype, got {np.dtype(dtype)}")
     rng = np.random.default_rng() if rng is None else rng
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator or None, got {type(rng).__name__}")

@@ -76,8 +76,10 @@ class Conv2d(Layer):
     """2-D convolution with weight (out_channels, in_channels, kH, kW) and bias (out_channels,).
 
     ``init="gaussian"`` draws N(0, std**2) (the paper's std = 0.01 for new layers, F14);
-    ``init="he"`` draws N(0, 2 / fan_in). ``kernel_size``, ``stride`` and ``padding`` are
-    stored as (h, w) int pairs.
+    ``init="he"`` draws N(0, 2 / fan_in). ``rng`` (a ``numpy.random.Generator``) draws the
+    weights; None uses a fresh unseeded one, so pass one for reproducible runs. ``dtype``
+    is the parameters' dtype (float32 to train, float64 for gradient checks).
+    ``kernel_size``, ``stride`` and ``padding`` are stored as (h, w) int pairs.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, *,
@@ -103,7 +105,10 @@ class Conv2d(Layer):
 
 
 class Linear(Layer):
-    """Fully connected layer with weight (out_features, in_features) and bias (out_features,)."""
+    """Fully connected layer with weight (out_features, in_features) and bias (out_features,).
+
+    ``init``, ``std``, ``rng`` and ``dtype`` as for ``Conv2d``.
+    """
 
     def __init__(self, in_features: int, out_features: int, *, init: str = "gaussian",
                  std: float = PAPER_INIT_STD, rng=None, dtype=np.float32):
