@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from minirpn.nn._checks import as_pair, check_array
+from minirpn.receptive_field import output_size  # F1, with ceil mode: the one definition
 
 
 class MaxPool2dCache(NamedTuple):
@@ -22,17 +23,6 @@ class MaxPool2dCache(NamedTuple):
     kernel_size: tuple[int, int]
     stride: tuple[int, int]
     padding: tuple[int, int]
-
-
-def pool_output_size(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool) -> int:
-    """Number of pooling windows along one axis (see the module docstring)."""
-    span = size + 2 * padding - kernel
-    if not ceil_mode:
-        return span // stride + 1
-    out = -(-span // stride) + 1  # ceil division on ints
-    if (out - 1) * stride >= size + padding:  # the last window would start in the right padding
-        out -= 1
-    return out
 
 
 def max_pool2d_forward(x: np.ndarray, kernel_size, stride, padding=0, ceil_mode: bool = False):
@@ -61,8 +51,8 @@ def max_pool2d_forward(x: np.ndarray, kernel_size, stride, padding=0, ceil_mode:
             f"kernel_size {kernel} is larger than the padded input "
             f"({h + 2 * padding[0]}, {w + 2 * padding[1]}) of x.shape={x.shape}"
         )
-    ho = pool_output_size(h, kernel[0], stride[0], padding[0], ceil_mode)
-    wo = pool_output_size(w, kernel[1], stride[1], padding[1], ceil_mode)
+    ho = output_size(h, kernel[0], stride[0], padding[0], ceil_mode)
+    wo = output_size(w, kernel[1], stride[1], padding[1], ceil_mode)
 
     xp = _pad_for_windows(x, kernel, stride, padding, (ho, wo), fill=-np.inf)
     # A running maximum over the kH*kW kernel offsets, each a strided (N, C, Ho, Wo) slice:
