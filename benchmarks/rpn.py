@@ -8,7 +8,9 @@ deltas N(0, 0.2²)), which gives NMS a realistic amount of work (thousands of bo
 
 For each layer it prints the median time of a whole call, then the median time of each of
 its steps run on their own (the same package functions the layer calls) and each step's
-share of the whole call. Medians of REPEATS calls after one warm-up call.
+share of the whole call (and the fastest run beside it). Medians of REPEATS rounds after a
+warm-up round; in each round the whole call and every step run once, interleaved, so they
+see the same machine load.
 
 Run: python benchmarks/rpn.py
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -32,7 +35,7 @@ from minirpn.rpn import flatten_deltas
 IMAGE_SIZE = (600, 1000)  # (height, width)
 VGG_POOLINGS = 4
 NUM_GT = 20
-REPEATS = 15
+REPEATS = 21
 
 
 def vgg_feature_size(size: int) -> int:
@@ -42,25 +45,42 @@ def vgg_feature_size(size: int) -> int:
     return size
 
 
-def median_ms(fn, repeats: int = REPEATS) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        tic = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - tic)
-    return 1e3 * statistics.median(times)
+def interleaved_ms(fns: dict[str, Callable[[], object]]) -> dict[str, tuple[float, float]]:
+    """(median, min) ms of each function over REPEATS rounds, each round calling every
+    function once.
+
+    Interleaving puts the whole call and its steps under the same load from other processes
+    on a shared machine. The median is the figure reported; the minimum, the least disturbed
+    run, is printed beside it because on a loaded machine a 2 ms call is often preempted.
+    """
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for round_ in range(REPEATS + 1):  # round 0 is a warm-up
+        for name, fn in fns.items():
+            tic = time.perf_counter()
+            fn()
+            elapsed = time.perf_counter() - tic
+            if round_:
+                times[name].append(elapsed)
+    return {name: (1e3 * statistics.median(t), 1e3 * min(t)) for name, t in times.items()}
 
 
-def report(title: str, total_ms: float, steps: dict[str, float]) -> None:
-    """Each step's median and its share of the whole call; the remainder is the glue
-    (input checks, scattering results back to all anchors). Timing noise can make the sum
-    of the steps exceed the call; the remainder is then shown as 0."""
-    rest = max(total_ms - sum(steps.values()), 0.0)
-    print(f"\n{title}: {total_ms:.2f} ms per call (median)")
-    print(f"  {'step':<38} {'ms':>7} {'share':>7}")
-    for name, ms in {**steps, "rest (checks, glue)": rest}.items():
-        print(f"  {name:<38} {ms:7.2f} {100 * ms / total_ms:6.1f}%")
+def report(title: str, whole_call: Callable[[], object], steps: dict[str, Callable]) -> None:
+    """Time the call and its steps; print each step's median, share of the whole call, min.
+
+    The remainder is the glue (input checks, allocating and scattering the full-size
+    outputs). Timing noise can make the sum of the steps exceed the call; the remainder is
+    then shown as 0.
+    """
+    ms = interleaved_ms({"whole call": whole_call, **steps})
+    total, total_min = ms.pop("whole call")
+    ms["rest (checks, glue)"] = (
+        max(total - sum(m for m, _ in ms.values()), 0.0),
+        max(total_min - sum(m for _, m in ms.values()), 0.0),
+    )
+    print(f"\n{title}: {total:.2f} ms per call (median), {total_min:.2f} ms (min)")
+    print(f"  {'step':<40} {'median ms':>9} {'share':>7} {'min ms':>7}")
+    for name, (median, minimum) in ms.items():
+        print(f"  {name:<40} {median:9.2f} {100 * median / total:6.1f}% {minimum:7.2f}")
 
 
 def random_gt(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -73,7 +93,6 @@ def random_gt(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
 def bench_proposal(cfg: Config, anchors, scores, deltas, train: bool) -> None:
     pre_n = cfg.rpn_pre_nms_top_n_train if train else cfg.rpn_pre_nms_top_n_test
     post_n = cfg.rpn_post_nms_top_n_train if train else cfg.rpn_post_nms_top_n_test
-    total = median_ms(lambda: proposal_layer(scores, deltas, anchors, IMAGE_SIZE, cfg, train=train))
 
     # The intermediate results each step starts from.
     anchors32 = anchors.astype(deltas.dtype)
@@ -87,38 +106,43 @@ def bench_proposal(cfg: Config, anchors, scores, deltas, train: bool) -> None:
     survivors = nms(top_boxes, top_probs, cfg.rpn_nms_thresh)
 
     steps = {
-        "objectness (softmax)": median_ms(lambda: objectness(scores)),
-        "decode (flatten + F10)": median_ms(lambda: decode(anchors32, flatten_deltas(deltas[0]))),
-        "clip to image": median_ms(lambda: clip_boxes(decoded, IMAGE_SIZE)),
-        "min-size filter (+ gather)": median_ms(
-            lambda: (lambda k: (clipped[k], probs[k]))(
-                remove_small_boxes(clipped, cfg.rpn_min_size)
-            )
+        "objectness (softmax)": lambda: objectness(scores),
+        "decode (flatten + F10)": lambda: decode(anchors32, flatten_deltas(deltas[0])),
+        "clip to image": lambda: clip_boxes(decoded, IMAGE_SIZE),
+        "min-size filter (+ gather)": lambda: (lambda k: (clipped[k], probs[k]))(
+            remove_small_boxes(clipped, cfg.rpn_min_size)
         ),
-        f"top-{pre_n} sort (+ gather)": median_ms(
-            lambda: (lambda o: (kept_boxes[o], kept_probs[o]))(
-                np.argsort(-kept_probs, kind="stable")[:pre_n]
-            )
+        f"top-{pre_n} sort (+ gather)": lambda: (lambda o: (kept_boxes[o], kept_probs[o]))(
+            np.argsort(-kept_probs, kind="stable")[:pre_n]
         ),
-        f"NMS {cfg.rpn_nms_thresh} on {len(top_boxes)} boxes": median_ms(
-            lambda: nms(top_boxes, top_probs, cfg.rpn_nms_thresh)
+        f"NMS {cfg.rpn_nms_thresh} on {len(top_boxes)} boxes": lambda: nms(
+            top_boxes, top_probs, cfg.rpn_nms_thresh
         ),
-        f"top-{post_n} (+ gather)": median_ms(
-            lambda: (top_boxes[survivors[:post_n]], top_probs[survivors[:post_n]])
+        f"top-{post_n} (+ gather)": lambda: (
+            top_boxes[survivors[:post_n]],
+            top_probs[survivors[:post_n]],
         ),
     }
     mode = "train" if train else "test"
     report(
         f"proposal layer ({mode}: {len(keep)} boxes after min size, {len(survivors)} after NMS, "
         f"{min(len(survivors), post_n)} kept)",
-        total,
+        lambda: proposal_layer(scores, deltas, anchors, IMAGE_SIZE, cfg, train=train),
         steps,
     )
 
 
+def full_size_targets(anchors, gt, positive, matched):
+    """The targets step as the layer does it: (A, 4) outputs, filled for the positives."""
+    bbox_targets = np.zeros((len(anchors), 4))
+    inside_weights = np.zeros((len(anchors), 4))
+    bbox_targets[positive] = encode(anchors[positive], gt[matched[positive]])
+    inside_weights[positive] = 1.0
+    return bbox_targets, inside_weights
+
+
 def bench_anchor_targets(cfg: Config, anchors, gt) -> None:
     rng = np.random.default_rng(0)
-    total = median_ms(lambda: anchor_targets(anchors, gt, IMAGE_SIZE, cfg, rng))
 
     inside = np.flatnonzero(inside_image(anchors, IMAGE_SIZE, cfg.rpn_allowed_border))
     inside_anchors = anchors[inside]
@@ -134,26 +158,24 @@ def bench_anchor_targets(cfg: Config, anchors, gt) -> None:
     matched[inside] = matched_in
 
     steps = {
-        "border filter (+ gather)": median_ms(
-            lambda: anchors[
-                np.flatnonzero(inside_image(anchors, IMAGE_SIZE, cfg.rpn_allowed_border))
-            ]
+        "border filter (+ gather)": lambda: anchors[
+            np.flatnonzero(inside_image(anchors, IMAGE_SIZE, cfg.rpn_allowed_border))
+        ],
+        f"IoU {len(inside)} x {len(gt)}": lambda: box_iou(inside_anchors, gt),
+        "labelling (F8 rules)": lambda: label_anchors(
+            iou, cfg.rpn_positive_overlap, cfg.rpn_negative_overlap
         ),
-        f"IoU {len(inside)} x {len(gt)}": median_ms(lambda: box_iou(inside_anchors, gt)),
-        "labelling (F8 rules)": median_ms(
-            lambda: label_anchors(iou, cfg.rpn_positive_overlap, cfg.rpn_negative_overlap)
+        "sampling (F13)": lambda: subsample_labels(
+            labels, cfg.rpn_batch_size, cfg.rpn_fg_fraction, rng
         ),
-        "sampling (F13)": median_ms(
-            lambda: subsample_labels(labels, cfg.rpn_batch_size, cfg.rpn_fg_fraction, rng)
-        ),
-        f"targets of {len(positive)} positives (F10)": median_ms(
-            lambda: encode(anchors[positive], gt[matched[positive]])
+        f"targets of {len(positive)} positives (F10, + arrays)": lambda: full_size_targets(
+            anchors, gt, positive, matched
         ),
     }
     report(
         f"anchor targets ({len(anchors)} anchors, {len(inside)} inside, {len(positive)} positive "
         f"+ {np.count_nonzero(sampled == 0)} negative sampled)",
-        total,
+        lambda: anchor_targets(anchors, gt, IMAGE_SIZE, cfg, rng),
         steps,
     )
 
