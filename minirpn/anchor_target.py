@@ -6,8 +6,10 @@ For one image, every anchor gets a label and (if positive) a regression target:
   ``anchor_target_layer`` with its default ``RPN_CLOBBER_POSITIVES = False``:
 
   0. anchors that cross the image border by more than ``cfg.rpn_allowed_border`` pixels
-     are IGNORE and take no further part (F8 e): near the border they would give large,
-     hard-to-correct errors, and dropping them leaves ~6,000 of ~20,000 anchors (F7);
+     are IGNORE and take no further part (F8 e): the paper found they add large,
+     hard-to-correct error terms and training does not converge with them. For its ~1000 x 600
+     images it reports ~6,000 of ~20,000 anchors left (F7); for exactly 600 x 1000 and the
+     9 default anchors it is 8,151 of 21,546 (``benchmarks/rpn.py``);
   1. every remaining anchor starts as IGNORE ("neither", F8 d);
   2. NEGATIVE if its IoU with every ground truth is below ``cfg.rpn_negative_overlap``
      (0.3, F8 c);
@@ -112,6 +114,7 @@ def label_anchors(
     if num_anchors > 0:
         gt_best_iou = iou.max(axis=0)  # (G,)
         # (M, G): anchor m ties for the best IoU of ground truth g, and that IoU is > 0.
+        # Exact equality, as the original: symmetric placements give bit-identical IoUs.
         is_best = (iou == gt_best_iou[None, :]) & (gt_best_iou[None, :] > 0)
         labels[is_best.any(axis=1)] = POSITIVE
     labels[max_iou >= positive_overlap] = POSITIVE

@@ -1,6 +1,7 @@
 """The proposal layer: the RPN's dense predictions → a few thousand region proposals (F15, F16).
 
-For one image, in this order (F15):
+For one image, in this order (F15). All anchors take part, also those that cross the image
+border (which the anchor targets ignore during training): their boxes are clipped instead.
 
 1. objectness = softmax probability of "object" for every anchor;
 2. decode: apply each anchor's predicted deltas (F10) to get a box;
