@@ -1,8 +1,106 @@
-"""Box and RoI operations of the detector: IoU, NMS, RoI pooling.
+"""Box and RoI operations of the detector: IoU (F9), NMS (F16), RoI pooling (F18, F19).
 
-Every function validates its inputs with ``minirpn.ops._validate`` and has a NumPy twin of
-the same signature in ``minirpn.ops.reference``, whose docstrings define the semantics.
+These are the fast versions: thin wrappers that validate and convert the inputs (with
+``minirpn.ops._validate``) and call the Cython kernels in ``kernels/``. Each has a NumPy twin
+with the same signature and the same results in ``minirpn.ops.reference``; the twins'
+docstrings are the full definitions (NaN handling included), and the tests check that both
+agree. Boxes are continuous corners ``(x1, y1, x2, y2)``, width ``x2 - x1``.
 """
-from minirpn.ops.reference import batched_nms, box_iou, nms, roi_pool, roi_pool_backward
+import numpy as np
+
+from minirpn._kernels import boxes as _boxes
+from minirpn._kernels import roi_pool as _roi_pool
+from minirpn.ops import _validate
+from minirpn.ops.reference import score_order
 
 __all__ = ["box_iou", "nms", "batched_nms", "roi_pool", "roi_pool_backward"]
+
+
+def box_iou(boxes1, boxes2):
+    """IoU of every pair (F9): boxes1 (N, 4), boxes2 (K, 4) -> (N, K).
+
+    float32 out if both inputs are float32, else float64. Zero-area, inverted and non-finite
+    boxes give IoU 0. See ``minirpn.ops.reference.box_iou``.
+    """
+    boxes1 = _validate.check_boxes("boxes1", boxes1)
+    boxes2 = _validate.check_boxes("boxes2", boxes2)
+    dtype = np.result_type(boxes1, boxes2)
+    out = np.empty((len(boxes1), len(boxes2)), dtype=dtype)
+    _boxes.box_iou(boxes1.astype(dtype, copy=False), boxes2.astype(dtype, copy=False), out)
+    return out
+
+
+def nms(boxes, scores, iou_threshold):
+    """Greedy NMS (F16): boxes (N, 4), scores (N,), threshold >= 0 -> keep (M,) int64.
+
+    Kept indices in decreasing score order (ties: lower index first); a box is dropped when
+    its IoU with a kept, higher-ranked box is > threshold. NaN scores raise ``ValueError``.
+    See ``minirpn.ops.reference.nms``.
+    """
+    boxes = _validate.check_boxes("boxes", boxes)
+    scores = _validate.check_scores("scores", scores, len(boxes))
+    iou_threshold = _validate.check_iou_threshold("iou_threshold", iou_threshold)
+    return _sorted_nms(boxes, scores, np.zeros(len(boxes), dtype=np.int64), iou_threshold)
+
+
+def batched_nms(boxes, scores, class_ids, iou_threshold):
+    """NMS within each class: boxes (N, 4), scores (N,), class_ids (N,) int -> keep (M,) int64.
+
+    Kept indices in decreasing score order over all classes. See
+    ``minirpn.ops.reference.batched_nms``.
+    """
+    boxes = _validate.check_boxes("boxes", boxes)
+    scores = _validate.check_scores("scores", scores, len(boxes))
+    class_ids = _validate.check_class_ids("class_ids", class_ids, len(boxes))
+    iou_threshold = _validate.check_iou_threshold("iou_threshold", iou_threshold)
+    return _sorted_nms(boxes, scores, class_ids, iou_threshold)
+
+
+def _sorted_nms(boxes, scores, class_ids, iou_threshold):
+    """Sort once by score, run the kernel on the sorted boxes, map ranks back to indices."""
+    order = score_order(scores)
+    kept_ranks = _boxes.greedy_nms(boxes[order], class_ids[order], iou_threshold)
+    return order[kept_ranks]
+
+
+def roi_pool(features, rois, output_size, spatial_scale):
+    """Caffe RoI max pooling (F18, F19).
+
+    Args:
+        features: (N, C, H, W) float32/float64.
+        rois: (R, 5) rows ``(batch_index, x1, y1, x2, y2)`` in image coordinates.
+        output_size: int or ``(pooled_height, pooled_width)``.
+        spatial_scale: float > 0 (1/16 for VGG16).
+    Returns:
+        out (R, C, ph, pw) in the features' dtype, argmax (R, C, ph, pw) int64 (``h * W + w``,
+        -1 for an empty bin). See ``minirpn.ops.reference.roi_pool``.
+    """
+    features = _validate.check_features("features", features)
+    batch_index, coords = _validate.check_rois("rois", rois, features.shape[0])
+    output_size = _validate.check_output_size("output_size", output_size)
+    spatial_scale = _validate.check_spatial_scale("spatial_scale", spatial_scale)
+    shape = (len(coords), features.shape[1]) + output_size
+    out = np.empty(shape, dtype=features.dtype)
+    argmax = np.empty(shape, dtype=np.int64)
+    features_nhwc = np.ascontiguousarray(features.transpose(0, 2, 3, 1))  # (N, H, W, C), see the kernel
+    _roi_pool.roi_pool_forward(features_nhwc, batch_index, coords, spatial_scale, out, argmax)
+    return out, argmax
+
+
+def roi_pool_backward(grad_out, rois, argmax, features_shape):
+    """Gradient of ``roi_pool`` w.r.t. the features: each bin's gradient is added at its argmax.
+
+    Args:
+        grad_out: (R, C, ph, pw) float; rois: (R, 5) as given to ``roi_pool``;
+        argmax: (R, C, ph, pw) int64 from ``roi_pool``; features_shape: ``(N, C, H, W)``.
+    Returns:
+        grad_features (N, C, H, W) in the dtype of ``grad_out``. See
+        ``minirpn.ops.reference.roi_pool_backward``.
+    """
+    grad_out, argmax, batch_index, features_shape = _validate.check_roi_pool_grad(
+        grad_out, argmax, rois, features_shape
+    )
+    batch, channels, height, width = features_shape
+    grad_features = np.zeros((batch, channels, height * width), dtype=grad_out.dtype)
+    _roi_pool.roi_pool_backward(grad_out, batch_index, argmax, grad_features)
+    return grad_features.reshape(features_shape)

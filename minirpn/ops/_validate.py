@@ -8,6 +8,9 @@ import numbers
 
 import numpy as np
 
+# Cells per channel of a feature map; argmax indices of RoI pooling are 32-bit in the kernel.
+MAX_MAP_CELLS = 2**31 - 1
+
 # Box and RoI coordinates larger than this are rejected: their areas (a product of two
 # differences) would overflow float64 to inf, and inf / inf is NaN.
 MAX_ABS_COORDINATE = 1e150
@@ -32,10 +35,10 @@ def check_boxes(name, boxes):
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise ValueError(f"{name} must have shape (N, 4), got shape {boxes.shape}")
     finite = boxes[np.isfinite(boxes)]
-    if finite.size and np.abs(finite).max() > MAX_ABS_COORDINATE:
+    largest = float(np.abs(finite).max()) if finite.size else 0.0
+    if largest > MAX_ABS_COORDINATE:
         raise ValueError(
-            f"{name} has a coordinate of magnitude {np.abs(finite).max():g}, "
-            f"beyond the supported {MAX_ABS_COORDINATE:g}"
+            f"{name} has a coordinate of magnitude {largest:g}, beyond the supported {MAX_ABS_COORDINATE:g}"
         )
     return boxes
 
@@ -154,6 +157,8 @@ def check_features(name, features):
         raise ValueError(f"{name} must have shape (N, C, H, W), got shape {features.shape}")
     if 0 in features.shape:
         raise ValueError(f"{name} must not have an empty dimension, got shape {features.shape}")
+    if features.shape[2] * features.shape[3] > MAX_MAP_CELLS:
+        raise ValueError(f"{name} has more than {MAX_MAP_CELLS} cells per channel: shape {features.shape}")
     return features
 
 

@@ -1,0 +1,180 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# distutils: extra_compile_args = -fno-trapping-math
+# (-fno-trapping-math lets GCC turn the comparisons in the inner loops into vector selects;
+# unlike -ffast-math it changes no result: IEEE rounding, NaN and inf behave as before.)
+"""Box kernels: pairwise IoU (F9) and greedy NMS (F16), float32 or float64.
+
+Called only through ``minirpn.ops``, which validates every argument; the NumPy twins in
+``minirpn.ops.reference`` define the results, and these kernels reproduce them bit for bit:
+the same float64 formulas, evaluated in the same order.
+"""
+import numpy as np
+
+from libc.math cimport INFINITY, fabs, isfinite
+
+ctypedef fused real:
+    float
+    double
+
+# Relative slack added to the NMS search window so that rounding in the window bounds can
+# never exclude a box the exact IoU test would suppress (rounding errors are ~1e-16).
+cdef double WINDOW_SLACK = 1e-9
+
+
+cdef inline double _box_area(double x1, double y1, double x2, double y2) noexcept nogil:
+    """Area with inverted extents counted as 0."""
+    return max(x2 - x1, 0.0) * max(y2 - y1, 0.0)
+
+
+cdef inline double _iou(double ax1, double ay1, double ax2, double ay2, double area_a,
+                        double bx1, double by1, double bx2, double by2, double area_b) noexcept nogil:
+    """IoU of two boxes given their areas; 0 when the union is empty.
+
+    The union is 0 only when both areas are 0, and then the intersection is 0 too, so
+    dividing by 1 instead gives the 0 we want with no branch (the loop stays vectorisable).
+    """
+    cdef double inter_w = min(ax2, bx2) - max(ax1, bx1)
+    cdef double inter_h = min(ay2, by2) - max(ay1, by1)
+    cdef double inter = max(inter_w, 0.0) * max(inter_h, 0.0)
+    cdef double union = area_a + area_b - inter
+    return inter / (union if union > 0.0 else 1.0)
+
+
+cdef double[:, ::1] _finite_boxes(const real[:, ::1] boxes):
+    """Boxes (N, 4) as float64 columns (5, N): ``x1, y1, x2, y2, area``.
+
+    A box with a non-finite coordinate becomes the empty box at the origin (IoU 0 with
+    everything), as in the twin. Columns let the inner loops read contiguous memory.
+    """
+    cdef Py_ssize_t n = boxes.shape[0], i, k
+    cdef double[:, ::1] clean = np.zeros((5, n), dtype=np.float64)
+    with nogil:
+        for i in range(n):
+            if isfinite(boxes[i, 0]) and isfinite(boxes[i, 1]) and isfinite(boxes[i, 2]) and isfinite(boxes[i, 3]):
+                for k in range(4):
+                    clean[k, i] = boxes[i, k]
+                clean[4, i] = _box_area(clean[0, i], clean[1, i], clean[2, i], clean[3, i])
+    return clean
+
+
+def box_iou(const real[:, ::1] boxes1, const real[:, ::1] boxes2, real[:, ::1] out):
+    """Fill ``out`` (N, K) with the IoU of boxes1 (N, 4) and boxes2 (K, 4)."""
+    cdef double[:, ::1] a = _finite_boxes(boxes1)
+    cdef double[:, ::1] b = _finite_boxes(boxes2)
+    cdef Py_ssize_t n = a.shape[1], k = b.shape[1], i, j
+    if n == 0 or k == 0:
+        return
+    cdef const double* bx1 = &b[0, 0]
+    cdef const double* by1 = &b[1, 0]
+    cdef const double* bx2 = &b[2, 0]
+    cdef const double* by2 = &b[3, 0]
+    cdef const double* b_area = &b[4, 0]
+    cdef real* row
+    cdef double ax1, ay1, ax2, ay2, a_area
+    with nogil:
+        for i in range(n):
+            ax1, ay1, ax2, ay2, a_area = a[0, i], a[1, i], a[2, i], a[3, i], a[4, i]
+            row = &out[i, 0]
+            for j in range(k):
+                row[j] = <real>_iou(ax1, ay1, ax2, ay2, a_area, bx1[j], by1[j], bx2[j], by2[j], b_area[j])
+
+
+def greedy_nms(const real[:, ::1] boxes, const long long[::1] class_ids, double iou_threshold):
+    """Greedy NMS over boxes already sorted by decreasing score; boxes only suppress their class.
+
+    Args:
+        boxes: (N, 4) boxes in score order (rank 0 is the best).
+        class_ids: (N,) int64 class of each box (all equal for plain NMS).
+        iou_threshold: finite float >= 0; a box is dropped when IoU > threshold.
+    Returns:
+        (M,) int64 ranks of the kept boxes, increasing (i.e. decreasing score).
+
+    The greedy loop visits boxes by rank; a box not yet suppressed is kept and then suppresses
+    the lower-ranked boxes of its class overlapping it by more than the threshold. Done
+    naively that is (kept boxes) x (remaining boxes) IoUs, and on clustered proposals
+    thousands of boxes are kept. But boxes far apart cannot overlap, so each kept box only
+    needs to look at its neighbours:
+
+    Spatial pruning. Score order says nothing about position, so we keep a second order, by
+    x1, and scan it outwards from the kept box i, stopping at a bound on x1. The bound comes
+    from the IoU along x alone, IoU_x = (x-overlap) / (x-extent of the union):
+    IoU <= IoU_x, because the union has area >= (x-extent of the union) * (y-overlap)
+    while the intersection is (x-overlap) * (y-overlap); and IoU_x <= min(w_i, w_j) /
+    max(w_i, w_j). So for IoU > t:
+      * a box j with x1_j >= x1_i has IoU_x <= (x2_i - x1_j) / w_i, so x1_j < x1_i + (1 - t) w_i;
+      * a box j with x1_j < x1_i has IoU_x <= (x2_j - x1_i) / w_j, so x1_i - x1_j < (1 - t) w_j,
+        and w_j < w_i / t, so x1_i - x1_j < (1 - t) / t * w_i.
+    The window [x1_i - (1 - t) / t * w_i, x1_i + (1 - t) w_i] depends on box i alone (no
+    global maximum width that one large background box would inflate); at t = 0.7 it is
+    about 0.7 box widths wide. A uniform grid would need a cell size, which
+    no single value suits when box sizes vary by 30x; one sort needs none. Pruning only
+    skips pairs whose IoU is at most t, so the kept list equals the exhaustive greedy one.
+
+    Classes are handled by a class test in the inner loop rather than the usual trick of
+    shifting each class's boxes far apart by an offset: the shift is exact only while the
+    shifted coordinates keep every bit, which huge coordinates break.
+    """
+    cdef Py_ssize_t n = boxes.shape[0]
+    cdef double[:, ::1] ranked = _finite_boxes(boxes)  # (5, N) columns, by rank
+
+    # The same boxes laid out by increasing x1, so the window scans read nearby memory.
+    by_x = np.argsort(ranked[0], kind="stable")
+    cdef double[:, ::1] xs = np.ascontiguousarray(np.asarray(ranked)[:, by_x])  # (5, N)
+    cdef const long long[::1] xs_class = np.asarray(class_ids)[by_x]
+    position_of_rank = np.empty(n, dtype=np.int64)
+    position_of_rank[by_x] = np.arange(n)
+    cdef const long long[::1] position = position_of_rank  # rank -> place in x1 order
+    # Undecided boxes form a doubly linked list in x1 order: a box leaves it when it is kept
+    # or suppressed, so the scans never revisit decided boxes, and every box still listed
+    # ranks below the one being processed.
+    cdef long long[::1] next_ = np.arange(1, n + 1, dtype=np.int64)  # n marks the end
+    cdef long long[::1] prev = np.arange(-1, n - 1, dtype=np.int64)  # -1 marks the start
+    cdef unsigned char[::1] suppressed = np.zeros(n, dtype=np.uint8)  # by place in x1 order
+    cdef long long[::1] keep = np.empty(n, dtype=np.int64)
+
+    cdef Py_ssize_t rank, i, j, kept = 0
+    cdef double t = iou_threshold, width, slack, lo, hi
+    with nogil:
+        for rank in range(n):
+            i = position[rank]
+            if suppressed[i]:
+                continue
+            keep[kept] = rank
+            kept += 1
+            _unlink(next_, prev, i, n)
+            if xs[4, i] <= 0.0:
+                continue  # an empty box has IoU 0 with everything: it suppresses nothing
+            width = xs[2, i] - xs[0, i]
+            slack = WINDOW_SLACK * (fabs(xs[0, i]) + fabs(xs[2, i]))
+            hi = xs[0, i] + (1.0 - t) * width * (1.0 + WINDOW_SLACK) + slack
+            lo = xs[0, i] - (1.0 - t) / t * width * (1.0 + WINDOW_SLACK) - slack if t > 0.0 else -INFINITY
+            j = next_[i]
+            while j < n and xs[0, j] < hi:
+                _suppress_if_overlapping(xs, xs_class, suppressed, next_, prev, i, j, t)
+                j = next_[j]
+            j = prev[i]
+            while j >= 0 and xs[0, j] > lo:
+                _suppress_if_overlapping(xs, xs_class, suppressed, next_, prev, i, j, t)
+                j = prev[j]
+    return np.asarray(keep[:kept]).copy()
+
+
+cdef inline void _unlink(long long[::1] next_, long long[::1] prev, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    """Remove box i from the linked list of undecided boxes (its own links stay usable)."""
+    if prev[i] >= 0:
+        next_[prev[i]] = next_[i]
+    if next_[i] < n:
+        prev[next_[i]] = prev[i]
+
+
+cdef inline void _suppress_if_overlapping(double[:, ::1] xs, const long long[::1] xs_class,
+                                          unsigned char[::1] suppressed, long long[::1] next_,
+                                          long long[::1] prev, Py_ssize_t i, Py_ssize_t j,
+                                          double t) noexcept nogil:
+    """Suppress undecided box j if it shares kept box i's class and their IoU > t."""
+    if xs_class[j] != xs_class[i]:
+        return
+    if _iou(xs[0, i], xs[1, i], xs[2, i], xs[3, i], xs[4, i],
+            xs[0, j], xs[1, j], xs[2, j], xs[3, j], xs[4, j]) > t:
+        suppressed[j] = 1
+        _unlink(next_, prev, j, xs.shape[1])
