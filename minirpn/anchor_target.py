@@ -114,7 +114,7 @@ def label_anchors(
     if num_anchors > 0:
         gt_best_iou = iou.max(axis=0)  # (G,)
         # (M, G): anchor m ties for the best IoU of ground truth g, and that IoU is > 0.
-        # Exact equality, as the original: symmetric placements give bit-identical IoUs.
+        # Exact equality, as the original does; ties come from symmetric placements.
         is_best = (iou == gt_best_iou[None, :]) & (gt_best_iou[None, :] > 0)
         labels[is_best.any(axis=1)] = POSITIVE
     labels[max_iou >= positive_overlap] = POSITIVE
