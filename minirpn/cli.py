@@ -1,0 +1,211 @@
+"""The ``minirpn`` command: train, evaluate and run the tiny detector; write the toy data.
+
+    minirpn train [--out DIR] [--iters N] [--seed S] [--batch-size B] [--lr LR]
+    minirpn train --resume DIR
+    minirpn eval --run DIR
+    minirpn detect --run DIR IMAGE... --out DIR
+    minirpn make-toy-data --out DIR [--split train|val|all] [--num-images N]
+
+Every failure a user can cause (a missing image, an unreadable file, a wrong checkpoint,
+a diverging run, a bad option) ends with one line on stderr and a non-zero exit code,
+never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from minirpn.config import Config
+from minirpn.data import COCO_IMAGE_DIR, TOY_SPLIT_SIZES, ToyShapes, atomic_write, make_toy_data
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # the shell's code for "stopped by SIGINT"
+
+
+class UsageError(Exception):
+    """A bad command line (raised instead of argparse's exit, so main() reports it in one line)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="minirpn", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train the tiny detector on the toy data")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/<date-time>)")
+    p.add_argument("--resume", type=Path, metavar="DIR",
+                   help="continue the run in DIR from its checkpoint (same seed and config)")
+    p.add_argument("--iters", type=_positive_int, help="training iterations (default: the config's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, sampling and data order")
+    p.add_argument("--batch-size", type=_positive_int, help="images per iteration")
+    p.add_argument("--lr", type=_positive_float, help="base learning rate")
+    p.add_argument("--val-images", type=_positive_int,
+                   help=f"validation images to evaluate at the end (default: all {TOY_SPLIT_SIZES['val']})")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    p = sub.add_parser("eval", help="evaluate a trained run on the validation split")
+    p.add_argument("--run", type=Path, required=True, metavar="DIR")
+    p.add_argument("--val-images", type=_positive_int,
+                   help=f"validation images to evaluate (default: all {TOY_SPLIT_SIZES['val']})")
+
+    p = sub.add_parser("detect", help="detect objects in images with a trained run")
+    p.add_argument("--run", type=Path, required=True, metavar="DIR")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="folder for the annotated PNGs and detections.json")
+
+    p = sub.add_parser("make-toy-data", help="write the toy data as PNG images + COCO JSON")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.add_argument("--split", choices=("train", "val", "all"), default="all",
+                   help="which split; 'all' writes DIR/train and DIR/val (default)")
+    p.add_argument("--num-images", type=_positive_int,
+                   help=f"images per split (default: {TOY_SPLIT_SIZES})")
+    p.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _train(args) -> int | None:
+    from minirpn.train import train, write_report
+
+    if args.resume is not None:
+        if args.out is not None and args.out != args.resume:
+            raise UsageError("--resume continues in its own folder; leave out --out")
+        changed = [flag for flag, value in (("--iters", args.iters), ("--batch-size", args.batch_size),
+                                            ("--lr", args.lr)) if value is not None]
+        if changed:
+            raise UsageError(f"{', '.join(changed)} cannot change when resuming "
+                             "(the checkpoint's config is used)")
+        run_dir, cfg = args.resume, None
+    else:
+        run_dir = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+        overrides = {field: value for field, value in (("max_iters", args.iters),
+                                                       ("images_per_batch", args.batch_size),
+                                                       ("learning_rate", args.lr))
+                     if value is not None}
+        cfg = dataclasses.replace(Config.tiny(), **overrides)
+    result = train(cfg, run_dir, seed=args.seed, resume=args.resume is not None,
+                   progress=not args.no_progress)
+    if result.interrupted:
+        print(f"interrupted at iteration {result.iteration}; checkpoint saved, continue with "
+              f"'minirpn train --resume {run_dir}'", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    metrics = write_report(run_dir, result, val_images=args.val_images)
+    print(f"run folder: {run_dir}")
+    _print_metrics(metrics)
+
+
+def _print_metrics(metrics: dict) -> None:
+    print(f"validation mAP@0.5 = {metrics['map50']:.4f}   COCO mAP@[.5:.95] = {metrics['map']:.4f}")
+    for name, ap in metrics["per_class_ap50"].items():
+        print(f"  AP@0.5 {name:<10} {ap:.4f}")
+
+
+def _eval(args) -> None:
+    from minirpn.train import evaluate_detector, load_run
+
+    detector, class_names = load_run(args.run)
+    _print_metrics(evaluate_detector(detector, ToyShapes("val", num_images=args.val_images),
+                                     class_names))
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """An image file as an (H, W), (H, W, 3) or (H, W, 4) uint8 array (other modes → RGB)."""
+    try:
+        with Image.open(path) as image:
+            if image.mode not in ("L", "RGB", "RGBA"):
+                image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+            return np.asarray(image, dtype=np.uint8).copy()
+    except FileNotFoundError:
+        raise ValueError(f"image {str(path)!r} does not exist") from None
+    except (OSError, ValueError) as error:  # PIL.UnidentifiedImageError is an OSError
+        raise ValueError(f"cannot read image {str(path)!r}: {error}") from None
+
+
+def _detect(args) -> None:
+    from minirpn.train import load_run
+    from minirpn.visualize import draw_detections, save_png
+
+    detector, class_names = load_run(args.run)
+    images = [_read_image(path) for path in args.images]  # fail before writing anything
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for image_id, (path, image) in enumerate(zip(args.images, images), start=1):
+        boxes, scores, labels = detector.detect(image)
+        rgb = image if image.ndim == 3 and image.shape[2] == 3 else np.asarray(
+            Image.fromarray(image).convert("RGB"))
+        drawn = draw_detections(rgb, boxes=boxes, labels=labels, scores=scores,
+                                class_names=class_names)
+        save_png(drawn, args.out / f"{path.stem}_detections.png")
+        for box, score, label in zip(boxes.tolist(), scores.tolist(), labels.tolist()):
+            x1, y1, x2, y2 = box
+            # COCO results format; category ids are the labels, as in the toy data's COCO file.
+            results.append({"image_id": image_id, "file_name": path.name,
+                            "category_id": int(label), "bbox": [x1, y1, x2 - x1, y2 - y1],
+                            "score": float(score)})
+        print(f"{path}: {len(boxes)} detections")
+    with atomic_write(args.out / "detections.json") as f:
+        f.write(json.dumps(results, indent=1).encode("utf-8"))
+    print(f"wrote {args.out / 'detections.json'}")
+
+
+def _make_toy_data(args) -> None:
+    splits = ("train", "val") if args.split == "all" else (args.split,)
+    for split in splits:
+        out = args.out / split if args.split == "all" else args.out
+        json_path = make_toy_data(out, split=split, num_images=args.num_images, seed=args.seed)
+        print(f"{split}: images in {out / COCO_IMAGE_DIR}, annotations in {json_path}")
+
+
+COMMANDS = {"train": _train, "eval": _eval, "detect": _detect, "make-toy-data": _make_toy_data}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    from minirpn.train import TrainingDiverged
+
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args) or 0
+    except UsageError as error:
+        print(f"minirpn: usage error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, OSError, TrainingDiverged) as error:
+        print(f"minirpn: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("minirpn: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

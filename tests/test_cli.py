@@ -1,0 +1,128 @@
+"""The ``minirpn`` command: a detect round trip, toy data on disk, and one-line errors."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from minirpn import Config
+from minirpn.checkpoint import Checkpoint, save_checkpoint
+from minirpn.cli import EXIT_ERROR, EXIT_USAGE, main
+from minirpn.data import TOY_CLASS_NAMES, CocoDataset, ToyShapes
+from minirpn.model import Detector
+from minirpn.train import CHECKPOINT_NAME, load_run
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run folder holding an untrained (but valid) detector: enough to exercise the CLI."""
+    path = tmp_path_factory.mktemp("run")
+    cfg = Config.tiny()
+    detector = Detector(cfg, num_classes=len(TOY_CLASS_NAMES), seed=0)
+    save_checkpoint(path / CHECKPOINT_NAME, Checkpoint(
+        config=cfg, params=detector.params, momentum={}, iteration=0,
+        rng_state=np.random.default_rng(0).bit_generator.state,
+        extra={"seed": 0, "class_names": list(TOY_CLASS_NAMES), "loss_history": [],
+               "train_seconds": 0.0}))
+    return path
+
+
+def run_main(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, expected_code, *fragments):
+    assert code == expected_code
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_make_toy_data_then_detect_round_trip(tmp_path, run_dir, capsys):
+    code, out, _ = run_main(capsys, "make-toy-data", "--out", tmp_path / "toy", "--split", "val",
+                            "--num-images", 3)
+    assert code == 0
+    data = CocoDataset(tmp_path / "toy")
+    toy = ToyShapes("val", num_images=3)
+    assert len(data) == 3 and data.class_names == TOY_CLASS_NAMES
+    np.testing.assert_array_equal(data[1].image, toy[1].image)
+    np.testing.assert_allclose(data[1].boxes, toy[1].boxes)
+
+    images = sorted((tmp_path / "toy" / "images").iterdir())
+    gray = tmp_path / "gray.png"
+    Image.open(images[0]).convert("L").save(gray)  # grayscale input works too
+    inputs = [*images, gray]
+    code, out, err = run_main(capsys, "detect", "--run", run_dir, *inputs, "--out", tmp_path / "det")
+    assert code == 0, err
+
+    results = json.loads((tmp_path / "det" / "detections.json").read_text())
+    detector, _ = load_run(run_dir)
+    for image_id, path in enumerate(inputs, start=1):
+        assert Image.open(tmp_path / "det" / f"{path.stem}_detections.png").size == (128, 128)
+        mine = [r for r in results if r["image_id"] == image_id]
+        boxes, scores, labels = detector.detect(np.asarray(Image.open(path)))
+        assert len(mine) == len(boxes) > 0
+        for r, box, score, label in zip(mine, boxes, scores, labels):
+            assert r["file_name"] == path.name
+            assert r["category_id"] == label and 1 <= label <= len(TOY_CLASS_NAMES)
+            x, y, w, h = r["bbox"]  # COCO: top-left corner, width, height
+            np.testing.assert_allclose([x, y, x + w, y + h], box, rtol=1e-6)
+            assert w >= 0 and h >= 0 and r["score"] == pytest.approx(float(score))
+
+
+def test_detect_with_missing_image(tmp_path, run_dir, capsys):
+    code, _, err = run_main(capsys, "detect", "--run", run_dir, tmp_path / "nope.png", "--out", tmp_path)
+    assert_one_line_error(code, err, EXIT_ERROR, "nope.png", "does not exist")
+
+
+def test_detect_with_unreadable_image(tmp_path, run_dir, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"this is not a PNG")
+    code, _, err = run_main(capsys, "detect", "--run", run_dir, bad, "--out", tmp_path / "out")
+    assert_one_line_error(code, err, EXIT_ERROR, "bad.png")
+    assert not (tmp_path / "out" / "detections.json").exists()
+
+
+def test_missing_and_corrupt_checkpoints(tmp_path, capsys):
+    code, _, err = run_main(capsys, "eval", "--run", tmp_path / "no_run")
+    assert_one_line_error(code, err, EXIT_ERROR, "checkpoint.npz", "does not exist")
+    (tmp_path / CHECKPOINT_NAME).write_bytes(b"garbage")
+    code, _, err = run_main(capsys, "eval", "--run", tmp_path)
+    assert_one_line_error(code, err, EXIT_ERROR, "not a readable minirpn checkpoint")
+
+
+def test_bad_command_lines_are_usage_errors(tmp_path, capsys):
+    code, _, err = run_main(capsys, "train", "--iters", "-5")
+    assert_one_line_error(code, err, EXIT_USAGE, "--iters")
+    code, _, err = run_main(capsys, "frobnicate")
+    assert_one_line_error(code, err, EXIT_USAGE, "frobnicate")
+    code, _, err = run_main(capsys, "train", "--resume", tmp_path, "--lr", "0.1")
+    assert_one_line_error(code, err, EXIT_USAGE, "--lr")
+
+
+def test_console_script_error_has_no_traceback(tmp_path):
+    """The real process: exit code and stderr as a user sees them."""
+    proc = subprocess.run([sys.executable, "-m", "minirpn.cli", "detect", "--run", str(tmp_path),
+                           str(tmp_path / "x.png"), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert_one_line_error(proc.returncode, proc.stderr, EXIT_ERROR, "checkpoint")
+
+
+def test_train_writes_the_run_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, err = run_main(capsys, "train", "--out", out, "--iters", 2, "--batch-size", 1,
+                                 "--val-images", 6, "--no-progress")
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["iterations"] == 2 and metrics["num_images"] == 6
+    assert 0.0 <= metrics["map"] <= metrics["map50"] <= 1.0
+    assert set(metrics["per_class_ap50"]) == set(TOY_CLASS_NAMES)
+    assert metrics["seconds_per_iteration"] == pytest.approx(metrics["train_seconds"] / 2)
+    for name in ("checkpoint.npz", "loss_curve.png", "val_detections.png"):
+        assert (out / name).stat().st_size > 0
+    assert "mAP@0.5" in stdout
