@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minirpn.data import (MAX_BOX_IOU, MAX_OBJECTS, MAX_SIZE, MIN_BAR_ASPECT, MIN_SIZE, BAR,
-                          CocoDataset, ToyShapes, make_toy_data, write_coco)
+from minirpn.data import (BAR, MAX_BAR_ASPECT, MAX_BOX_IOU, MAX_OBJECTS, MAX_SIZE,
+                          MIN_BAR_ASPECT, MIN_BAR_LENGTH, MIN_SIZE, CocoDataset, ToyShapes,
+                          make_toy_data, write_coco)
 from minirpn.ops.reference import box_iou
 
 
@@ -74,6 +75,7 @@ def test_shapes_have_their_sizes_and_aspect_ratios():
         assert ((long >= MIN_SIZE) & (long <= MAX_SIZE)).all()
         bars = s.labels == BAR
         assert (long[bars] / short[bars] >= MIN_BAR_ASPECT).all()
+        assert (short[bars] >= MIN_BAR_LENGTH // MAX_BAR_ASPECT).all()
         # Circles, squares and equilateral triangles are close to square (1:1 .. 1.2:1).
         assert (long[~bars] / short[~bars] <= 1.2).all()
 
