@@ -65,7 +65,7 @@ def check_integral(name, values):
             ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) >= 2.0**63)
         )
         if bad.size:
-            raise ValueError(f"{name} must be integral, got {values.flat[bad[0]]!r} at index {bad[0]}")
+            raise ValueError(f"{name} must be integral, got {values.flat[bad[0]].item()!r} at index {bad[0]}")
     return np.ascontiguousarray(values, dtype=np.int64)
 
 
