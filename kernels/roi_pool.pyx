@@ -111,8 +111,13 @@ cdef inline void _bin_argmax(const real* image, Py_ssize_t width, Py_ssize_t cha
 
 def roi_pool_backward(const real[:, :, :, ::1] grad_out, const long long[::1] batch_index,
                       const long long[:, :, :, ::1] argmax, real[:, :, ::1] grad_features):
-    """Add each bin's gradient (R, C, ph, pw) to its argmax cell of grad_features (N, C, H*W)."""
+    """Add each bin's gradient (R, C, ph, pw) to its argmax cell of grad_features (N, C, H*W).
+
+    Returns the number of argmax entries outside [-1, H*W), which are skipped: the range
+    is checked here, in the one pass over the array, and the wrapper reports it.
+    """
     cdef Py_ssize_t r, c, i, j, b
+    cdef Py_ssize_t map_size = grad_features.shape[2], outside = 0
     cdef long long cell
     with nogil:
         for r in range(grad_out.shape[0]):
@@ -121,5 +126,8 @@ def roi_pool_backward(const real[:, :, :, ::1] grad_out, const long long[::1] ba
                 for i in range(grad_out.shape[2]):
                     for j in range(grad_out.shape[3]):
                         cell = argmax[r, c, i, j]
-                        if cell != EMPTY_BIN:
+                        if 0 <= cell < map_size:
                             grad_features[b, c, cell] += grad_out[r, c, i, j]
+                        elif cell != EMPTY_BIN:
+                            outside += 1
+    return outside

@@ -102,5 +102,6 @@ def roi_pool_backward(grad_out, rois, argmax, features_shape):
     )
     batch, channels, height, width = features_shape
     grad_features = np.zeros((batch, channels, height * width), dtype=grad_out.dtype)
-    _roi_pool.roi_pool_backward(grad_out, batch_index, argmax, grad_features)
+    if _roi_pool.roi_pool_backward(grad_out, batch_index, argmax, grad_features):
+        _validate.check_argmax_range(argmax, features_shape)  # raises, naming the bad value
     return grad_features.reshape(features_shape)

@@ -163,10 +163,11 @@ def check_features(name, features):
 
 
 def check_roi_pool_grad(grad_out, argmax, rois, features_shape):
-    """Validate the arguments of ``roi_pool_backward``.
+    """Validate the arguments of ``roi_pool_backward`` except the range of ``argmax``.
 
-    Returns ``(grad_out, argmax int64, batch_index, features_shape)``; every argmax must be
-    -1 (empty bin) or a flat index ``h * W + w`` inside the map.
+    Returns ``(grad_out, argmax int64, batch_index, features_shape)``. The range check is
+    ``check_argmax_range``, separate because the Cython kernel does it inside its own loop
+    (one pass over the array instead of two more).
     """
     features_shape = check_features_shape("features_shape", features_shape)
     grad_out = as_float_array("grad_out", grad_out)
@@ -176,12 +177,24 @@ def check_roi_pool_grad(grad_out, argmax, rois, features_shape):
         )
     argmax = check_integral("argmax", argmax)
     if argmax.shape != grad_out.shape:
-        raise ValueError(f"argmax must have the shape of grad_out {grad_out.shape}, got {argmax.shape}")
+        raise ValueError(
+            f"argmax must have the shape of grad_out {grad_out.shape}, got {argmax.shape}"
+        )
     batch_index, _ = check_rois("rois", rois, features_shape[0])
     if batch_index.shape[0] != grad_out.shape[0]:
-        raise ValueError(f"rois must have one row per grad_out RoI ({grad_out.shape[0]}), got {batch_index.shape[0]}")
-    map_size = features_shape[2] * features_shape[3]
-    if argmax.size and (argmax.min() < -1 or argmax.max() >= map_size):
-        bad = argmax[(argmax < -1) | (argmax >= map_size)][0]
-        raise ValueError(f"argmax must lie in [-1, {map_size}) for features_shape {features_shape}, got {bad}")
+        raise ValueError(
+            f"rois must have one row per grad_out RoI ({grad_out.shape[0]}), "
+            f"got {batch_index.shape[0]}"
+        )
     return grad_out, argmax, batch_index, features_shape
+
+
+def check_argmax_range(argmax, features_shape):
+    """Every argmax must be -1 (empty bin) or a flat index ``h * W + w`` inside the map."""
+    map_size = features_shape[2] * features_shape[3]
+    outside = (argmax < -1) | (argmax >= map_size)
+    if outside.any():
+        raise ValueError(
+            f"argmax must lie in [-1, {map_size}) for features_shape {features_shape}, "
+            f"got {argmax[outside][0]}"
+        )

@@ -213,6 +213,7 @@ def roi_pool_backward(grad_out, rois, argmax, features_shape):
     grad_out, argmax, batch_index, features_shape = _validate.check_roi_pool_grad(
         grad_out, argmax, rois, features_shape
     )
+    _validate.check_argmax_range(argmax, features_shape)
     batch, channels, height, width = features_shape
     grad_features = np.zeros((batch, channels, height * width), dtype=grad_out.dtype)
     roi_of_bin = np.broadcast_to(batch_index[:, None, None, None], argmax.shape)
