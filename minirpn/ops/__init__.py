@@ -83,7 +83,8 @@ def roi_pool(features, rois, output_size, spatial_scale):
     out = np.empty(shape, dtype=features.dtype)
     argmax = np.empty(shape, dtype=np.int64)
     features_nhwc = np.ascontiguousarray(features.transpose(0, 2, 3, 1))  # (N, H, W, C), see the kernel
-    _roi_pool.roi_pool_forward(features_nhwc, batch_index, coords, spatial_scale, out, argmax)
+    has_nan = bool(np.isnan(features.max()))  # max is NaN iff some value is
+    _roi_pool.roi_pool_forward(features_nhwc, batch_index, coords, spatial_scale, out, argmax, has_nan)
     return out, argmax
 
 
