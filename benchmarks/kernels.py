@@ -8,7 +8,8 @@ Workloads (Faster R-CNN, VGG16, a ~600 x 800 image):
   also against a lean vectorised greedy NumPy NMS (one vector of IoUs per kept box);
 * roi_pool forward and backward of 128 RoIs, 7 x 7, over a 1 x 512 x 38 x 50 map at 1/16.
 
-Each figure is the median of several runs, the two versions alternating. Run: ``python benchmarks/kernels.py``.
+Each figure is the median of several runs, the two versions alternating.
+Run: ``python benchmarks/kernels.py``.
 """
 import time
 
@@ -61,10 +62,13 @@ def clustered_proposals(rng):
     scale = np.exp(rng.normal(0, 0.2, (NUM_OBJECTS, per_object, 2)))
     jittered_centre = centre[:, None] + shift  # (objects, per_object, 2)
     jittered_half = size[:, None] * scale / 2
-    jittered = np.concatenate([jittered_centre - jittered_half, jittered_centre + jittered_half], axis=2)
+    jittered = np.concatenate(
+        [jittered_centre - jittered_half, jittered_centre + jittered_half], axis=2
+    )  # (objects, per_object, 4)
     boxes = np.concatenate([jittered.reshape(-1, 4), random_boxes(rng, NUM_BACKGROUND, 16, 300)])
     # Boxes close to an object score high, background boxes low.
-    closeness = np.exp(-np.abs(shift / size[:, None]).sum(axis=2) - np.abs(np.log(scale)).sum(axis=2))
+    offset = np.abs(shift / size[:, None]).sum(axis=2) + np.abs(np.log(scale)).sum(axis=2)
+    closeness = np.exp(-offset)  # (objects, per_object)
     scores = np.concatenate([closeness.ravel(), 0.3 * rng.random(NUM_BACKGROUND)])
     return boxes.astype(np.float32), scores.astype(np.float32)
 
@@ -91,8 +95,10 @@ def anchors_like(rng):
     rows, cols = IMAGE_HEIGHT // FEATURE_STRIDE + 1, IMAGE_WIDTH // FEATURE_STRIDE
     centres = np.stack(np.meshgrid(np.arange(cols), np.arange(rows)), axis=-1).reshape(-1, 1, 2)
     centres = (centres + 0.5) * FEATURE_STRIDE  # (rows * cols, 1, 2)
-    sizes = np.array([[s * r**0.5, s / r**0.5] for s in (128, 256, 512) for r in (0.5, 1, 2)])  # (9, 2)
-    return np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=2).reshape(-1, 4).astype(np.float32)
+    # (9, 2) widths and heights: 3 scales x 3 aspect ratios (h / w = r)
+    sizes = np.array([[s / r**0.5, s * r**0.5] for s in (128, 256, 512) for r in (0.5, 1, 2)])
+    anchors = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=2)  # (cells, 9, 4)
+    return anchors.reshape(-1, 4).astype(np.float32)
 
 
 def main():
@@ -122,7 +128,8 @@ def main():
     output_size, scale = 7, 1.0 / FEATURE_STRIDE
     pooled, argmax = ops.roi_pool(features, rois, output_size, scale)
     grad = rng.standard_normal(pooled.shape).astype(np.float32)
-    rows.append(("roi_pool fwd 128 RoIs 7x7, 512x38x50", lambda: ops.roi_pool(features, rois, output_size, scale),
+    rows.append(("roi_pool fwd 128 RoIs 7x7, 512x38x50",
+                 lambda: ops.roi_pool(features, rois, output_size, scale),
                  lambda: reference.roi_pool(features, rois, output_size, scale), 5))
     rows.append(("roi_pool bwd", lambda: ops.roi_pool_backward(grad, rois, argmax, features.shape),
                  lambda: reference.roi_pool_backward(grad, rois, argmax, features.shape), 5))

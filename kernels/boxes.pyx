@@ -1,4 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
 # distutils: extra_compile_args = -fno-trapping-math
 # (-fno-trapping-math lets GCC turn the comparisons in the inner loops into vector selects;
 # unlike -ffast-math it changes no result: IEEE rounding, NaN and inf behave as before.)
@@ -27,7 +28,8 @@ cdef inline double _box_area(double x1, double y1, double x2, double y2) noexcep
 
 
 cdef inline double _iou(double ax1, double ay1, double ax2, double ay2, double area_a,
-                        double bx1, double by1, double bx2, double by2, double area_b) noexcept nogil:
+                        double bx1, double by1, double bx2, double by2,
+                        double area_b) noexcept nogil:
     """IoU of two boxes given their areas; 0 when the union is empty.
 
     The union is 0 only when both areas are 0, and then the intersection is 0 too, so
@@ -50,7 +52,8 @@ cdef double[:, ::1] _finite_boxes(const real[:, ::1] boxes):
     cdef double[:, ::1] clean = np.zeros((5, n), dtype=np.float64)
     with nogil:
         for i in range(n):
-            if isfinite(boxes[i, 0]) and isfinite(boxes[i, 1]) and isfinite(boxes[i, 2]) and isfinite(boxes[i, 3]):
+            if (isfinite(boxes[i, 0]) and isfinite(boxes[i, 1])
+                    and isfinite(boxes[i, 2]) and isfinite(boxes[i, 3])):
                 for k in range(4):
                     clean[k, i] = boxes[i, k]
                 clean[4, i] = _box_area(clean[0, i], clean[1, i], clean[2, i], clean[3, i])
@@ -76,7 +79,8 @@ def box_iou(const real[:, ::1] boxes1, const real[:, ::1] boxes2, real[:, ::1] o
             ax1, ay1, ax2, ay2, a_area = a[0, i], a[1, i], a[2, i], a[3, i], a[4, i]
             row = &out[i, 0]
             for j in range(k):
-                row[j] = <real>_iou(ax1, ay1, ax2, ay2, a_area, bx1[j], by1[j], bx2[j], by2[j], b_area[j])
+                row[j] = <real>_iou(ax1, ay1, ax2, ay2, a_area,
+                                    bx1[j], by1[j], bx2[j], by2[j], b_area[j])
 
 
 def greedy_nms(const real[:, ::1] boxes, const long long[::1] class_ids, double iou_threshold):
@@ -147,7 +151,10 @@ def greedy_nms(const real[:, ::1] boxes, const long long[::1] class_ids, double 
             width = xs[2, i] - xs[0, i]
             slack = WINDOW_SLACK * (fabs(xs[0, i]) + fabs(xs[2, i]))
             hi = xs[0, i] + (1.0 - t) * width * (1.0 + WINDOW_SLACK) + slack
-            lo = xs[0, i] - (1.0 - t) / t * width * (1.0 + WINDOW_SLACK) - slack if t > 0.0 else -INFINITY
+            if t > 0.0:
+                lo = xs[0, i] - (1.0 - t) / t * width * (1.0 + WINDOW_SLACK) - slack
+            else:
+                lo = -INFINITY  # at t = 0 any overlap suppresses: no bound to the left
             j = next_[i]
             while j < n and xs[0, j] < hi:
                 _suppress_if_overlapping(xs, xs_class, suppressed, next_, prev, i, j, t)
@@ -159,7 +166,8 @@ def greedy_nms(const real[:, ::1] boxes, const long long[::1] class_ids, double 
     return np.asarray(keep[:kept]).copy()
 
 
-cdef inline void _unlink(long long[::1] next_, long long[::1] prev, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+cdef inline void _unlink(long long[::1] next_, long long[::1] prev, Py_ssize_t i,
+                         Py_ssize_t n) noexcept nogil:
     """Remove box i from the linked list of undecided boxes (its own links stay usable)."""
     if prev[i] >= 0:
         next_[prev[i]] = next_[i]

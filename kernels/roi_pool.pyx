@@ -1,4 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
 # distutils: extra_compile_args = -fno-trapping-math
 # (-fno-trapping-math lets GCC turn the comparisons in the inner loops into vector selects;
 # unlike -ffast-math it changes no result: IEEE rounding, NaN and inf behave as before.)
@@ -22,7 +23,10 @@ cdef long long EMPTY_BIN = -1
 
 cdef void _bin_edges(double start, double roi_size, Py_ssize_t count, double limit,
                      Py_ssize_t[::1] lo, Py_ssize_t[::1] hi) noexcept nogil:
-    """Edges of ``count`` bins splitting a RoI of ``roi_size`` cells from ``start``, clamped to [0, limit]."""
+    """Edges of ``count`` bins splitting a RoI of ``roi_size`` cells from ``start``.
+
+    Bin k spans [lo[k], hi[k]), both clamped to [0, limit].
+    """
     cdef double bin_size = roi_size / count  # a float: neighbouring bins may share a cell
     cdef Py_ssize_t k
     for k in range(count):
@@ -46,8 +50,11 @@ def roi_pool_forward(const real[:, :, :, ::1] features_nhwc, const long long[::1
     cdef Py_ssize_t rois = out.shape[0], channels = out.shape[1]
     cdef Py_ssize_t pooled_h = out.shape[2], pooled_w = out.shape[3]
     cdef Py_ssize_t height = features_nhwc.shape[1], width = features_nhwc.shape[2]
-    cdef Py_ssize_t[::1] h_lo = np.empty(pooled_h, dtype=np.intp), h_hi = np.empty(pooled_h, dtype=np.intp)
-    cdef Py_ssize_t[::1] w_lo = np.empty(pooled_w, dtype=np.intp), w_hi = np.empty(pooled_w, dtype=np.intp)
+    # Bin edges of the current RoI: rows [h_lo[i], h_hi[i]), columns [w_lo[j], w_hi[j]).
+    cdef Py_ssize_t[::1] h_lo = np.empty(pooled_h, dtype=np.intp)
+    cdef Py_ssize_t[::1] h_hi = np.empty(pooled_h, dtype=np.intp)
+    cdef Py_ssize_t[::1] w_lo = np.empty(pooled_w, dtype=np.intp)
+    cdef Py_ssize_t[::1] w_hi = np.empty(pooled_w, dtype=np.intp)
     # Running maximum and its cell for every channel of the current bin. The cell index is a
     # 32-bit int (the wrapper limits H * W) so that it fits the SIMD lanes of float32 data.
     cdef real[::1] best = np.empty(channels, dtype=np.asarray(features_nhwc).dtype)

@@ -22,7 +22,8 @@ def box_arrays(max_rows=12):
         st.floats(-50, 50, allow_nan=False), st.integers(-5, 5).map(float),
         st.sampled_from(SPECIAL_COORDINATES),
     )
-    return hnp.arrays(np.float64, st.tuples(st.integers(0, max_rows), st.just(4)), elements=coordinate)
+    shape = st.tuples(st.integers(0, max_rows), st.just(4))
+    return hnp.arrays(np.float64, shape, elements=coordinate)
 
 
 @pytest.mark.parametrize("box_iou", IMPLEMENTATIONS)
@@ -73,7 +74,8 @@ def test_properties(boxes1, boxes2):
     iou = ops.box_iou(boxes1, boxes2)
     assert np.all((iou >= 0) & (iou <= 1 + 1e-12))  # never NaN, never above 1
     np.testing.assert_array_equal(iou, ops.box_iou(boxes2, boxes1).T)  # symmetric
-    solid = np.isfinite(boxes1).all(axis=1) & (boxes1[:, 2] > boxes1[:, 0]) & (boxes1[:, 3] > boxes1[:, 1])
+    positive_size = (boxes1[:, 2] > boxes1[:, 0]) & (boxes1[:, 3] > boxes1[:, 1])
+    solid = np.isfinite(boxes1).all(axis=1) & positive_size
     self_iou = np.diag(ops.box_iou(boxes1, boxes1))
     np.testing.assert_allclose(self_iou[solid], 1.0, rtol=1e-12)
     np.testing.assert_array_equal(self_iou[~solid], 0.0)

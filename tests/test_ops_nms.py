@@ -115,7 +115,8 @@ def test_batched_cython_equals_twin_and_naive(case, threshold, classes):
     boxes, scores = case
     class_ids = np.arange(len(boxes)) % classes
     expected = naive_nms(boxes, scores, threshold, class_ids)
-    np.testing.assert_array_equal(reference.batched_nms(boxes, scores, class_ids, threshold), expected)
+    twin = reference.batched_nms(boxes, scores, class_ids, threshold)
+    np.testing.assert_array_equal(twin, expected)
     np.testing.assert_array_equal(ops.batched_nms(boxes, scores, class_ids, threshold), expected)
 
 

@@ -1,4 +1,4 @@
-"""roi_pool / roi_pool_backward (F18, F19): a hand-worked map, Cython == twin, finite differences."""
+"""roi_pool, roi_pool_backward (F18, F19): hand-worked map, Cython == twin, finite differences."""
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
@@ -131,7 +131,10 @@ def test_backward_matches_finite_differences(forward, backward):
     # maximum, so the loss is linear near the point and the centred difference is exact
     # up to rounding.
     features = rng.permutation(2 * 3 * 6 * 7).reshape(2, 3, 6, 7) * 0.01
-    rois = np.array([[0, 0, 0, 95, 79], [1, 16, 8, 60, 90], [1, -20, -20, 40, 30], [0, 30, 30, 31, 31]])
+    rois = np.array([
+        [0, 0, 0, 95, 79], [1, 16, 8, 60, 90], [1, -20, -20, 40, 30],  # whole, inside, partly out
+        [0, 30, 30, 31, 31],  # one cell: every bin shares it, so the gradients add up
+    ])
     output_size, scale = (3, 2), 1 / 16
     out, argmax = forward(features, rois, output_size, scale)
     weights = rng.standard_normal(out.shape)
@@ -159,5 +162,7 @@ def test_rounding_of_roi_corners_matches_twin(corner):
     # where floor(x + 0.5) would give 1).
     features = np.arange(2 * 4 * 5, dtype=np.float64).reshape(1, 2, 4, 5)
     rois = np.array([[0, corner, corner, 3.0, 3.0]])
-    for fast, slow in zip(ops.roi_pool(features, rois, 2, 1.0), reference.roi_pool(features, rois, 2, 1.0)):
-        np.testing.assert_array_equal(fast, slow)
+    fast_out, fast_argmax = ops.roi_pool(features, rois, 2, 1.0)
+    slow_out, slow_argmax = reference.roi_pool(features, rois, 2, 1.0)
+    np.testing.assert_array_equal(fast_out, slow_out)
+    np.testing.assert_array_equal(fast_argmax, slow_argmax)

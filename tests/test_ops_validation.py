@@ -77,7 +77,8 @@ def test_roi_pool_backward_bad_arguments(impl):
     out, argmax = impl.roi_pool(FEATURES, ROIS, 2, 1.0)
     grad = np.ones_like(out)
     with pytest.raises(ValueError, match=r"argmax must lie in \[-1, 20\).*got 20"):
-        impl.roi_pool_backward(grad, ROIS, np.where(argmax == argmax.max(), 20, argmax), FEATURES.shape)
+        too_far = np.where(argmax == argmax.max(), 20, argmax)
+        impl.roi_pool_backward(grad, ROIS, too_far, FEATURES.shape)
     with pytest.raises(ValueError, match=r"argmax must lie in \[-1, 20\).*got -2"):
         impl.roi_pool_backward(grad, ROIS, np.full_like(argmax, -2), FEATURES.shape)
     with pytest.raises(ValueError, match="argmax must have the shape of grad_out"):
@@ -88,7 +89,8 @@ def test_roi_pool_backward_bad_arguments(impl):
         impl.roi_pool_backward(grad[:, :2], ROIS, argmax[:, :2], FEATURES.shape)
     with pytest.raises(ValueError, match="features_shape must be an"):
         impl.roi_pool_backward(grad, ROIS, argmax, (3, 4, 5))
-    with pytest.raises(ValueError, match=r"rois\[:, 0\] \(batch index\) must lie in \[0, 1\), got 1 at row 1"):
+    one_image = r"rois\[:, 0\] \(batch index\) must lie in \[0, 1\), got 1 at row 1"
+    with pytest.raises(ValueError, match=one_image):
         impl.roi_pool_backward(grad, ROIS, argmax, (1, 3, 4, 5))
 
 
@@ -103,6 +105,7 @@ def test_conversions(impl):
     np.testing.assert_array_equal(out, expected)
     np.testing.assert_array_equal(argmax, expected_argmax)
     assert impl.roi_pool(features32.astype(np.float16), ROIS, 2, 1.0)[0].dtype == np.float64
-    assert impl.roi_pool_backward(out.astype(np.int64), ROIS, argmax, (2, 3, 4, 5)).dtype == np.float64
+    integer_grad = out.astype(np.int64)
+    assert impl.roi_pool_backward(integer_grad, ROIS, argmax, (2, 3, 4, 5)).dtype == np.float64
     keep = impl.nms(BOXES.astype(np.int32), [1, 0], 0.5)
     np.testing.assert_array_equal(keep, [0])  # IoU 64 / 100 > 0.5

@@ -38,7 +38,8 @@ def check_boxes(name, boxes):
     largest = float(np.abs(finite).max()) if finite.size else 0.0
     if largest > MAX_ABS_COORDINATE:
         raise ValueError(
-            f"{name} has a coordinate of magnitude {largest:g}, beyond the supported {MAX_ABS_COORDINATE:g}"
+            f"{name} has a coordinate of magnitude {largest:g}, "
+            f"beyond the supported {MAX_ABS_COORDINATE:g}"
         )
     return boxes
 
@@ -47,10 +48,14 @@ def check_scores(name, scores, count):
     """Validate scores of shape (count,) with no NaN; return a contiguous float array."""
     scores = as_float_array(name, scores)
     if scores.shape != (count,):
-        raise ValueError(f"{name} must have shape ({count},) to match the boxes, got {scores.shape}")
+        raise ValueError(
+            f"{name} must have shape ({count},) to match the boxes, got {scores.shape}"
+        )
     nan = np.flatnonzero(np.isnan(scores))
     if nan.size:
-        raise ValueError(f"{name} contains NaN (first at index {nan[0]}); NaN scores cannot be ranked")
+        raise ValueError(
+            f"{name} contains NaN (first at index {nan[0]}); NaN scores cannot be ranked"
+        )
     return scores
 
 
@@ -65,7 +70,9 @@ def check_integral(name, values):
             ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) >= 2.0**63)
         )
         if bad.size:
-            raise ValueError(f"{name} must be integral, got {values.flat[bad[0]].item()!r} at index {bad[0]}")
+            raise ValueError(
+                f"{name} must be integral, got {values.flat[bad[0]].item()!r} at index {bad[0]}"
+            )
     return np.ascontiguousarray(values, dtype=np.int64)
 
 
@@ -73,7 +80,9 @@ def check_class_ids(name, class_ids, count):
     """Validate integer class ids of shape (count,); return them as int64."""
     class_ids = check_integral(name, class_ids)
     if class_ids.shape != (count,):
-        raise ValueError(f"{name} must have shape ({count},) to match the boxes, got {class_ids.shape}")
+        raise ValueError(
+            f"{name} must have shape ({count},) to match the boxes, got {class_ids.shape}"
+        )
     return class_ids
 
 
@@ -158,7 +167,9 @@ def check_features(name, features):
     if 0 in features.shape:
         raise ValueError(f"{name} must not have an empty dimension, got shape {features.shape}")
     if features.shape[2] * features.shape[3] > MAX_MAP_CELLS:
-        raise ValueError(f"{name} has more than {MAX_MAP_CELLS} cells per channel: shape {features.shape}")
+        raise ValueError(
+            f"{name} has more than {MAX_MAP_CELLS} cells per channel: shape {features.shape}"
+        )
     return features
 
 

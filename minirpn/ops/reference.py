@@ -51,8 +51,9 @@ def pairwise_iou(boxes1, boxes2):
     b[~np.isfinite(b).all(axis=1)] = 0.0
 
     # Intersection rectangle of every pair; a negative extent means no overlap.
-    inter_w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])  # (N, K)
-    inter_h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])  # (N, K)
+    x1, y1, x2, y2 = a[:, None, 0], a[:, None, 1], a[:, None, 2], a[:, None, 3]  # each (N, 1)
+    inter_w = np.minimum(x2, b[None, :, 2]) - np.maximum(x1, b[None, :, 0])  # (N, K)
+    inter_h = np.minimum(y2, b[None, :, 3]) - np.maximum(y1, b[None, :, 1])  # (N, K)
     inter = np.maximum(inter_w, 0.0) * np.maximum(inter_h, 0.0)  # (N, K)
     union = box_areas(a)[:, None] + box_areas(b)[None, :] - inter  # (N, K)
 
@@ -180,7 +181,9 @@ def roi_pool(features, rois, output_size, spatial_scale):
     spatial_scale = _validate.check_spatial_scale("spatial_scale", spatial_scale)
 
     _, channels, height, width = features.shape
-    h_start, h_end, w_start, w_end = roi_pool_bins(coords, output_size, spatial_scale, height, width)
+    h_start, h_end, w_start, w_end = roi_pool_bins(
+        coords, output_size, spatial_scale, height, width
+    )
     out = np.zeros((len(coords), channels) + output_size, dtype=features.dtype)
     argmax = np.full(out.shape, -1, dtype=np.int64)
     for r, b in enumerate(batch_index):
@@ -190,7 +193,8 @@ def roi_pool(features, rois, output_size, spatial_scale):
                 left, right = w_start[r, j], w_end[r, j]
                 if bottom <= top or right <= left:
                     continue  # empty bin: output 0, argmax -1
-                window = features[b, :, top:bottom, left:right].reshape(channels, -1)  # (C, bin cells)
+                # (C, cells of the bin), cells in row-major order
+                window = features[b, :, top:bottom, left:right].reshape(channels, -1)
                 best = window.argmax(axis=1)  # (C,) first maximum in row-major order (or first NaN)
                 out[r, :, i, j] = window[np.arange(channels), best]
                 row, col = np.divmod(best, right - left)
@@ -216,9 +220,10 @@ def roi_pool_backward(grad_out, rois, argmax, features_shape):
     _validate.check_argmax_range(argmax, features_shape)
     batch, channels, height, width = features_shape
     grad_features = np.zeros((batch, channels, height * width), dtype=grad_out.dtype)
-    roi_of_bin = np.broadcast_to(batch_index[:, None, None, None], argmax.shape)
+    image_of_bin = np.broadcast_to(batch_index[:, None, None, None], argmax.shape)
     channel_of_bin = np.broadcast_to(np.arange(channels)[None, :, None, None], argmax.shape)
     used = argmax >= 0
     # np.add.at (unlike +=) accumulates repeated indices.
-    np.add.at(grad_features, (roi_of_bin[used], channel_of_bin[used], argmax[used]), grad_out[used])
+    cells = (image_of_bin[used], channel_of_bin[used], argmax[used])
+    np.add.at(grad_features, cells, grad_out[used])
     return grad_features.reshape(features_shape)
