@@ -212,7 +212,7 @@ def _log_uniform(rng: np.random.Generator, low: int, high: int) -> int:
 
 def _shape_mask(label: int, x0: int, y0: int, width: int, height: int,
                 size: int, pointing_up: bool) -> np.ndarray:
-    """(size, size) bool mask of a shape drawn in the pixel frame [x0, x0+width) x [y0, y0+height)."""
+    """(size, size) bool mask of a shape drawn in the frame [x0, x0 + width) x [y0, y0 + height)."""
     mask = Image.new("1", (size, size), 0)
     draw = ImageDraw.Draw(mask)
     # Pillow's corner coordinates are inclusive pixel indices, hence the "- 1".
@@ -333,9 +333,13 @@ def write_coco(dataset, out_dir: str | os.PathLike) -> Path:
         sample = dataset[index]
         height, width = sample.image.shape[:2]
         image_id = index + 1
+        if sample.labels.size and not (
+                1 <= sample.labels.min() and sample.labels.max() <= len(category_ids)):
+            raise ValueError(f"labels of sample {index} ({sample.file_name!r}) must be in "
+                             f"1..{len(category_ids)}, got {sample.labels.tolist()}")
         images.append({"id": image_id, "file_name": sample.file_name,
                        "width": int(width), "height": int(height)})
-        for box, label in zip(sample.boxes.tolist(), sample.labels.tolist()):
+        for box, label in zip(sample.boxes.tolist(), sample.labels.tolist(), strict=True):
             x1, y1, x2, y2 = box
             annotations.append({
                 "id": len(annotations) + 1,
@@ -353,7 +357,7 @@ def write_coco(dataset, out_dir: str | os.PathLike) -> Path:
         "images": images,
         "annotations": annotations,
         "categories": [{"id": int(cid), "name": name, "supercategory": "shape"}
-                       for cid, name in zip(category_ids, dataset.class_names)],
+                       for cid, name in zip(category_ids, dataset.class_names, strict=True)],
     }
     json_path = out_dir / COCO_JSON_NAME
     with atomic_write(json_path) as f:

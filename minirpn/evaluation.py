@@ -110,7 +110,7 @@ def evaluate(detections: Sequence, ground_truths: Sequence, num_classes: int,
                          f"got {iou_thresholds!r}")
 
     images = [_check_image(i, det, gt, num_classes)
-              for i, (det, gt) in enumerate(zip(detections, ground_truths))]
+              for i, (det, gt) in enumerate(zip(detections, ground_truths, strict=True))]
 
     ap = {}  # label -> (T,) AP at each threshold, or None
     num_gt, num_det = {}, {}
@@ -170,7 +170,7 @@ def _precision_recall(ranked: _RankedClass, num_gt: int, threshold: float):
     """Greedy matching at one IoU threshold -> (recall (n,), precision (n,)) in rank order."""
     taken = [np.zeros(iou.shape[1], dtype=bool) for iou in ranked.ious]
     true_positive = np.zeros(len(ranked.images), dtype=bool)
-    for rank, (image, row) in enumerate(zip(ranked.images, ranked.rows)):
+    for rank, (image, row) in enumerate(zip(ranked.images, ranked.rows, strict=True)):
         overlaps = np.where(taken[image], -1.0, ranked.ious[image][row])  # (G_c,), taken: -1
         if overlaps.size and overlaps.max() >= threshold:
             taken[image][overlaps.argmax()] = True

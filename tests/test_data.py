@@ -1,4 +1,4 @@
-"""The toy shapes (determinism, splits, tight boxes, balance) and COCO files (round trip, errors)."""
+"""Toy shapes (determinism, splits, tight boxes, balance); COCO files (round trip, errors)."""
 import json
 
 import numpy as np
@@ -50,7 +50,7 @@ def test_boxes_are_the_exact_extent_of_the_drawn_shapes():
         assert masks.shape == (len(sample.labels), 128, 128)
         # Masks never overlap, so every object is fully visible.
         assert (masks.sum(axis=0) <= 1).all()
-        for box, mask, color in zip(sample.boxes, masks, colors):
+        for box, mask, color in zip(sample.boxes, masks, colors, strict=True):
             rows, cols = np.nonzero(mask)
             x1, y1, x2, y2 = box
             # Pixel i spans [i, i + 1): every shape pixel lies inside the box ...
@@ -154,6 +154,16 @@ def test_coco_dataset_maps_arbitrary_category_ids(tmp_path):
     back = CocoDataset(write_coco(ds, tmp_path / "copy"))
     assert back.category_ids == (7, 12)
     np.testing.assert_array_equal(back[0].labels, [2, 1])
+
+
+def test_write_coco_refuses_labels_outside_the_classes(tmp_path):
+    class Broken(ToyShapes):
+        def __getitem__(self, index):
+            sample = super().__getitem__(index)
+            return sample._replace(labels=np.zeros_like(sample.labels))
+
+    with pytest.raises(ValueError, match=r"labels of sample 0 .* must be in 1\.\.4"):
+        write_coco(Broken("val", num_images=1), tmp_path)
 
 
 def test_coco_errors_name_the_file(tmp_path):
