@@ -130,9 +130,9 @@ def main():
     grad = rng.standard_normal(pooled.shape).astype(np.float32)
     rows.append(("roi_pool fwd 128 RoIs 7x7, 512x38x50",
                  lambda: ops.roi_pool(features, rois, output_size, scale),
-                 lambda: reference.roi_pool(features, rois, output_size, scale), 5))
+                 lambda: reference.roi_pool(features, rois, output_size, scale), 9))
     rows.append(("roi_pool bwd", lambda: ops.roi_pool_backward(grad, rois, argmax, features.shape),
-                 lambda: reference.roi_pool_backward(grad, rois, argmax, features.shape), 5))
+                 lambda: reference.roi_pool_backward(grad, rois, argmax, features.shape), 9))
 
     print(f"{'kernel':<40} {'Cython ms':>10} {'NumPy ms':>10} {'speed-up':>9}")
     for name, fast, slow, repeats in rows:

@@ -18,7 +18,7 @@ ctypedef fused real:
     double
 
 # argmax of a bin that covers no cell of the map.
-cdef long long EMPTY_BIN = -1
+cdef int EMPTY_BIN = -1
 
 
 cdef void _bin_edges(double start, double roi_size, Py_ssize_t count, double limit,
@@ -36,7 +36,7 @@ cdef void _bin_edges(double start, double roi_size, Py_ssize_t count, double lim
 
 def roi_pool_forward(const real[:, :, :, ::1] features_nhwc, const long long[::1] batch_index,
                      const double[:, ::1] coords, double spatial_scale,
-                     real[:, :, :, ::1] out, long long[:, :, :, ::1] argmax, bint has_nan):
+                     real[:, :, :, ::1] out, int[:, :, :, ::1] argmax, bint has_nan):
     """Fill ``out`` and ``argmax`` (R, C, ph, pw) by max pooling over RoIs.
 
     Args:
@@ -125,7 +125,7 @@ cdef inline void _bin_argmax(const real* image, Py_ssize_t width, Py_ssize_t cha
 
 
 def roi_pool_backward(const real[:, :, :, ::1] grad_out, const long long[::1] batch_index,
-                      const long long[:, :, :, ::1] argmax, real[:, :, ::1] grad_features):
+                      const int[:, :, :, ::1] argmax, real[:, :, ::1] grad_features):
     """Add each bin's gradient (R, C, ph, pw) to its argmax cell of grad_features (N, C, H*W).
 
     Returns the number of argmax entries outside [-1, H*W), which are skipped: the range
@@ -133,7 +133,7 @@ def roi_pool_backward(const real[:, :, :, ::1] grad_out, const long long[::1] ba
     """
     cdef Py_ssize_t r, c, i, j, b
     cdef Py_ssize_t map_size = grad_features.shape[2], outside = 0
-    cdef long long cell
+    cdef int cell
     with nogil:
         for r in range(grad_out.shape[0]):
             b = batch_index[r]

@@ -109,3 +109,19 @@ def test_conversions(impl):
     assert impl.roi_pool_backward(integer_grad, ROIS, argmax, (2, 3, 4, 5)).dtype == np.float64
     keep = impl.nms(BOXES.astype(np.int32), [1, 0], 0.5)
     np.testing.assert_array_equal(keep, [0])  # IoU 64 / 100 > 0.5
+
+
+@BOTH
+def test_roi_pool_backward_other_integer_argmax(impl):
+    """int64 argmax works like int32; a value int32 would wrap around is refused, not wrapped."""
+    out, argmax = impl.roi_pool(FEATURES, ROIS, 2, 1.0)
+    assert argmax.dtype == np.int32
+    grad = np.arange(out.size, dtype=np.float64).reshape(out.shape)
+    np.testing.assert_array_equal(
+        impl.roi_pool_backward(grad, ROIS, argmax.astype(np.int64), FEATURES.shape),
+        impl.roi_pool_backward(grad, ROIS, argmax, FEATURES.shape),
+    )
+    wraps_to_one = argmax.astype(np.int64)
+    wraps_to_one[0, 0, 0, 0] = 2**32 + 1
+    with pytest.raises(ValueError, match=r"argmax must lie in \[-1, 20\).*got 4294967297"):
+        impl.roi_pool_backward(grad, ROIS, wraps_to_one, FEATURES.shape)

@@ -72,7 +72,7 @@ def roi_pool(features, rois, output_size, spatial_scale):
         output_size: int or ``(pooled_height, pooled_width)``.
         spatial_scale: float > 0 (1/16 for VGG16).
     Returns:
-        out (R, C, ph, pw) in the features' dtype, argmax (R, C, ph, pw) int64 (``h * W + w``,
+        out (R, C, ph, pw) in the features' dtype, argmax (R, C, ph, pw) int32 (``h * W + w``,
         -1 for an empty bin). See ``minirpn.ops.reference.roi_pool``.
     """
     features = _validate.check_features("features", features)
@@ -81,7 +81,7 @@ def roi_pool(features, rois, output_size, spatial_scale):
     spatial_scale = _validate.check_spatial_scale("spatial_scale", spatial_scale)
     shape = (len(coords), features.shape[1]) + output_size
     out = np.empty(shape, dtype=features.dtype)
-    argmax = np.empty(shape, dtype=np.int64)
+    argmax = np.empty(shape, dtype=np.int32)
     # Channels last, (N, H, W, C): the kernel's innermost loop runs over channels in SIMD.
     features_nhwc = np.ascontiguousarray(features.transpose(0, 2, 3, 1))
     has_nan = bool(np.isnan(features.max()))  # max is NaN iff some value is
@@ -96,7 +96,7 @@ def roi_pool_backward(grad_out, rois, argmax, features_shape):
 
     Args:
         grad_out: (R, C, ph, pw) float; rois: (R, 5) as given to ``roi_pool``;
-        argmax: (R, C, ph, pw) int64 from ``roi_pool``; features_shape: ``(N, C, H, W)``.
+        argmax: (R, C, ph, pw) int32 from ``roi_pool``; features_shape: ``(N, C, H, W)``.
     Returns:
         grad_features (N, C, H, W) in the dtype of ``grad_out``. See
         ``minirpn.ops.reference.roi_pool_backward``.

@@ -176,9 +176,10 @@ def check_features(name, features):
 def check_roi_pool_grad(grad_out, argmax, rois, features_shape):
     """Validate the arguments of ``roi_pool_backward`` except the range of ``argmax``.
 
-    Returns ``(grad_out, argmax int64, batch_index, features_shape)``. The range check is
-    ``check_argmax_range``, separate because the Cython kernel does it inside its own loop
-    (one pass over the array instead of two more).
+    Returns ``(grad_out, argmax int32, batch_index, features_shape)``. For int32 argmax the
+    range check is left to ``check_argmax_range``, separate because the Cython kernel does
+    it inside its own loop (one pass over the array instead of two more); any other integer
+    type is range-checked here, before narrowing to int32 could wrap a bad value around.
     """
     features_shape = check_features_shape("features_shape", features_shape)
     grad_out = as_float_array("grad_out", grad_out)
@@ -186,7 +187,11 @@ def check_roi_pool_grad(grad_out, argmax, rois, features_shape):
         raise ValueError(
             f"grad_out must have shape (R, {features_shape[1]}, ph, pw), got shape {grad_out.shape}"
         )
-    argmax = check_integral("argmax", argmax)
+    argmax = np.asarray(argmax)
+    if argmax.dtype != np.int32:
+        argmax = check_integral("argmax", argmax)
+        check_argmax_range(argmax, features_shape)
+    argmax = np.ascontiguousarray(argmax, dtype=np.int32)
     if argmax.shape != grad_out.shape:
         raise ValueError(
             f"argmax must have the shape of grad_out {grad_out.shape}, got {argmax.shape}"

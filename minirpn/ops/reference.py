@@ -172,8 +172,9 @@ def roi_pool(features, rois, output_size, spatial_scale):
         spatial_scale: float > 0, map cells per image pixel.
     Returns:
         out: (R, C, ph, pw) maxima, dtype of ``features``; an empty bin gives 0.
-        argmax: (R, C, ph, pw) int64 flat index ``h * W + w`` of the first maximum in row-major
-            order, or -1 for an empty bin.
+        argmax: (R, C, ph, pw) int32 flat index ``h * W + w`` of the first maximum in row-major
+            order, or -1 for an empty bin. int32 as in Caffe: half the memory of int64 (the
+            array is as large as the output), and maps are limited to 2**31 - 1 cells.
     """
     features = _validate.check_features("features", features)
     batch_index, coords = _validate.check_rois("rois", rois, features.shape[0])
@@ -185,7 +186,7 @@ def roi_pool(features, rois, output_size, spatial_scale):
         coords, output_size, spatial_scale, height, width
     )
     out = np.zeros((len(coords), channels) + output_size, dtype=features.dtype)
-    argmax = np.full(out.shape, -1, dtype=np.int64)
+    argmax = np.full(out.shape, -1, dtype=np.int32)
     for r, b in enumerate(batch_index):
         for i in range(output_size[0]):
             for j in range(output_size[1]):
@@ -208,7 +209,8 @@ def roi_pool_backward(grad_out, rois, argmax, features_shape):
     Args:
         grad_out: (R, C, ph, pw) float gradient of the loss w.r.t. the pooled output.
         rois: (R, 5) the RoIs given to ``roi_pool`` (only the batch index is used).
-        argmax: (R, C, ph, pw) int64 from ``roi_pool``; -1 marks an empty bin (no gradient).
+        argmax: (R, C, ph, pw) int32 from ``roi_pool`` (other integer types are accepted);
+            -1 marks an empty bin (no gradient).
         features_shape: ``(N, C, H, W)`` of the pooled features.
     Returns:
         grad_features: (N, C, H, W), dtype of ``grad_out``. Bins sharing an argmax (adjacent
