@@ -57,7 +57,8 @@ def clustered_proposals(rng):
     per_object = (NUM_PROPOSALS - NUM_BACKGROUND) // NUM_OBJECTS
     centre = (objects[:, :2] + objects[:, 2:]) / 2  # (objects, 2)
     size = objects[:, 2:] - objects[:, :2]  # (objects, 2)
-    # Each copy: centre moved by up to ~15% of the size, size scaled by 0.7 ... 1.4.
+    # Each copy: centre moved by ~15% of the object's size (one standard deviation), width
+    # and height scaled by exp(N(0, 0.2)), mostly 0.7 ... 1.4.
     shift = rng.normal(0, 0.15, (NUM_OBJECTS, per_object, 2)) * size[:, None]
     scale = np.exp(rng.normal(0, 0.2, (NUM_OBJECTS, per_object, 2)))
     jittered_centre = centre[:, None] + shift  # (objects, per_object, 2)
