@@ -120,7 +120,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         rng_state = json.loads(str(entries["rng_state"]))
         extra = json.loads(str(entries["extra"]))
     except (ValueError, TypeError) as error:
-        raise ValueError(f"checkpoint {str(path)!r} has an unreadable config or state ({error})") from None
+        raise ValueError(
+            f"checkpoint {str(path)!r} has an unreadable config or state ({error})") from None
 
     params = {k[len(_PARAM):]: v for k, v in entries.items() if k.startswith(_PARAM)}
     momentum = {k[len(_MOMENTUM):]: v for k, v in entries.items() if k.startswith(_MOMENTUM)}

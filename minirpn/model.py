@@ -227,13 +227,16 @@ class Detector:
         for module in self._modules.values():
             module.zero_grad()
 
-    def train(self) -> "Detector":
-        self.training = True
+    def train(self, mode: bool = True) -> "Detector":
+        """Training mode (the default). No layer here behaves differently at test time
+        (no dropout, no batch norm), but the flag is passed on for layers that would."""
+        self.training = mode
+        for module in self._modules.values():
+            module.train(mode)
         return self
 
     def eval(self) -> "Detector":
-        self.training = False
-        return self
+        return self.train(False)
 
     # --- shared pieces --------------------------------------------------------------
 
@@ -281,7 +284,8 @@ class Detector:
             self._cache = None
             return dict.fromkeys(LOSS_NAMES, float("nan"))
         if targets is None:
-            targets = self._sample_targets(scores, deltas, gt_boxes, gt_labels, (height, width), rng)
+            targets = self._sample_targets(scores, deltas, gt_boxes, gt_labels, (height, width),
+                                           rng)
         self.last_targets = targets
 
         # RPN loss (F11) per image, averaged over the batch.

@@ -46,10 +46,16 @@ METRICS_NAME = "metrics.json"
 LOSS_CURVE_NAME = "loss_curve.png"
 DETECTIONS_GRID_NAME = "val_detections.png"
 GRID_IMAGES, GRID_COLUMNS = 16, 4  # validation images shown in the detections grid
+PROGRESS_SMOOTHING = 0.95  # weight of the past in the progress bar's moving average
+# Pictures show detections scoring at least DRAW_SCORE_THRESH (the metrics use all of them
+# above cfg.test_score_thresh); images smaller than DRAW_MIN_SIDE are enlarged DRAW_SCALE
+# times so that the labels fit.
+DRAW_SCORE_THRESH = 0.5
+DRAW_MIN_SIDE, DRAW_SCALE = 256, 2
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the message says when and where the last good checkpoint is."""
+    """A loss became NaN or infinite; the message says when and names the last good checkpoint."""
 
 
 class TrainResult(NamedTuple):
@@ -205,6 +211,7 @@ def train(
                    "loss_history": history, "train_seconds": train_seconds}))
 
     samples: dict = {}
+    smoothed: dict[str, float] = {}
     detector.train()
     iteration = start
     interrupted = False
@@ -217,7 +224,8 @@ def train(
                 break
             tic = time.perf_counter()
             images, boxes, labels = _load_batch(
-                dataset, batch_indices(seed, iteration, cfg.images_per_batch, len(dataset)), samples)
+                dataset, batch_indices(seed, iteration, cfg.images_per_batch, len(dataset)),
+                samples)
             # A diverging run overflows before its loss turns NaN; the check below reports
             # that in one clear message, NumPy's overflow warnings would only be noise.
             with np.errstate(over="ignore", invalid="ignore"):
@@ -238,15 +246,19 @@ def train(
             history.append([losses[name] for name in LOSS_NAMES])
             if on_iteration is not None:
                 on_iteration(iteration, losses)
+            for name, value in losses.items():  # the bar shows a moving average (less jumpy)
+                smoothed[name] = value if name not in smoothed else (
+                    PROGRESS_SMOOTHING * smoothed[name] + (1 - PROGRESS_SMOOTHING) * value)
             bar.update(1)
-            bar.set_postfix({name: f"{value:.3f}" for name, value in losses.items()},
+            bar.set_postfix({name: f"{value:.3f}" for name, value in smoothed.items()},
                             refresh=False)
             if iteration % checkpoint_every == 0:
                 save(iteration)
         save(iteration)
     detector.eval()
-    return TrainResult(detector=detector, class_names=tuple(dataset.class_names), iteration=iteration,
-                       loss_history=np.asarray(history, dtype=np.float64).reshape(-1, len(LOSS_NAMES)),
+    loss_history = np.asarray(history, dtype=np.float64).reshape(-1, len(LOSS_NAMES))
+    return TrainResult(detector=detector, class_names=tuple(dataset.class_names),
+                       iteration=iteration, loss_history=loss_history,
                        train_seconds=train_seconds, interrupted=interrupted)
 
 
@@ -281,15 +293,38 @@ def evaluate_detector(detector: Detector, dataset, class_names) -> dict:
     }
 
 
-def detections_grid(detector: Detector, dataset, class_names, count: int = GRID_IMAGES) -> np.ndarray:
+def draw_result(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
+                class_names, gt: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """A picture of one image's detections (score >= DRAW_SCORE_THRESH), enlarged for reading.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        boxes, scores, labels: the detections, as :meth:`Detector.detect` returns them.
+        class_names: names of the labels 1..C.
+        gt: optional ground truth ``(boxes (G, 4), labels (G,))``, drawn as white outlines.
+
+    Returns:
+        (s H, s W, 3) uint8 with s = ``DRAW_SCALE`` for images smaller than
+        ``DRAW_MIN_SIDE`` pixels (so the labels fit), else s = 1.
+    """
+    scale = DRAW_SCALE if max(image.shape[:2]) < DRAW_MIN_SIDE else 1
+    picture = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)  # nearest-neighbour
+    if gt is not None:
+        picture = draw_detections(picture, gt[0] * scale, gt[1], style="ground_truth",
+                                  show_text=False)
+    shown = scores >= DRAW_SCORE_THRESH
+    return draw_detections(picture, boxes[shown] * scale, labels[shown], scores[shown],
+                           class_names=class_names)
+
+
+def detections_grid(detector: Detector, dataset, class_names,
+                    count: int = GRID_IMAGES) -> np.ndarray:
     """A grid of the first ``count`` images of ``dataset``: ground truth (white) and detections."""
     tiles = []
     for index in range(min(count, len(dataset))):
         sample = dataset[index]
-        boxes, scores, labels = detector.detect(sample.image)
-        tile = draw_detections(sample.image, sample.boxes, sample.labels, style="ground_truth",
-                               show_text=False)
-        tiles.append(draw_detections(tile, boxes, labels, scores, class_names=class_names))
+        tiles.append(draw_result(sample.image, *detector.detect(sample.image), class_names,
+                                 gt=(sample.boxes, sample.labels)))
     return image_grid(tiles, ncols=GRID_COLUMNS)
 
 
@@ -311,5 +346,6 @@ def write_report(run_dir: str | Path, result: TrainResult, val_images: int | Non
         f.write(json.dumps(metrics, indent=1).encode("utf-8"))
     if len(result.loss_history):
         plot_loss_curves(dict(zip(LOSS_NAMES, result.loss_history.T)), run_dir / LOSS_CURVE_NAME)
-    save_png(detections_grid(result.detector, val, result.class_names), run_dir / DETECTIONS_GRID_NAME)
+    save_png(detections_grid(result.detector, val, result.class_names),
+             run_dir / DETECTIONS_GRID_NAME)
     return metrics

@@ -57,13 +57,15 @@ def test_make_toy_data_then_detect_round_trip(tmp_path, run_dir, capsys):
     gray = tmp_path / "gray.png"
     Image.open(images[0]).convert("L").save(gray)  # grayscale input works too
     inputs = [*images, gray]
-    code, out, err = run_main(capsys, "detect", "--run", run_dir, *inputs, "--out", tmp_path / "det")
+    code, out, err = run_main(capsys, "detect", "--run", run_dir, *inputs,
+                              "--out", tmp_path / "det")
     assert code == 0, err
 
     results = json.loads((tmp_path / "det" / "detections.json").read_text())
     detector, _ = load_run(run_dir)
     for image_id, path in enumerate(inputs, start=1):
-        assert Image.open(tmp_path / "det" / f"{path.stem}_detections.png").size == (128, 128)
+        # Drawn twice as large (128 -> 256 pixels) so that the labels fit.
+        assert Image.open(tmp_path / "det" / f"{path.stem}_detections.png").size == (256, 256)
         mine = [r for r in results if r["image_id"] == image_id]
         boxes, scores, labels = detector.detect(np.asarray(Image.open(path)))
         assert len(mine) == len(boxes) > 0
@@ -76,7 +78,8 @@ def test_make_toy_data_then_detect_round_trip(tmp_path, run_dir, capsys):
 
 
 def test_detect_with_missing_image(tmp_path, run_dir, capsys):
-    code, _, err = run_main(capsys, "detect", "--run", run_dir, tmp_path / "nope.png", "--out", tmp_path)
+    code, _, err = run_main(capsys, "detect", "--run", run_dir, tmp_path / "nope.png",
+                            "--out", tmp_path)
     assert_one_line_error(code, err, EXIT_ERROR, "nope.png", "does not exist")
 
 

@@ -80,8 +80,10 @@ def test_anchors_sit_on_receptive_field_centres():
     anchors = detector.anchors(3, 5).reshape(3, 5, -1, 4)  # (h, w, A, 4)
     centres_x = (anchors[..., 0] + anchors[..., 2]) / 2
     centres_y = (anchors[..., 1] + anchors[..., 3]) / 2
-    np.testing.assert_allclose(centres_x, rf.center(np.arange(5))[None, :, None] * np.ones((3, 1, 9)))
-    np.testing.assert_allclose(centres_y, rf.center(np.arange(3))[:, None, None] * np.ones((1, 5, 9)))
+    np.testing.assert_allclose(centres_x, np.broadcast_to(rf.center(np.arange(5))[None, :, None],
+                                                          centres_x.shape))
+    np.testing.assert_allclose(centres_y, np.broadcast_to(rf.center(np.arange(3))[:, None, None],
+                                                          centres_y.shape))
     # The tiny backbone: stride 8, cell 0 centred at pixel 3.5, i.e. coordinate 4.0 (F4).
     assert rf.stride == 8 and rf.center(0) == 4.0
 
@@ -153,7 +155,8 @@ def test_preprocess_layout_and_scale():
     images[1, 2, 3] = (255, 0, 128)
     x = preprocess(images)
     assert x.shape == (2, 3, 5, 7) and x.dtype == np.float32
-    np.testing.assert_allclose(x[1, :, 2, 3], [(1 - 0.5) / 0.25, (0 - 0.5) / 0.25, (128 / 255 - 0.5) / 0.25],
+    expected = [(1 - 0.5) / 0.25, (0 - 0.5) / 0.25, (128 / 255 - 0.5) / 0.25]
+    np.testing.assert_allclose(x[1, :, 2, 3], expected,
                                rtol=1e-6, atol=1e-6)
 
 
@@ -161,10 +164,11 @@ def test_loss_terms_are_finite_and_nan_input_gives_nan_losses():
     rng = np.random.default_rng(3)
     images, boxes, labels = scene(rng)
     detector = Detector(Config.tiny(), NUM_CLASSES)
-    losses = detector.forward_train(images.astype(np.float32), boxes, labels, np.random.default_rng(0))
+    images = images.astype(np.float32)
+    losses = detector.forward_train(images, boxes, labels, np.random.default_rng(0))
     assert set(losses) == set(LOSS_NAMES) and all(np.isfinite(v) for v in losses.values())
     images[0, 0, 0, 0] = np.nan
-    losses = detector.forward_train(images.astype(np.float32), boxes, labels, np.random.default_rng(0))
+    losses = detector.forward_train(images, boxes, labels, np.random.default_rng(0))
     assert all(np.isnan(v) for v in losses.values())
     with pytest.raises(RuntimeError, match="forward_train"):
         detector.backward()

@@ -15,13 +15,15 @@ QUICK = dict(max_iters=6, images_per_batch=1, warmup_iters=2, lr_steps=(4,))
 
 
 def test_short_training_lowers_the_loss_and_finds_objects(tmp_path):
-    """~25 s: 240 iterations of 2 images (a fifth of an epoch of the toy data)."""
-    cfg = Config.tiny(max_iters=240, images_per_batch=2, warmup_iters=20, lr_steps=(200,))
+    """~15-30 s: 400 iterations of 2 images (0.4 epochs of the toy data; the default is 2.5)."""
+    cfg = Config.tiny(max_iters=400, images_per_batch=2, warmup_iters=20, lr_steps=(320,))
     result = train(cfg, tmp_path, seed=0, progress=False)
     history = result.loss_history
-    assert history.shape == (240, 4) and np.isfinite(history).all()
-    first, last = history[:20].sum(axis=1).mean(), history[-20:].sum(axis=1).mean()
-    assert last < 0.6 * first, f"total loss went from {first:.3f} to only {last:.3f}"
+    assert history.shape == (400, 4) and np.isfinite(history).all()
+    first, last = history[:20].mean(axis=0), history[-20:].mean(axis=0)  # (4,) each
+    assert last.sum() < 0.6 * first.sum(), f"total loss {first.sum():.3f} -> {last.sum():.3f}"
+    # The RPN's objectness learns fastest (about 0.5 -> 0.08 here).
+    assert last[0] < 0.3 * first[0], f"rpn_cls went from {first[0]:.3f} to {last[0]:.3f}"
 
     # Found objects: on validation images, how many ground-truth boxes have a detection
     # of the right class with IoU >= 0.5 among the image's 10 best detections.
@@ -66,7 +68,7 @@ def test_resume_after_ctrl_c_ends_with_identical_weights(tmp_path):
 
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
     cfg = Config.tiny(max_iters=30, images_per_batch=1, learning_rate=1e4, warmup_iters=0)
-    with pytest.raises(TrainingDiverged, match=r"diverged at iteration (\d+).*last good checkpoint"):
+    with pytest.raises(TrainingDiverged, match=r"diverged at iteration \d+.*last good checkpoint"):
         train(cfg, tmp_path, seed=0, progress=False, checkpoint_every=1)
     good = load_checkpoint(tmp_path / CHECKPOINT_NAME)
     assert good.iteration >= 1
@@ -87,7 +89,8 @@ def test_learning_rate_warm_up_then_steps():
 
 def test_batch_indices_are_epochs_of_permutations_fixed_by_seed_and_iteration():
     num_images, batch = 10, 3
-    order = np.concatenate([batch_indices(7, it, batch, num_images) for it in range(10)])  # 3 epochs
+    # 10 iterations of 3 = 3 epochs of 10 images.
+    order = np.concatenate([batch_indices(7, it, batch, num_images) for it in range(10)])
     for epoch in range(3):
         assert sorted(order[epoch * 10:(epoch + 1) * 10]) == list(range(10))
     assert not np.array_equal(order[:10], order[10:20])  # reshuffled each epoch

@@ -1,0 +1,147 @@
+"""The main job, timed: `minirpn train` with its defaults, then where one iteration's time goes.
+
+    python benchmarks/train.py [--out DIR] [--skip-train] [--iterations N]
+
+1. Runs ``minirpn train --out DIR`` (the README's main command, defaults: Config.tiny())
+   as a separate process and prints its wall time, the validation mAP@0.5 and COCO mAP
+   and the seconds per training iteration (from ``metrics.json``).
+   Targets: <= 5 minutes on a 2-core machine, mAP@0.5 >= 0.90.
+2. Loads the trained weights and times ``--iterations`` more training iterations with a
+   stopwatch around every stage of the model: backbone forward / backward, RPN head,
+   anchor targets + RPN loss, proposal layer, proposal targets, RoI pooling forward /
+   backward, the fully connected head, and the rest (data, SGD step, glue).
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the minirpn command does (see cli.py)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import minirpn.model as model_module  # noqa: E402
+from minirpn.data import ToyShapes  # noqa: E402
+from minirpn.nn import SGD  # noqa: E402
+from minirpn.train import (CHECKPOINT_NAME, METRICS_NAME, batch_indices,  # noqa: E402
+                           learning_rate, load_run)
+
+TIME_LIMIT_S = 300
+TARGET_MAP50 = 0.90
+
+
+def run_default_training(out: Path) -> None:
+    command = [sys.executable, "-m", "minirpn.cli", "train", "--out", str(out)]
+    print("$ minirpn", " ".join(command[3:]), flush=True)
+    tic = time.perf_counter()
+    subprocess.run(command, check=True)
+    wall = time.perf_counter() - tic
+    metrics = json.loads((out / METRICS_NAME).read_text())
+    print()
+    print(f"{'wall time of minirpn train':<34}{wall:9.1f} s   (target <= {TIME_LIMIT_S} s)")
+    print(f"{'  of which training iterations':<34}{metrics['train_seconds']:9.1f} s")
+    print(f"{'iterations x images per batch':<34}{metrics['iterations']:>9} x "
+          f"{metrics['images_per_batch']}")
+    print(f"{'seconds per iteration':<34}{metrics['seconds_per_iteration']:9.4f} s")
+    print(f"{'validation mAP@0.5':<34}{metrics['map50']:9.4f}     (target >= {TARGET_MAP50})")
+    print(f"{'validation COCO mAP@[.5:.95]':<34}{metrics['map']:9.4f}")
+    for name, ap in metrics["per_class_ap50"].items():
+        print(f"{'  AP@0.5 ' + name:<34}{ap:9.4f}")
+
+
+class Stopwatch:
+    """Accumulates seconds per stage name; ``wrap`` puts a function under a stage."""
+
+    def __init__(self):
+        self.seconds = defaultdict(float)
+
+    def wrap(self, stage: str, function):
+        def timed(*args, **kwargs):
+            tic = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[stage] += time.perf_counter() - tic
+        return timed
+
+
+def instrument(detector, watch: Stopwatch) -> None:
+    """Put every stage of ``detector`` (and of the model module's calls) under the stopwatch."""
+    for name, stage in (("anchor_targets", "anchor targets + RPN loss"),
+                        ("rpn_loss", "anchor targets + RPN loss"),
+                        ("proposal_layer", "proposal layer"),
+                        ("proposal_targets", "proposal targets"),
+                        ("roi_pool", "RoI pooling fwd"),
+                        ("roi_pool_backward", "RoI pooling bwd")):
+        setattr(model_module, name, watch.wrap(stage, getattr(model_module, name)))
+    for layer, stage in ((detector.backbone, "backbone"), (detector.rpn, "RPN head")):
+        layer.forward = watch.wrap(f"{stage} fwd", layer.forward)
+        layer.backward = watch.wrap(f"{stage} bwd", layer.backward)
+    for layer in (detector.fc6, detector.fc7, detector.cls_score, detector.bbox_pred):
+        layer.forward = watch.wrap("fc head fwd", layer.forward)
+        layer.backward = watch.wrap("fc head bwd", layer.backward)
+
+
+def time_iterations(run_dir: Path, iterations: int) -> None:
+    detector, _ = load_run(run_dir)
+    cfg = detector.cfg
+    detector.train()
+    dataset = ToyShapes("train")
+    optimizer = SGD(list(detector.named_parameters()), lr=learning_rate(cfg, cfg.max_iters),
+                    momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    rng = np.random.default_rng(0)
+    batches = []
+    for it in range(iterations):
+        indices = batch_indices(0, it, cfg.images_per_batch, len(dataset))
+        samples = [dataset[int(i)] for i in indices]
+        batches.append((np.stack([s.image for s in samples]), [s.boxes for s in samples],
+                        [s.labels for s in samples]))
+
+    def step(batch):
+        detector.zero_grad()
+        detector.forward_train(*batch, rng)
+        detector.backward()
+        optimizer.step()
+
+    step(batches[0])  # warm up (first-call allocations)
+    watch = Stopwatch()
+    instrument(detector, watch)
+    tic = time.perf_counter()
+    for batch in batches:
+        step(batch)
+    total = (time.perf_counter() - tic) / iterations
+    per_iteration = {stage: s / iterations for stage, s in watch.seconds.items()}
+    per_iteration["other (losses, SGD step, glue)"] = total - sum(per_iteration.values())
+
+    print()
+    print(f"one training iteration ({cfg.images_per_batch} images, trained weights, "
+          f"mean of {iterations}; images drawn beforehand):")
+    print(f"{'stage':<34}{'ms':>9}{'share':>9}")
+    for stage, seconds in sorted(per_iteration.items(), key=lambda kv: -kv[1]):
+        print(f"{stage:<34}{1e3 * seconds:9.2f}{100 * seconds / total:8.1f}%")
+    print(f"{'total':<34}{1e3 * total:9.2f}{100.0:8.1f}%")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/benchmark"))
+    parser.add_argument("--skip-train", action="store_true",
+                        help="reuse the run in --out instead of training again")
+    parser.add_argument("--iterations", type=int, default=30)
+    args = parser.parse_args()
+    if not args.skip_train:
+        run_default_training(args.out)
+    if not (args.out / CHECKPOINT_NAME).exists():
+        sys.exit(f"no checkpoint in {args.out}; run without --skip-train first")
+    time_iterations(args.out, args.iterations)
+
+
+if __name__ == "__main__":
+    main()
