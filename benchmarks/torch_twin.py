@@ -1,0 +1,246 @@
+"""The tiny detector's twin in PyTorch: same weights, same samples → same losses and gradients.
+
+    python benchmarks/torch_twin.py [--run DIR] [--repeats N]
+
+PyTorch is the reference here, never a dependency of minirpn (install it with
+``pip install torch``); without it the script says so and exits.
+
+1. **Check** (float64): our detector samples its anchors and RoIs on a batch of toy
+   images; the twin — the same network written with ``torch.nn.functional`` and autograd —
+   gets our weights and exactly those samples, and computes the four losses. We compare
+   the losses and the gradient of every parameter with our hand-written backward.
+   RoI pooling in the twin gathers the feature cells our kernel chose (its argmax), so
+   the check covers everything around the kernel; the kernel itself is checked against
+   its NumPy twin in tests/test_ops*.py.
+2. **Speed** (float32): one training step — forward through both stages, the losses,
+   backward — of each on the same input and samples, interleaved, median of
+   ``--repeats``. Both use one thread (the ``minirpn`` command runs NumPy's BLAS with one
+   thread); the twin with two threads is shown too. Target: ours <= 2x the twin.
+   Our full step, which also samples anchors and RoIs (proposal layer, NMS), is shown
+   for reference; the twin does not do that work.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the minirpn command does (see cli.py)
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from minirpn import Config  # noqa: E402
+from minirpn.data import TOY_CLASS_NAMES, ToyShapes  # noqa: E402
+from minirpn.model import LOSS_NAMES, Detector, preprocess  # noqa: E402
+from minirpn.nn import Conv2d, MaxPool2d, ReLU  # noqa: E402
+from minirpn.ops import roi_pool  # noqa: E402
+from minirpn.train import load_run  # noqa: E402
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:
+    torch = None
+
+TARGET_RATIO = 2.0
+
+
+def smooth_l1_sum(pred, target, sigma, inside, outside):
+    """F12 with py-faster-rcnn's sigma and weights, summed (the twin of minirpn.nn.smooth_l1)."""
+    sigma2 = sigma * sigma
+    x = inside * (pred - target)
+    quadratic = x.abs() < 1.0 / sigma2
+    per_entry = torch.where(quadratic, 0.5 * sigma2 * x * x, x.abs() - 0.5 / sigma2)
+    return (outside * per_entry).sum()
+
+
+class TorchTwin:
+    """The tiny Faster R-CNN's two training losses in PyTorch, parameters named as ours."""
+
+    def __init__(self, detector: Detector, dtype):
+        self.detector = detector
+        self.cfg = detector.cfg
+        self.params = {name: torch.tensor(p, dtype=dtype, requires_grad=True)
+                       for name, p in detector.params.items()}
+
+    def backbone(self, x):
+        for i, layer in enumerate(self.detector.backbone.layers):
+            if isinstance(layer, Conv2d):
+                weight = self.params[f"backbone.{i}.weight"]
+                bias = self.params[f"backbone.{i}.bias"]
+                x = F.conv2d(x, weight, bias, stride=layer.stride, padding=layer.padding)
+            elif isinstance(layer, ReLU):
+                x = F.relu(x)
+            elif isinstance(layer, MaxPool2d):
+                x = F.max_pool2d(x, layer.kernel_size, layer.stride, layer.padding,
+                                 ceil_mode=layer.ceil_mode)
+            else:
+                raise TypeError(f"the twin does not know layer {type(layer).__name__}")
+        return x
+
+    def losses(self, x, targets, argmax):
+        """The four losses for input x (B, 3, H, W) and our sampled targets and RoI argmax."""
+        p, cfg = self.params, self.cfg
+        features = self.backbone(x)  # (B, C, h, w)
+        batch, channels, feat_h, feat_w = features.shape
+        hidden = F.relu(F.conv2d(features, p["rpn.conv.weight"], p["rpn.conv.bias"], padding=1))
+        scores = F.conv2d(hidden, p["rpn.cls_score.weight"], p["rpn.cls_score.bias"])
+        deltas = F.conv2d(hidden, p["rpn.bbox_pred.weight"], p["rpn.bbox_pred.bias"])
+        num_anchors = scores.shape[1] // 2
+        rpn_cls = rpn_reg = 0.0
+        for b, at in enumerate(targets.anchor_targets):
+            # (2A, h, w) -> (h*w*A, 2): the grid-anchor order of minirpn.rpn.flatten_scores.
+            logits = scores[b].reshape(num_anchors, 2, feat_h, feat_w)
+            logits = logits.permute(2, 3, 0, 1).reshape(-1, 2)  # (h*w*A, 2)
+            pred = deltas[b].reshape(num_anchors, 4, feat_h, feat_w)
+            pred = pred.permute(2, 3, 0, 1).reshape(-1, 4)  # (h*w*A, 4)
+            labels = torch.as_tensor(at.labels)
+            rpn_cls = rpn_cls + F.cross_entropy(logits, labels, ignore_index=-1) / batch
+            reg = smooth_l1_sum(pred, torch.as_tensor(at.bbox_targets, dtype=pred.dtype),
+                                cfg.rpn_sigma, torch.as_tensor(at.inside_weights, dtype=pred.dtype),
+                                1.0)
+            rpn_reg = rpn_reg + cfg.rpn_lambda / (feat_h * feat_w) * reg / batch
+
+        # RoI pooling: gather the cells our kernel picked; empty bins (argmax -1) give 0.
+        rois = targets.rois
+        index = torch.as_tensor(argmax).reshape(len(rois), channels, -1)  # (R, C, ph*pw)
+        flat = features.reshape(batch, channels, -1)[torch.as_tensor(rois[:, 0].astype(np.int64))]
+        pooled = flat.gather(2, index.clamp(min=0)) * (index >= 0)  # (R, C, ph*pw)
+        pooled = pooled.reshape(len(rois), -1)  # (R, C*ph*pw)
+        h6 = F.relu(F.linear(pooled, p["head.fc6.weight"], p["head.fc6.bias"]))
+        h7 = F.relu(F.linear(h6, p["head.fc7.weight"], p["head.fc7.bias"]))
+        cls_logits = F.linear(h7, p["head.cls_score.weight"], p["head.cls_score.bias"])
+        box_deltas = F.linear(h7, p["head.bbox_pred.weight"], p["head.bbox_pred.bias"])
+        t = targets.roi_targets
+        cls = F.cross_entropy(cls_logits, torch.as_tensor(t.labels))
+        as_t = lambda a: torch.as_tensor(a, dtype=box_deltas.dtype)  # noqa: E731
+        reg = smooth_l1_sum(box_deltas, as_t(t.bbox_targets), cfg.head_sigma,
+                            as_t(t.inside_weights), as_t(t.outside_weights)) / len(rois)
+        return {"rpn_cls": rpn_cls, "rpn_reg": rpn_reg, "cls": cls, "reg": reg}
+
+
+def batch_of(dataset, size):
+    samples = [dataset[i] for i in range(size)]
+    return (np.stack([s.image for s in samples]), [s.boxes for s in samples],
+            [s.labels for s in samples])
+
+
+def detector_like(trained: Detector | None, dtype) -> Detector:
+    cfg = trained.cfg if trained is not None else Config.tiny()
+    detector = Detector(cfg, num_classes=len(TOY_CLASS_NAMES), seed=0, dtype=dtype)
+    if trained is not None:
+        detector.load_params({k: v.astype(dtype) for k, v in trained.params.items()})
+    return detector
+
+
+def sample(detector, images, boxes, labels):
+    """Our forward once: the sampled targets and the RoI-pooling argmax they lead to."""
+    detector.forward_train(images, boxes, labels, np.random.default_rng(0))
+    targets = detector.last_targets
+    features = detector.backbone.forward(preprocess(images, detector.dtype))
+    _, argmax = roi_pool(features, targets.rois, detector.cfg.roi_pool_size,
+                         1.0 / detector.cfg.feat_stride)
+    return targets, argmax
+
+
+def check(trained, images, boxes, labels) -> None:
+    ours = detector_like(trained, np.float64)
+    targets, argmax = sample(ours, images, boxes, labels)
+    ours.zero_grad()
+    our_losses = ours.forward_train(images, boxes, labels, None, targets=targets)
+    ours.backward()
+    twin = TorchTwin(ours, torch.float64)
+    twin_losses = twin.losses(torch.as_tensor(preprocess(images, np.float64)), targets, argmax)
+    sum(twin_losses.values()).backward()
+
+    print(f"check, float64, {len(images)} images, {len(targets.rois)} RoIs, "
+          f"{sum((a.labels >= 0).sum() for a in targets.anchor_targets)} sampled anchors:")
+    print(f"{'loss':<10}{'minirpn':>14}{'torch twin':>14}{'rel. diff':>11}")
+    for name in LOSS_NAMES:
+        a, b = our_losses[name], twin_losses[name].item()
+        print(f"{name:<10}{a:14.8f}{b:14.8f}{abs(a - b) / max(abs(b), 1e-300):11.1e}")
+    worst_name, worst = None, 0.0
+    for name, grad in ours.grads.items():
+        theirs = twin.params[name].grad.numpy()
+        error = np.linalg.norm(grad - theirs) / max(np.linalg.norm(theirs), 1e-300)
+        if error > worst:
+            worst_name, worst = name, error
+    print(f"gradients of all {len(ours.grads)} parameter tensors: largest relative difference "
+          f"{worst:.1e} ({worst_name})")
+
+
+def median_seconds(step, repeats):
+    times = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - tic)
+    return float(np.median(times))
+
+
+def speed(trained, images, boxes, labels, repeats) -> None:
+    ours = detector_like(trained, np.float32)
+    targets, argmax = sample(ours, images, boxes, labels)
+    twin = TorchTwin(ours, torch.float32)
+    x = torch.as_tensor(preprocess(images, np.float32))
+
+    def our_step():
+        ours.zero_grad()
+        ours.forward_train(images, boxes, labels, None, targets=targets)
+        ours.backward()
+
+    def our_full_step():
+        ours.zero_grad()
+        ours.forward_train(images, boxes, labels, np.random.default_rng(0))
+        ours.backward()
+
+    def twin_step():
+        for param in twin.params.values():
+            param.grad = None
+        sum(twin.losses(x, targets, argmax).values()).backward()
+
+    rows = {"minirpn (same samples)": [], "minirpn (full step, samples itself)": [],
+            "torch twin, 1 thread": [], "torch twin, 2 threads": []}
+    for _ in range(3):  # interleaved rounds, so both see the same machine load
+        torch.set_num_threads(1)
+        rows["torch twin, 1 thread"].append(median_seconds(twin_step, repeats))
+        rows["minirpn (same samples)"].append(median_seconds(our_step, repeats))
+        rows["minirpn (full step, samples itself)"].append(median_seconds(our_full_step, repeats))
+        torch.set_num_threads(2)
+        rows["torch twin, 2 threads"].append(median_seconds(twin_step, repeats))
+    best = {name: min(values) for name, values in rows.items()}
+    reference = best["torch twin, 1 thread"]
+    print()
+    print(f"one training step, float32, {len(images)} images of "
+          f"{images.shape[1]}x{images.shape[2]}, best of 3 medians of {repeats}:")
+    print(f"{'':<38}{'ms':>8}{'vs twin (1 thread)':>20}")
+    for name, seconds in best.items():
+        print(f"{name:<38}{1e3 * seconds:8.2f}{seconds / reference:19.2f}x")
+    ratio = best["minirpn (same samples)"] / reference
+    verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
+    print(f"target: minirpn <= {TARGET_RATIO:g}x the twin -> {ratio:.2f}x, {verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", type=Path, default=Path("runs/benchmark"),
+                        help="trained run whose weights to use (default: untrained weights "
+                             "if it does not exist)")
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    if torch is None:
+        print("PyTorch is not installed; 'pip install torch' to run the twin. Skipping.")
+        return
+    trained = load_run(args.run)[0] if (args.run / "checkpoint.npz").exists() else None
+    print(f"weights: {'trained run ' + str(args.run) if trained else 'untrained (seed 0)'}; "
+          f"torch {torch.__version__}")
+    images, boxes, labels = batch_of(ToyShapes("train"), Config.tiny().images_per_batch)
+    check(trained, images, boxes, labels)
+    speed(trained, images, boxes, labels, args.repeats)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
