@@ -7,7 +7,9 @@
 
 Called only through ``minirpn.ops``, which validates every argument; the NumPy twins in
 ``minirpn.ops.reference`` define the results, and these kernels reproduce them bit for bit:
-the same float64 formulas, evaluated in the same order.
+the same formulas, evaluated in the same order and precision. IoU is computed in the
+precision of its inputs (float32 boxes in float32: twice the SIMD lanes of float64); NMS
+always receives float64 boxes, so its keep list never depends on float32 rounding.
 """
 import numpy as np
 
@@ -22,34 +24,35 @@ ctypedef fused real:
 cdef double WINDOW_SLACK = 1e-9
 
 
-cdef inline double _box_area(double x1, double y1, double x2, double y2) noexcept nogil:
+cdef inline real _box_area(real x1, real y1, real x2, real y2) noexcept nogil:
     """Area with inverted extents counted as 0."""
-    return max(x2 - x1, 0.0) * max(y2 - y1, 0.0)
+    cdef real zero = 0  # typed, so float32 arithmetic is not promoted to double
+    return max(x2 - x1, zero) * max(y2 - y1, zero)
 
 
-cdef inline double _iou(double ax1, double ay1, double ax2, double ay2, double area_a,
-                        double bx1, double by1, double bx2, double by2,
-                        double area_b) noexcept nogil:
+cdef inline real _iou(real ax1, real ay1, real ax2, real ay2, real area_a,
+                      real bx1, real by1, real bx2, real by2, real area_b) noexcept nogil:
     """IoU of two boxes given their areas; 0 when the union is empty.
 
     The union is 0 only when both areas are 0, and then the intersection is 0 too, so
     dividing by 1 instead gives the 0 we want with no branch (the loop stays vectorisable).
     """
-    cdef double inter_w = min(ax2, bx2) - max(ax1, bx1)
-    cdef double inter_h = min(ay2, by2) - max(ay1, by1)
-    cdef double inter = max(inter_w, 0.0) * max(inter_h, 0.0)
-    cdef double union = area_a + area_b - inter
-    return inter / (union if union > 0.0 else 1.0)
+    cdef real zero = 0, one = 1
+    cdef real inter_w = min(ax2, bx2) - max(ax1, bx1)
+    cdef real inter_h = min(ay2, by2) - max(ay1, by1)
+    cdef real inter = max(inter_w, zero) * max(inter_h, zero)
+    cdef real union = area_a + area_b - inter
+    return inter / (union if union > zero else one)
 
 
-cdef double[:, ::1] _finite_boxes(const real[:, ::1] boxes):
-    """Boxes (N, 4) as float64 columns (5, N): ``x1, y1, x2, y2, area``.
+cdef real[:, ::1] _finite_boxes(const real[:, ::1] boxes):
+    """Boxes (N, 4) as columns (5, N) of the same precision: ``x1, y1, x2, y2, area``.
 
     A box with a non-finite coordinate becomes the empty box at the origin (IoU 0 with
     everything), as in the twin. Columns let the inner loops read contiguous memory.
     """
     cdef Py_ssize_t n = boxes.shape[0], i, k
-    cdef double[:, ::1] clean = np.zeros((5, n), dtype=np.float64)
+    cdef real[:, ::1] clean = np.zeros((5, n), dtype=np.float32 if real is float else np.float64)
     with nogil:
         for i in range(n):
             if (isfinite(boxes[i, 0]) and isfinite(boxes[i, 1])
@@ -62,32 +65,32 @@ cdef double[:, ::1] _finite_boxes(const real[:, ::1] boxes):
 
 def box_iou(const real[:, ::1] boxes1, const real[:, ::1] boxes2, real[:, ::1] out):
     """Fill ``out`` (N, K) with the IoU of boxes1 (N, 4) and boxes2 (K, 4)."""
-    cdef double[:, ::1] a = _finite_boxes(boxes1)
-    cdef double[:, ::1] b = _finite_boxes(boxes2)
+    cdef real[:, ::1] a = _finite_boxes(boxes1)
+    cdef real[:, ::1] b = _finite_boxes(boxes2)
     cdef Py_ssize_t n = a.shape[1], k = b.shape[1], i, j
     if n == 0 or k == 0:
         return
-    cdef const double* bx1 = &b[0, 0]
-    cdef const double* by1 = &b[1, 0]
-    cdef const double* bx2 = &b[2, 0]
-    cdef const double* by2 = &b[3, 0]
-    cdef const double* b_area = &b[4, 0]
+    cdef const real* bx1 = &b[0, 0]
+    cdef const real* by1 = &b[1, 0]
+    cdef const real* bx2 = &b[2, 0]
+    cdef const real* by2 = &b[3, 0]
+    cdef const real* b_area = &b[4, 0]
     cdef real* row
-    cdef double ax1, ay1, ax2, ay2, a_area
+    cdef real ax1, ay1, ax2, ay2, a_area
     with nogil:
         for i in range(n):
             ax1, ay1, ax2, ay2, a_area = a[0, i], a[1, i], a[2, i], a[3, i], a[4, i]
             row = &out[i, 0]
             for j in range(k):
-                row[j] = <real>_iou(ax1, ay1, ax2, ay2, a_area,
-                                    bx1[j], by1[j], bx2[j], by2[j], b_area[j])
+                row[j] = _iou(ax1, ay1, ax2, ay2, a_area,
+                              bx1[j], by1[j], bx2[j], by2[j], b_area[j])
 
 
-def greedy_nms(const real[:, ::1] boxes, const long long[::1] class_ids, double iou_threshold):
+def greedy_nms(const double[:, ::1] boxes, const long long[::1] class_ids, double iou_threshold):
     """Greedy NMS over boxes already sorted by decreasing score; boxes only suppress their class.
 
     Args:
-        boxes: (N, 4) boxes in score order (rank 0 is the best).
+        boxes: (N, 4) float64 boxes in score order (rank 0 is the best).
         class_ids: (N,) int64 class of each box (all equal for plain NMS).
         iou_threshold: finite float >= 0; a box is dropped when IoU > threshold.
     Returns:

@@ -59,7 +59,9 @@ def batched_nms(boxes, scores, class_ids, iou_threshold):
 def _sorted_nms(boxes, scores, class_ids, iou_threshold):
     """Sort once by score, run the kernel on the sorted boxes, map ranks back to indices."""
     order = score_order(scores)
-    kept_ranks = _boxes.greedy_nms(boxes[order], class_ids[order], iou_threshold)
+    # float64 whatever the input, as in the twin: which boxes survive must not depend on
+    # float32 rounding of IoUs that sit right at the threshold.
+    kept_ranks = _boxes.greedy_nms(boxes[order].astype(np.float64), class_ids[order], iou_threshold)
     return order[kept_ranks]
 
 

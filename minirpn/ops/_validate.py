@@ -14,6 +14,8 @@ MAX_MAP_CELLS = 2**31 - 1
 # Box and RoI coordinates larger than this are rejected: their areas (a product of two
 # differences) would overflow float64 to inf, and inf / inf is NaN.
 MAX_ABS_COORDINATE = 1e150
+# The same bound for float32 boxes, whose IoU is computed in float32 (largest ~3.4e38).
+MAX_ABS_COORDINATE_FLOAT32 = 1e18
 
 
 def as_float_array(name, value):
@@ -29,19 +31,21 @@ def check_boxes(name, boxes):
     """Validate boxes of shape (N, 4) as ``(x1, y1, x2, y2)``; return a contiguous float array.
 
     NaN and infinite coordinates are allowed (the ops treat such a box as empty); finite
-    coordinates beyond ``MAX_ABS_COORDINATE`` are rejected.
+    coordinates beyond ``MAX_ABS_COORDINATE`` (``MAX_ABS_COORDINATE_FLOAT32`` for float32
+    boxes) are rejected.
     """
     boxes = as_float_array(name, boxes)
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise ValueError(f"{name} must have shape (N, 4), got shape {boxes.shape}")
-    if boxes.size == 0 or np.abs(boxes).max() <= MAX_ABS_COORDINATE:
+    limit = MAX_ABS_COORDINATE_FLOAT32 if boxes.dtype == np.float32 else MAX_ABS_COORDINATE
+    if boxes.size == 0 or float(np.abs(boxes).max()) <= limit:
         return boxes  # the common case, in one pass; NaN and inf fail the test and go on
     finite = boxes[np.isfinite(boxes)]
     largest = float(np.abs(finite).max()) if finite.size else 0.0
-    if largest > MAX_ABS_COORDINATE:
+    if largest > limit:
         raise ValueError(
-            f"{name} has a coordinate of magnitude {largest:g}, "
-            f"beyond the supported {MAX_ABS_COORDINATE:g}"
+            f"{name} has a coordinate of magnitude {largest:g}, beyond the supported "
+            f"{limit:g} for {boxes.dtype} boxes"
         )
     return boxes
 

@@ -32,19 +32,21 @@ def box_iou(boxes1, boxes2):
         boxes1: (N, 4) float32/float64 boxes ``(x1, y1, x2, y2)``.
         boxes2: (K, 4) float32/float64 boxes.
     Returns:
-        (N, K) IoU, float32 if both inputs are float32, else float64. Computed in float64.
+        (N, K) IoU, float32 if both inputs are float32, else float64, and computed in that
+        precision (float32 arithmetic is accurate to a few units in the last place, about
+        1e-7 relative, for boxes of sensible size).
         Pairs whose union has zero area (zero-area or inverted boxes) get 0, not NaN; so does
         any pair involving a box with a non-finite coordinate.
     """
     boxes1 = _validate.check_boxes("boxes1", boxes1)
     boxes2 = _validate.check_boxes("boxes2", boxes2)
-    return pairwise_iou(boxes1, boxes2).astype(np.result_type(boxes1, boxes2))
+    return pairwise_iou(boxes1, boxes2, np.result_type(boxes1, boxes2))
 
 
-def pairwise_iou(boxes1, boxes2):
-    """``box_iou`` without the input checks: (N, 4), (K, 4) float -> (N, K) float64."""
-    a = boxes1.astype(np.float64)
-    b = boxes2.astype(np.float64)
+def pairwise_iou(boxes1, boxes2, dtype=np.float64):
+    """``box_iou`` without the input checks: (N, 4), (K, 4) float -> (N, K), computed in ``dtype``."""
+    a = boxes1.astype(dtype)
+    b = boxes2.astype(dtype)
     # A non-finite box counts as empty: put it at the origin with zero size, which gives an
     # intersection and a union of 0 with anything, hence IoU 0.
     a[~np.isfinite(a).all(axis=1)] = 0.0
@@ -57,7 +59,7 @@ def pairwise_iou(boxes1, boxes2):
     inter = np.maximum(inter_w, 0.0) * np.maximum(inter_h, 0.0)  # (N, K)
     union = box_areas(a)[:, None] + box_areas(b)[None, :] - inter  # (N, K)
 
-    iou = np.zeros(union.shape, dtype=np.float64)
+    iou = np.zeros(union.shape, dtype=dtype)
     np.divide(inter, union, out=iou, where=union > 0.0)
     return iou
 
