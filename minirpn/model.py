@@ -45,13 +45,12 @@ from minirpn.nn import (Conv2d, Linear, MaxPool2d, ReLU, Sequential, relu_backwa
                         relu_forward, smooth_l1, softmax_cross_entropy)
 from minirpn.ops import batched_nms, roi_pool, roi_pool_backward
 from minirpn.proposal import proposal_layer
-from minirpn.proposal_target import ProposalTargets, proposal_targets
+from minirpn.proposal_target import BACKGROUND, ProposalTargets, proposal_targets
 from minirpn.receptive_field import input_size, layer_specs, receptive_field
 from minirpn.rpn import RPNHead, rpn_loss
 
 LOSS_NAMES = ("rpn_cls", "rpn_reg", "cls", "reg")
 COORDS_PER_BOX = 4
-BACKGROUND = 0  # class 0 of the head's softmax (F17); object classes are 1..C
 
 # Channels of the backbone's four conv stages; a 2x2 max-pool follows each of the first three.
 BACKBONE_CHANNELS = (16, 32, 64, 64)
@@ -70,7 +69,7 @@ def tiny_backbone(rng: np.random.Generator, dtype=np.float32) -> Sequential:
 
     conv3x3(3→16) ReLU pool2 → conv3x3(16→32) ReLU pool2 → conv3x3(32→64) ReLU pool2 →
     conv3x3(64→64) ReLU. Padding 1 keeps each conv's size, so an H x W image gives an
-    (H // 8) x (W // 8) map; receptive field 46 pixels (F3), cell 0 centred at 4.0 (F4).
+    (H // 8) x (W // 8) map; receptive field 38 pixels (F3), cell 0 centred at 4.0 (F4).
     """
     layers = []
     in_channels = 3
@@ -187,6 +186,7 @@ class Detector:
                          "head.fc7": self.fc7, "head.cls_score": self.cls_score,
                          "head.bbox_pred": self.bbox_pred}
         self._cache: _TrainCache | None = None
+        self.last_targets: TrainTargets | None = None  # the samples of the last forward_train
         self.training = True
 
     # --- parameters ---------------------------------------------------------------
@@ -264,7 +264,8 @@ class Detector:
             images: (B, H, W, 3) uint8 (or float in [0, 1]) RGB images of one size.
             gt_boxes: B arrays (G_b, 4) of ground-truth boxes ``(x1, y1, x2, y2)``.
             gt_labels: B int arrays (G_b,) of labels in 1..C.
-            rng: generator for the random sampling of anchors and RoIs.
+            rng: generator for the random sampling of anchors and RoIs (unused when
+                ``targets`` is given).
             targets: sampled targets to reuse (from :attr:`last_targets`); None samples new
                 ones. Fixing them makes the loss a smooth function of the weights, which is
                 what the gradient check needs.
@@ -374,14 +375,16 @@ class Detector:
         rois = np.hstack([np.zeros((len(proposals), 1), self.dtype), proposals.astype(self.dtype)])
         cls_logits, box_deltas = self._head_forward(features, rois)[:2]
 
-        probs = softmax(cls_logits)  # (P, C + 1)
+        # Column BACKGROUND (0) is "no object", columns 1..C are the classes.
+        probs = softmax(cls_logits)[:, BACKGROUND + 1:]  # (P, C)
         num_props, num_cls = len(proposals), self.num_classes
         # Class-specific boxes (F17): each proposal decoded with the deltas of every class.
-        per_class = box_deltas.reshape(num_props, num_cls + 1, COORDS_PER_BOX)[:, 1:]  # (P, C, 4)
+        per_class = box_deltas.reshape(num_props, num_cls + 1, COORDS_PER_BOX)
+        per_class = per_class[:, BACKGROUND + 1:]  # (P, C, 4)
         boxes = decode(np.repeat(proposals, num_cls, axis=0), per_class.reshape(-1, COORDS_PER_BOX),
                        cfg.bbox_normalize_means, cfg.bbox_normalize_stds)  # (P * C, 4)
         boxes = clip_boxes(boxes, (height, width))
-        class_scores = probs[:, 1:].reshape(-1)  # (P * C,) same order as boxes
+        class_scores = probs.reshape(-1)  # (P * C,) same order as boxes
         labels = np.tile(np.arange(1, num_cls + 1), num_props)  # (P * C,)
         keep = np.flatnonzero(class_scores > cfg.test_score_thresh)
         boxes, class_scores, labels = boxes[keep], class_scores[keep], labels[keep]

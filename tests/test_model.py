@@ -7,6 +7,7 @@ import pytest
 from minirpn import Config
 from minirpn.gradcheck import numerical_gradient, relative_error
 from minirpn.model import LOSS_NAMES, Detector, preprocess
+from minirpn.proposal import proposal_layer
 from minirpn.receptive_field import receptive_field
 
 NUM_CLASSES = 3
@@ -84,8 +85,9 @@ def test_anchors_sit_on_receptive_field_centres():
                                                           centres_x.shape))
     np.testing.assert_allclose(centres_y, np.broadcast_to(rf.center(np.arange(3))[:, None, None],
                                                           centres_y.shape))
-    # The tiny backbone: stride 8, cell 0 centred at pixel 3.5, i.e. coordinate 4.0 (F4).
-    assert rf.stride == 8 and rf.center(0) == 4.0
+    # The tiny backbone: stride 8, cell 0 centred at pixel 3.5, i.e. coordinate 4.0 (F4);
+    # size by F3 from the top: 1 -> 3 -> 6 -> 8 -> 16 -> 18 -> 36 -> 38.
+    assert rf.stride == 8 and rf.center(0) == 4.0 and rf.size == 38
 
 
 def test_config_stride_must_match_backbone():
@@ -177,3 +179,36 @@ def test_loss_terms_are_finite_and_nan_input_gives_nan_losses():
 def test_float64_model_keeps_float64():
     detector = Detector(dataclasses.replace(Config.tiny()), NUM_CLASSES, dtype=np.float64)
     assert all(p.dtype == np.float64 for p in detector.params.values())
+
+
+def test_detect_applies_the_class_specific_deltas_of_the_winning_class():
+    """A head rigged by hand: every RoI is class 2 with a known box refinement (F17)."""
+    cfg = Config.tiny()
+    detector = Detector(cfg, NUM_CLASSES).eval()
+    params = detector.params
+    params["head.cls_score.weight"][...] = 0.0
+    params["head.cls_score.bias"][...] = [0.0, 0.0, 5.0, 0.0]  # background, 1, 2, 3
+    params["head.bbox_pred.weight"][...] = 0.0
+    params["head.bbox_pred.bias"][...] = 0.0
+    params["head.bbox_pred.bias"][8:12] = [1.0, -0.5, 0.5, 0.0]  # class 2's block, normalised
+    image = np.random.default_rng(4).integers(0, 256, size=(64, 96, 3), dtype=np.uint8)
+
+    boxes, scores, labels = detector.detect(image)
+    assert len(boxes) > 0 and np.all(labels == 2)
+    np.testing.assert_allclose(scores, np.exp(5.0) / (np.exp(5.0) + 3.0), rtol=1e-5)
+
+    # Each detection is a proposal moved by t = bias * stds = (0.1, -0.05, 0.5 * 0.2, 0) (F10).
+    features = detector.backbone.forward(preprocess(image[None]))
+    scores_rpn, deltas_rpn = detector.rpn.forward(features)
+    proposals, _ = proposal_layer(scores_rpn, deltas_rpn, detector.anchors(*features.shape[2:]),
+                                  (64, 96), cfg, train=False)
+    width = proposals[:, 2] - proposals[:, 0]
+    height = proposals[:, 3] - proposals[:, 1]
+    centre_x = proposals[:, 0] + width / 2 + 0.1 * width
+    centre_y = proposals[:, 1] + height / 2 - 0.05 * height
+    new_width = width * np.exp(0.1)
+    expected = np.stack([centre_x - new_width / 2, centre_y - height / 2,
+                         centre_x + new_width / 2, centre_y + height / 2], axis=1)
+    expected = np.clip(expected, 0, [96, 64, 96, 64])
+    distance = np.abs(boxes[:, None, :] - expected[None, :, :]).max(axis=2)  # (D, P)
+    assert distance.min(axis=1).max() < 1e-3
