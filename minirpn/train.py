@@ -186,15 +186,20 @@ def train(
 
     if resume:
         state = load_checkpoint(checkpoint_path)
-        cfg, seed = state.config, int(state.extra["seed"])
+        try:
+            cfg, seed = state.config, int(state.extra["seed"])
+            history = [[float(v) for v in row] for row in state.extra["loss_history"]]
+            train_seconds = float(state.extra["train_seconds"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"checkpoint {str(checkpoint_path)!r} holds no training state to "
+                             f"resume from (missing or bad {error})") from None
         detector = Detector(cfg, num_classes=len(dataset.class_names), seed=seed)
-        detector.load_params(state.params, source=str(checkpoint_path))
+        detector.load_params(state.params, source=f"checkpoint {str(checkpoint_path)!r}")
         start = state.iteration
-        history = [list(row) for row in state.extra["loss_history"]]
-        train_seconds = float(state.extra["train_seconds"])
     else:
         detector = Detector(cfg, num_classes=len(dataset.class_names), seed=seed)
         start, history, train_seconds = 0, [], 0.0
+    last_saved = start if resume else None  # iteration of the checkpoint on disk from this run
     # One generator for every random draw of training (sampling anchors and RoIs).
     rng = np.random.default_rng(seed)
     optimizer = SGD(list(detector.named_parameters()), lr=cfg.learning_rate,
@@ -204,11 +209,13 @@ def train(
         optimizer.load_state(state.momentum)
 
     def save(iteration: int) -> None:
+        nonlocal last_saved
         save_checkpoint(checkpoint_path, Checkpoint(
             config=cfg, params=detector.params, momentum=optimizer.state(),
             iteration=iteration, rng_state=rng.bit_generator.state,
             extra={"seed": seed, "class_names": list(dataset.class_names),
                    "loss_history": history, "train_seconds": train_seconds}))
+        last_saved = iteration
 
     samples: dict = {}
     smoothed: dict[str, float] = {}
@@ -232,8 +239,9 @@ def train(
                 detector.zero_grad()
                 losses = detector.forward_train(images, boxes, labels, rng)
                 if not all(math.isfinite(v) for v in losses.values()):
-                    kept = (f"the last good checkpoint ({checkpoint_path}) is kept"
-                            if checkpoint_path.exists() else "no checkpoint was written")
+                    kept = ("no checkpoint was written" if last_saved is None else
+                            f"the last good checkpoint (iteration {last_saved}) is kept in "
+                            f"{checkpoint_path}")
                     values = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
                     raise TrainingDiverged(
                         f"training diverged at iteration {iteration + 1} ({values}); {kept}; "

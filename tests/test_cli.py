@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from minirpn import Config
-from minirpn.checkpoint import Checkpoint, save_checkpoint
+from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from minirpn.cli import EXIT_ERROR, EXIT_USAGE, main
 from minirpn.data import TOY_CLASS_NAMES, CocoDataset, ToyShapes
 from minirpn.model import Detector
@@ -97,6 +97,16 @@ def test_missing_and_corrupt_checkpoints(tmp_path, capsys):
     (tmp_path / CHECKPOINT_NAME).write_bytes(b"garbage")
     code, _, err = run_main(capsys, "eval", "--run", tmp_path)
     assert_one_line_error(code, err, EXIT_ERROR, "not a readable minirpn checkpoint")
+    code, _, err = run_main(capsys, "train", "--resume", tmp_path, "--no-progress")
+    assert_one_line_error(code, err, EXIT_ERROR, "not a readable minirpn checkpoint")
+
+
+def test_resume_needs_training_state(tmp_path, run_dir, capsys):
+    """A checkpoint with weights but no seed / loss history can be evaluated, not resumed."""
+    state = load_checkpoint(run_dir / CHECKPOINT_NAME)
+    save_checkpoint(tmp_path / CHECKPOINT_NAME, state._replace(extra={"class_names": ["a"] * 4}))
+    code, _, err = run_main(capsys, "train", "--resume", tmp_path, "--no-progress")
+    assert_one_line_error(code, err, EXIT_ERROR, "no training state", "'seed'")
 
 
 def test_bad_command_lines_are_usage_errors(tmp_path, capsys):
