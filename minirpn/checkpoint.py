@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -29,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from minirpn.config import Config
+from minirpn.data import atomic_write
 
 FORMAT_VERSION = 1
 _PARAM = "param/"
@@ -62,10 +62,10 @@ def _json_array(value) -> np.ndarray:
 def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> None:
     """Write ``checkpoint`` to ``path`` atomically (temporary file in the same folder, then rename).
 
-    If anything fails while writing, the temporary file is removed and a checkpoint that
-    already existed at ``path`` is left untouched.
+    If anything fails while writing (a Ctrl-C included), the temporary file is removed and
+    a checkpoint that already existed at ``path`` is left untouched
+    (:func:`minirpn.data.atomic_write`).
     """
-    path = Path(path)
     arrays: dict[str, np.ndarray] = {
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
         "config": np.array(checkpoint.config.to_json()),
@@ -77,18 +77,8 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> None:
         for name, value in group.items():
             arrays[prefix + name] = value
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        # BaseException: a Ctrl-C in the middle of a save must not leave litter behind either.
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
