@@ -9,31 +9,26 @@
 Every failure a user can cause (a missing image, an unreadable file, a wrong checkpoint,
 a diverging run, a bad option) ends with one line on stderr and a non-zero exit code,
 never a traceback.
+
+NumPy (and everything that imports it) is imported inside the commands, so that
+:func:`main` can choose the number of BLAS threads first (:data:`BLAS_THREADS`).
 """
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import json
 import os
+import sys
+import time
+from pathlib import Path
 
-# One BLAS thread unless the user says otherwise. This must happen before NumPy is
-# imported. The tiny model's matrix products are too small to gain much from a second
-# thread (on 2 cores: 30 ms per training iteration with two threads, 35 ms with one), and
-# as soon as another program uses a core, OpenBLAS's spinning threads make training 2-3x
-# slower (80 ms), while one thread stays at 35 ms.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-import argparse  # noqa: E402 (after the environment is set)
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from minirpn.config import Config  # noqa: E402
-from minirpn.data import (COCO_IMAGE_DIR, TOY_SPLIT_SIZES, ToyShapes, atomic_write,  # noqa: E402
-                          make_toy_data)
+# One BLAS thread unless the user sets OPENBLAS_NUM_THREADS. The tiny model's matrix
+# products are too small to gain much from a second thread (on 2 cores: 30 ms per training
+# iteration with two threads, 35 ms with one), and as soon as another program uses a core,
+# OpenBLAS's spinning threads make training 2-3x slower (80 ms), while one thread stays at
+# 35 ms. It only takes effect if NumPy is not imported yet.
+BLAS_THREADS = "1"
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -77,14 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, help="images per iteration")
     p.add_argument("--lr", type=_positive_float, help="base learning rate")
     p.add_argument("--val-images", type=_positive_int,
-                   help="validation images to evaluate at the end "
-                        f"(default: all {TOY_SPLIT_SIZES['val']})")
+                   help="validation images to evaluate at the end (default: the whole split)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     p = sub.add_parser("eval", help="evaluate a trained run on the validation split")
     p.add_argument("--run", type=Path, required=True, metavar="DIR")
     p.add_argument("--val-images", type=_positive_int,
-                   help=f"validation images to evaluate (default: all {TOY_SPLIT_SIZES['val']})")
+                   help="validation images to evaluate (default: the whole split)")
 
     p = sub.add_parser("detect", help="detect objects in images with a trained run")
     p.add_argument("--run", type=Path, required=True, metavar="DIR")
@@ -98,12 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("train", "val", "all"), default="all",
                    help="which split; 'all' writes DIR/train and DIR/val (default)")
     p.add_argument("--num-images", type=_positive_int,
-                   help=f"images per split (default: {TOY_SPLIT_SIZES})")
+                   help="images per split (default: the whole split)")
     p.add_argument("--seed", type=int, default=0)
     return parser
 
 
 def _train(args) -> int | None:
+    from minirpn.config import Config
     from minirpn.train import train, write_report
 
     if args.resume is not None:
@@ -140,6 +135,7 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def _eval(args) -> None:
+    from minirpn.data import ToyShapes
     from minirpn.train import evaluate_detector, load_run
 
     detector, class_names = load_run(args.run)
@@ -147,8 +143,11 @@ def _eval(args) -> None:
                                      class_names))
 
 
-def _read_image(path: Path) -> np.ndarray:
+def _read_image(path: Path):
     """An image file as an (H, W), (H, W, 3) or (H, W, 4) uint8 array (other modes → RGB)."""
+    import numpy as np
+    from PIL import Image
+
     try:
         with Image.open(path) as image:
             if image.mode not in ("L", "RGB", "RGBA"):
@@ -161,6 +160,10 @@ def _read_image(path: Path) -> np.ndarray:
 
 
 def _detect(args) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from minirpn.data import atomic_write
     from minirpn.train import draw_result, load_run
     from minirpn.visualize import save_png
 
@@ -186,6 +189,8 @@ def _detect(args) -> None:
 
 
 def _make_toy_data(args) -> None:
+    from minirpn.data import COCO_IMAGE_DIR, make_toy_data
+
     splits = ("train", "val") if args.split == "all" else (args.split,)
     for split in splits:
         out = args.out / split if args.split == "all" else args.out
@@ -198,6 +203,7 @@ COMMANDS = {"train": _train, "eval": _eval, "detect": _detect, "make-toy-data": 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", BLAS_THREADS)
     from minirpn.train import TrainingDiverged
 
     try:
