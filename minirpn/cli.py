@@ -59,7 +59,8 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="minirpn", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="minirpn", description="Train, evaluate and run the tiny Faster "
+                     "R-CNN detector; write the toy data.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("train", help="train the tiny detector on the toy data")
