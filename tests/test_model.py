@@ -1,6 +1,4 @@
 """The whole detector: gradient check of every layer, anchors on the receptive field, inference."""
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -177,7 +175,7 @@ def test_loss_terms_are_finite_and_nan_input_gives_nan_losses():
 
 
 def test_float64_model_keeps_float64():
-    detector = Detector(dataclasses.replace(Config.tiny()), NUM_CLASSES, dtype=np.float64)
+    detector = Detector(Config.tiny(), NUM_CLASSES, dtype=np.float64)
     assert all(p.dtype == np.float64 for p in detector.params.values())
 
 
