@@ -13,7 +13,7 @@ PyTorch is the reference here, never a dependency of minirpn (install it with
    the check covers everything around the kernel; the kernel itself is checked against
    its NumPy twin in tests/test_ops*.py.
 2. **Speed** (float32): one training step — forward through both stages, the losses,
-   backward — of each on the same input and samples, interleaved, median of
+   backward, SGD update — of each on the same input and samples, interleaved, median of
    ``--repeats``. Both use one thread (the ``minirpn`` command runs NumPy's BLAS with one
    thread); the twin with two threads is shown too. Target: ours <= 2x the twin.
    Our full step, which also samples anchors and RoIs (proposal layer, NMS), is shown
@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from minirpn import Config  # noqa: E402
 from minirpn.data import TOY_CLASS_NAMES, ToyShapes  # noqa: E402
 from minirpn.model import LOSS_NAMES, Detector, preprocess  # noqa: E402
-from minirpn.nn import Conv2d, MaxPool2d, ReLU  # noqa: E402
+from minirpn.nn import SGD, Conv2d, MaxPool2d, ReLU  # noqa: E402
 from minirpn.ops import roi_pool  # noqa: E402
 from minirpn.train import load_run  # noqa: E402
 
@@ -46,6 +46,7 @@ except ImportError:
     torch = None
 
 TARGET_RATIO = 2.0
+TIMING_LR = 1e-6
 
 
 def smooth_l1_sum(pred, target, sigma, inside, outside):
@@ -186,21 +187,29 @@ def speed(trained, images, boxes, labels, repeats) -> None:
     targets, argmax = sample(ours, images, boxes, labels)
     twin = TorchTwin(ours, torch.float32)
     x = torch.as_tensor(preprocess(images, np.float32))
+    # Each step ends with an SGD update; the tiny rate keeps the repeated steps where they are.
+    cfg = ours.cfg
+    our_sgd = SGD(list(ours.named_parameters()), lr=TIMING_LR, momentum=cfg.momentum,
+                  weight_decay=cfg.weight_decay)
+    twin_sgd = torch.optim.SGD(twin.params.values(), lr=TIMING_LR, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay)
 
     def our_step():
         ours.zero_grad()
         ours.forward_train(images, boxes, labels, None, targets=targets)
         ours.backward()
+        our_sgd.step()
 
     def our_full_step():
         ours.zero_grad()
         ours.forward_train(images, boxes, labels, np.random.default_rng(0))
         ours.backward()
+        our_sgd.step()
 
     def twin_step():
-        for param in twin.params.values():
-            param.grad = None
+        twin_sgd.zero_grad()
         sum(twin.losses(x, targets, argmax).values()).backward()
+        twin_sgd.step()
 
     rows = {"minirpn (same samples)": [], "minirpn (full step, samples itself)": [],
             "torch twin, 1 thread": [], "torch twin, 2 threads": []}
