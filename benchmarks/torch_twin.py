@@ -243,7 +243,7 @@ def main() -> None:
     if torch is None:
         print("PyTorch is not installed; 'pip install torch' to run the twin. Skipping.")
         return
-    trained = load_run(args.run)[0] if (args.run / "checkpoint.npz").exists() else None
+    trained = load_run(args.run).detector if (args.run / "checkpoint.npz").exists() else None
     print(f"weights: {'trained run ' + str(args.run) if trained else 'untrained (seed 0)'}; "
           f"torch {torch.__version__}")
     images, boxes, labels = batch_of(ToyShapes("train"), Config.tiny().images_per_batch)

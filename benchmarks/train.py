@@ -31,7 +31,7 @@ import minirpn.model as model_module  # noqa: E402
 from minirpn.data import ToyShapes  # noqa: E402
 from minirpn.nn import SGD  # noqa: E402
 from minirpn.train import (CHECKPOINT_NAME, METRICS_NAME, batch_indices,  # noqa: E402
-                           learning_rate, load_run)
+                           learning_rate, load_batch, load_run)
 
 TIME_LIMIT_S = 300
 TARGET_MAP50 = 0.90
@@ -90,19 +90,15 @@ def instrument(detector, watch: Stopwatch) -> None:
 
 
 def time_iterations(run_dir: Path, iterations: int) -> None:
-    detector, _ = load_run(run_dir)
+    detector = load_run(run_dir).detector
     cfg = detector.cfg
     detector.train()
     dataset = ToyShapes("train")
     optimizer = SGD(list(detector.named_parameters()), lr=learning_rate(cfg, cfg.max_iters),
                     momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(0)
-    batches = []
-    for it in range(iterations):
-        indices = batch_indices(0, it, cfg.images_per_batch, len(dataset))
-        samples = [dataset[int(i)] for i in indices]
-        batches.append((np.stack([s.image for s in samples]), [s.boxes for s in samples],
-                        [s.labels for s in samples]))
+    batches = [load_batch(dataset, batch_indices(0, it, cfg.images_per_batch, len(dataset)), None)
+               for it in range(iterations)]
 
     def step(batch):
         detector.zero_grad()

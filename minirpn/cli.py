@@ -1,10 +1,14 @@
 """The ``minirpn`` command: train, evaluate and run the tiny detector; write the toy data.
 
-    minirpn train [--out DIR] [--iters N] [--seed S] [--batch-size B] [--lr LR]
+    minirpn train [--out DIR] [--data DIR] [--iters N] [--seed S] [--batch-size B] [--lr LR]
     minirpn train --resume DIR
-    minirpn eval --run DIR
+    minirpn eval --run DIR [--data DIR]
     minirpn detect --run DIR IMAGE... --out DIR
     minirpn make-toy-data --out DIR [--split train|val|all] [--num-images N]
+
+Without ``--data`` the detector trains on the built-in toy shapes; ``--data DIR`` names a
+folder laid out as ``make-toy-data`` writes it (``DIR/train`` and ``DIR/val``, each PNG
+images plus one COCO JSON file), so your own data in that layout trains the same way.
 
 Every failure a user can cause (a missing image, an unreadable file, a wrong checkpoint,
 a diverging run, a bad option) ends with one line on stderr and a non-zero exit code,
@@ -65,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train the tiny detector on the toy data")
     p.add_argument("--out", type=Path, help="run folder (default: runs/<date-time>)")
+    p.add_argument("--data", type=Path, metavar="DIR",
+                   help="train on DIR/train and evaluate on DIR/val (COCO folders as "
+                        "make-toy-data writes them) instead of the built-in toy data")
     p.add_argument("--resume", type=Path, metavar="DIR",
                    help="continue the run in DIR from its checkpoint (same seed and config)")
     p.add_argument("--iters", type=_positive_int,
@@ -78,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="evaluate a trained run on the validation split")
     p.add_argument("--run", type=Path, required=True, metavar="DIR")
+    p.add_argument("--data", type=Path, metavar="DIR",
+                   help="evaluate on DIR/val (default: the validation split of the run's data)")
     p.add_argument("--val-images", type=_positive_int,
                    help="validation images to evaluate (default: the whole split)")
 
@@ -100,16 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _train(args) -> int | None:
     from minirpn.config import Config
-    from minirpn.train import train, write_report
+    from minirpn.train import open_split, train, write_report
 
     if args.resume is not None:
         if args.out is not None and args.out != args.resume:
             raise UsageError("--resume continues in its own folder; leave out --out")
-        given = (("--iters", args.iters), ("--batch-size", args.batch_size), ("--lr", args.lr))
+        given = (("--iters", args.iters), ("--batch-size", args.batch_size), ("--lr", args.lr),
+                 ("--data", args.data))
         changed = [flag for flag, value in given if value is not None]
         if changed:
             raise UsageError(f"{', '.join(changed)} cannot change when resuming "
-                             "(the checkpoint's config is used)")
+                             "(the checkpoint's config and data are used)")
         run_dir, cfg = args.resume, None
     else:
         run_dir = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
@@ -118,8 +128,14 @@ def _train(args) -> int | None:
                                                        ("learning_rate", args.lr))
                      if value is not None}
         cfg = dataclasses.replace(Config.tiny(), **overrides)
-    result = train(cfg, run_dir, seed=args.seed, resume=args.resume is not None,
-                   progress=not args.no_progress)
+        if args.data is not None:  # find a missing or broken split now, not after training
+            train_classes = open_split(args.data, "train").class_names
+            val_classes = open_split(args.data, "val").class_names
+            if train_classes != val_classes:
+                raise ValueError(f"{args.data}/train has classes {train_classes}, "
+                                 f"{args.data}/val has {val_classes}")
+    result = train(cfg, run_dir, data=args.data, seed=args.seed,
+                   resume=args.resume is not None, progress=not args.no_progress)
     if result.interrupted:
         print(f"interrupted at iteration {result.iteration}; checkpoint saved, continue with "
               f"'minirpn train --resume {run_dir}'", file=sys.stderr)
@@ -136,12 +152,14 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def _eval(args) -> None:
-    from minirpn.data import ToyShapes
-    from minirpn.train import evaluate_detector, load_run
+    from minirpn.train import evaluate_detector, load_run, open_split
 
-    detector, class_names = load_run(args.run)
-    _print_metrics(evaluate_detector(detector, ToyShapes("val", num_images=args.val_images),
-                                     class_names))
+    run = load_run(args.run)
+    val = open_split(run.data if args.data is None else args.data, "val")
+    if len(val.class_names) != len(run.class_names):
+        raise ValueError(f"the data has {len(val.class_names)} classes, the run was trained on "
+                         f"{len(run.class_names)} ({', '.join(run.class_names)})")
+    _print_metrics(evaluate_detector(run.detector, val, run.class_names, args.val_images))
 
 
 def _read_image(path: Path):
@@ -168,20 +186,21 @@ def _detect(args) -> None:
     from minirpn.train import draw_result, load_run
     from minirpn.visualize import save_png
 
-    detector, class_names = load_run(args.run)
+    run = load_run(args.run)
     images = [_read_image(path) for path in args.images]  # fail before writing anything
     args.out.mkdir(parents=True, exist_ok=True)
     results = []
     for image_id, (path, image) in enumerate(zip(args.images, images), start=1):
-        boxes, scores, labels = detector.detect(image)
+        boxes, scores, labels = run.detector.detect(image)
         rgb = np.asarray(Image.fromarray(image).convert("RGB"))
-        save_png(draw_result(rgb, boxes, scores, labels, class_names),
+        save_png(draw_result(rgb, boxes, scores, labels, run.class_names),
                  args.out / f"{path.stem}_detections.png")
         for box, score, label in zip(boxes.tolist(), scores.tolist(), labels.tolist()):
             x1, y1, x2, y2 = box
-            # COCO results format; category ids are the labels, as in the toy data's COCO file.
+            # COCO results format, with the category ids of the training data's COCO file.
             results.append({"image_id": image_id, "file_name": path.name,
-                            "category_id": int(label), "bbox": [x1, y1, x2 - x1, y2 - y1],
+                            "category_id": run.category_ids[label - 1],
+                            "bbox": [x1, y1, x2 - x1, y2 - y1],
                             "score": float(score)})
         print(f"{path}: {len(boxes)} detections")
     with atomic_write(args.out / "detections.json") as f:

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from minirpn.config import Config
-from minirpn.data import ToyShapes, atomic_write
+from minirpn.data import CocoDataset, ToyShapes, atomic_write
 from minirpn.evaluation import evaluate
 from minirpn.model import LOSS_NAMES, Detector
 from minirpn.nn import SGD, step_lr
@@ -52,6 +52,9 @@ PROGRESS_SMOOTHING = 0.95  # weight of the past in the progress bar's moving ave
 # times so that the labels fit.
 DRAW_SCORE_THRESH = 0.5
 DRAW_MIN_SIDE, DRAW_SCALE = 256, 2
+# Images of different sizes in one batch are padded at the bottom and right with this grey,
+# which preprocess() maps to about 0 (PIXEL_MEAN); the boxes do not move.
+PAD_VALUE = 128
 
 
 class TrainingDiverged(RuntimeError):
@@ -62,6 +65,8 @@ class TrainResult(NamedTuple):
     """What :func:`train` returns.
 
     detector: the trained model (in eval mode).
+    class_names: names of the labels 1..C.
+    data: the COCO data folder trained on, or None for the toy data.
     iteration: iterations finished (``cfg.max_iters`` unless interrupted).
     loss_history: (iteration, 4) float array, the four losses of every iteration so far
         (columns in the order of :data:`minirpn.model.LOSS_NAMES`).
@@ -71,6 +76,7 @@ class TrainResult(NamedTuple):
 
     detector: Detector
     class_names: tuple[str, ...]
+    data: str | None
     iteration: int
     loss_history: np.ndarray
     train_seconds: float
@@ -134,18 +140,40 @@ def _stop_on_ctrl_c():
         signal.signal(signal.SIGINT, previous)
 
 
-def _load_batch(dataset: ToyShapes, indices: np.ndarray, cache: dict):
-    """Stack the images of ``indices`` into the detector's input and list their boxes.
+def open_split(data: str | Path | None, split: str):
+    """The "train" or "val" split: the toy data (``data`` None) or the COCO folder ``data/split``.
 
-    ``cache`` (index → sample) keeps every image drawn so far: drawing one takes about as
-    long as a fifth of a training step, and each is seen several times (the 2000 toy
-    training images take ~100 MB).
+    A data folder is laid out as ``minirpn make-toy-data --out DIR`` writes it: ``DIR/train``
+    and ``DIR/val``, each a COCO folder (:class:`minirpn.data.CocoDataset`).
     """
-    for i in indices:
-        if int(i) not in cache:
-            cache[int(i)] = dataset[int(i)]
-    samples = [cache[int(i)] for i in indices]
-    images = np.stack([s.image for s in samples])  # (B, H, W, 3) uint8
+    return ToyShapes(split) if data is None else CocoDataset(Path(data) / split)
+
+
+def category_ids(dataset) -> tuple[int, ...]:
+    """The COCO category id of each label 1..C (the toy data's ids are the labels)."""
+    return getattr(dataset, "category_ids", None) or tuple(range(1, len(dataset.class_names) + 1))
+
+
+def load_batch(dataset, indices: np.ndarray, cache: dict | None):
+    """Pack the images of ``indices`` into the detector's input and list their boxes.
+
+    Images of different sizes are padded to the largest (bottom and right, PAD_VALUE).
+    ``cache`` (index → sample), if given, keeps every image drawn so far: drawing a toy
+    image takes about as long as a fifth of a training step, and each is seen several
+    times (the 2000 toy training images take ~100 MB).
+    """
+    if cache is None:
+        samples = [dataset[int(i)] for i in indices]
+    else:
+        for i in indices:
+            if int(i) not in cache:
+                cache[int(i)] = dataset[int(i)]
+        samples = [cache[int(i)] for i in indices]
+    height = max(s.image.shape[0] for s in samples)
+    width = max(s.image.shape[1] for s in samples)
+    images = np.full((len(samples), height, width, 3), PAD_VALUE, dtype=np.uint8)  # (B, H, W, 3)
+    for b, s in enumerate(samples):
+        images[b, :s.image.shape[0], :s.image.shape[1]] = s.image
     return images, [s.boxes for s in samples], [s.labels for s in samples]
 
 
@@ -153,20 +181,23 @@ def train(
     cfg: Config,
     run_dir: str | Path,
     *,
+    data: str | Path | None = None,
     seed: int = 0,
     resume: bool = False,
     progress: bool = True,
     checkpoint_every: int = 200,
     on_iteration: Callable[[int, dict[str, float]], None] | None = None,
 ) -> TrainResult:
-    """Train a detector on the toy training split; save ``run_dir/checkpoint.npz``.
+    """Train a detector on the training split; save ``run_dir/checkpoint.npz``.
 
     Args:
         cfg: the configuration (``Config.tiny()`` for the toy data); with ``resume`` the
             checkpoint's configuration is used instead.
         run_dir: folder of the run (created if needed).
+        data: a folder with COCO folders ``train`` and ``val`` (see :func:`open_split`);
+            None trains on the built-in toy data.
         seed: seeds the weights, the sampling generator and the data order.
-        resume: continue from ``run_dir/checkpoint.npz`` (its seed and config win).
+        resume: continue from ``run_dir/checkpoint.npz`` (its seed, config and data win).
         progress: show a tqdm progress bar (the four losses and iterations per second).
         checkpoint_every: iterations between checkpoints (one is always saved at the end).
         on_iteration: called after each finished iteration with ``(iteration, losses)``,
@@ -182,21 +213,23 @@ def train(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = run_dir / CHECKPOINT_NAME
-    dataset = ToyShapes("train")
 
     if resume:
         state = load_checkpoint(checkpoint_path)
         try:
-            cfg, seed = state.config, int(state.extra["seed"])
+            cfg, seed, data = state.config, int(state.extra["seed"]), state.extra["data"]
             history = [[float(v) for v in row] for row in state.extra["loss_history"]]
             train_seconds = float(state.extra["train_seconds"])
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"checkpoint {str(checkpoint_path)!r} holds no training state to "
                              f"resume from (missing or bad {error})") from None
+        dataset = open_split(data, "train")
         detector = Detector(cfg, num_classes=len(dataset.class_names), seed=seed)
         detector.load_params(state.params, source=f"checkpoint {str(checkpoint_path)!r}")
         start = state.iteration
     else:
+        data = None if data is None else str(Path(data).resolve())
+        dataset = open_split(data, "train")
         detector = Detector(cfg, num_classes=len(dataset.class_names), seed=seed)
         start, history, train_seconds = 0, [], 0.0
     last_saved = start if resume else None  # iteration of the checkpoint on disk from this run
@@ -213,11 +246,13 @@ def train(
         save_checkpoint(checkpoint_path, Checkpoint(
             config=cfg, params=detector.params, momentum=optimizer.state(),
             iteration=iteration, rng_state=rng.bit_generator.state,
-            extra={"seed": seed, "class_names": list(dataset.class_names),
+            extra={"seed": seed, "data": data, "class_names": list(dataset.class_names),
+                   "category_ids": list(category_ids(dataset)),
                    "loss_history": history, "train_seconds": train_seconds}))
         last_saved = iteration
 
-    samples: dict = {}
+    # Toy images are drawn on the fly: keep them. Files on disk are read each time.
+    samples: dict | None = {} if isinstance(dataset, ToyShapes) else None
     smoothed: dict[str, float] = {}
     detector.train()
     iteration = start
@@ -230,7 +265,7 @@ def train(
                 interrupted = True
                 break
             tic = time.perf_counter()
-            images, boxes, labels = _load_batch(
+            images, boxes, labels = load_batch(
                 dataset, batch_indices(seed, iteration, cfg.images_per_batch, len(dataset)),
                 samples)
             # A diverging run overflows before its loss turns NaN; the check below reports
@@ -265,27 +300,48 @@ def train(
         save(iteration)
     detector.eval()
     loss_history = np.asarray(history, dtype=np.float64).reshape(-1, len(LOSS_NAMES))
-    return TrainResult(detector=detector, class_names=tuple(dataset.class_names),
+    return TrainResult(detector=detector, class_names=tuple(dataset.class_names), data=data,
                        iteration=iteration, loss_history=loss_history,
                        train_seconds=train_seconds, interrupted=interrupted)
 
 
-def load_run(run_dir: str | Path) -> tuple[Detector, tuple[str, ...]]:
-    """The trained detector (eval mode) and its class names from ``run_dir/checkpoint.npz``."""
+class Run(NamedTuple):
+    """A trained run as :func:`load_run` reads it.
+
+    detector: the detector, in eval mode.
+    class_names: names of the labels 1..C.
+    category_ids: COCO category id of each label 1..C (for results files).
+    data: the COCO data folder it was trained on, or None for the toy data.
+    """
+
+    detector: Detector
+    class_names: tuple[str, ...]
+    category_ids: tuple[int, ...]
+    data: str | None
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """The trained detector and what it was trained on, from ``run_dir/checkpoint.npz``."""
     path = Path(run_dir) / CHECKPOINT_NAME
     state = load_checkpoint(path)
     class_names = state.extra.get("class_names")
     if not isinstance(class_names, list) or not class_names:
         raise ValueError(f"checkpoint {str(path)!r} does not list its class names")
+    ids = state.extra.get("category_ids", list(range(1, len(class_names) + 1)))
     detector = Detector(state.config, num_classes=len(class_names))
     detector.load_params(state.params, source=f"checkpoint {str(path)!r}")
-    return detector.eval(), tuple(class_names)
+    return Run(detector.eval(), tuple(class_names), tuple(ids), state.extra.get("data"))
 
 
-def evaluate_detector(detector: Detector, dataset, class_names) -> dict:
-    """Run ``detector`` over ``dataset``; mAP@0.5, COCO mAP and per-class APs by class name."""
+def evaluate_detector(detector: Detector, dataset, class_names,
+                      num_images: int | None = None) -> dict:
+    """Run ``detector`` over ``dataset`` (its first ``num_images``, None: all).
+
+    Returns mAP@0.5, COCO mAP and per-class APs by class name (:mod:`minirpn.evaluation`).
+    """
+    count = len(dataset) if num_images is None else min(num_images, len(dataset))
     detections, ground_truths = [], []
-    for index in range(len(dataset)):
+    for index in range(count):
         sample = dataset[index]
         detections.append(detector.detect(sample.image))
         ground_truths.append((sample.boxes, sample.labels))
@@ -297,7 +353,7 @@ def evaluate_detector(detector: Detector, dataset, class_names) -> dict:
                            for label, name in enumerate(class_names, start=1)},
         "per_class_ap": {name: result["ap_per_class"][label]
                          for label, name in enumerate(class_names, start=1)},
-        "num_images": len(dataset),
+        "num_images": count,
     }
 
 
@@ -342,11 +398,11 @@ def write_report(run_dir: str | Path, result: TrainResult, val_images: int | Non
     Writes ``metrics.json`` (mAP@0.5, COCO mAP, per-class APs, train time, seconds per
     iteration, iterations), ``loss_curve.png`` and ``val_detections.png`` into
     ``run_dir``; returns the metrics. ``val_images`` limits the evaluation to the first
-    images of the split (None: all 200).
+    images of the split (None: all).
     """
     run_dir = Path(run_dir)
-    val = ToyShapes("val", num_images=val_images)
-    metrics = evaluate_detector(result.detector, val, result.class_names)
+    val = open_split(result.data, "val")
+    metrics = evaluate_detector(result.detector, val, result.class_names, val_images)
     metrics.update(train_seconds=result.train_seconds, iterations=result.iteration,
                    seconds_per_iteration=result.train_seconds / max(result.iteration, 1),
                    images_per_batch=result.detector.cfg.images_per_batch)

@@ -62,7 +62,7 @@ def test_make_toy_data_then_detect_round_trip(tmp_path, run_dir, capsys):
     assert code == 0, err
 
     results = json.loads((tmp_path / "det" / "detections.json").read_text())
-    detector, _ = load_run(run_dir)
+    detector = load_run(run_dir).detector
     for image_id, path in enumerate(inputs, start=1):
         # Drawn twice as large (128 -> 256 pixels) so that the labels fit.
         assert Image.open(tmp_path / "det" / f"{path.stem}_detections.png").size == (256, 256)
@@ -139,3 +139,22 @@ def test_train_writes_the_run_folder(tmp_path, capsys):
     for name in ("checkpoint.npz", "loss_curve.png", "val_detections.png"):
         assert (out / name).stat().st_size > 0
     assert "mAP@0.5" in stdout
+
+
+def test_train_and_eval_on_a_coco_folder(tmp_path, capsys):
+    """make-toy-data writes DIR/train and DIR/val; --data trains and evaluates on them."""
+    data = tmp_path / "toy"
+    assert run_main(capsys, "make-toy-data", "--out", data, "--num-images", 4)[0] == 0
+    out = tmp_path / "run"
+    code, _, err = run_main(capsys, "train", "--data", data, "--out", out, "--iters", 2,
+                            "--val-images", 3, "--no-progress")
+    assert code == 0, err
+    assert json.loads((out / "metrics.json").read_text())["num_images"] == 3
+    run = load_run(out)
+    assert run.data == str(data.resolve()) and run.class_names == TOY_CLASS_NAMES
+    code, stdout, err = run_main(capsys, "eval", "--run", out)  # the run's own data
+    assert code == 0 and "mAP@0.5" in stdout, err
+
+    (data / "val" / "annotations.json").unlink()
+    code, _, err = run_main(capsys, "train", "--data", data, "--out", out, "--no-progress")
+    assert_one_line_error(code, err, EXIT_ERROR, "annotations.json")

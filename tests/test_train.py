@@ -6,10 +6,10 @@ import pytest
 
 from minirpn import Config
 from minirpn.checkpoint import load_checkpoint
-from minirpn.data import ToyShapes
+from minirpn.data import Sample, ToyShapes
 from minirpn.ops import box_iou
-from minirpn.train import (CHECKPOINT_NAME, TrainingDiverged, batch_indices, learning_rate,
-                           train)
+from minirpn.train import (CHECKPOINT_NAME, PAD_VALUE, TrainingDiverged, load_batch,
+                           batch_indices, learning_rate, train)
 
 QUICK = dict(max_iters=6, images_per_batch=1, warmup_iters=2, lr_steps=(4,))
 
@@ -97,3 +97,16 @@ def test_batch_indices_are_epochs_of_permutations_fixed_by_seed_and_iteration():
     # Any iteration on its own gives the same images (what resuming relies on).
     np.testing.assert_array_equal(batch_indices(7, 4, batch, num_images), order[12:15])
     assert not np.array_equal(batch_indices(8, 0, 10, num_images), order[:10])
+
+
+def test_images_of_different_sizes_are_padded_bottom_right():
+    small = Sample(np.full((10, 12, 3), 7, np.uint8), np.array([[1.0, 2.0, 5.0, 6.0]]),
+                   np.array([1]), "a.png")
+    wide = Sample(np.full((8, 16, 3), 9, np.uint8), np.zeros((0, 4)), np.zeros(0, np.int64),
+                  "b.png")
+    images, boxes, labels = load_batch([small, wide], np.array([1, 0]), cache=None)
+    assert images.shape == (2, 10, 16, 3) and images.dtype == np.uint8
+    assert (images[0, :8] == 9).all() and (images[0, 8:] == PAD_VALUE).all()
+    assert (images[1, :, :12] == 7).all() and (images[1, :, 12:] == PAD_VALUE).all()
+    np.testing.assert_array_equal(boxes[1], small.boxes)  # boxes do not move
+    assert [len(b) for b in boxes] == [0, 1] and labels[1].tolist() == [1]
