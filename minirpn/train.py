@@ -37,7 +37,7 @@ from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from minirpn.config import Config
 from minirpn.data import CocoDataset, ToyShapes, atomic_write
 from minirpn.evaluation import evaluate
-from minirpn.model import LOSS_NAMES, Detector
+from minirpn.model import LOSS_NAMES, PIXEL_MEAN, UINT8_MAX, Detector
 from minirpn.nn import SGD, step_lr
 from minirpn.visualize import draw_detections, image_grid, plot_loss_curves, save_png
 
@@ -52,9 +52,9 @@ PROGRESS_SMOOTHING = 0.95  # weight of the past in the progress bar's moving ave
 # times so that the labels fit.
 DRAW_SCORE_THRESH = 0.5
 DRAW_MIN_SIDE, DRAW_SCALE = 256, 2
-# Images of different sizes in one batch are padded at the bottom and right with this grey,
-# which preprocess() maps to about 0 (PIXEL_MEAN); the boxes do not move.
-PAD_VALUE = 128
+# Images of different sizes in one batch are padded at the bottom and right with this grey
+# (128), which preprocess() maps to about 0; the boxes do not move.
+PAD_VALUE = round(PIXEL_MEAN * UINT8_MAX)
 
 
 class TrainingDiverged(RuntimeError):
