@@ -29,6 +29,14 @@ paper's Gaussian with std 0.01, and bbox_pred std 0.001 as in the original code.
 
 Images enter as uint8 RGB (or floats in [0, 1]); :func:`preprocess` scales them to about
 zero mean and unit spread.
+
+One training step by hand (what :func:`minirpn.train.train` does in a loop)::
+
+    detector = Detector(Config.tiny(), num_classes=4)
+    detector.zero_grad()
+    losses = detector.forward_train(images, gt_boxes, gt_labels, rng)  # 4 floats
+    detector.backward()                      # fills detector.grads["head.fc6.weight"], ...
+    boxes, scores, labels = detector.detect(image)
 """
 from __future__ import annotations
 
