@@ -8,8 +8,8 @@ from minirpn import Config
 from minirpn.checkpoint import load_checkpoint
 from minirpn.data import Sample, ToyShapes
 from minirpn.ops import box_iou
-from minirpn.train import (CHECKPOINT_NAME, PAD_VALUE, TrainingDiverged, load_batch,
-                           batch_indices, learning_rate, train)
+from minirpn.train import (CHECKPOINT_NAME, PAD_VALUE, TrainingDiverged, batch_indices,
+                           learning_rate, load_batch, train)
 
 QUICK = dict(max_iters=6, images_per_batch=1, warmup_iters=2, lr_steps=(4,))
 
