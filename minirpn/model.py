@@ -40,7 +40,6 @@ One training step by hand (what :func:`minirpn.train.train` does in a loop)::
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -49,7 +48,7 @@ from minirpn.anchor_target import AnchorTargets, anchor_targets
 from minirpn.anchors import generate_base_anchors, grid_anchors
 from minirpn.boxes import clip_boxes, decode
 from minirpn.config import Config
-from minirpn.nn import (Conv2d, Linear, MaxPool2d, ReLU, Sequential, relu_backward,
+from minirpn.nn import (Container, Conv2d, Linear, MaxPool2d, ReLU, Sequential, relu_backward,
                         relu_forward, smooth_l1, softmax_cross_entropy)
 from minirpn.ops import batched_nms, roi_pool, roi_pool_backward
 from minirpn.proposal import proposal_layer
@@ -142,7 +141,7 @@ class _TrainCache(NamedTuple):
     fc7_relu: np.ndarray
 
 
-class Detector:
+class Detector(Container):
     """The whole tiny Faster R-CNN, with its parameters and gradients by name.
 
     Args:
@@ -190,30 +189,13 @@ class Detector:
         self.cls_score = Linear(cfg.fc_channels, self.num_classes + 1, std=cfg.init_std, **new)
         self.bbox_pred = Linear(cfg.fc_channels, COORDS_PER_BOX * (self.num_classes + 1),
                                 std=BBOX_PRED_STD, **new)
-        self._modules = {"backbone": self.backbone, "rpn": self.rpn, "head.fc6": self.fc6,
-                         "head.fc7": self.fc7, "head.cls_score": self.cls_score,
-                         "head.bbox_pred": self.bbox_pred}
+        super().__init__({"backbone": self.backbone, "rpn": self.rpn, "head.fc6": self.fc6,
+                          "head.fc7": self.fc7, "head.cls_score": self.cls_score,
+                          "head.bbox_pred": self.bbox_pred})
         self._cache: _TrainCache | None = None
         self.last_targets: TrainTargets | None = None  # the samples of the last forward_train
-        self.training = True
 
     # --- parameters ---------------------------------------------------------------
-
-    def named_parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-        """Yield ``(name, parameter, gradient)`` for every parameter, in a fixed order."""
-        for prefix, module in self._modules.items():
-            for name, param, grad in module.named_parameters():
-                yield f"{prefix}.{name}", param, grad
-
-    @property
-    def params(self) -> dict[str, np.ndarray]:
-        """Name → parameter array (the arrays themselves: editing them edits the model)."""
-        return {name: param for name, param, _ in self.named_parameters()}
-
-    @property
-    def grads(self) -> dict[str, np.ndarray]:
-        """Name → gradient array, filled by :meth:`backward`."""
-        return {name: grad for name, _, grad in self.named_parameters()}
 
     def load_params(self, params: dict[str, np.ndarray], source: str = "params") -> None:
         """Copy ``params`` (name → array, e.g. from a checkpoint) into the model, in place.
@@ -230,21 +212,6 @@ class Detector:
                 raise ValueError(f"{source}: {name} has shape {params[name].shape}, "
                                  f"the model expects {param.shape}")
             param[...] = params[name]
-
-    def zero_grad(self) -> None:
-        for module in self._modules.values():
-            module.zero_grad()
-
-    def train(self, mode: bool = True) -> "Detector":
-        """Training mode (the default). No layer here behaves differently at test time
-        (no dropout, no batch norm), but the flag is passed on for layers that would."""
-        self.training = mode
-        for module in self._modules.values():
-            module.train(mode)
-        return self
-
-    def eval(self) -> "Detector":
-        return self.train(False)
 
     # --- shared pieces --------------------------------------------------------------
 

@@ -33,21 +33,20 @@ the four coordinates of positive anchors only (p_i* = 1). Two normalisations
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
 
 from minirpn.anchor_target import IGNORE, AnchorTargets
 from minirpn.config import Config
-from minirpn.nn import Conv2d, ReLU, smooth_l1, softmax_cross_entropy
+from minirpn.nn import Container, Conv2d, ReLU, smooth_l1, softmax_cross_entropy
 
 NUM_CLASSES = 2  # background, object
 COORDS_PER_BOX = 4
 LOSS_NORMALIZATIONS = ("anchor_locations", "minibatch")
 
 
-class RPNHead:
+class RPNHead(Container):
     """3x3 conv + ReLU, then sibling 1x1 convs for scores and deltas (F6).
 
     Args:
@@ -82,10 +81,8 @@ class RPNHead:
         self.relu = ReLU()
         self.cls_score = Conv2d(mid_channels, NUM_CLASSES * num_anchors, 1, **init)
         self.bbox_pred = Conv2d(mid_channels, COORDS_PER_BOX * num_anchors, 1, **init)
-        self._layers = {"conv": self.conv, "cls_score": self.cls_score, "bbox_pred": self.bbox_pred}
-
-    def __call__(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.forward(features)
+        super().__init__({"conv": self.conv, "relu": self.relu, "cls_score": self.cls_score,
+                          "bbox_pred": self.bbox_pred})
 
     def forward(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """features (N, C, H, W) → scores (N, 2A, H, W), deltas (N, 4A, H, W)."""
@@ -98,68 +95,43 @@ class RPNHead:
         dhidden = self.cls_score.backward(dscores) + self.bbox_pred.backward(ddeltas)
         return self.conv.backward(self.relu.backward(dhidden))
 
-    @property
-    def params(self) -> dict[str, np.ndarray]:
-        return {name: param for name, param, _ in self.named_parameters()}
-
-    @property
-    def grads(self) -> dict[str, np.ndarray]:
-        return {name: grad for name, _, grad in self.named_parameters()}
-
-    def named_parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-        for prefix, layer in self._layers.items():
-            for name, param, grad in layer.named_parameters():
-                yield f"{prefix}.{name}", param, grad
-
-    def zero_grad(self) -> None:
-        for layer in self._layers.values():
-            layer.zero_grad()
-
-    def train(self, mode: bool = True) -> "RPNHead":
-        for layer in (self.conv, self.relu, self.cls_score, self.bbox_pred):
-            layer.train(mode)
-        return self
-
-    def eval(self) -> "RPNHead":
-        return self.train(False)
-
 
 def flatten_scores(scores: np.ndarray) -> np.ndarray:
     """One image's cls output (2A, H, W) → (H*W*A, 2) logits in grid-anchor order."""
-    two_a, feat_h, feat_w = scores.shape
-    a = two_a // NUM_CLASSES
-    return (
-        scores.reshape(a, NUM_CLASSES, feat_h, feat_w)
-        .transpose(2, 3, 0, 1)
-        .reshape(-1, NUM_CLASSES)
-    )
+    return _per_anchor_rows(scores, NUM_CLASSES)
 
 
 def unflatten_scores(flat: np.ndarray, feat_h: int, feat_w: int) -> np.ndarray:
     """Inverse of :func:`flatten_scores`: (H*W*A, 2) → (2A, H, W)."""
-    return (
-        flat.reshape(feat_h, feat_w, -1, NUM_CLASSES)
-        .transpose(2, 3, 0, 1)
-        .reshape(-1, feat_h, feat_w)
-    )
+    return _per_anchor_channels(flat, feat_h, feat_w)
 
 
 def flatten_deltas(deltas: np.ndarray) -> np.ndarray:
     """One image's reg output (4A, H, W) → (H*W*A, 4) deltas in grid-anchor order."""
-    four_a, feat_h, feat_w = deltas.shape
-    a = four_a // COORDS_PER_BOX
-    return (
-        deltas.reshape(a, COORDS_PER_BOX, feat_h, feat_w)
-        .transpose(2, 3, 0, 1)
-        .reshape(-1, COORDS_PER_BOX)
-    )
+    return _per_anchor_rows(deltas, COORDS_PER_BOX)
 
 
 def unflatten_deltas(flat: np.ndarray, feat_h: int, feat_w: int) -> np.ndarray:
     """Inverse of :func:`flatten_deltas`: (H*W*A, 4) → (4A, H, W)."""
+    return _per_anchor_channels(flat, feat_h, feat_w)
+
+
+def _per_anchor_rows(maps: np.ndarray, k: int) -> np.ndarray:
+    """(A*k, H, W), channel ``a*k + c`` → (H*W*A, k), row ``(i*W + j)*A + a`` (grid order)."""
+    channels, feat_h, feat_w = maps.shape
     return (
-        flat.reshape(feat_h, feat_w, -1, COORDS_PER_BOX)
-        .transpose(2, 3, 0, 1)
+        maps.reshape(channels // k, k, feat_h, feat_w)  # (A, k, H, W)
+        .transpose(2, 3, 0, 1)  # (H, W, A, k)
+        .reshape(-1, k)
+    )
+
+
+def _per_anchor_channels(flat: np.ndarray, feat_h: int, feat_w: int) -> np.ndarray:
+    """Inverse of :func:`_per_anchor_rows`: (H*W*A, k) → (A*k, H, W)."""
+    k = flat.shape[1]
+    return (
+        flat.reshape(feat_h, feat_w, -1, k)  # (H, W, A, k)
+        .transpose(2, 3, 0, 1)  # (A, k, H, W)
         .reshape(-1, feat_h, feat_w)
     )
 

@@ -11,14 +11,16 @@ gradients. One module per idea:
 * ``loss``: ``softmax_cross_entropy`` and ``smooth_l1`` (F11, F12);
 * ``init``: Gaussian N(0, 0.01**2) (F14) and He initialisation;
 * ``layers``: ``Conv2d``, ``ReLU``, ``MaxPool2d``, ``Linear``, ``Dropout``, ``Flatten``,
-  ``Sequential``;
+  and the containers of named layers, ``Container`` and ``Sequential``;
 * ``optim``: ``SGD`` (Caffe-style momentum, weight decay) and ``step_lr``.
 
 Gradients are checked with ``minirpn.gradcheck``.
 """
 from minirpn.nn.activation import dropout_backward, dropout_forward, relu_backward, relu_forward
 from minirpn.nn.conv import conv2d_backward, conv2d_forward
-from minirpn.nn.layers import Conv2d, Dropout, Flatten, Layer, Linear, MaxPool2d, ReLU, Sequential
+from minirpn.nn.layers import (
+    Container, Conv2d, Dropout, Flatten, Layer, Linear, MaxPool2d, ReLU, Sequential,
+)
 from minirpn.nn.linear import linear_backward, linear_forward
 from minirpn.nn.loss import smooth_l1, softmax_cross_entropy
 from minirpn.nn.optim import SGD, step_lr
@@ -29,6 +31,7 @@ __all__ = [
     "Conv2d",
     "Dropout",
     "Flatten",
+    "Container",
     "Layer",
     "Linear",
     "MaxPool2d",

@@ -185,46 +185,58 @@ class Flatten(Layer):
         return dout.reshape(self._pop_cache())
 
 
-class Sequential(Layer):
-    """Layers applied in order; backward runs them in reverse.
+class Container(Layer):
+    """A layer made of named child layers (``Sequential``, the RPN head, the detector).
 
-    Parameters are named ``"<index>.<name>"`` (``"0.weight"``, ``"0.bias"``, ``"2.weight"``...),
-    nested Sequentials giving ``"1.0.weight"``. ``params``/``grads`` are built on access and
-    share their arrays with the layers.
+    Parameters are named ``"<child>.<name>"`` (``"conv.weight"``; nested containers give
+    ``"rpn.conv.weight"``). ``params``/``grads`` are built on access and share their arrays
+    with the children; ``zero_grad`` and ``train``/``eval`` reach every child.
     """
 
-    def __init__(self, *layers: Layer):
-        # No Layer.__init__: params and grads are views of the layers', not attributes.
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Layer):
-                raise TypeError(
-                    f"layers[{i}] must be a minirpn.nn layer, got {type(layer).__name__}"
-                )
-        self.layers = list(layers)
+    def __init__(self, children: dict[str, Layer]):
+        # No Layer.__init__: params and grads are views of the children's, not attributes.
+        for name, child in children.items():
+            if not isinstance(child, Layer):
+                raise TypeError(f"layers[{name}] must be a minirpn.nn layer, "
+                                f"got {type(child).__name__}")
+        self.children = dict(children)
         self.training = True
+        self._cache = None
 
     @property
-    def params(self):
+    def params(self) -> dict[str, np.ndarray]:
         return {name: param for name, param, _ in self.named_parameters()}
 
     @property
-    def grads(self):
+    def grads(self) -> dict[str, np.ndarray]:
         return {name: grad for name, _, grad in self.named_parameters()}
 
-    def named_parameters(self):
-        for i, layer in enumerate(self.layers):
-            for name, param, grad in layer.named_parameters():
-                yield f"{i}.{name}", param, grad
+    def named_parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        for prefix, child in self.children.items():
+            for name, param, grad in child.named_parameters():
+                yield f"{prefix}.{name}", param, grad
 
-    def zero_grad(self):
-        for layer in self.layers:
-            layer.zero_grad()
+    def zero_grad(self) -> None:
+        for child in self.children.values():
+            child.zero_grad()
 
     def train(self, mode: bool = True):
         self.training = mode
-        for layer in self.layers:
-            layer.train(mode)
+        for child in self.children.values():
+            child.train(mode)
         return self
+
+
+class Sequential(Container):
+    """Layers applied in order; backward runs them in reverse.
+
+    Parameters are named ``"<index>.<name>"`` (``"0.weight"``, ``"0.bias"``, ``"2.weight"``...),
+    nested Sequentials giving ``"1.0.weight"``.
+    """
+
+    def __init__(self, *layers: Layer):
+        super().__init__({str(i): layer for i, layer in enumerate(layers)})
+        self.layers = list(layers)
 
     def forward(self, x):
         for layer in self.layers:
