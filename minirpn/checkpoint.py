@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from minirpn.config import Config
-from minirpn.data import atomic_write
+from minirpn.fileio import atomic_write
 
 FORMAT_VERSION = 1
 _PARAM = "param/"
@@ -64,7 +64,7 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> None:
 
     If anything fails while writing (a Ctrl-C included), the temporary file is removed and
     a checkpoint that already existed at ``path`` is left untouched
-    (:func:`minirpn.data.atomic_write`).
+    (:func:`minirpn.fileio.atomic_write`).
     """
     arrays: dict[str, np.ndarray] = {
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),

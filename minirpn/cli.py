@@ -182,7 +182,7 @@ def _detect(args) -> None:
     import numpy as np
     from PIL import Image
 
-    from minirpn.data import atomic_write
+    from minirpn.fileio import atomic_write
     from minirpn.train import draw_result, load_run
     from minirpn.visualize import save_png
 

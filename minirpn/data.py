@@ -16,17 +16,16 @@ JSON file, and :class:`CocoDataset` reads such a folder -- the toy data or your 
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from minirpn.fileio import atomic_write
 from minirpn.ops import box_iou
 
 # --------------------------------------------------------------------------- samples
@@ -291,29 +290,6 @@ def _contrasting_color(rng: np.random.Generator, under: np.ndarray) -> np.ndarra
 
 COCO_JSON_NAME = "annotations.json"
 COCO_IMAGE_DIR = "images"
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike):
-    """Open ``path`` for binary writing so that it appears all at once, or not at all.
-
-    The data goes to a temporary file in the same folder, which is renamed over ``path``
-    only after it was written and flushed to disk (``os.replace`` is atomic within a file
-    system); on any error -- a Ctrl-C included -- the temporary file is removed and an
-    existing file at ``path`` is left as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def write_coco(dataset, out_dir: str | os.PathLike) -> Path:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from minirpn.data import atomic_write
+from minirpn.fileio import atomic_write
 
 # Distinct, saturated colours for the classes (label k uses PALETTE[(k - 1) % len]).
 PALETTE = (
