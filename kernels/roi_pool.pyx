@@ -131,18 +131,27 @@ def roi_pool_backward(const real[:, :, :, ::1] grad_out, const long long[::1] ba
     Returns the number of argmax entries outside [-1, H*W), which are skipped: the range
     is checked here, in the one pass over the array, and the wrapper reports it.
     """
-    cdef Py_ssize_t r, c, i, j, b
+    cdef Py_ssize_t rois = grad_out.shape[0], channels = grad_out.shape[1]
+    cdef Py_ssize_t bins = grad_out.shape[2] * grad_out.shape[3]
     cdef Py_ssize_t map_size = grad_features.shape[2], outside = 0
+    cdef Py_ssize_t r, c, k
+    cdef const real* grad
+    cdef const int* cells
+    cdef real* plane
     cdef int cell
+    if rois == 0 or channels == 0 or bins == 0:
+        return 0
     with nogil:
-        for r in range(grad_out.shape[0]):
-            b = batch_index[r]
-            for c in range(grad_out.shape[1]):
-                for i in range(grad_out.shape[2]):
-                    for j in range(grad_out.shape[3]):
-                        cell = argmax[r, c, i, j]
-                        if 0 <= cell < map_size:
-                            grad_features[b, c, cell] += grad_out[r, c, i, j]
-                        elif cell != EMPTY_BIN:
-                            outside += 1
+        for r in range(rois):
+            for c in range(channels):
+                # The bins of one (RoI, channel) pair are contiguous and all land in one plane.
+                grad = &grad_out[r, c, 0, 0]
+                cells = &argmax[r, c, 0, 0]
+                plane = &grad_features[batch_index[r], c, 0]
+                for k in range(bins):
+                    cell = cells[k]
+                    if <size_t>cell < <size_t>map_size:  # one unsigned test: 0 <= cell < map_size
+                        plane[cell] += grad[k]
+                    elif cell != EMPTY_BIN:
+                        outside += 1
     return outside
