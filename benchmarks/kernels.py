@@ -8,7 +8,7 @@ Workloads (Faster R-CNN, VGG16, a ~600 x 800 image):
   also against a lean vectorised greedy NumPy NMS (one vector of IoUs per kept box);
 * roi_pool forward and backward of 128 RoIs, 7 x 7, over a 1 x 512 x 38 x 50 map at 1/16.
 
-Each figure is the median of several runs, the two versions alternating.
+Each figure is the median of several steady-state runs, the two versions alternating.
 Run: ``python benchmarks/kernels.py``.
 """
 import time
@@ -28,15 +28,19 @@ NMS_THRESHOLD = 0.7
 
 
 def median_ms_pair(fast, slow, repeats):
-    """Median wall times of ``fast()`` and ``slow()`` in milliseconds.
+    """Median steady-state wall times of ``fast()`` and ``slow()`` in milliseconds.
 
-    The two calls alternate, after one warm-up each, so that both see the same load on a
-    shared machine and the ratio stays meaningful when the absolute times drift.
+    The two alternate, so that both see the same load on a shared machine and the ratio
+    stays meaningful when the absolute times drift. Each turn starts with one untimed call:
+    after the other side has freed its large temporaries, the allocator hands that memory
+    back to the system, and the next call's output buffer costs fresh page faults (for
+    box_iou 17,100 x 20 that alone more than doubles the kernel's time) -- a cost of the
+    switch, not of either implementation.
     """
-    fast(), slow()
     fast_times, slow_times = [], []
     for _ in range(repeats):
         for function, times in ((fast, fast_times), (slow, slow_times)):
+            function()
             start = time.perf_counter()
             function()
             times.append(time.perf_counter() - start)
