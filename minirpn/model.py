@@ -49,7 +49,7 @@ from minirpn.anchors import generate_base_anchors, grid_anchors
 from minirpn.boxes import clip_boxes, decode
 from minirpn.config import Config
 from minirpn.nn import (Container, Conv2d, Linear, MaxPool2d, ReLU, Sequential, relu_backward,
-                        relu_forward, smooth_l1, softmax_cross_entropy)
+                        relu_forward, smooth_l1, softmax, softmax_cross_entropy)
 from minirpn.ops import batched_nms, roi_pool, roi_pool_backward
 from minirpn.proposal import proposal_layer
 from minirpn.proposal_target import BACKGROUND, ProposalTargets, proposal_targets
@@ -366,9 +366,3 @@ class Detector(Container):
         keep = batched_nms(boxes, class_scores, labels, cfg.test_nms)[:cfg.test_max_detections]
         return (boxes[keep].astype(np.float32), class_scores[keep].astype(np.float32),
                 labels[keep].astype(np.int64))
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of (N, K) logits (shifted by the row maximum so exp cannot overflow)."""
-    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return exp / exp.sum(axis=1, keepdims=True)

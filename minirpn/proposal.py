@@ -30,6 +30,7 @@ import numpy as np
 
 from minirpn.boxes import check_image_size, clip_boxes, decode, remove_small_boxes
 from minirpn.config import Config
+from minirpn.nn import softmax
 from minirpn.ops import nms
 from minirpn.rpn import check_head_outputs, flatten_deltas, flatten_scores
 
@@ -45,10 +46,7 @@ def objectness(scores: np.ndarray) -> np.ndarray:
     Returns:
         (H*W*A,) probabilities in [0, 1], dtype of ``scores``, in grid-anchor order.
     """
-    logits = flatten_scores(scores[0])  # (H*W*A, 2)
-    shifted = logits - logits.max(axis=1, keepdims=True)  # max entry 0: exp cannot overflow
-    exp = np.exp(shifted)
-    return exp[:, OBJECT] / exp.sum(axis=1)
+    return softmax(flatten_scores(scores[0]))[:, OBJECT]  # (H*W*A,)
 
 
 def proposal_layer(

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from minirpn.gradcheck import numerical_gradient, relative_error
-from minirpn.nn import smooth_l1, softmax_cross_entropy
+from minirpn.nn import log_softmax, smooth_l1, softmax, softmax_cross_entropy
 
 
 def test_softmax_cross_entropy_hand_computed():
@@ -113,3 +113,15 @@ def test_smooth_l1_bad_inputs():
         smooth_l1(np.zeros((2, 4)), np.zeros((2, 4)), inside_weights=np.ones(3))
     with pytest.raises(ValueError, match="outside_weights"):
         smooth_l1(np.zeros(4), np.zeros(4), outside_weights=np.ones((2, 4)))
+
+
+def test_softmax_matches_the_definition_and_survives_huge_logits():
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(5, 3))
+    naive = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(softmax(logits), naive, rtol=1e-12)
+    np.testing.assert_allclose(log_softmax(logits), np.log(naive), rtol=1e-12)
+    # exp(1000) overflows; the shifted form gives the exact answer for a gap of 1000
+    huge = np.array([[1000.0, 0.0], [-1000.0, -1000.0]])
+    np.testing.assert_allclose(softmax(huge), [[1.0, 0.0], [0.5, 0.5]])
+    assert log_softmax(huge)[0, 1] == -1000.0

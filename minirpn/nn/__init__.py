@@ -8,7 +8,8 @@ gradients. One module per idea:
 * ``pool``: ``max_pool2d_forward`` / ``max_pool2d_backward`` (with Caffe's ceil mode);
 * ``linear``: ``linear_forward`` / ``linear_backward``;
 * ``activation``: ReLU and dropout;
-* ``loss``: ``softmax_cross_entropy`` and ``smooth_l1`` (F11, F12);
+* ``loss``: ``softmax_cross_entropy`` and ``smooth_l1`` (F11, F12), with the stable
+  ``softmax`` / ``log_softmax`` they and the detector's scoring share;
 * ``init``: Gaussian N(0, 0.01**2) (F14) and He initialisation;
 * ``layers``: ``Conv2d``, ``ReLU``, ``MaxPool2d``, ``Linear``, ``Dropout``, ``Flatten``,
   and the containers of named layers, ``Container`` and ``Sequential``;
@@ -22,7 +23,7 @@ from minirpn.nn.layers import (
     Container, Conv2d, Dropout, Flatten, Layer, Linear, MaxPool2d, ReLU, Sequential,
 )
 from minirpn.nn.linear import linear_backward, linear_forward
-from minirpn.nn.loss import smooth_l1, softmax_cross_entropy
+from minirpn.nn.loss import log_softmax, smooth_l1, softmax, softmax_cross_entropy
 from minirpn.nn.optim import SGD, step_lr
 from minirpn.nn.pool import max_pool2d_backward, max_pool2d_forward
 
@@ -47,7 +48,9 @@ __all__ = [
     "max_pool2d_forward",
     "relu_backward",
     "relu_forward",
+    "log_softmax",
     "smooth_l1",
+    "softmax",
     "softmax_cross_entropy",
     "step_lr",
 ]

@@ -10,6 +10,21 @@ import numpy as np
 from minirpn.nn._checks import check_array
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise log softmax of (N, K) logits: ``logits - log(sum(exp(logits)))`` per row.
+
+    Each row is first shifted by its maximum (the log-sum-exp trick), so the largest
+    entry is 0 and ``exp`` can neither overflow nor lose all precision to underflow.
+    """
+    shifted = logits - logits.max(axis=1, keepdims=True)  # (N, K), row maxima 0
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, K) logits: class probabilities, each row summing to 1."""
+    return np.exp(log_softmax(logits))
+
+
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray, ignore_index: int = -1):
     """Mean softmax log loss over the rows whose label is not ``ignore_index`` (F11, F17).
 
@@ -55,8 +70,7 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray, ignore_index: 
 
     rows = logits[kept]  # (M, C)
     target = labels[kept]  # (M,)
-    shifted = rows - rows.max(axis=1, keepdims=True)  # log-sum-exp shift: max entry is 0
-    log_prob = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # (M, C)
+    log_prob = log_softmax(rows)  # (M, C)
     picked = np.arange(num_kept)
     loss = -float(log_prob[picked, target].sum()) / num_kept
 
