@@ -36,8 +36,8 @@ from tqdm import tqdm
 from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from minirpn.config import Config
 from minirpn.data import CocoDataset, ToyShapes
-from minirpn.fileio import atomic_write
 from minirpn.evaluation import evaluate
+from minirpn.fileio import atomic_write
 from minirpn.model import LOSS_NAMES, PIXEL_MEAN, UINT8_MAX, Detector
 from minirpn.nn import SGD, step_lr
 from minirpn.visualize import draw_detections, image_grid, plot_loss_curves, save_png
