@@ -162,38 +162,19 @@ def _eval(args) -> None:
     _print_metrics(evaluate_detector(run.detector, val, run.class_names, args.val_images))
 
 
-def _read_image(path: Path):
-    """An image file as an (H, W), (H, W, 3) or (H, W, 4) uint8 array (other modes → RGB)."""
-    import numpy as np
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            if image.mode not in ("L", "RGB", "RGBA"):
-                image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-            return np.asarray(image, dtype=np.uint8).copy()
-    except FileNotFoundError:
-        raise ValueError(f"image {str(path)!r} does not exist") from None
-    except (OSError, ValueError) as error:  # PIL.UnidentifiedImageError is an OSError
-        raise ValueError(f"cannot read image {str(path)!r}: {error}") from None
-
-
 def _detect(args) -> None:
-    import numpy as np
-    from PIL import Image
-
     from minirpn.fileio import atomic_write
+    from minirpn.image import read_image
     from minirpn.train import draw_result, load_run
     from minirpn.visualize import save_png
 
     run = load_run(args.run)
-    images = [_read_image(path) for path in args.images]  # fail before writing anything
+    images = [read_image(path) for path in args.images]  # fail before writing anything
     args.out.mkdir(parents=True, exist_ok=True)
     results = []
     for image_id, (path, image) in enumerate(zip(args.images, images), start=1):
         boxes, scores, labels = run.detector.detect(image)
-        rgb = np.asarray(Image.fromarray(image).convert("RGB"))
-        save_png(draw_result(rgb, boxes, scores, labels, run.class_names),
+        save_png(draw_result(image, boxes, scores, labels, run.class_names),
                  args.out / f"{path.stem}_detections.png")
         for box, score, label in zip(boxes.tolist(), scores.tolist(), labels.tolist()):
             x1, y1, x2, y2 = box

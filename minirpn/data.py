@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from minirpn.fileio import atomic_write
+from minirpn.image import read_image
 from minirpn.ops import box_iou
 
 # --------------------------------------------------------------------------- samples
@@ -439,12 +440,7 @@ class CocoDataset:
 
     def __getitem__(self, index: int) -> Sample:
         index = _check_index(index, len(self))
-        image_path = self.image_dir / self.file_names[index]
-        try:
-            with Image.open(image_path) as image:
-                rgb = np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-        except (OSError, ValueError) as error:
-            raise ValueError(f"cannot read image {str(image_path)!r}: {error}") from None
+        rgb = read_image(self.image_dir / self.file_names[index])
         return Sample(rgb, self._boxes[index].copy(), self._labels[index].copy(),
                       self.file_names[index])
 

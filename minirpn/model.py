@@ -48,6 +48,7 @@ from minirpn.anchor_target import AnchorTargets, anchor_targets
 from minirpn.anchors import generate_base_anchors, grid_anchors
 from minirpn.boxes import clip_boxes, decode
 from minirpn.config import Config
+from minirpn.image import as_rgb
 from minirpn.nn import (Container, Conv2d, Linear, MaxPool2d, ReLU, Sequential, relu_backward,
                         relu_forward, smooth_l1, softmax, softmax_cross_entropy)
 from minirpn.ops import batched_nms, roi_pool, roi_pool_backward
@@ -96,24 +97,6 @@ def preprocess(images: np.ndarray, dtype=np.float32) -> np.ndarray:
     if images.dtype == np.uint8:
         x /= scalar(UINT8_MAX)
     return ((x - scalar(PIXEL_MEAN)) / scalar(PIXEL_STD)).transpose(0, 3, 1, 2)
-
-
-def as_rgb(image) -> np.ndarray:
-    """Any image array → (H, W, 3) RGB in its own dtype.
-
-    Accepts (H, W) grayscale, (H, W, 1), (H, W, 3) RGB and (H, W, 4) RGBA (the alpha
-    channel is dropped: the detector looks at colours only).
-    """
-    image = np.asarray(image)
-    if not (np.issubdtype(image.dtype, np.floating) or image.dtype == np.uint8):
-        raise TypeError(f"image must be uint8 or float, got dtype {image.dtype}")
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise ValueError(f"image must have shape (H, W), (H, W, 3) or (H, W, 4), got {image.shape}")
-    if image.shape[2] == 1:
-        return np.repeat(image, 3, axis=2)
-    return image[:, :, :3]
 
 
 class TrainTargets(NamedTuple):

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from minirpn.fileio import atomic_write
+from minirpn.image import as_rgb
 
 # Distinct, saturated colours for the classes (label k uses PALETTE[(k - 1) % len]).
 PALETTE = (
@@ -214,13 +215,8 @@ def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def _as_rgb(image) -> np.ndarray:
+    """A uint8 image of any layout :func:`minirpn.image.as_rgb` takes → contiguous (H, W, 3)."""
     image = np.asarray(image)
     if image.dtype != np.uint8:
         raise ValueError(f"image must be uint8, got {image.dtype}")
-    if image.ndim == 3 and image.shape[2] == 3:
-        return image
-    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 4)):
-        return np.asarray(Image.fromarray(image.squeeze(-1) if image.ndim == 3
-                                          and image.shape[2] == 1 else image).convert("RGB"))
-    raise ValueError(f"image must have shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), "
-                     f"got {image.shape}")
+    return np.ascontiguousarray(as_rgb(image))
