@@ -3,6 +3,7 @@
 Every ``kernels/NAME.pyx`` becomes the extension module ``minirpn._kernels.NAME``;
 ``minirpn.ops`` wraps them with input validation. Nothing here needs CUDA.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,7 @@ setup(
             "nbclient>=0.10",
             "nbformat>=5.9",
             "ipykernel>=6",
+            "ruff>=0.6",
         ],
     },
     entry_points={"console_scripts": ["minirpn=minirpn.cli:main"]},

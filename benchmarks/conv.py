@@ -13,6 +13,7 @@ machine shared with other jobs, a multi-threaded GEMM mostly measures thread con
 (10x slower and erratic), which says nothing about im2col's overhead.
 Run: python benchmarks/conv.py   (or OPENBLAS_NUM_THREADS=2 python benchmarks/conv.py)
 """
+
 from __future__ import annotations
 
 import os
@@ -53,10 +54,14 @@ def best_times(*fns) -> list[float]:
 
 def main() -> None:
     rng = np.random.default_rng(0)
-    print(f"float32, {KERNEL}x{KERNEL} kernels, padding {PADDING}, "
-          f"BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']}")
-    print(f"{'N':>2} {'C':>3} {'H x W':>9} {'F':>3} | {'fwd ms':>7} {'bwd ms':>7} {'total ms':>8} "
-          f"{'conv GF/s':>9} | {'gemm ms':>7} {'gemm GF/s':>9} | {'ratio':>5}")
+    print(
+        f"float32, {KERNEL}x{KERNEL} kernels, padding {PADDING}, "
+        f"BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']}"
+    )
+    print(
+        f"{'N':>2} {'C':>3} {'H x W':>9} {'F':>3} | {'fwd ms':>7} {'bwd ms':>7} {'total ms':>8} "
+        f"{'conv GF/s':>9} | {'gemm ms':>7} {'gemm GF/s':>9} | {'ratio':>5}"
+    )
     ratios = []
     for n in BATCHES:
         for c, h, w, f in SHAPES:
@@ -82,11 +87,15 @@ def main() -> None:
             conv_rate = 3 * flops_fwd / total / 1e9
             gemm_rate = 3 * flops_fwd / t_gemm / 1e9
             ratios.append(conv_rate / gemm_rate)
-            print(f"{n:>2} {c:>3} {f'{h} x {w}':>9} {f:>3} | {1e3 * t_fwd:7.2f} {1e3 * t_bwd:7.2f} "
-                  f"{1e3 * total:8.2f} {conv_rate:9.1f} | {1e3 * t_gemm:7.2f} {gemm_rate:9.1f} | "
-                  f"{ratios[-1]:5.2f}")
-    print(f"conv fwd+bwd / bare GEMM rate: min {min(ratios):.2f}, "
-          f"geometric mean {np.exp(np.mean(np.log(ratios))):.2f} (target >= {TARGET_RATIO})")
+            print(
+                f"{n:>2} {c:>3} {f'{h} x {w}':>9} {f:>3} | {1e3 * t_fwd:7.2f} {1e3 * t_bwd:7.2f} "
+                f"{1e3 * total:8.2f} {conv_rate:9.1f} | {1e3 * t_gemm:7.2f} {gemm_rate:9.1f} | "
+                f"{ratios[-1]:5.2f}"
+            )
+    print(
+        f"conv fwd+bwd / bare GEMM rate: min {min(ratios):.2f}, "
+        f"geometric mean {np.exp(np.mean(np.log(ratios))):.2f} (target >= {TARGET_RATIO})"
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ Workloads (Faster R-CNN, VGG16, a ~600 x 800 image):
 Each figure is the median of several steady-state runs, the two versions alternating.
 Run: ``python benchmarks/kernels.py``.
 """
+
 import time
 
 import numpy as np
@@ -112,20 +113,41 @@ def main():
 
     anchors = anchors_like(rng)
     gt = random_boxes(rng, 20, 40, 400)
-    rows.append((f"box_iou {len(anchors):,} x {len(gt)}", lambda: ops.box_iou(anchors, gt),
-                 lambda: reference.box_iou(anchors, gt), 20))
+    rows.append(
+        (
+            f"box_iou {len(anchors):,} x {len(gt)}",
+            lambda: ops.box_iou(anchors, gt),
+            lambda: reference.box_iou(anchors, gt),
+            20,
+        )
+    )
     proposals = random_boxes(rng, 2000, 16, 400)
-    rows.append(("box_iou 2,000 x 2,000", lambda: ops.box_iou(proposals, proposals),
-                 lambda: reference.box_iou(proposals, proposals), 5))
+    rows.append(
+        (
+            "box_iou 2,000 x 2,000",
+            lambda: ops.box_iou(proposals, proposals),
+            lambda: reference.box_iou(proposals, proposals),
+            5,
+        )
+    )
 
     boxes, scores = clustered_proposals(rng)
     keep = ops.nms(boxes, scores, NMS_THRESHOLD)
     assert np.array_equal(keep, reference.nms(boxes, scores, NMS_THRESHOLD))
-    rows.append((f"nms {NMS_THRESHOLD} of {len(boxes):,} (keeps {len(keep):,})",
-                 lambda: ops.nms(boxes, scores, NMS_THRESHOLD),
-                 lambda: reference.nms(boxes, scores, NMS_THRESHOLD), 5))
-    vectorised_row = ("  vs vectorised greedy NumPy", rows[-1][1],
-                      lambda: vectorised_greedy_nms(boxes, scores, NMS_THRESHOLD), 5)
+    rows.append(
+        (
+            f"nms {NMS_THRESHOLD} of {len(boxes):,} (keeps {len(keep):,})",
+            lambda: ops.nms(boxes, scores, NMS_THRESHOLD),
+            lambda: reference.nms(boxes, scores, NMS_THRESHOLD),
+            5,
+        )
+    )
+    vectorised_row = (
+        "  vs vectorised greedy NumPy",
+        rows[-1][1],
+        lambda: vectorised_greedy_nms(boxes, scores, NMS_THRESHOLD),
+        5,
+    )
     rows.append(vectorised_row)
 
     features = rng.standard_normal((1, 512, 38, 50)).astype(np.float32)
@@ -133,11 +155,22 @@ def main():
     output_size, scale = 7, 1.0 / FEATURE_STRIDE
     pooled, argmax = ops.roi_pool(features, rois, output_size, scale)
     grad = rng.standard_normal(pooled.shape).astype(np.float32)
-    rows.append(("roi_pool fwd 128 RoIs 7x7, 512x38x50",
-                 lambda: ops.roi_pool(features, rois, output_size, scale),
-                 lambda: reference.roi_pool(features, rois, output_size, scale), 9))
-    rows.append(("roi_pool bwd", lambda: ops.roi_pool_backward(grad, rois, argmax, features.shape),
-                 lambda: reference.roi_pool_backward(grad, rois, argmax, features.shape), 9))
+    rows.append(
+        (
+            "roi_pool fwd 128 RoIs 7x7, 512x38x50",
+            lambda: ops.roi_pool(features, rois, output_size, scale),
+            lambda: reference.roi_pool(features, rois, output_size, scale),
+            9,
+        )
+    )
+    rows.append(
+        (
+            "roi_pool bwd",
+            lambda: ops.roi_pool_backward(grad, rois, argmax, features.shape),
+            lambda: reference.roi_pool_backward(grad, rois, argmax, features.shape),
+            9,
+        )
+    )
 
     print(f"{'kernel':<40} {'Cython ms':>10} {'NumPy ms':>10} {'speed-up':>9}")
     for name, fast, slow, repeats in rows:

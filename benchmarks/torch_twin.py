@@ -19,6 +19,7 @@ PyTorch is the reference here, never a dependency of minirpn (install it with
    Our full step, which also samples anchors and RoIs (proposal layer, NMS), is shown
    for reference; the twin does not do that work.
 """
+
 from __future__ import annotations
 
 import os
@@ -64,8 +65,10 @@ class TorchTwin:
     def __init__(self, detector: Detector, dtype):
         self.detector = detector
         self.cfg = detector.cfg
-        self.params = {name: torch.tensor(p, dtype=dtype, requires_grad=True)
-                       for name, p in detector.params.items()}
+        self.params = {
+            name: torch.tensor(p, dtype=dtype, requires_grad=True)
+            for name, p in detector.params.items()
+        }
 
     def backbone(self, x):
         for i, layer in enumerate(self.detector.backbone.layers):
@@ -76,8 +79,9 @@ class TorchTwin:
             elif isinstance(layer, ReLU):
                 x = F.relu(x)
             elif isinstance(layer, MaxPool2d):
-                x = F.max_pool2d(x, layer.kernel_size, layer.stride, layer.padding,
-                                 ceil_mode=layer.ceil_mode)
+                x = F.max_pool2d(
+                    x, layer.kernel_size, layer.stride, layer.padding, ceil_mode=layer.ceil_mode
+                )
             else:
                 raise TypeError(f"the twin does not know layer {type(layer).__name__}")
         return x
@@ -100,9 +104,13 @@ class TorchTwin:
             pred = pred.permute(2, 3, 0, 1).reshape(-1, 4)  # (h*w*A, 4)
             labels = torch.as_tensor(at.labels)
             rpn_cls = rpn_cls + F.cross_entropy(logits, labels, ignore_index=-1) / batch
-            reg = smooth_l1_sum(pred, torch.as_tensor(at.bbox_targets, dtype=pred.dtype),
-                                cfg.rpn_sigma, torch.as_tensor(at.inside_weights, dtype=pred.dtype),
-                                1.0)
+            reg = smooth_l1_sum(
+                pred,
+                torch.as_tensor(at.bbox_targets, dtype=pred.dtype),
+                cfg.rpn_sigma,
+                torch.as_tensor(at.inside_weights, dtype=pred.dtype),
+                1.0,
+            )
             rpn_reg = rpn_reg + cfg.rpn_lambda / (feat_h * feat_w) * reg / batch
 
         # RoI pooling: gather the cells our kernel picked; empty bins (argmax -1) give 0.
@@ -118,15 +126,23 @@ class TorchTwin:
         t = targets.roi_targets
         cls = F.cross_entropy(cls_logits, torch.as_tensor(t.labels))
         as_t = lambda a: torch.as_tensor(a, dtype=box_deltas.dtype)  # noqa: E731
-        reg = smooth_l1_sum(box_deltas, as_t(t.bbox_targets), cfg.head_sigma,
-                            as_t(t.inside_weights), as_t(t.outside_weights)) / len(rois)
+        reg = smooth_l1_sum(
+            box_deltas,
+            as_t(t.bbox_targets),
+            cfg.head_sigma,
+            as_t(t.inside_weights),
+            as_t(t.outside_weights),
+        ) / len(rois)
         return {"rpn_cls": rpn_cls, "rpn_reg": rpn_reg, "cls": cls, "reg": reg}
 
 
 def batch_of(dataset, size):
     samples = [dataset[i] for i in range(size)]
-    return (np.stack([s.image for s in samples]), [s.boxes for s in samples],
-            [s.labels for s in samples])
+    return (
+        np.stack([s.image for s in samples]),
+        [s.boxes for s in samples],
+        [s.labels for s in samples],
+    )
 
 
 def detector_like(trained: Detector | None, dtype) -> Detector:
@@ -142,8 +158,9 @@ def sample(detector, images, boxes, labels):
     detector.forward_train(images, boxes, labels, np.random.default_rng(0))
     targets = detector.last_targets
     features = detector.backbone.forward(preprocess(images, detector.dtype))
-    _, argmax = roi_pool(features, targets.rois, detector.cfg.roi_pool_size,
-                         1.0 / detector.cfg.feat_stride)
+    _, argmax = roi_pool(
+        features, targets.rois, detector.cfg.roi_pool_size, 1.0 / detector.cfg.feat_stride
+    )
     return targets, argmax
 
 
@@ -157,8 +174,10 @@ def check(trained, images, boxes, labels) -> None:
     twin_losses = twin.losses(torch.as_tensor(preprocess(images, np.float64)), targets, argmax)
     sum(twin_losses.values()).backward()
 
-    print(f"check, float64, {len(images)} images, {len(targets.rois)} RoIs, "
-          f"{sum((a.labels >= 0).sum() for a in targets.anchor_targets)} sampled anchors:")
+    print(
+        f"check, float64, {len(images)} images, {len(targets.rois)} RoIs, "
+        f"{sum((a.labels >= 0).sum() for a in targets.anchor_targets)} sampled anchors:"
+    )
     print(f"{'loss':<10}{'minirpn':>14}{'torch twin':>14}{'rel. diff':>11}")
     for name in LOSS_NAMES:
         a, b = our_losses[name], twin_losses[name].item()
@@ -169,8 +188,10 @@ def check(trained, images, boxes, labels) -> None:
         error = np.linalg.norm(grad - theirs) / max(np.linalg.norm(theirs), 1e-300)
         if error > worst:
             worst_name, worst = name, error
-    print(f"gradients of all {len(ours.grads)} parameter tensors: largest relative difference "
-          f"{worst:.1e} ({worst_name})")
+    print(
+        f"gradients of all {len(ours.grads)} parameter tensors: largest relative difference "
+        f"{worst:.1e} ({worst_name})"
+    )
 
 
 def median_seconds(step, repeats):
@@ -189,10 +210,15 @@ def speed(trained, images, boxes, labels, repeats) -> None:
     x = torch.as_tensor(preprocess(images, np.float32))
     # Each step ends with an SGD update; the tiny rate keeps the repeated steps where they are.
     cfg = ours.cfg
-    our_sgd = SGD(list(ours.named_parameters()), lr=TIMING_LR, momentum=cfg.momentum,
-                  weight_decay=cfg.weight_decay)
-    twin_sgd = torch.optim.SGD(twin.params.values(), lr=TIMING_LR, momentum=cfg.momentum,
-                               weight_decay=cfg.weight_decay)
+    our_sgd = SGD(
+        list(ours.named_parameters()),
+        lr=TIMING_LR,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+    )
+    twin_sgd = torch.optim.SGD(
+        twin.params.values(), lr=TIMING_LR, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
 
     def our_step():
         ours.zero_grad()
@@ -211,8 +237,12 @@ def speed(trained, images, boxes, labels, repeats) -> None:
         sum(twin.losses(x, targets, argmax).values()).backward()
         twin_sgd.step()
 
-    rows = {"minirpn (same samples)": [], "minirpn (full step, samples itself)": [],
-            "torch twin, 1 thread": [], "torch twin, 2 threads": []}
+    rows = {
+        "minirpn (same samples)": [],
+        "minirpn (full step, samples itself)": [],
+        "torch twin, 1 thread": [],
+        "torch twin, 2 threads": [],
+    }
     for _ in range(3):  # interleaved rounds, so both see the same machine load
         torch.set_num_threads(1)
         rows["torch twin, 1 thread"].append(median_seconds(twin_step, repeats))
@@ -223,8 +253,10 @@ def speed(trained, images, boxes, labels, repeats) -> None:
     best = {name: min(values) for name, values in rows.items()}
     reference = best["torch twin, 1 thread"]
     print()
-    print(f"one training step, float32, {len(images)} images of "
-          f"{images.shape[1]}x{images.shape[2]}, best of 3 medians of {repeats}:")
+    print(
+        f"one training step, float32, {len(images)} images of "
+        f"{images.shape[1]}x{images.shape[2]}, best of 3 medians of {repeats}:"
+    )
     print(f"{'':<38}{'ms':>8}{'vs twin (1 thread)':>20}")
     for name, seconds in best.items():
         print(f"{name:<38}{1e3 * seconds:8.2f}{seconds / reference:19.2f}x")
@@ -235,17 +267,22 @@ def speed(trained, images, boxes, labels, repeats) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", type=Path, default=Path("runs/benchmark"),
-                        help="trained run whose weights to use (default: untrained weights "
-                             "if it does not exist)")
+    parser.add_argument(
+        "--run",
+        type=Path,
+        default=Path("runs/benchmark"),
+        help="trained run whose weights to use (default: untrained weights if it does not exist)",
+    )
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
     if torch is None:
         print("PyTorch is not installed; 'pip install torch' to run the twin. Skipping.")
         return
     trained = load_run(args.run).detector if (args.run / "checkpoint.npz").exists() else None
-    print(f"weights: {'trained run ' + str(args.run) if trained else 'untrained (seed 0)'}; "
-          f"torch {torch.__version__}")
+    print(
+        f"weights: {'trained run ' + str(args.run) if trained else 'untrained (seed 0)'}; "
+        f"torch {torch.__version__}"
+    )
     images, boxes, labels = batch_of(ToyShapes("train"), Config.tiny().images_per_batch)
     check(trained, images, boxes, labels)
     speed(trained, images, boxes, labels, args.repeats)

@@ -11,6 +11,7 @@
    anchor targets + RPN loss, proposal layer, proposal targets, RoI pooling forward /
    backward, the fully connected head, and the rest (data, SGD step, glue).
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,14 @@ import numpy as np  # noqa: E402
 import minirpn.model as model_module  # noqa: E402
 from minirpn.data import ToyShapes  # noqa: E402
 from minirpn.nn import SGD  # noqa: E402
-from minirpn.train import (CHECKPOINT_NAME, METRICS_NAME, batch_indices,  # noqa: E402
-                           learning_rate, load_batch, load_run)
+from minirpn.train import (
+    CHECKPOINT_NAME,
+    METRICS_NAME,
+    batch_indices,  # noqa: E402
+    learning_rate,
+    load_batch,
+    load_run,
+)
 
 TIME_LIMIT_S = 300
 TARGET_MAP50 = 0.90
@@ -47,8 +54,10 @@ def run_default_training(out: Path) -> None:
     print()
     print(f"{'wall time of minirpn train':<34}{wall:9.1f} s   (target <= {TIME_LIMIT_S} s)")
     print(f"{'  of which training iterations':<34}{metrics['train_seconds']:9.1f} s")
-    print(f"{'iterations x images per batch':<34}{metrics['iterations']:>9} x "
-          f"{metrics['images_per_batch']}")
+    print(
+        f"{'iterations x images per batch':<34}{metrics['iterations']:>9} x "
+        f"{metrics['images_per_batch']}"
+    )
     print(f"{'seconds per iteration':<34}{metrics['seconds_per_iteration']:9.4f} s")
     print(f"{'validation mAP@0.5':<34}{metrics['map50']:9.4f}     (target >= {TARGET_MAP50})")
     print(f"{'validation COCO mAP@[.5:.95]':<34}{metrics['map']:9.4f}")
@@ -69,17 +78,20 @@ class Stopwatch:
                 return function(*args, **kwargs)
             finally:
                 self.seconds[stage] += time.perf_counter() - tic
+
         return timed
 
 
 def instrument(detector, watch: Stopwatch) -> None:
     """Put every stage of ``detector`` (and of the model module's calls) under the stopwatch."""
-    for name, stage in (("anchor_targets", "anchor targets + RPN loss"),
-                        ("rpn_loss", "anchor targets + RPN loss"),
-                        ("proposal_layer", "proposal layer"),
-                        ("proposal_targets", "proposal targets"),
-                        ("roi_pool", "RoI pooling fwd"),
-                        ("roi_pool_backward", "RoI pooling bwd")):
+    for name, stage in (
+        ("anchor_targets", "anchor targets + RPN loss"),
+        ("rpn_loss", "anchor targets + RPN loss"),
+        ("proposal_layer", "proposal layer"),
+        ("proposal_targets", "proposal targets"),
+        ("roi_pool", "RoI pooling fwd"),
+        ("roi_pool_backward", "RoI pooling bwd"),
+    ):
         setattr(model_module, name, watch.wrap(stage, getattr(model_module, name)))
     for layer, stage in ((detector.backbone, "backbone"), (detector.rpn, "RPN head")):
         layer.forward = watch.wrap(f"{stage} fwd", layer.forward)
@@ -94,11 +106,17 @@ def time_iterations(run_dir: Path, iterations: int) -> None:
     cfg = detector.cfg
     detector.train()
     dataset = ToyShapes("train")
-    optimizer = SGD(list(detector.named_parameters()), lr=learning_rate(cfg, cfg.max_iters),
-                    momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    optimizer = SGD(
+        list(detector.named_parameters()),
+        lr=learning_rate(cfg, cfg.max_iters),
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+    )
     rng = np.random.default_rng(0)
-    batches = [load_batch(dataset, batch_indices(0, it, cfg.images_per_batch, len(dataset)), None)
-               for it in range(iterations)]
+    batches = [
+        load_batch(dataset, batch_indices(0, it, cfg.images_per_batch, len(dataset)), None)
+        for it in range(iterations)
+    ]
 
     def step(batch):
         detector.zero_grad()
@@ -117,8 +135,10 @@ def time_iterations(run_dir: Path, iterations: int) -> None:
     per_iteration["other (losses, SGD step, glue)"] = total - sum(per_iteration.values())
 
     print()
-    print(f"one training iteration ({cfg.images_per_batch} images, trained weights, "
-          f"mean of {iterations}; images drawn beforehand):")
+    print(
+        f"one training iteration ({cfg.images_per_batch} images, trained weights, "
+        f"mean of {iterations}; images drawn beforehand):"
+    )
     print(f"{'stage':<34}{'ms':>9}{'share':>9}")
     for stage, seconds in sorted(per_iteration.items(), key=lambda kv: -kv[1]):
         print(f"{stage:<34}{1e3 * seconds:9.2f}{100 * seconds / total:8.1f}%")
@@ -128,8 +148,9 @@ def time_iterations(run_dir: Path, iterations: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark"))
-    parser.add_argument("--skip-train", action="store_true",
-                        help="reuse the run in --out instead of training again")
+    parser.add_argument(
+        "--skip-train", action="store_true", help="reuse the run in --out instead of training again"
+    )
     parser.add_argument("--iterations", type=int, default=30)
     args = parser.parse_args()
     if not args.skip_train:

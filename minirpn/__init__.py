@@ -8,6 +8,7 @@ Conventions, used everywhere in the package:
 * weights use PyTorch's layouts: conv ``(C_out, C_in, kH, kW)``, linear ``(out, in)``;
 * training runs in float32, gradient checks in float64.
 """
+
 from minirpn.config import Config
 
 __all__ = ["Config"]

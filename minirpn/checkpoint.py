@@ -17,6 +17,7 @@ Two safety rules:
   then renamed over the old one (``os.replace`` is atomic on one file system), so a save
   interrupted by Ctrl-C, a full disk or a crash leaves the last good checkpoint intact.
 """
+
 from __future__ import annotations
 
 import json
@@ -97,23 +98,35 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
         raise ValueError(f"{str(path)!r} is not a readable minirpn checkpoint ({error})") from None
 
-    missing = [k for k in ("format_version", "config", "iteration", "rng_state", "extra")
-               if k not in entries]
+    missing = [
+        k
+        for k in ("format_version", "config", "iteration", "rng_state", "extra")
+        if k not in entries
+    ]
     if missing:
         raise ValueError(f"{str(path)!r} is not a minirpn checkpoint (missing entries {missing})")
     version = int(entries["format_version"])
     if version != FORMAT_VERSION:
-        raise ValueError(f"checkpoint {str(path)!r} has format version {version}, "
-                         f"this minirpn reads version {FORMAT_VERSION}")
+        raise ValueError(
+            f"checkpoint {str(path)!r} has format version {version}, "
+            f"this minirpn reads version {FORMAT_VERSION}"
+        )
     try:
         config = Config.from_json(str(entries["config"]))
         rng_state = json.loads(str(entries["rng_state"]))
         extra = json.loads(str(entries["extra"]))
     except (ValueError, TypeError) as error:
         raise ValueError(
-            f"checkpoint {str(path)!r} has an unreadable config or state ({error})") from None
+            f"checkpoint {str(path)!r} has an unreadable config or state ({error})"
+        ) from None
 
-    params = {k[len(_PARAM):]: v for k, v in entries.items() if k.startswith(_PARAM)}
-    momentum = {k[len(_MOMENTUM):]: v for k, v in entries.items() if k.startswith(_MOMENTUM)}
-    return Checkpoint(config=config, params=params, momentum=momentum,
-                      iteration=int(entries["iteration"]), rng_state=rng_state, extra=extra)
+    params = {k[len(_PARAM) :]: v for k, v in entries.items() if k.startswith(_PARAM)}
+    momentum = {k[len(_MOMENTUM) :]: v for k, v in entries.items() if k.startswith(_MOMENTUM)}
+    return Checkpoint(
+        config=config,
+        params=params,
+        momentum=momentum,
+        iteration=int(entries["iteration"]),
+        rng_state=rng_state,
+        extra=extra,
+    )

@@ -17,6 +17,7 @@ never a traceback.
 NumPy (and everything that imports it) is imported inside the commands, so that
 :func:`main` can choose the number of BLAS threads first (:data:`BLAS_THREADS`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,46 +64,77 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="minirpn", description="Train, evaluate and run the tiny Faster "
-                     "R-CNN detector; write the toy data.")
+    parser = _Parser(
+        prog="minirpn",
+        description="Train, evaluate and run the tiny Faster R-CNN detector; write the toy data.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("train", help="train the tiny detector on the toy data")
     p.add_argument("--out", type=Path, help="run folder (default: runs/<date-time>)")
-    p.add_argument("--data", type=Path, metavar="DIR",
-                   help="train on DIR/train and evaluate on DIR/val (COCO folders as "
-                        "make-toy-data writes them) instead of the built-in toy data")
-    p.add_argument("--resume", type=Path, metavar="DIR",
-                   help="continue the run in DIR from its checkpoint (same seed and config)")
-    p.add_argument("--iters", type=_positive_int,
-                   help="training iterations (default: the config's)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="train on DIR/train and evaluate on DIR/val (COCO folders as "
+        "make-toy-data writes them) instead of the built-in toy data",
+    )
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="continue the run in DIR from its checkpoint (same seed and config)",
+    )
+    p.add_argument(
+        "--iters", type=_positive_int, help="training iterations (default: the config's)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of weights, sampling and data order")
     p.add_argument("--batch-size", type=_positive_int, help="images per iteration")
     p.add_argument("--lr", type=_positive_float, help="base learning rate")
-    p.add_argument("--val-images", type=_positive_int,
-                   help="validation images to evaluate at the end (default: the whole split)")
+    p.add_argument(
+        "--val-images",
+        type=_positive_int,
+        help="validation images to evaluate at the end (default: the whole split)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     p = sub.add_parser("eval", help="evaluate a trained run on the validation split")
     p.add_argument("--run", type=Path, required=True, metavar="DIR")
-    p.add_argument("--data", type=Path, metavar="DIR",
-                   help="evaluate on DIR/val (default: the validation split of the run's data)")
-    p.add_argument("--val-images", type=_positive_int,
-                   help="validation images to evaluate (default: the whole split)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="evaluate on DIR/val (default: the validation split of the run's data)",
+    )
+    p.add_argument(
+        "--val-images",
+        type=_positive_int,
+        help="validation images to evaluate (default: the whole split)",
+    )
 
     p = sub.add_parser("detect", help="detect objects in images with a trained run")
     p.add_argument("--run", type=Path, required=True, metavar="DIR")
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR",
-                   help="folder for a PNG per image (detections scoring >= 0.5) and "
-                        "detections.json (every detection, COCO results format)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder for a PNG per image (detections scoring >= 0.5) and "
+        "detections.json (every detection, COCO results format)",
+    )
 
     p = sub.add_parser("make-toy-data", help="write the toy data as PNG images + COCO JSON")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
-    p.add_argument("--split", choices=("train", "val", "all"), default="all",
-                   help="which split; 'all' writes DIR/train and DIR/val (default)")
-    p.add_argument("--num-images", type=_positive_int,
-                   help="images per split (default: the whole split)")
+    p.add_argument(
+        "--split",
+        choices=("train", "val", "all"),
+        default="all",
+        help="which split; 'all' writes DIR/train and DIR/val (default)",
+    )
+    p.add_argument(
+        "--num-images", type=_positive_int, help="images per split (default: the whole split)"
+    )
     p.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -114,31 +146,53 @@ def _train(args) -> int | None:
     if args.resume is not None:
         if args.out is not None and args.out != args.resume:
             raise UsageError("--resume continues in its own folder; leave out --out")
-        given = (("--iters", args.iters), ("--batch-size", args.batch_size), ("--lr", args.lr),
-                 ("--data", args.data))
+        given = (
+            ("--iters", args.iters),
+            ("--batch-size", args.batch_size),
+            ("--lr", args.lr),
+            ("--data", args.data),
+        )
         changed = [flag for flag, value in given if value is not None]
         if changed:
-            raise UsageError(f"{', '.join(changed)} cannot change when resuming "
-                             "(the checkpoint's config and data are used)")
+            raise UsageError(
+                f"{', '.join(changed)} cannot change when resuming "
+                "(the checkpoint's config and data are used)"
+            )
         run_dir, cfg = args.resume, None
     else:
         run_dir = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-        overrides = {field: value for field, value in (("max_iters", args.iters),
-                                                       ("images_per_batch", args.batch_size),
-                                                       ("learning_rate", args.lr))
-                     if value is not None}
+        overrides = {
+            field: value
+            for field, value in (
+                ("max_iters", args.iters),
+                ("images_per_batch", args.batch_size),
+                ("learning_rate", args.lr),
+            )
+            if value is not None
+        }
         cfg = dataclasses.replace(Config.tiny(), **overrides)
         if args.data is not None:  # find a missing or broken split now, not after training
             train_classes = open_split(args.data, "train").class_names
             val_classes = open_split(args.data, "val").class_names
             if train_classes != val_classes:
-                raise ValueError(f"{args.data}/train has classes {train_classes}, "
-                                 f"{args.data}/val has {val_classes}")
-    result = train(cfg, run_dir, data=args.data, seed=args.seed,
-                   resume=args.resume is not None, progress=not args.no_progress)
+                raise ValueError(
+                    f"{args.data}/train has classes {train_classes}, "
+                    f"{args.data}/val has {val_classes}"
+                )
+    result = train(
+        cfg,
+        run_dir,
+        data=args.data,
+        seed=args.seed,
+        resume=args.resume is not None,
+        progress=not args.no_progress,
+    )
     if result.interrupted:
-        print(f"interrupted at iteration {result.iteration}; checkpoint saved, continue with "
-              f"'minirpn train --resume {run_dir}'", file=sys.stderr)
+        print(
+            f"interrupted at iteration {result.iteration}; checkpoint saved, continue with "
+            f"'minirpn train --resume {run_dir}'",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     metrics = write_report(run_dir, result, val_images=args.val_images)
     print(f"run folder: {run_dir}")
@@ -157,8 +211,10 @@ def _eval(args) -> None:
     run = load_run(args.run)
     val = open_split(run.data if args.data is None else args.data, "val")
     if len(val.class_names) != len(run.class_names):
-        raise ValueError(f"the data has {len(val.class_names)} classes, the run was trained on "
-                         f"{len(run.class_names)} ({', '.join(run.class_names)})")
+        raise ValueError(
+            f"the data has {len(val.class_names)} classes, the run was trained on "
+            f"{len(run.class_names)} ({', '.join(run.class_names)})"
+        )
     _print_metrics(evaluate_detector(run.detector, val, run.class_names, args.val_images))
 
 
@@ -172,17 +228,24 @@ def _detect(args) -> None:
     images = [read_image(path) for path in args.images]  # fail before writing anything
     args.out.mkdir(parents=True, exist_ok=True)
     results = []
-    for image_id, (path, image) in enumerate(zip(args.images, images), start=1):
+    for image_id, (path, image) in enumerate(zip(args.images, images, strict=True), start=1):
         boxes, scores, labels = run.detector.detect(image)
-        save_png(draw_result(image, boxes, scores, labels, run.class_names),
-                 args.out / f"{path.stem}_detections.png")
-        for box, score, label in zip(boxes.tolist(), scores.tolist(), labels.tolist()):
+        save_png(
+            draw_result(image, boxes, scores, labels, run.class_names),
+            args.out / f"{path.stem}_detections.png",
+        )
+        for box, score, label in zip(boxes.tolist(), scores.tolist(), labels.tolist(), strict=True):
             x1, y1, x2, y2 = box
             # COCO results format, with the category ids of the training data's COCO file.
-            results.append({"image_id": image_id, "file_name": path.name,
-                            "category_id": run.category_ids[label - 1],
-                            "bbox": [x1, y1, x2 - x1, y2 - y1],
-                            "score": float(score)})
+            results.append(
+                {
+                    "image_id": image_id,
+                    "file_name": path.name,
+                    "category_id": run.category_ids[label - 1],
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "score": float(score),
+                }
+            )
         print(f"{path}: {len(boxes)} detections")
     with atomic_write(args.out / "detections.json") as f:
         f.write(json.dumps(results, indent=1).encode("utf-8"))

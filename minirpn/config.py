@@ -8,6 +8,7 @@ No module reads a global: every function that needs a hyper-parameter takes the
 config (or the single value) as an argument. Derive a variant with
 ``dataclasses.replace(cfg, rpn_nms_thresh=0.6)``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -87,7 +88,7 @@ class Config:
         return len(self.anchor_ratios) * len(self.anchor_scales)
 
     @classmethod
-    def tiny(cls, **overrides) -> "Config":
+    def tiny(cls, **overrides) -> Config:
         """Small-scale preset for the tiny detector on the toy data (CPU, minutes)."""
         values = dict(
             anchor_base_size=8,
@@ -120,7 +121,7 @@ class Config:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Config":
+    def from_json(cls, text: str) -> Config:
         raw = json.loads(text)
         if not isinstance(raw, dict):
             raise ValueError(f"config JSON must be an object, got {type(raw).__name__}")

@@ -14,6 +14,7 @@ tiny detector's anchor scales, so both the anchors' scales and their ratios (F7)
 :func:`write_coco` / :func:`make_toy_data` write a dataset as PNG files plus one COCO
 JSON file, and :class:`CocoDataset` reads such a folder -- the toy data or your own.
 """
+
 from __future__ import annotations
 
 import json
@@ -118,8 +119,13 @@ class ToyShapes:
 
     class_names = TOY_CLASS_NAMES
 
-    def __init__(self, split: str = "train", num_images: int | None = None,
-                 image_size: int = 128, seed: int = 0):
+    def __init__(
+        self,
+        split: str = "train",
+        num_images: int | None = None,
+        image_size: int = 128,
+        seed: int = 0,
+    ):
         if split not in _SPLIT_STREAMS:
             raise ValueError(f"split must be one of {sorted(_SPLIT_STREAMS)}, got {split!r}")
         if num_images is None:
@@ -168,8 +174,11 @@ class ToyShapes:
             labels=np.array(labels, dtype=np.int64),
             file_name=f"{self.split}_{index:05d}.png",
         )
-        return ToyRendering(sample, np.array(masks, dtype=bool).reshape(-1, size, size),
-                            np.array(colors, dtype=np.uint8).reshape(-1, 3))
+        return ToyRendering(
+            sample,
+            np.array(masks, dtype=bool).reshape(-1, size, size),
+            np.array(colors, dtype=np.uint8).reshape(-1, 3),
+        )
 
 
 def _draw_background(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -210,8 +219,9 @@ def _log_uniform(rng: np.random.Generator, low: int, high: int) -> int:
     return int(round(math.exp(rng.uniform(math.log(low), math.log(high)))))
 
 
-def _shape_mask(label: int, x0: int, y0: int, width: int, height: int,
-                size: int, pointing_up: bool) -> np.ndarray:
+def _shape_mask(
+    label: int, x0: int, y0: int, width: int, height: int, size: int, pointing_up: bool
+) -> np.ndarray:
     """(size, size) bool mask of a shape drawn in the frame [x0, x0 + width) x [y0, y0 + height)."""
     mask = Image.new("1", (size, size), 0)
     draw = ImageDraw.Draw(mask)
@@ -229,8 +239,9 @@ def _shape_mask(label: int, x0: int, y0: int, width: int, height: int,
     return np.asarray(mask, dtype=bool).copy()
 
 
-def _place_shape(rng: np.random.Generator, label: int, size: int, forbidden: np.ndarray,
-                 boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _place_shape(
+    rng: np.random.Generator, label: int, size: int, forbidden: np.ndarray, boxes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Draw a shape of class ``label`` at random sizes / positions until one fits.
 
     forbidden: (size, size) bool, the pixels of the shapes already placed, grown by MIN_GAP.
@@ -272,7 +283,7 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     grown = np.zeros_like(mask)
     for dy in range(2 * radius + 1):
         for dx in range(2 * radius + 1):
-            grown |= padded[dy:dy + height, dx:dx + width]
+            grown |= padded[dy : dy + height, dx : dx + width]
     return grown
 
 
@@ -304,28 +315,40 @@ def write_coco(dataset, out_dir: str | os.PathLike) -> Path:
     """
     out_dir = Path(out_dir)
     category_ids = getattr(dataset, "category_ids", None) or tuple(
-        range(1, len(dataset.class_names) + 1))
+        range(1, len(dataset.class_names) + 1)
+    )
     images, annotations = [], []
     for index in range(len(dataset)):
         sample = dataset[index]
         height, width = sample.image.shape[:2]
         image_id = index + 1
         if sample.labels.size and not (
-                1 <= sample.labels.min() and sample.labels.max() <= len(category_ids)):
-            raise ValueError(f"labels of sample {index} ({sample.file_name!r}) must be in "
-                             f"1..{len(category_ids)}, got {sample.labels.tolist()}")
-        images.append({"id": image_id, "file_name": sample.file_name,
-                       "width": int(width), "height": int(height)})
+            1 <= sample.labels.min() and sample.labels.max() <= len(category_ids)
+        ):
+            raise ValueError(
+                f"labels of sample {index} ({sample.file_name!r}) must be in "
+                f"1..{len(category_ids)}, got {sample.labels.tolist()}"
+            )
+        images.append(
+            {
+                "id": image_id,
+                "file_name": sample.file_name,
+                "width": int(width),
+                "height": int(height),
+            }
+        )
         for box, label in zip(sample.boxes.tolist(), sample.labels.tolist(), strict=True):
             x1, y1, x2, y2 = box
-            annotations.append({
-                "id": len(annotations) + 1,
-                "image_id": image_id,
-                "category_id": int(category_ids[label - 1]),
-                "bbox": [x1, y1, x2 - x1, y2 - y1],
-                "area": (x2 - x1) * (y2 - y1),
-                "iscrowd": 0,
-            })
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": int(category_ids[label - 1]),
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "iscrowd": 0,
+                }
+            )
         with atomic_write(out_dir / COCO_IMAGE_DIR / sample.file_name) as f:
             Image.fromarray(sample.image).save(f, format="PNG")
 
@@ -333,8 +356,10 @@ def write_coco(dataset, out_dir: str | os.PathLike) -> Path:
         "info": {"description": f"written by minirpn from {type(dataset).__name__}"},
         "images": images,
         "annotations": annotations,
-        "categories": [{"id": int(cid), "name": name, "supercategory": "shape"}
-                       for cid, name in zip(category_ids, dataset.class_names, strict=True)],
+        "categories": [
+            {"id": int(cid), "name": name, "supercategory": "shape"}
+            for cid, name in zip(category_ids, dataset.class_names, strict=True)
+        ],
     }
     json_path = out_dir / COCO_JSON_NAME
     with atomic_write(json_path) as f:
@@ -342,9 +367,13 @@ def write_coco(dataset, out_dir: str | os.PathLike) -> Path:
     return json_path
 
 
-def make_toy_data(out_dir: str | os.PathLike, split: str = "train",
-                  num_images: int | None = None, seed: int = 0,
-                  image_size: int = 128) -> Path:
+def make_toy_data(
+    out_dir: str | os.PathLike,
+    split: str = "train",
+    num_images: int | None = None,
+    seed: int = 0,
+    image_size: int = 128,
+) -> Path:
     """Write one split of :class:`ToyShapes` to ``out_dir`` as a COCO folder; return the JSON path.
 
     ``CocoDataset(out_dir)`` reads it back, sample for sample.
@@ -409,18 +438,24 @@ class CocoDataset:
                 if ann.get("iscrowd", 0):
                     continue
                 if not isinstance(ann["bbox"], list) or len(ann["bbox"]) != 4:
-                    raise ValueError(f"annotation {ann.get('id')} has bbox {ann['bbox']!r}, "
-                                     f"expected [x, y, w, h]")
+                    raise ValueError(
+                        f"annotation {ann.get('id')} has bbox {ann['bbox']!r}, "
+                        f"expected [x, y, w, h]"
+                    )
                 x, y, w, h = (float(v) for v in ann["bbox"])
                 if not (math.isfinite(x + y + w + h) and w > 0 and h > 0):
-                    raise ValueError(f"annotation {ann.get('id')} has a degenerate bbox "
-                                     f"{ann['bbox']} (need finite x, y and w, h > 0)")
+                    raise ValueError(
+                        f"annotation {ann.get('id')} has a degenerate bbox "
+                        f"{ann['bbox']} (need finite x, y and w, h > 0)"
+                    )
                 if ann["category_id"] not in label_of:
-                    raise ValueError(f"annotation {ann.get('id')} has unknown category_id "
-                                     f"{ann['category_id']}")
+                    raise ValueError(
+                        f"annotation {ann.get('id')} has unknown category_id {ann['category_id']}"
+                    )
                 if ann["image_id"] not in row_of:
-                    raise ValueError(f"annotation {ann.get('id')} has unknown image_id "
-                                     f"{ann['image_id']}")
+                    raise ValueError(
+                        f"annotation {ann.get('id')} has unknown image_id {ann['image_id']}"
+                    )
                 row = row_of[ann["image_id"]]
                 boxes[row].append([x, y, x + w, y + h])
                 labels[row].append(label_of[ann["category_id"]])
@@ -432,8 +467,10 @@ class CocoDataset:
         self._labels = [np.array(lab, dtype=np.int64) for lab in labels]
         missing = [name for name in self.file_names if not (self.image_dir / name).is_file()]
         if missing:
-            raise ValueError(f"{where}: {len(missing)} image file(s) missing from "
-                             f"{str(self.image_dir)!r}, first {missing[0]!r}")
+            raise ValueError(
+                f"{where}: {len(missing)} image file(s) missing from "
+                f"{str(self.image_dir)!r}, first {missing[0]!r}"
+            )
 
     def __len__(self) -> int:
         return len(self.file_names)
@@ -441,8 +478,9 @@ class CocoDataset:
     def __getitem__(self, index: int) -> Sample:
         index = _check_index(index, len(self))
         rgb = read_image(self.image_dir / self.file_names[index])
-        return Sample(rgb, self._boxes[index].copy(), self._labels[index].copy(),
-                      self.file_names[index])
+        return Sample(
+            rgb, self._boxes[index].copy(), self._labels[index].copy(), self.file_names[index]
+        )
 
 
 # --------------------------------------------------------------------------- checks

@@ -22,6 +22,7 @@ without COCO's 100-detections-per-image cap -- so it can differ slightly from
 pycocotools). A class with no ground-truth box in the whole set has no defined recall: it
 is left out of both means and its AP is reported as ``None``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -36,8 +37,9 @@ COCO_IOU_THRESHOLDS = tuple(np.round(np.arange(0.50, 0.96, 0.05), 2).tolist())  
 ELEVEN_RECALL_LEVELS = np.linspace(0.0, 1.0, 11)  # VOC 2007: 0, 0.1, ..., 1
 
 
-def average_precision(recall: np.ndarray, precision: np.ndarray,
-                      use_07_metric: bool = False) -> float:
+def average_precision(
+    recall: np.ndarray, precision: np.ndarray, use_07_metric: bool = False
+) -> float:
     """Area under a precision-recall curve.
 
     recall, precision: (n,) float, the values after each of the n ranked detections
@@ -54,8 +56,10 @@ def average_precision(recall: np.ndarray, precision: np.ndarray,
     recall = np.asarray(recall, dtype=np.float64)
     precision = np.asarray(precision, dtype=np.float64)
     if recall.ndim != 1 or recall.shape != precision.shape:
-        raise ValueError(f"recall and precision must be 1-D of one length, "
-                         f"got shapes {recall.shape} and {precision.shape}")
+        raise ValueError(
+            f"recall and precision must be 1-D of one length, "
+            f"got shapes {recall.shape} and {precision.shape}"
+        )
     if not (np.isfinite(recall).all() and np.isfinite(precision).all()):
         raise ValueError("recall and precision must be finite, got NaN or infinity")
     if recall.size == 0:
@@ -73,9 +77,13 @@ def average_precision(recall: np.ndarray, precision: np.ndarray,
     return float(np.sum((rec[steps] - rec[steps - 1]) * envelope[steps]))
 
 
-def evaluate(detections: Sequence, ground_truths: Sequence, num_classes: int,
-             iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS,
-             use_07_metric: bool = False) -> dict:
+def evaluate(
+    detections: Sequence,
+    ground_truths: Sequence,
+    num_classes: int,
+    iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS,
+    use_07_metric: bool = False,
+) -> dict:
     """AP per class and mean AP of detections against ground truth (rules: module docstring).
 
     detections:     one entry per image, ``(boxes (D, 4), scores (D,), labels (D,))``: boxes
@@ -93,24 +101,34 @@ def evaluate(detections: Sequence, ground_truths: Sequence, num_classes: int,
       ``num_ground_truth`` {label: number of ground-truth boxes},
       ``num_detections``   {label: number of detections}.
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
-            or num_classes < 1:
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, (int, np.integer))
+        or num_classes < 1
+    ):
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     if len(detections) != len(ground_truths):
-        raise ValueError(f"detections and ground_truths must have one entry per image, "
-                         f"got {len(detections)} and {len(ground_truths)}")
+        raise ValueError(
+            f"detections and ground_truths must have one entry per image, "
+            f"got {len(detections)} and {len(ground_truths)}"
+        )
     thresholds = np.asarray(iou_thresholds, dtype=np.float64)
-    if thresholds.ndim != 1 or thresholds.size == 0 or not (
-            (thresholds > 0) & (thresholds <= 1)).all():
-        raise ValueError(f"iou_thresholds must be a non-empty list in (0, 1], "
-                         f"got {iou_thresholds!r}")
+    if (
+        thresholds.ndim != 1
+        or thresholds.size == 0
+        or not ((thresholds > 0) & (thresholds <= 1)).all()
+    ):
+        raise ValueError(
+            f"iou_thresholds must be a non-empty list in (0, 1], got {iou_thresholds!r}"
+        )
     voc_index = np.flatnonzero(np.isclose(thresholds, VOC_IOU_THRESHOLD))
     if voc_index.size == 0:
-        raise ValueError(f"iou_thresholds must include {VOC_IOU_THRESHOLD}, "
-                         f"got {iou_thresholds!r}")
+        raise ValueError(f"iou_thresholds must include {VOC_IOU_THRESHOLD}, got {iou_thresholds!r}")
 
-    images = [_check_image(i, det, gt, num_classes)
-              for i, (det, gt) in enumerate(zip(detections, ground_truths, strict=True))]
+    images = [
+        _check_image(i, det, gt, num_classes)
+        for i, (det, gt) in enumerate(zip(detections, ground_truths, strict=True))
+    ]
 
     ap = {}  # label -> (T,) AP at each threshold, or None
     num_gt, num_det = {}, {}
@@ -121,18 +139,21 @@ def evaluate(detections: Sequence, ground_truths: Sequence, num_classes: int,
             ap[label] = None
             continue
         ranked = _rank_class(images, label)
-        ap[label] = np.array([
-            average_precision(*_precision_recall(ranked, num_gt[label], t),
-                              use_07_metric=use_07_metric)
-            for t in thresholds])
+        ap[label] = np.array(
+            [
+                average_precision(
+                    *_precision_recall(ranked, num_gt[label], t), use_07_metric=use_07_metric
+                )
+                for t in thresholds
+            ]
+        )
 
     scored = [a for a in ap.values() if a is not None]
     mean_per_threshold = np.mean(scored, axis=0) if scored else None  # (T,)
     return {
         "map50": None if not scored else float(mean_per_threshold[voc_index[0]]),
         "map": None if not scored else float(mean_per_threshold.mean()),
-        "ap50_per_class": {k: None if a is None else float(a[voc_index[0]])
-                           for k, a in ap.items()},
+        "ap50_per_class": {k: None if a is None else float(a[voc_index[0]]) for k, a in ap.items()},
         "ap_per_class": {k: None if a is None else float(a.mean()) for k, a in ap.items()},
         "num_ground_truth": num_gt,
         "num_detections": num_det,
@@ -187,29 +208,37 @@ def _check_image(index: int, detection, ground_truth, num_classes: int):
         boxes, scores, labels = detection
         gt_boxes, gt_labels = ground_truth
     except (TypeError, ValueError):
-        raise ValueError(f"image {index}: a detection entry must be (boxes, scores, labels) and "
-                         f"a ground-truth entry (boxes, labels)") from None
+        raise ValueError(
+            f"image {index}: a detection entry must be (boxes, scores, labels) and "
+            f"a ground-truth entry (boxes, labels)"
+        ) from None
     boxes, gt_boxes = _as_boxes(boxes), _as_boxes(gt_boxes)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     labels = np.asarray(labels).reshape(-1)
     gt_labels = np.asarray(gt_labels).reshape(-1)
-    for name, array, rows in (("detection boxes", boxes, len(scores)),
-                              ("ground-truth boxes", gt_boxes, len(gt_labels))):
+    for name, array, rows in (
+        ("detection boxes", boxes, len(scores)),
+        ("ground-truth boxes", gt_boxes, len(gt_labels)),
+    ):
         if array.ndim != 2 or array.shape != (rows, 4):
-            raise ValueError(f"image {index}: {name} must have shape ({rows}, 4), "
-                             f"got {array.shape}")
+            raise ValueError(
+                f"image {index}: {name} must have shape ({rows}, 4), got {array.shape}"
+            )
         if not np.isfinite(array).all():
             raise ValueError(f"image {index}: {name} must be finite, got NaN or infinity")
     if labels.shape != scores.shape:
-        raise ValueError(f"image {index}: detection labels must have shape {scores.shape}, "
-                         f"got {labels.shape}")
+        raise ValueError(
+            f"image {index}: detection labels must have shape {scores.shape}, got {labels.shape}"
+        )
     if not np.isfinite(scores).all():
         raise ValueError(f"image {index}: detection scores must be finite, got NaN or infinity")
     for name, lab in (("detection labels", labels), ("ground-truth labels", gt_labels)):
-        if lab.size and (not np.issubdtype(lab.dtype, np.integer)
-                         or lab.min() < 1 or lab.max() > num_classes):
-            raise ValueError(f"image {index}: {name} must be ints in 1..{num_classes}, "
-                             f"got {lab.tolist()}")
+        if lab.size and (
+            not np.issubdtype(lab.dtype, np.integer) or lab.min() < 1 or lab.max() > num_classes
+        ):
+            raise ValueError(
+                f"image {index}: {name} must be ints in 1..{num_classes}, got {lab.tolist()}"
+            )
     return boxes, scores, labels.astype(np.int64), gt_boxes, gt_labels.astype(np.int64)
 
 

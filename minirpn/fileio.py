@@ -3,6 +3,7 @@
 Checkpoints, metrics, pictures and datasets are all written through :func:`atomic_write`:
 an interrupted write (a crash, a full disk, Ctrl-C) leaves the previous file intact.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -13,6 +13,7 @@ In float64 with ``h = 1e-5`` a correct backward pass typically gives a relative 
 order eps / h); a wrong one gives 1e-2 or more. Do gradient checks in float64: in float32
 the rounding term alone is about 1e-2.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -4,10 +4,10 @@ Everything that takes an image from a user (the detector, the drawing functions,
 command line, COCO data) goes through these two functions, so grayscale, RGBA and
 unreadable files are handled the same way everywhere.
 """
+
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 from PIL import Image

@@ -38,6 +38,7 @@ One training step by hand (what :func:`minirpn.train.train` does in a loop)::
     detector.backward()                      # fills detector.grads["head.fc6.weight"], ...
     boxes, scores, labels = detector.detect(image)
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -49,8 +50,19 @@ from minirpn.anchors import generate_base_anchors, grid_anchors
 from minirpn.boxes import clip_boxes, decode
 from minirpn.config import Config
 from minirpn.image import as_rgb
-from minirpn.nn import (Container, Conv2d, Linear, MaxPool2d, ReLU, Sequential, relu_backward,
-                        relu_forward, smooth_l1, softmax, softmax_cross_entropy)
+from minirpn.nn import (
+    Container,
+    Conv2d,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+    relu_backward,
+    relu_forward,
+    smooth_l1,
+    softmax,
+    softmax_cross_entropy,
+)
 from minirpn.ops import batched_nms, roi_pool, roi_pool_backward
 from minirpn.proposal import proposal_layer
 from minirpn.proposal_target import BACKGROUND, ProposalTargets, proposal_targets
@@ -84,8 +96,10 @@ def tiny_backbone(rng: np.random.Generator, dtype=np.float32) -> Sequential:
     for stage, out_channels in enumerate(BACKBONE_CHANNELS):
         if stage > 0:
             layers.append(MaxPool2d(2, 2))
-        layers += [Conv2d(in_channels, out_channels, 3, padding=1, init="he", rng=rng, dtype=dtype),
-                   ReLU()]
+        layers += [
+            Conv2d(in_channels, out_channels, 3, padding=1, init="he", rng=rng, dtype=dtype),
+            ReLU(),
+        ]
         in_channels = out_channels
     return Sequential(*layers)
 
@@ -151,11 +165,14 @@ class Detector(Container):
         self.backbone = tiny_backbone(rng, dtype)
         rf = receptive_field(self.backbone)
         if rf.stride != cfg.feat_stride:
-            raise ValueError(f"cfg.feat_stride is {cfg.feat_stride} but the backbone's effective "
-                             f"stride is {rf.stride}: anchors would not line up with the cells")
+            raise ValueError(
+                f"cfg.feat_stride is {cfg.feat_stride} but the backbone's effective "
+                f"stride is {rf.stride}: anchors would not line up with the cells"
+            )
         # The anchors of cell (i, j) sit on that cell's receptive-field centre (F4, F7).
-        self.base_anchors = generate_base_anchors(cfg.anchor_base_size, cfg.anchor_ratios,
-                                                  cfg.anchor_scales, center=float(rf.center(0)))
+        self.base_anchors = generate_base_anchors(
+            cfg.anchor_base_size, cfg.anchor_ratios, cfg.anchor_scales, center=float(rf.center(0))
+        )
         # Smallest input giving a 1 x 1 map: F2 applied from the last layer back to the image.
         size = 1
         for kernel, stride, padding in reversed(layer_specs(self.backbone)):
@@ -165,16 +182,25 @@ class Detector(Container):
         channels = BACKBONE_CHANNELS[-1]
         pooled = channels * cfg.roi_pool_size * cfg.roi_pool_size
         new = dict(init="gaussian", rng=rng, dtype=dtype)
-        self.rpn = RPNHead(channels, cfg.rpn_channels, cfg.num_anchors, std=cfg.init_std,
-                           rng=rng, dtype=dtype)
+        self.rpn = RPNHead(
+            channels, cfg.rpn_channels, cfg.num_anchors, std=cfg.init_std, rng=rng, dtype=dtype
+        )
         self.fc6 = Linear(pooled, cfg.fc_channels, init="he", rng=rng, dtype=dtype)
         self.fc7 = Linear(cfg.fc_channels, cfg.fc_channels, init="he", rng=rng, dtype=dtype)
         self.cls_score = Linear(cfg.fc_channels, self.num_classes + 1, std=cfg.init_std, **new)
-        self.bbox_pred = Linear(cfg.fc_channels, COORDS_PER_BOX * (self.num_classes + 1),
-                                std=BBOX_PRED_STD, **new)
-        super().__init__({"backbone": self.backbone, "rpn": self.rpn, "head.fc6": self.fc6,
-                          "head.fc7": self.fc7, "head.cls_score": self.cls_score,
-                          "head.bbox_pred": self.bbox_pred})
+        self.bbox_pred = Linear(
+            cfg.fc_channels, COORDS_PER_BOX * (self.num_classes + 1), std=BBOX_PRED_STD, **new
+        )
+        super().__init__(
+            {
+                "backbone": self.backbone,
+                "rpn": self.rpn,
+                "head.fc6": self.fc6,
+                "head.fc7": self.fc7,
+                "head.cls_score": self.cls_score,
+                "head.bbox_pred": self.bbox_pred,
+            }
+        )
         self._cache: _TrainCache | None = None
         self.last_targets: TrainTargets | None = None  # the samples of the last forward_train
 
@@ -188,12 +214,15 @@ class Detector(Container):
         own = self.params
         missing, unknown = sorted(own.keys() - params.keys()), sorted(params.keys() - own.keys())
         if missing or unknown:
-            raise ValueError(f"{source} does not fit this model: missing {missing[:3]}, "
-                             f"unknown {unknown[:3]}")
+            raise ValueError(
+                f"{source} does not fit this model: missing {missing[:3]}, unknown {unknown[:3]}"
+            )
         for name, param in own.items():
             if params[name].shape != param.shape:
-                raise ValueError(f"{source}: {name} has shape {params[name].shape}, "
-                                 f"the model expects {param.shape}")
+                raise ValueError(
+                    f"{source}: {name} has shape {params[name].shape}, "
+                    f"the model expects {param.shape}"
+                )
             param[...] = params[name]
 
     # --- shared pieces --------------------------------------------------------------
@@ -213,9 +242,14 @@ class Detector(Container):
 
     # --- training -------------------------------------------------------------------
 
-    def forward_train(self, images: np.ndarray, gt_boxes: list[np.ndarray],
-                      gt_labels: list[np.ndarray], rng: np.random.Generator,
-                      targets: TrainTargets | None = None) -> dict[str, float]:
+    def forward_train(
+        self,
+        images: np.ndarray,
+        gt_boxes: list[np.ndarray],
+        gt_labels: list[np.ndarray],
+        rng: np.random.Generator,
+        targets: TrainTargets | None = None,
+    ) -> dict[str, float]:
         """Forward pass and losses of one batch; keeps what :meth:`backward` needs.
 
         Args:
@@ -243,15 +277,16 @@ class Detector(Container):
             self._cache = None
             return dict.fromkeys(LOSS_NAMES, float("nan"))
         if targets is None:
-            targets = self._sample_targets(scores, deltas, gt_boxes, gt_labels, (height, width),
-                                           rng)
+            targets = self._sample_targets(
+                scores, deltas, gt_boxes, gt_labels, (height, width), rng
+            )
         self.last_targets = targets
 
         # RPN loss (F11) per image, averaged over the batch.
         rpn_cls = rpn_reg = 0.0
         rpn_dscores, rpn_ddeltas = np.empty_like(scores), np.empty_like(deltas)
         for b in range(batch):
-            loss = rpn_loss(scores[b:b + 1], deltas[b:b + 1], targets.anchor_targets[b], cfg)
+            loss = rpn_loss(scores[b : b + 1], deltas[b : b + 1], targets.anchor_targets[b], cfg)
             rpn_cls += loss.loss_cls / batch
             rpn_reg += loss.loss_reg / batch
             rpn_dscores[b] = loss.dscores[0] / batch
@@ -262,11 +297,24 @@ class Detector(Container):
         t = targets.roi_targets
         loss_cls, dcls = softmax_cross_entropy(cls_logits, t.labels)
         num_rois = max(len(targets.rois), 1)
-        loss_reg, dreg = smooth_l1(box_deltas, t.bbox_targets.astype(self.dtype, copy=False),
-                                   sigma=cfg.head_sigma, inside_weights=t.inside_weights,
-                                   outside_weights=t.outside_weights)
-        self._cache = _TrainCache(rpn_dscores, rpn_ddeltas, dcls, dreg / self.dtype.type(num_rois),
-                                  targets.rois, argmax, features.shape, relu6, relu7)
+        loss_reg, dreg = smooth_l1(
+            box_deltas,
+            t.bbox_targets.astype(self.dtype, copy=False),
+            sigma=cfg.head_sigma,
+            inside_weights=t.inside_weights,
+            outside_weights=t.outside_weights,
+        )
+        self._cache = _TrainCache(
+            rpn_dscores,
+            rpn_ddeltas,
+            dcls,
+            dreg / self.dtype.type(num_rois),
+            targets.rois,
+            argmax,
+            features.shape,
+            relu6,
+            relu7,
+        )
         return {"rpn_cls": rpn_cls, "rpn_reg": rpn_reg, "cls": loss_cls, "reg": loss_reg / num_rois}
 
     def _sample_targets(self, scores, deltas, gt_boxes, gt_labels, image_size, rng) -> TrainTargets:
@@ -277,14 +325,18 @@ class Detector(Container):
         for b in range(len(scores)):
             boxes = np.asarray(gt_boxes[b], dtype=np.float64).reshape(-1, COORDS_PER_BOX)
             per_image_anchor_targets.append(anchor_targets(anchors, boxes, image_size, cfg, rng))
-            proposals, _ = proposal_layer(scores[b:b + 1], deltas[b:b + 1], anchors, image_size,
-                                          cfg, train=True)
-            sampled = proposal_targets(proposals, boxes, np.asarray(gt_labels[b]),
-                                       self.num_classes + 1, cfg, rng)
+            proposals, _ = proposal_layer(
+                scores[b : b + 1], deltas[b : b + 1], anchors, image_size, cfg, train=True
+            )
+            sampled = proposal_targets(
+                proposals, boxes, np.asarray(gt_labels[b]), self.num_classes + 1, cfg, rng
+            )
             batch_column = np.full((len(sampled.rois), 1), b, dtype=self.dtype)
             rois.append(np.hstack([batch_column, sampled.rois.astype(self.dtype)]))
             roi_targets.append(sampled)
-        merged = ProposalTargets(*(np.concatenate(parts) for parts in zip(*roi_targets)))
+        merged = ProposalTargets(
+            *(np.concatenate(parts) for parts in zip(*roi_targets, strict=True))
+        )
         return TrainTargets(per_image_anchor_targets, np.concatenate(rois), merged)
 
     def backward(self) -> None:
@@ -296,8 +348,9 @@ class Detector(Container):
         c = self._cache
         if c is None:
             raise RuntimeError("backward() needs a successful forward_train() first")
-        dh7 = relu_backward(self.cls_score.backward(c.dcls) + self.bbox_pred.backward(c.dreg),
-                            c.fc7_relu)
+        dh7 = relu_backward(
+            self.cls_score.backward(c.dcls) + self.bbox_pred.backward(c.dreg), c.fc7_relu
+        )
         dh6 = relu_backward(self.fc7.backward(dh7), c.fc6_relu)
         dpooled = self.fc6.backward(dh6).reshape(c.argmax.shape)  # (R, C, ph, pw)
         dfeatures = roi_pool_backward(dpooled, c.rois, c.argmax, c.features_shape)
@@ -324,8 +377,10 @@ class Detector(Container):
         rgb = as_rgb(image)
         height, width = rgb.shape[:2]
         if min(height, width) < self.min_image_size:
-            raise ValueError(f"image is {height}x{width} pixels; the backbone needs at least "
-                             f"{self.min_image_size}x{self.min_image_size}")
+            raise ValueError(
+                f"image is {height}x{width} pixels; the backbone needs at least "
+                f"{self.min_image_size}x{self.min_image_size}"
+            )
         features = self.backbone.forward(preprocess(rgb[None], self.dtype))  # (1, C, h, w)
         scores, deltas = self.rpn.forward(features)
         anchors = self.anchors(*features.shape[2:])
@@ -334,18 +389,25 @@ class Detector(Container):
         cls_logits, box_deltas = self._head_forward(features, rois)[:2]
 
         # Column BACKGROUND (0) is "no object", columns 1..C are the classes.
-        probs = softmax(cls_logits)[:, BACKGROUND + 1:]  # (P, C)
+        probs = softmax(cls_logits)[:, BACKGROUND + 1 :]  # (P, C)
         num_props, num_cls = len(proposals), self.num_classes
         # Class-specific boxes (F17): each proposal decoded with the deltas of every class.
         per_class = box_deltas.reshape(num_props, num_cls + 1, COORDS_PER_BOX)
-        per_class = per_class[:, BACKGROUND + 1:]  # (P, C, 4)
-        boxes = decode(np.repeat(proposals, num_cls, axis=0), per_class.reshape(-1, COORDS_PER_BOX),
-                       cfg.bbox_normalize_means, cfg.bbox_normalize_stds)  # (P * C, 4)
+        per_class = per_class[:, BACKGROUND + 1 :]  # (P, C, 4)
+        boxes = decode(
+            np.repeat(proposals, num_cls, axis=0),
+            per_class.reshape(-1, COORDS_PER_BOX),
+            cfg.bbox_normalize_means,
+            cfg.bbox_normalize_stds,
+        )  # (P * C, 4)
         boxes = clip_boxes(boxes, (height, width))
         class_scores = probs.reshape(-1)  # (P * C,) same order as boxes
         labels = np.tile(np.arange(1, num_cls + 1), num_props)  # (P * C,)
         keep = np.flatnonzero(class_scores > cfg.test_score_thresh)
         boxes, class_scores, labels = boxes[keep], class_scores[keep], labels[keep]
-        keep = batched_nms(boxes, class_scores, labels, cfg.test_nms)[:cfg.test_max_detections]
-        return (boxes[keep].astype(np.float32), class_scores[keep].astype(np.float32),
-                labels[keep].astype(np.int64))
+        keep = batched_nms(boxes, class_scores, labels, cfg.test_nms)[: cfg.test_max_detections]
+        return (
+            boxes[keep].astype(np.float32),
+            class_scores[keep].astype(np.float32),
+            labels[keep].astype(np.int64),
+        )

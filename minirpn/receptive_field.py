@@ -24,11 +24,12 @@ The formulas, one axis at a time (rows and columns are independent):
   ``p_in = s * p_out + ((k - 1) / 2 - padding)``; neuron layers: ``p_in = p_out``.
   Composed over several layers this stays affine: ``p_in = jump * p_out + shift``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from math import ceil, floor
-from typing import Iterable
 
 import numpy as np
 
@@ -48,8 +49,9 @@ __all__ = [
 _AXES = {-1: 1, 1: 1, "x": 1, -2: 0, 0: 0, "y": 0}  # which half of an (h, w) pair
 
 
-def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0,
-                ceil_mode: bool = False) -> int:
+def output_size(
+    size: int, kernel: int, stride: int = 1, padding: int = 0, ceil_mode: bool = False
+) -> int:
     """F1: number of output cells of a conv/pool along one axis.
 
     ``out = floor((size - kernel + 2 * padding) / stride) + 1``; with ``ceil_mode`` (Caffe's
@@ -202,6 +204,7 @@ def vgg16_conv5_3() -> list[tuple[int, int, int]]:
 
 # --------------------------------------------------------------------------- helpers
 
+
 def layer_specs(layers, axis=-1) -> list[tuple[int, int, int]]:
     """One ``(kernel, stride, padding)`` per layer of ``layers`` along ``axis``.
 
@@ -215,13 +218,13 @@ def layer_specs(layers, axis=-1) -> list[tuple[int, int, int]]:
     for i, layer in enumerate(_iter_layers(layers)):
         if isinstance(layer, (tuple, list)):
             if len(layer) != 3:
-                raise ValueError(
-                    f"layers[{i}] must be (kernel, stride, padding), got {layer!r}"
-                )
+                raise ValueError(f"layers[{i}] must be (kernel, stride, padding), got {layer!r}")
             k, s, p = (_pick(v, half, f"layers[{i}]") for v in layer)
         elif hasattr(layer, "kernel_size"):
-            k, s, p = (_pick(getattr(layer, name), half, f"layers[{i}].{name}")
-                       for name in ("kernel_size", "stride", "padding"))
+            k, s, p = (
+                _pick(getattr(layer, name), half, f"layers[{i}].{name}")
+                for name in ("kernel_size", "stride", "padding")
+            )
         elif type(layer).__name__ in ("Linear", "Flatten"):
             raise ValueError(
                 f"layers[{i}] is a {type(layer).__name__}, which has no spatial map; "
@@ -231,8 +234,7 @@ def layer_specs(layers, axis=-1) -> list[tuple[int, int, int]]:
             k, s, p = 1, 1, 0  # a neuron layer: p_in = p_out
         else:
             raise TypeError(
-                f"layers[{i}] must be a (kernel, stride, padding) tuple or a layer, "
-                f"got {layer!r}"
+                f"layers[{i}] must be a (kernel, stride, padding) tuple or a layer, got {layer!r}"
             )
         _check_layer(k, s, p, where=f"layers[{i}]")
         specs.append((k, s, p))
@@ -271,7 +273,7 @@ def _affine(layers, src, dst, axis) -> tuple[float, float]:
     for name, m in (("src", src), ("dst", dst)):
         if not (isinstance(m, (int, np.integer)) and 0 <= m <= n):
             raise ValueError(f"{name} must be a map index in [0, {n}], got {m!r}")
-    _, jump, shift = _compose(specs[min(src, dst):max(src, dst)])
+    _, jump, shift = _compose(specs[min(src, dst) : max(src, dst)])
     if src < dst:  # away from the image: invert u_lo = jump * u_hi + shift
         return 1.0 / jump, -shift / jump
     return jump, shift

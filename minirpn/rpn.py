@@ -81,8 +81,14 @@ class RPNHead(Container):
         self.relu = ReLU()
         self.cls_score = Conv2d(mid_channels, NUM_CLASSES * num_anchors, 1, **init)
         self.bbox_pred = Conv2d(mid_channels, COORDS_PER_BOX * num_anchors, 1, **init)
-        super().__init__({"conv": self.conv, "relu": self.relu, "cls_score": self.cls_score,
-                          "bbox_pred": self.bbox_pred})
+        super().__init__(
+            {
+                "conv": self.conv,
+                "relu": self.relu,
+                "cls_score": self.cls_score,
+                "bbox_pred": self.bbox_pred,
+            }
+        )
 
     def forward(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """features (N, C, H, W) → scores (N, 2A, H, W), deltas (N, 4A, H, W)."""

@@ -19,6 +19,7 @@ leave half-updated weights): the loop saves a checkpoint and returns. A NaN or i
 loss stops training with :class:`TrainingDiverged` before the step, and the checkpoint
 on disk (the last good one) is left alone.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -174,7 +175,7 @@ def load_batch(dataset, indices: np.ndarray, cache: dict | None):
     width = max(s.image.shape[1] for s in samples)
     images = np.full((len(samples), height, width, 3), PAD_VALUE, dtype=np.uint8)  # (B, H, W, 3)
     for b, s in enumerate(samples):
-        images[b, :s.image.shape[0], :s.image.shape[1]] = s.image
+        images[b, : s.image.shape[0], : s.image.shape[1]] = s.image
     return images, [s.boxes for s in samples], [s.labels for s in samples]
 
 
@@ -222,8 +223,10 @@ def train(
             history = [[float(v) for v in row] for row in state.extra["loss_history"]]
             train_seconds = float(state.extra["train_seconds"])
         except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"checkpoint {str(checkpoint_path)!r} holds no training state to "
-                             f"resume from (missing or bad {error})") from None
+            raise ValueError(
+                f"checkpoint {str(checkpoint_path)!r} holds no training state to "
+                f"resume from (missing or bad {error})"
+            ) from None
         dataset = open_split(data, "train")
         detector = Detector(cfg, num_classes=len(dataset.class_names), seed=seed)
         detector.load_params(state.params, source=f"checkpoint {str(checkpoint_path)!r}")
@@ -236,20 +239,36 @@ def train(
     last_saved = start if resume else None  # iteration of the checkpoint on disk from this run
     # One generator for every random draw of training (sampling anchors and RoIs).
     rng = np.random.default_rng(seed)
-    optimizer = SGD(list(detector.named_parameters()), lr=cfg.learning_rate,
-                    momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    optimizer = SGD(
+        list(detector.named_parameters()),
+        lr=cfg.learning_rate,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+    )
     if resume:
         rng.bit_generator.state = state.rng_state
         optimizer.load_state(state.momentum)
 
     def save(iteration: int) -> None:
         nonlocal last_saved
-        save_checkpoint(checkpoint_path, Checkpoint(
-            config=cfg, params=detector.params, momentum=optimizer.state(),
-            iteration=iteration, rng_state=rng.bit_generator.state,
-            extra={"seed": seed, "data": data, "class_names": list(dataset.class_names),
-                   "category_ids": list(category_ids(dataset)),
-                   "loss_history": history, "train_seconds": train_seconds}))
+        save_checkpoint(
+            checkpoint_path,
+            Checkpoint(
+                config=cfg,
+                params=detector.params,
+                momentum=optimizer.state(),
+                iteration=iteration,
+                rng_state=rng.bit_generator.state,
+                extra={
+                    "seed": seed,
+                    "data": data,
+                    "class_names": list(dataset.class_names),
+                    "category_ids": list(category_ids(dataset)),
+                    "loss_history": history,
+                    "train_seconds": train_seconds,
+                },
+            ),
+        )
         last_saved = iteration
 
     # Toy images are drawn on the fly: keep them. Files on disk are read each time.
@@ -258,8 +277,14 @@ def train(
     detector.train()
     iteration = start
     interrupted = False
-    bar = tqdm(total=cfg.max_iters, initial=start, disable=not progress, unit="it",
-               desc="train", dynamic_ncols=True)
+    bar = tqdm(
+        total=cfg.max_iters,
+        initial=start,
+        disable=not progress,
+        unit="it",
+        desc="train",
+        dynamic_ncols=True,
+    )
     with bar, _stop_on_ctrl_c() as stop_requested:
         while iteration < cfg.max_iters:
             if stop_requested[0]:
@@ -267,21 +292,25 @@ def train(
                 break
             tic = time.perf_counter()
             images, boxes, labels = load_batch(
-                dataset, batch_indices(seed, iteration, cfg.images_per_batch, len(dataset)),
-                samples)
+                dataset, batch_indices(seed, iteration, cfg.images_per_batch, len(dataset)), samples
+            )
             # A diverging run overflows before its loss turns NaN; the check below reports
             # that in one clear message, NumPy's overflow warnings would only be noise.
             with np.errstate(over="ignore", invalid="ignore"):
                 detector.zero_grad()
                 losses = detector.forward_train(images, boxes, labels, rng)
                 if not all(math.isfinite(v) for v in losses.values()):
-                    kept = ("no checkpoint was written" if last_saved is None else
-                            f"the last good checkpoint (iteration {last_saved}) is kept in "
-                            f"{checkpoint_path}")
+                    kept = (
+                        "no checkpoint was written"
+                        if last_saved is None
+                        else f"the last good checkpoint (iteration {last_saved}) is kept in "
+                        f"{checkpoint_path}"
+                    )
                     values = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
                     raise TrainingDiverged(
                         f"training diverged at iteration {iteration + 1} ({values}); {kept}; "
-                        f"try a lower learning rate (it was {learning_rate(cfg, iteration):g})")
+                        f"try a lower learning rate (it was {learning_rate(cfg, iteration):g})"
+                    )
                 detector.backward()
                 optimizer.lr = learning_rate(cfg, iteration)
                 optimizer.step()
@@ -291,19 +320,29 @@ def train(
             if on_iteration is not None:
                 on_iteration(iteration, losses)
             for name, value in losses.items():  # the bar shows a moving average (less jumpy)
-                smoothed[name] = value if name not in smoothed else (
-                    PROGRESS_SMOOTHING * smoothed[name] + (1 - PROGRESS_SMOOTHING) * value)
+                smoothed[name] = (
+                    value
+                    if name not in smoothed
+                    else (PROGRESS_SMOOTHING * smoothed[name] + (1 - PROGRESS_SMOOTHING) * value)
+                )
             bar.update(1)
-            bar.set_postfix({name: f"{value:.3f}" for name, value in smoothed.items()},
-                            refresh=False)
+            bar.set_postfix(
+                {name: f"{value:.3f}" for name, value in smoothed.items()}, refresh=False
+            )
             if iteration % checkpoint_every == 0:
                 save(iteration)
         save(iteration)
     detector.eval()
     loss_history = np.asarray(history, dtype=np.float64).reshape(-1, len(LOSS_NAMES))
-    return TrainResult(detector=detector, class_names=tuple(dataset.class_names), data=data,
-                       iteration=iteration, loss_history=loss_history,
-                       train_seconds=train_seconds, interrupted=interrupted)
+    return TrainResult(
+        detector=detector,
+        class_names=tuple(dataset.class_names),
+        data=data,
+        iteration=iteration,
+        loss_history=loss_history,
+        train_seconds=train_seconds,
+        interrupted=interrupted,
+    )
 
 
 class Run(NamedTuple):
@@ -334,8 +373,9 @@ def load_run(run_dir: str | Path) -> Run:
     return Run(detector.eval(), tuple(class_names), tuple(ids), state.extra.get("data"))
 
 
-def evaluate_detector(detector: Detector, dataset, class_names,
-                      num_images: int | None = None) -> dict:
+def evaluate_detector(
+    detector: Detector, dataset, class_names, num_images: int | None = None
+) -> dict:
     """Run ``detector`` over ``dataset`` (its first ``num_images``, None: all).
 
     Returns mAP@0.5, COCO mAP and per-class APs by class name (:mod:`minirpn.evaluation`).
@@ -350,16 +390,24 @@ def evaluate_detector(detector: Detector, dataset, class_names,
     return {
         "map50": result["map50"],
         "map": result["map"],
-        "per_class_ap50": {name: result["ap50_per_class"][label]
-                           for label, name in enumerate(class_names, start=1)},
-        "per_class_ap": {name: result["ap_per_class"][label]
-                         for label, name in enumerate(class_names, start=1)},
+        "per_class_ap50": {
+            name: result["ap50_per_class"][label] for label, name in enumerate(class_names, start=1)
+        },
+        "per_class_ap": {
+            name: result["ap_per_class"][label] for label, name in enumerate(class_names, start=1)
+        },
         "num_images": count,
     }
 
 
-def draw_result(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
-                class_names, gt: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def draw_result(
+    image: np.ndarray,
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    class_names,
+    gt: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """A picture of one image's detections (score >= DRAW_SCORE_THRESH), enlarged for reading.
 
     Args:
@@ -375,21 +423,30 @@ def draw_result(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, labels
     scale = DRAW_SCALE if max(image.shape[:2]) < DRAW_MIN_SIDE else 1
     picture = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)  # nearest-neighbour
     if gt is not None:
-        picture = draw_detections(picture, gt[0] * scale, gt[1], style="ground_truth",
-                                  show_text=False)
+        picture = draw_detections(
+            picture, gt[0] * scale, gt[1], style="ground_truth", show_text=False
+        )
     shown = scores >= DRAW_SCORE_THRESH
-    return draw_detections(picture, boxes[shown] * scale, labels[shown], scores[shown],
-                           class_names=class_names)
+    return draw_detections(
+        picture, boxes[shown] * scale, labels[shown], scores[shown], class_names=class_names
+    )
 
 
-def detections_grid(detector: Detector, dataset, class_names,
-                    count: int = GRID_IMAGES) -> np.ndarray:
+def detections_grid(
+    detector: Detector, dataset, class_names, count: int = GRID_IMAGES
+) -> np.ndarray:
     """A grid of the first ``count`` images of ``dataset``: ground truth (white) and detections."""
     tiles = []
     for index in range(min(count, len(dataset))):
         sample = dataset[index]
-        tiles.append(draw_result(sample.image, *detector.detect(sample.image), class_names,
-                                 gt=(sample.boxes, sample.labels)))
+        tiles.append(
+            draw_result(
+                sample.image,
+                *detector.detect(sample.image),
+                class_names,
+                gt=(sample.boxes, sample.labels),
+            )
+        )
     return image_grid(tiles, ncols=GRID_COLUMNS)
 
 
@@ -404,13 +461,19 @@ def write_report(run_dir: str | Path, result: TrainResult, val_images: int | Non
     run_dir = Path(run_dir)
     val = open_split(result.data, "val")
     metrics = evaluate_detector(result.detector, val, result.class_names, val_images)
-    metrics.update(train_seconds=result.train_seconds, iterations=result.iteration,
-                   seconds_per_iteration=result.train_seconds / max(result.iteration, 1),
-                   images_per_batch=result.detector.cfg.images_per_batch)
+    metrics.update(
+        train_seconds=result.train_seconds,
+        iterations=result.iteration,
+        seconds_per_iteration=result.train_seconds / max(result.iteration, 1),
+        images_per_batch=result.detector.cfg.images_per_batch,
+    )
     with atomic_write(run_dir / METRICS_NAME) as f:
         f.write(json.dumps(metrics, indent=1).encode("utf-8"))
     if len(result.loss_history):
-        plot_loss_curves(dict(zip(LOSS_NAMES, result.loss_history.T)), run_dir / LOSS_CURVE_NAME)
-    save_png(detections_grid(result.detector, val, result.class_names),
-             run_dir / DETECTIONS_GRID_NAME)
+        plot_loss_curves(
+            dict(zip(LOSS_NAMES, result.loss_history.T, strict=True)), run_dir / LOSS_CURVE_NAME
+        )
+    save_png(
+        detections_grid(result.detector, val, result.class_names), run_dir / DETECTIONS_GRID_NAME
+    )
     return metrics

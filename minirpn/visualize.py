@@ -4,6 +4,7 @@ Boxes are continuous corners ``(x1, y1, x2, y2)`` with pixel ``i`` spanning ``[i
 so a box's outline is drawn on the pixels just *inside* it: columns ``floor(x1)`` and
 ``ceil(x2) - 1``, rows ``floor(y1)`` and ``ceil(y2) - 1`` (a thicker line grows inwards).
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,16 @@ from minirpn.image import as_rgb
 
 # Distinct, saturated colours for the classes (label k uses PALETTE[(k - 1) % len]).
 PALETTE = (
-    (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128),
+    (230, 25, 75),
+    (60, 180, 75),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 212),
+    (0, 128, 128),
 )
 GROUND_TRUTH_COLOR = (255, 255, 255)
 STYLES = {
@@ -38,12 +47,17 @@ def class_color(label: int) -> tuple[int, int, int]:
     return PALETTE[(int(label) - 1) % len(PALETTE)]
 
 
-def draw_detections(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
-                    scores: np.ndarray | None = None, *,
-                    class_names: Sequence[str] | None = None,
-                    style: str = "detection",
-                    color: tuple[int, int, int] | None = None,
-                    show_text: bool = True) -> np.ndarray:
+def draw_detections(
+    image: np.ndarray,
+    boxes: np.ndarray,
+    labels: np.ndarray,
+    scores: np.ndarray | None = None,
+    *,
+    class_names: Sequence[str] | None = None,
+    style: str = "detection",
+    color: tuple[int, int, int] | None = None,
+    show_text: bool = True,
+) -> np.ndarray:
     """Draw boxes with their class names (and scores) on a copy of ``image``.
 
     image:       (H, W, 3) uint8 RGB; (H, W) grayscale and (H, W, 4) RGBA are converted.
@@ -93,8 +107,9 @@ def draw_detections(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
         draw.rectangle([left, top, right, bottom], outline=box_color, width=line_width)
         if show_text:
             text = _box_text(int(labels[k]), None if scores is None else scores[k], class_names)
-            _draw_text(draw, font, text, left, top, bottom, STYLES[style]["text_above"],
-                       width, height)
+            _draw_text(
+                draw, font, text, left, top, bottom, STYLES[style]["text_above"], width, height
+            )
     return np.asarray(canvas, dtype=np.uint8).copy()
 
 
@@ -117,8 +132,9 @@ def _draw_text(draw, font, text, left, top, bottom, above, width, height) -> Non
     draw.text((x + 1 - x0, y + 1 - y0), text, fill=TEXT_COLOR, font=font)
 
 
-def image_grid(images: Sequence[np.ndarray], ncols: int, pad: int = 2,
-               pad_value: int = 255) -> np.ndarray:
+def image_grid(
+    images: Sequence[np.ndarray], ncols: int, pad: int = 2, pad_value: int = 255
+) -> np.ndarray:
     """Tile images row by row into one picture.
 
     images: non-empty sequence of (H_i, W_i, 3) uint8 (grayscale / RGBA are converted);
@@ -141,28 +157,40 @@ def image_grid(images: Sequence[np.ndarray], ncols: int, pad: int = 2,
     rows = math.ceil(len(images) / cols)
     cell_h = max(im.shape[0] for im in images)
     cell_w = max(im.shape[1] for im in images)
-    grid = np.full((rows * cell_h + (rows - 1) * pad, cols * cell_w + (cols - 1) * pad, 3),
-                   pad_value, dtype=np.uint8)
+    grid = np.full(
+        (rows * cell_h + (rows - 1) * pad, cols * cell_w + (cols - 1) * pad, 3),
+        pad_value,
+        dtype=np.uint8,
+    )
     for i, im in enumerate(images):
         row, col = divmod(i, cols)
         y, x = row * (cell_h + pad), col * (cell_w + pad)
-        grid[y:y + im.shape[0], x:x + im.shape[1]] = im
+        grid[y : y + im.shape[0], x : x + im.shape[1]] = im
     return grid
 
 
 def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
     """Save an (H, W, 3) uint8 image (or (H, W) / (H, W, 4)) as PNG, atomically."""
     image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (
-            image.ndim == 3 and image.shape[2] not in (3, 4)):
-        raise ValueError(f"image must be uint8 (H, W), (H, W, 3) or (H, W, 4), "
-                         f"got {image.dtype} {image.shape}")
+    if (
+        image.dtype != np.uint8
+        or image.ndim not in (2, 3)
+        or (image.ndim == 3 and image.shape[2] not in (3, 4))
+    ):
+        raise ValueError(
+            f"image must be uint8 (H, W), (H, W, 3) or (H, W, 4), got {image.dtype} {image.shape}"
+        )
     with atomic_write(path) as f:
         Image.fromarray(image).save(f, format="PNG")
 
 
-def plot_loss_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike, *,
-                     title: str = "training losses", log_scale: bool = True) -> None:
+def plot_loss_curves(
+    history: Mapping[str, Sequence[float]],
+    path: str | os.PathLike,
+    *,
+    title: str = "training losses",
+    log_scale: bool = True,
+) -> None:
     """Plot each named loss against the iteration and save the figure as PNG, atomically.
 
     history:   name -> one value per iteration (e.g. "rpn_cls", "rpn_reg", "head_cls",
@@ -182,8 +210,9 @@ def plot_loss_curves(history: Mapping[str, Sequence[float]], path: str | os.Path
     for name, values in history.items():
         values = np.asarray(values, dtype=np.float64)
         if values.ndim != 1 or values.size == 0:
-            raise ValueError(f"history[{name!r}] must be a non-empty list of numbers, "
-                             f"got shape {values.shape}")
+            raise ValueError(
+                f"history[{name!r}] must be a non-empty list of numbers, got shape {values.shape}"
+            )
         series[name] = values
 
     figure = Figure(figsize=(7, 4), dpi=100)
@@ -194,8 +223,13 @@ def plot_loss_curves(history: Mapping[str, Sequence[float]], path: str | os.Path
         steps = np.arange(values.size)
         axes.plot(steps, values, color=line_color, alpha=0.25, linewidth=0.8)
         window = max(1, values.size // 50)
-        axes.plot(steps[window - 1:], _moving_average(values, window), color=line_color,
-                  linewidth=1.6, label=name)
+        axes.plot(
+            steps[window - 1 :],
+            _moving_average(values, window),
+            color=line_color,
+            linewidth=1.6,
+            label=name,
+        )
     if log_scale:
         axes.set_yscale("log")
     axes.set_xlabel("iteration")

@@ -1,4 +1,5 @@
 """Checkpoints: round trip, atomic writes, and refusal of pickled or corrupt files."""
+
 import numpy as np
 import numpy.lib.format
 import pytest
@@ -10,12 +11,19 @@ from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 def make_checkpoint(iteration=7, fill=1.0):
     rng = np.random.default_rng(123)
     rng.standard_normal(5)  # move the generator away from its seed state
-    params = {"backbone.0.weight": np.full((4, 3, 3, 3), fill, np.float32),
-              "head.cls.bias": np.arange(5, dtype=np.float32)}
+    params = {
+        "backbone.0.weight": np.full((4, 3, 3, 3), fill, np.float32),
+        "head.cls.bias": np.arange(5, dtype=np.float32),
+    }
     momentum = {name: np.full_like(p, -fill) for name, p in params.items()}
-    return Checkpoint(config=Config.tiny(rpn_nms_thresh=0.6), params=params, momentum=momentum,
-                      iteration=iteration, rng_state=rng.bit_generator.state,
-                      extra={"seed": 3, "loss_history": [[1.0, 0.5, 0.25, 0.125]]})
+    return Checkpoint(
+        config=Config.tiny(rpn_nms_thresh=0.6),
+        params=params,
+        momentum=momentum,
+        iteration=iteration,
+        rng_state=rng.bit_generator.state,
+        extra={"seed": 3, "loss_history": [[1.0, 0.5, 0.25, 0.125]]},
+    )
 
 
 def assert_same(a: Checkpoint, b: Checkpoint):

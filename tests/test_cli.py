@@ -1,4 +1,5 @@
 """The ``minirpn`` command: a detect round trip, toy data on disk, and one-line errors."""
+
 import json
 import subprocess
 import sys
@@ -21,11 +22,22 @@ def run_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("run")
     cfg = Config.tiny()
     detector = Detector(cfg, num_classes=len(TOY_CLASS_NAMES), seed=0)
-    save_checkpoint(path / CHECKPOINT_NAME, Checkpoint(
-        config=cfg, params=detector.params, momentum={}, iteration=0,
-        rng_state=np.random.default_rng(0).bit_generator.state,
-        extra={"seed": 0, "class_names": list(TOY_CLASS_NAMES), "loss_history": [],
-               "train_seconds": 0.0}))
+    save_checkpoint(
+        path / CHECKPOINT_NAME,
+        Checkpoint(
+            config=cfg,
+            params=detector.params,
+            momentum={},
+            iteration=0,
+            rng_state=np.random.default_rng(0).bit_generator.state,
+            extra={
+                "seed": 0,
+                "class_names": list(TOY_CLASS_NAMES),
+                "loss_history": [],
+                "train_seconds": 0.0,
+            },
+        ),
+    )
     return path
 
 
@@ -44,8 +56,9 @@ def assert_one_line_error(code, err, expected_code, *fragments):
 
 
 def test_make_toy_data_then_detect_round_trip(tmp_path, run_dir, capsys):
-    code, out, _ = run_main(capsys, "make-toy-data", "--out", tmp_path / "toy", "--split", "val",
-                            "--num-images", 3)
+    code, out, _ = run_main(
+        capsys, "make-toy-data", "--out", tmp_path / "toy", "--split", "val", "--num-images", 3
+    )
     assert code == 0
     data = CocoDataset(tmp_path / "toy")
     toy = ToyShapes("val", num_images=3)
@@ -57,8 +70,9 @@ def test_make_toy_data_then_detect_round_trip(tmp_path, run_dir, capsys):
     gray = tmp_path / "gray.png"
     Image.open(images[0]).convert("L").save(gray)  # grayscale input works too
     inputs = [*images, gray]
-    code, out, err = run_main(capsys, "detect", "--run", run_dir, *inputs,
-                              "--out", tmp_path / "det")
+    code, out, err = run_main(
+        capsys, "detect", "--run", run_dir, *inputs, "--out", tmp_path / "det"
+    )
     assert code == 0, err
 
     results = json.loads((tmp_path / "det" / "detections.json").read_text())
@@ -69,7 +83,7 @@ def test_make_toy_data_then_detect_round_trip(tmp_path, run_dir, capsys):
         mine = [r for r in results if r["image_id"] == image_id]
         boxes, scores, labels = detector.detect(np.asarray(Image.open(path)))
         assert len(mine) == len(boxes) > 0
-        for r, box, score, label in zip(mine, boxes, scores, labels):
+        for r, box, score, label in zip(mine, boxes, scores, labels, strict=True):
             assert r["file_name"] == path.name
             assert r["category_id"] == label and 1 <= label <= len(TOY_CLASS_NAMES)
             x, y, w, h = r["bbox"]  # COCO: top-left corner, width, height
@@ -78,8 +92,9 @@ def test_make_toy_data_then_detect_round_trip(tmp_path, run_dir, capsys):
 
 
 def test_detect_with_missing_image(tmp_path, run_dir, capsys):
-    code, _, err = run_main(capsys, "detect", "--run", run_dir, tmp_path / "nope.png",
-                            "--out", tmp_path)
+    code, _, err = run_main(
+        capsys, "detect", "--run", run_dir, tmp_path / "nope.png", "--out", tmp_path
+    )
     assert_one_line_error(code, err, EXIT_ERROR, "nope.png", "does not exist")
 
 
@@ -120,16 +135,40 @@ def test_bad_command_lines_are_usage_errors(tmp_path, capsys):
 
 def test_console_script_error_has_no_traceback(tmp_path):
     """The real process: exit code and stderr as a user sees them."""
-    proc = subprocess.run([sys.executable, "-m", "minirpn.cli", "detect", "--run", str(tmp_path),
-                           str(tmp_path / "x.png"), "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "minirpn.cli",
+            "detect",
+            "--run",
+            str(tmp_path),
+            str(tmp_path / "x.png"),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert_one_line_error(proc.returncode, proc.stderr, EXIT_ERROR, "checkpoint")
 
 
 def test_train_writes_the_run_folder(tmp_path, capsys):
     out = tmp_path / "run"
-    code, stdout, err = run_main(capsys, "train", "--out", out, "--iters", 2, "--batch-size", 1,
-                                 "--val-images", 6, "--no-progress")
+    code, stdout, err = run_main(
+        capsys,
+        "train",
+        "--out",
+        out,
+        "--iters",
+        2,
+        "--batch-size",
+        1,
+        "--val-images",
+        6,
+        "--no-progress",
+    )
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["iterations"] == 2 and metrics["num_images"] == 6
@@ -146,8 +185,19 @@ def test_train_and_eval_on_a_coco_folder(tmp_path, capsys):
     data = tmp_path / "toy"
     assert run_main(capsys, "make-toy-data", "--out", data, "--num-images", 4)[0] == 0
     out = tmp_path / "run"
-    code, _, err = run_main(capsys, "train", "--data", data, "--out", out, "--iters", 2,
-                            "--val-images", 3, "--no-progress")
+    code, _, err = run_main(
+        capsys,
+        "train",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--iters",
+        2,
+        "--val-images",
+        3,
+        "--no-progress",
+    )
     assert code == 0, err
     assert json.loads((out / "metrics.json").read_text())["num_images"] == 3
     run = load_run(out)

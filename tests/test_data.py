@@ -1,13 +1,25 @@
 """Toy shapes (determinism, splits, tight boxes, balance); COCO files (round trip, errors)."""
+
 import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from minirpn.data import (BAR, MAX_BAR_ASPECT, MAX_BOX_IOU, MAX_OBJECTS, MAX_SIZE,
-                          MIN_BAR_ASPECT, MIN_BAR_LENGTH, MIN_SIZE, CocoDataset, ToyShapes,
-                          make_toy_data, write_coco)
+from minirpn.data import (
+    BAR,
+    MAX_BAR_ASPECT,
+    MAX_BOX_IOU,
+    MAX_OBJECTS,
+    MAX_SIZE,
+    MIN_BAR_ASPECT,
+    MIN_BAR_LENGTH,
+    MIN_SIZE,
+    CocoDataset,
+    ToyShapes,
+    make_toy_data,
+    write_coco,
+)
 from minirpn.ops.reference import box_iou
 
 
@@ -103,6 +115,7 @@ def test_bad_arguments():
 
 # --------------------------------------------------------------------- COCO files
 
+
 def test_coco_round_trip_reproduces_the_samples(tmp_path):
     ds = ToyShapes("val", num_images=6, seed=5)
     json_path = make_toy_data(tmp_path, "val", num_images=6, seed=5)
@@ -175,8 +188,11 @@ def test_coco_errors_name_the_file(tmp_path):
         CocoDataset(tmp_path / "absent.json")
     with pytest.raises(ValueError, match="'categories'"):
         CocoDataset(write_json(tmp_path / "a.json", {"images": [], "annotations": []}))
-    coco = {"images": [{"id": 1, "file_name": "lost.png"}], "annotations": [],
-            "categories": [{"id": 1, "name": "x"}]}
+    coco = {
+        "images": [{"id": 1, "file_name": "lost.png"}],
+        "annotations": [],
+        "categories": [{"id": 1, "name": "x"}],
+    }
     with pytest.raises(ValueError, match="lost.png"):
         CocoDataset(write_json(tmp_path / "b.json", coco))
     coco["images"] = []
@@ -190,8 +206,11 @@ def test_coco_errors_name_the_file(tmp_path):
     with pytest.raises(ValueError, match="c.json.*missing field 'category_id'"):
         CocoDataset(write_json(tmp_path / "c.json", coco))
     (tmp_path / "bad.png").write_bytes(b"not a png")
-    coco = {"images": [{"id": 1, "file_name": "bad.png"}], "annotations": [],
-            "categories": [{"id": 1, "name": "x"}]}
+    coco = {
+        "images": [{"id": 1, "file_name": "bad.png"}],
+        "annotations": [],
+        "categories": [{"id": 1, "name": "x"}],
+    }
     ds = CocoDataset(write_json(tmp_path / "d.json", coco))
     with pytest.raises(ValueError, match="bad.png"):
         ds[0]

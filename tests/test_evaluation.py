@@ -1,4 +1,5 @@
 """Average precision and mAP on hand-worked cases (every expected number derived in a comment)."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -12,8 +13,11 @@ def gt(boxes, labels):
 
 
 def det(boxes, scores, labels):
-    return (np.array(boxes, dtype=np.float64).reshape(-1, 4), np.array(scores, dtype=np.float64),
-            np.array(labels, dtype=np.int64))
+    return (
+        np.array(boxes, dtype=np.float64).reshape(-1, 4),
+        np.array(scores, dtype=np.float64),
+        np.array(labels, dtype=np.int64),
+    )
 
 
 # --------------------------------------------------------------------- average_precision
@@ -34,7 +38,8 @@ def test_eleven_point_ap_by_hand():
     # Recall levels 0, .1, .2 -> best precision at recall >= r is 1 (3 levels);
     # .3 .. .7 -> 0.75 (5 levels); .8, .9, 1 -> never reached, 0.  (3 + 5 * .75) / 11.
     assert average_precision(PR_RECALL, PR_PRECISION, use_07_metric=True) == pytest.approx(
-        6.75 / 11, abs=1e-12)
+        6.75 / 11, abs=1e-12
+    )
 
 
 def test_ap_empty_curve_and_bad_input():
@@ -46,6 +51,7 @@ def test_ap_empty_curve_and_bad_input():
 
 
 # --------------------------------------------------------------------- evaluate
+
 
 def test_perfect_detector_scores_one():
     rng = np.random.default_rng(0)
@@ -67,8 +73,10 @@ def test_duplicate_detection_is_a_false_positive():
     # All-point AP = .5 * 1 + .5 * 2/3 = 5/6; 11-point: levels 0...5 -> 1, .6...1 -> 2/3:
     # (6 + 5 * 2/3) / 11 = 28/33.
     truths = [gt([[0, 0, 10, 10]], [1]), gt([[20, 20, 40, 40]], [1])]
-    detections = [det([[0, 0, 10, 10], [0, 0, 10, 10]], [0.9, 0.8], [1, 1]),
-                  det([[20, 20, 40, 40]], [0.7], [1])]
+    detections = [
+        det([[0, 0, 10, 10], [0, 0, 10, 10]], [0.9, 0.8], [1, 1]),
+        det([[20, 20, 40, 40]], [0.7], [1]),
+    ]
     assert evaluate(detections, truths, 1)["map50"] == pytest.approx(5 / 6)
     assert evaluate(detections, truths, 1, use_07_metric=True)["map50"] == pytest.approx(28 / 33)
     # Without the duplicate the detector is perfect: the duplicate alone cost 1/6.
@@ -80,8 +88,9 @@ def test_class_without_ground_truth_is_left_out():
     # Class 1: perfect (AP 1). Class 2: one gt, its only detection misses (AP 0).
     # Class 3: no ground truth but a detection -> AP None, not in the mean: mAP = (1 + 0) / 2.
     truths = [gt([[0, 0, 10, 10], [50, 50, 60, 60]], [1, 2])]
-    detections = [det([[0, 0, 10, 10], [80, 80, 90, 90], [30, 30, 40, 40]],
-                      [0.9, 0.8, 0.7], [1, 2, 3])]
+    detections = [
+        det([[0, 0, 10, 10], [80, 80, 90, 90], [30, 30, 40, 40]], [0.9, 0.8, 0.7], [1, 2, 3])
+    ]
     result = evaluate(detections, truths, num_classes=3)
     assert result["ap50_per_class"] == {1: 1.0, 2: 0.0, 3: None}
     assert result["ap_per_class"][3] is None
@@ -131,8 +140,10 @@ def test_ranking_decides_which_detection_is_the_duplicate():
     # exact box the lower score: the first ranked detection is the TP, whichever it is.
     # Here a loose box (IoU 0.6) outranks the exact one: TP, FP, then gt 2's TP -> 5/6.
     truths = [gt([[0, 0, 10, 10]], [1]), gt([[20, 20, 40, 40]], [1])]
-    detections = [det([[0, 0, 10, 6], [0, 0, 10, 10]], [0.95, 0.9], [1, 1]),
-                  det([[20, 20, 40, 40]], [0.7], [1])]
+    detections = [
+        det([[0, 0, 10, 6], [0, 0, 10, 10]], [0.95, 0.9], [1, 1]),
+        det([[20, 20, 40, 40]], [0.7], [1]),
+    ]
     result = evaluate(detections, truths, 1, iou_thresholds=[0.5, 0.7])
     assert result["map50"] == pytest.approx(5 / 6)
     # At 0.7 the loose box misses, so the exact one is the TP: FP, TP, TP ->
@@ -147,18 +158,32 @@ def test_order_of_images_and_score_scale_do_not_matter(data):
     # one, a missed object only a stray one. AP depends only on the ranking (scores are
     # distinct, so there are no ties to break), so shuffling the images or doubling the
     # scores cannot change it.
-    objects = data.draw(st.lists(st.tuples(
-        st.integers(0, 50), st.integers(0, 50), st.integers(1, 30), st.integers(1, 30),
-        st.integers(1, 2), st.booleans()), min_size=1, max_size=8))
-    ranks = data.draw(st.lists(st.integers(1, 10**6), min_size=2 * len(objects),
-                               max_size=2 * len(objects), unique=True))
+    objects = data.draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, 50),
+                st.integers(0, 50),
+                st.integers(1, 30),
+                st.integers(1, 30),
+                st.integers(1, 2),
+                st.booleans(),
+            ),
+            min_size=1,
+            max_size=8,
+        )
+    )
+    ranks = data.draw(
+        st.lists(
+            st.integers(1, 10**6), min_size=2 * len(objects), max_size=2 * len(objects), unique=True
+        )
+    )
     truths, detections = [], []
     for i, (x, y, w, h, label, found) in enumerate(objects):
         box = [x, y, x + w, y + h]
         stray = [x + 100, y + 100, x + 110, y + 110]
         truths.append(gt([box], [label]))
         boxes = [box, stray] if found else [stray]
-        scores = [ranks[2 * i] / 10**6, ranks[2 * i + 1] / 10**6][:len(boxes)]
+        scores = [ranks[2 * i] / 10**6, ranks[2 * i + 1] / 10**6][: len(boxes)]
         detections.append(det(boxes, scores, [label] * len(boxes)))
     base = evaluate(detections, truths, 2)
     order = np.random.default_rng(len(objects)).permutation(len(objects))

@@ -1,4 +1,5 @@
 """The gradient-check helper itself, checked on functions whose derivatives are known."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """The whole detector: gradient check of every layer, anchors on the receptive field, inference."""
+
 import numpy as np
 import pytest
 
@@ -15,8 +16,10 @@ IMAGE_SIZE = 64  # an 8 x 8 feature map: small enough for finite differences of 
 def scene(rng):
     """Two 64 x 64 noise images, each with two ground-truth boxes."""
     images = rng.uniform(0.0, 1.0, size=(2, IMAGE_SIZE, IMAGE_SIZE, 3))
-    boxes = [np.array([[4.0, 6.0, 30.0, 26.0], [30.0, 28.0, 60.0, 62.0]]),
-             np.array([[10.0, 8.0, 24.0, 50.0], [34.0, 10.0, 58.0, 30.0]])]
+    boxes = [
+        np.array([[4.0, 6.0, 30.0, 26.0], [30.0, 28.0, 60.0, 62.0]]),
+        np.array([[10.0, 8.0, 24.0, 50.0], [34.0, 10.0, 58.0, 30.0]]),
+    ]
     labels = [np.array([1, 3]), np.array([2, 1])]
     return images, boxes, labels
 
@@ -42,7 +45,7 @@ def test_whole_model_gradient_check_float64():
     detector = Detector(cfg, NUM_CLASSES, seed=1, dtype=np.float64)
     # Larger weights than the Gaussian 0.01 init, so that every layer's gradient is
     # well above finite-difference noise.
-    for name, param in detector.params.items():
+    for param in detector.params.values():
         param += rng.normal(0.0, 0.05, size=param.shape)
 
     detector.zero_grad()
@@ -63,8 +66,9 @@ def test_whole_model_gradient_check_float64():
         flat = param.reshape(-1)  # a view: perturbing it perturbs the model
         grad = analytic[name].reshape(-1)
         entries = set(np.argsort(-np.abs(grad))[:2].tolist()) | {int(pick.integers(flat.size))}
-        numeric = np.array([numerical_gradient(total_loss, flat[i:i + 1], h=1e-6)[0]
-                            for i in sorted(entries)])
+        numeric = np.array(
+            [numerical_gradient(total_loss, flat[i : i + 1], h=1e-6)[0] for i in sorted(entries)]
+        )
         errors[name] = relative_error(grad[sorted(entries)], numeric)
         assert np.abs(grad[sorted(entries)]).max() > 1e-6, f"{name}: gradient too small to check"
     worst = max(errors, key=errors.get)
@@ -79,10 +83,12 @@ def test_anchors_sit_on_receptive_field_centres():
     anchors = detector.anchors(3, 5).reshape(3, 5, -1, 4)  # (h, w, A, 4)
     centres_x = (anchors[..., 0] + anchors[..., 2]) / 2
     centres_y = (anchors[..., 1] + anchors[..., 3]) / 2
-    np.testing.assert_allclose(centres_x, np.broadcast_to(rf.center(np.arange(5))[None, :, None],
-                                                          centres_x.shape))
-    np.testing.assert_allclose(centres_y, np.broadcast_to(rf.center(np.arange(3))[:, None, None],
-                                                          centres_y.shape))
+    np.testing.assert_allclose(
+        centres_x, np.broadcast_to(rf.center(np.arange(5))[None, :, None], centres_x.shape)
+    )
+    np.testing.assert_allclose(
+        centres_y, np.broadcast_to(rf.center(np.arange(3))[:, None, None], centres_y.shape)
+    )
     # The tiny backbone: stride 8, cell 0 centred at pixel 3.5, i.e. coordinate 4.0 (F4);
     # size by F3 from the top: 1 -> 3 -> 6 -> 8 -> 16 -> 18 -> 36 -> 38.
     assert rf.stride == 8 and rf.center(0) == 4.0 and rf.size == 38
@@ -127,7 +133,7 @@ def test_detect_accepts_any_image_format_and_size():
     reference = detector.detect(rgb)
     # The same picture as floats in [0, 1] and with an alpha channel gives the same result.
     for variant in (rgb / 255.0, np.dstack([rgb, np.full((100, 75), 255, np.uint8)])):
-        for got, want in zip(detector.detect(variant), reference):
+        for got, want in zip(detector.detect(variant), reference, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
     boxes, scores, labels = detector.detect(rgb[:, :, 0])  # grayscale
     assert boxes.shape[1] == 4 and scores.shape == labels.shape == (len(boxes),)
@@ -156,8 +162,7 @@ def test_preprocess_layout_and_scale():
     x = preprocess(images)
     assert x.shape == (2, 3, 5, 7) and x.dtype == np.float32
     expected = [(1 - 0.5) / 0.25, (0 - 0.5) / 0.25, (128 / 255 - 0.5) / 0.25]
-    np.testing.assert_allclose(x[1, :, 2, 3], expected,
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(x[1, :, 2, 3], expected, rtol=1e-6, atol=1e-6)
 
 
 def test_loss_terms_are_finite_and_nan_input_gives_nan_losses():
@@ -198,15 +203,23 @@ def test_detect_applies_the_class_specific_deltas_of_the_winning_class():
     # Each detection is a proposal moved by t = bias * stds = (0.1, -0.05, 0.5 * 0.2, 0) (F10).
     features = detector.backbone.forward(preprocess(image[None]))
     scores_rpn, deltas_rpn = detector.rpn.forward(features)
-    proposals, _ = proposal_layer(scores_rpn, deltas_rpn, detector.anchors(*features.shape[2:]),
-                                  (64, 96), cfg, train=False)
+    proposals, _ = proposal_layer(
+        scores_rpn, deltas_rpn, detector.anchors(*features.shape[2:]), (64, 96), cfg, train=False
+    )
     width = proposals[:, 2] - proposals[:, 0]
     height = proposals[:, 3] - proposals[:, 1]
     centre_x = proposals[:, 0] + width / 2 + 0.1 * width
     centre_y = proposals[:, 1] + height / 2 - 0.05 * height
     new_width = width * np.exp(0.1)
-    expected = np.stack([centre_x - new_width / 2, centre_y - height / 2,
-                         centre_x + new_width / 2, centre_y + height / 2], axis=1)
+    expected = np.stack(
+        [
+            centre_x - new_width / 2,
+            centre_y - height / 2,
+            centre_x + new_width / 2,
+            centre_y + height / 2,
+        ],
+        axis=1,
+    )
     expected = np.clip(expected, 0, [96, 64, 96, 64])
     distance = np.abs(boxes[:, None, :] - expected[None, :, :]).max(axis=2)  # (D, P)
     assert distance.min(axis=1).max() < 1e-3

@@ -1,4 +1,5 @@
 """ReLU and dropout against their definitions and centred differences (float64)."""
+
 import numpy as np
 import pytest
 

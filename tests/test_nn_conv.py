@@ -1,4 +1,5 @@
 """conv2d: forward against a naive loop, backward against centred differences (float64)."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings

@@ -1,4 +1,5 @@
 """Layer classes: gradients by centred differences (float64), accumulation, naming, modes, init."""
+
 import numpy as np
 import pytest
 
@@ -97,7 +98,12 @@ def test_named_parameters_train_eval_and_nesting():
     rng = np.random.default_rng(4)
     net = small_net(rng, np.float32)
     assert [name for name, _, _ in net.named_parameters()] == [
-        "0.weight", "0.bias", "3.weight", "3.bias", "7.weight", "7.bias",
+        "0.weight",
+        "0.bias",
+        "3.weight",
+        "3.bias",
+        "7.weight",
+        "7.bias",
     ]
     assert net.params["3.weight"] is net[3].params["weight"]
     assert net.grads["7.bias"] is net[7].grads["bias"]

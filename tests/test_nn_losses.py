@@ -1,4 +1,5 @@
 """Losses against hand-computed values and centred differences (float64)."""
+
 import math
 
 import numpy as np

@@ -1,4 +1,5 @@
 """SGD and the step schedule against hand-computed updates."""
+
 import numpy as np
 import pytest
 
@@ -8,8 +9,12 @@ from minirpn.nn import SGD, step_lr
 def test_sgd_momentum_and_weight_decay_by_hand():
     weight, weight_grad = np.array([1.0, -2.0]), np.array([0.5, 0.5])
     bias, bias_grad = np.array([3.0]), np.array([1.0])
-    opt = SGD([("fc.weight", weight, weight_grad), ("fc.bias", bias, bias_grad)],
-              lr=0.1, momentum=0.9, weight_decay=0.01)
+    opt = SGD(
+        [("fc.weight", weight, weight_grad), ("fc.bias", bias, bias_grad)],
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=0.01,
+    )
     opt.step()
     # v = 0.1 * (g + 0.01 p) = [0.051, 0.048]; the bias is not decayed: v = 0.1
     np.testing.assert_allclose(weight, [1.0 - 0.051, -2.0 - 0.048])

@@ -1,4 +1,5 @@
 """max_pool2d: forward against a naive loop, sizes by hand, backward against centred differences."""
+
 import math
 
 import numpy as np

@@ -1,4 +1,5 @@
 """box_iou (F9): hand-computed values, Cython == NumPy twin on random boxes, properties."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -19,7 +20,8 @@ SPECIAL_COORDINATES = [0.0, 0.5, 1.0, 2.5, -3.0, 1e9, -1e9, 1e30, np.nan, np.inf
 def box_arrays(max_rows=12):
     """(N, 4) float64 boxes, N may be 0: random, inverted, zero-area, huge or non-finite."""
     coordinate = st.one_of(
-        st.floats(-50, 50, allow_nan=False), st.integers(-5, 5).map(float),
+        st.floats(-50, 50, allow_nan=False),
+        st.integers(-5, 5).map(float),
         st.sampled_from(SPECIAL_COORDINATES),
     )
     shape = st.tuples(st.integers(0, max_rows), st.just(4))
@@ -28,14 +30,17 @@ def box_arrays(max_rows=12):
 
 @pytest.mark.parametrize("box_iou", IMPLEMENTATIONS)
 def test_hand_computed(box_iou):
-    boxes = np.array([
-        [0, 0, 2, 2],  # A, area 4
-        [1, 1, 3, 3],  # B: overlaps A in the unit square [1, 2] x [1, 2]
-        [2, 0, 4, 2],  # C: touches A along x = 2 only
-        [1, 1, 1, 1],  # D: a point, zero area
-        [2, 2, 0, 0],  # E: inverted (x2 < x1), area 0
-        [0, 0, 4, 1],  # F: area 4, overlaps A in [0, 2] x [0, 1] (area 2)
-    ], dtype=np.float64)
+    boxes = np.array(
+        [
+            [0, 0, 2, 2],  # A, area 4
+            [1, 1, 3, 3],  # B: overlaps A in the unit square [1, 2] x [1, 2]
+            [2, 0, 4, 2],  # C: touches A along x = 2 only
+            [1, 1, 1, 1],  # D: a point, zero area
+            [2, 2, 0, 0],  # E: inverted (x2 < x1), area 0
+            [0, 0, 4, 1],  # F: area 4, overlaps A in [0, 2] x [0, 1] (area 2)
+        ],
+        dtype=np.float64,
+    )
     iou = box_iou(boxes, boxes)
     assert iou[0, 1] == pytest.approx(1 / 7)  # 1 / (4 + 4 - 1)
     assert iou[0, 0] == 1.0
@@ -60,8 +65,10 @@ def test_non_finite_box_is_empty(box_iou):
 @given(boxes1=box_arrays(), boxes2=box_arrays(), as_float32=st.booleans())
 def test_cython_equals_twin(boxes1, boxes2, as_float32):
     if as_float32:  # huge but within the float32 limit, where areas still fit
-        boxes1, boxes2 = (np.where(np.abs(b) == 1e30, np.sign(b) * 1e17, b).astype(np.float32)
-                          for b in (boxes1, boxes2))
+        boxes1, boxes2 = (
+            np.where(np.abs(b) == 1e30, np.sign(b) * 1e17, b).astype(np.float32)
+            for b in (boxes1, boxes2)
+        )
     fast, slow = ops.box_iou(boxes1, boxes2), reference.box_iou(boxes1, boxes2)
     assert fast.shape == slow.shape == (len(boxes1), len(boxes2))
     assert fast.dtype == slow.dtype == (np.float32 if as_float32 else np.float64)

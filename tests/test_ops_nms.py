@@ -1,4 +1,5 @@
 """nms and batched_nms (F16): hand cases, a naive double loop, Cython == NumPy twin."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -58,22 +59,30 @@ def clustered_boxes(draw, max_boxes=40):
     if count:
         boxes[rng.integers(0, count, 2)] = boxes[0]  # exact duplicates
         special = rng.integers(0, count)
-        boxes[special] = draw(st.sampled_from([
-            boxes[special], boxes[special, [2, 3, 0, 1]],  # unchanged or inverted
-            np.array([5.0, 5.0, 5.0, 9.0]),  # zero width
-            np.array([np.nan, 0.0, 10.0, 10.0]),  # NaN corner: an empty box
-        ]))
+        boxes[special] = draw(
+            st.sampled_from(
+                [
+                    boxes[special],
+                    boxes[special, [2, 3, 0, 1]],  # unchanged or inverted
+                    np.array([5.0, 5.0, 5.0, 9.0]),  # zero width
+                    np.array([np.nan, 0.0, 10.0, 10.0]),  # NaN corner: an empty box
+                ]
+            )
+        )
     scores = rng.integers(0, 6, count) / 5.0
     return boxes, scores
 
 
 @pytest.mark.parametrize("nms", [ops.nms, reference.nms])
 def test_three_boxes_by_hand(nms):
-    boxes = np.array([
-        [0, 0, 10, 10],  # A, score 0.9
-        [1, 1, 11, 11],  # B, score 0.8: IoU(A, B) = 81 / (100 + 100 - 81) = 0.6807
-        [20, 20, 30, 30],  # C, score 0.95, far from both
-    ], dtype=np.float64)
+    boxes = np.array(
+        [
+            [0, 0, 10, 10],  # A, score 0.9
+            [1, 1, 11, 11],  # B, score 0.8: IoU(A, B) = 81 / (100 + 100 - 81) = 0.6807
+            [20, 20, 30, 30],  # C, score 0.95, far from both
+        ],
+        dtype=np.float64,
+    )
     scores = np.array([0.9, 0.8, 0.95])
     np.testing.assert_array_equal(nms(boxes, scores, 0.5), [2, 0])  # B dropped by A
     np.testing.assert_array_equal(nms(boxes, scores, 0.7), [2, 0, 1])  # 0.68 <= 0.7: kept
@@ -96,8 +105,11 @@ def test_ties_and_empty_input(nms):
 
 
 @PROPERTY_SETTINGS
-@given(case=clustered_boxes(), threshold=st.sampled_from([0.0, 0.3, 0.5, 0.7, 0.95, 1.0]),
-       as_float32=st.booleans())
+@given(
+    case=clustered_boxes(),
+    threshold=st.sampled_from([0.0, 0.3, 0.5, 0.7, 0.95, 1.0]),
+    as_float32=st.booleans(),
+)
 def test_cython_equals_twin_and_naive(case, threshold, as_float32):
     boxes, scores = case
     if as_float32:
@@ -137,5 +149,6 @@ def test_large_clustered_problem_matches_twin():
     boxes = np.concatenate([centre - half, centre + half], axis=1).astype(np.float32)
     scores = rng.random(3000).astype(np.float32)
     for threshold in (0.3, 0.7):
-        np.testing.assert_array_equal(ops.nms(boxes, scores, threshold),
-                                      reference.nms(boxes, scores, threshold))
+        np.testing.assert_array_equal(
+            ops.nms(boxes, scores, threshold), reference.nms(boxes, scores, threshold)
+        )

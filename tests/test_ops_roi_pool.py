@@ -1,4 +1,5 @@
 """roi_pool, roi_pool_backward (F18, F19): hand-worked map, Cython == twin, finite differences."""
+
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
@@ -15,12 +16,15 @@ FORWARD = [ops.roi_pool, reference.roi_pool]
 BACKWARD = [ops.roi_pool_backward, reference.roi_pool_backward]
 
 # The 4 x 4 map of the hand-worked case; cell (h, w) has flat index h * 4 + w.
-HAND_MAP = np.array([
-    [1, 8, 3, 0],
-    [5, 2, 9, 4],
-    [7, 11, 6, 10],
-    [12, 3, 14, 15],
-], dtype=np.float64)
+HAND_MAP = np.array(
+    [
+        [1, 8, 3, 0],
+        [5, 2, 9, 4],
+        [7, 11, 6, 10],
+        [12, 3, 14, 15],
+    ],
+    dtype=np.float64,
+)
 
 
 @pytest.mark.parametrize("roi_pool", FORWARD)
@@ -96,9 +100,15 @@ def roi_problems(draw):
     anywhere = rng.uniform(-20, 20 + max(height, width) / scale, (count, 4))
     coords = np.where(rng.random((count, 4)) < 0.5, half_cells, anywhere)
     if count:
-        coords[rng.integers(0, count)] = draw(st.sampled_from([
-            [-1e9, -1e9, 1e9, 1e9], [1e12, 0, 2e12, 5], [3, 3, 1, 1],  # huge, far, inverted
-        ]))
+        coords[rng.integers(0, count)] = draw(
+            st.sampled_from(
+                [
+                    [-1e9, -1e9, 1e9, 1e9],
+                    [1e12, 0, 2e12, 5],
+                    [3, 3, 1, 1],  # huge, far, inverted
+                ]
+            )
+        )
     rois = np.concatenate([rng.integers(0, batch, (count, 1)), coords], axis=1)
     output_size = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     return features, rois, output_size, scale
@@ -124,17 +134,23 @@ def test_cython_equals_twin(problem, as_float32):
     np.testing.assert_array_equal(fast_grad, slow_grad)  # same sums in the same order
 
 
-@pytest.mark.parametrize("forward, backward", list(zip(FORWARD, BACKWARD)), ids=["cython", "twin"])
+@pytest.mark.parametrize(
+    "forward, backward", list(zip(FORWARD, BACKWARD, strict=True)), ids=["cython", "twin"]
+)
 def test_backward_matches_finite_differences(forward, backward):
     rng = np.random.default_rng(7)
     # Distinct values at least 0.01 apart: a step of 1e-5 never changes which cell is the
     # maximum, so the loss is linear near the point and the centred difference is exact
     # up to rounding.
     features = rng.permutation(2 * 3 * 6 * 7).reshape(2, 3, 6, 7) * 0.01
-    rois = np.array([
-        [0, 0, 0, 95, 79], [1, 16, 8, 60, 90], [1, -20, -20, 40, 30],  # whole, inside, partly out
-        [0, 30, 30, 31, 31],  # one cell: every bin shares it, so the gradients add up
-    ])
+    rois = np.array(
+        [
+            [0, 0, 0, 95, 79],
+            [1, 16, 8, 60, 90],
+            [1, -20, -20, 40, 30],  # whole, inside, partly out
+            [0, 30, 30, 31, 31],  # one cell: every bin shares it, so the gradients add up
+        ]
+    )
     output_size, scale = (3, 2), 1 / 16
     out, argmax = forward(features, rois, output_size, scale)
     weights = rng.standard_normal(out.shape)
@@ -148,8 +164,13 @@ def test_backward_matches_finite_differences(forward, backward):
 
 
 @settings(max_examples=200, deadline=None)
-@given(x=st.one_of(st.floats(-1e6, 1e6), st.integers(-1000, 1000).map(lambda k: k / 2),
-                   st.sampled_from([0.49999999999999994, -0.49999999999999994, 2.0**52 + 1])))
+@given(
+    x=st.one_of(
+        st.floats(-1e6, 1e6),
+        st.integers(-1000, 1000).map(lambda k: k / 2),
+        st.sampled_from([0.49999999999999994, -0.49999999999999994, 2.0**52 + 1]),
+    )
+)
 def test_rounding_is_half_away_from_zero(x):
     # Decimal converts the float exactly and rounds it as C's round does.
     expected = float(Decimal(x).quantize(Decimal(1), rounding=ROUND_HALF_UP))

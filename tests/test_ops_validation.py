@@ -1,4 +1,5 @@
 """Bad input to minirpn.ops and its twins: the same ValueError/TypeError, naming the argument."""
+
 import numpy as np
 import pytest
 
@@ -13,11 +14,14 @@ ROIS = np.array([[0, 0, 0, 3, 3], [1, 1, 1, 2, 2]], dtype=np.float64)
 
 
 @BOTH
-@pytest.mark.parametrize("bad, match", [
-    (np.zeros((2, 3)), r"boxes1 must have shape \(N, 4\), got shape \(2, 3\)"),
-    (np.zeros(4), r"boxes1 must have shape \(N, 4\), got shape \(4,\)"),
-    (np.array([[0, 0, 1e200, 1]]), r"boxes1 has a coordinate of magnitude 1e\+200"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.zeros((2, 3)), r"boxes1 must have shape \(N, 4\), got shape \(2, 3\)"),
+        (np.zeros(4), r"boxes1 must have shape \(N, 4\), got shape \(4,\)"),
+        (np.array([[0, 0, 1e200, 1]]), r"boxes1 has a coordinate of magnitude 1e\+200"),
+    ],
+)
 def test_box_iou_bad_boxes(impl, bad, match):
     with pytest.raises(ValueError, match=match):
         impl.box_iou(bad, BOXES)
@@ -30,43 +34,58 @@ def test_box_iou_bad_dtype(impl):
 
 
 @BOTH
-@pytest.mark.parametrize("scores, threshold, error, match", [
-    (np.array([0.9]), 0.5, ValueError, r"scores must have shape \(2,\)"),
-    (np.array([0.9, np.nan]), 0.5, ValueError, "scores contains NaN"),
-    (SCORES, -0.1, ValueError, "iou_threshold must be a finite number >= 0, got -0.1"),
-    (SCORES, float("nan"), ValueError, "iou_threshold must be a finite number >= 0, got nan"),
-    (SCORES, "0.5", TypeError, "iou_threshold must be a real number"),
-])
+@pytest.mark.parametrize(
+    "scores, threshold, error, match",
+    [
+        (np.array([0.9]), 0.5, ValueError, r"scores must have shape \(2,\)"),
+        (np.array([0.9, np.nan]), 0.5, ValueError, "scores contains NaN"),
+        (SCORES, -0.1, ValueError, "iou_threshold must be a finite number >= 0, got -0.1"),
+        (SCORES, float("nan"), ValueError, "iou_threshold must be a finite number >= 0, got nan"),
+        (SCORES, "0.5", TypeError, "iou_threshold must be a real number"),
+    ],
+)
 def test_nms_bad_arguments(impl, scores, threshold, error, match):
     with pytest.raises(error, match=match):
         impl.nms(BOXES, scores, threshold)
 
 
 @BOTH
-@pytest.mark.parametrize("class_ids, match", [
-    (np.array([0]), r"class_ids must have shape \(2,\)"),
-    (np.array([0.0, 1.5]), "class_ids must be integral, got 1.5"),
-])
+@pytest.mark.parametrize(
+    "class_ids, match",
+    [
+        (np.array([0]), r"class_ids must have shape \(2,\)"),
+        (np.array([0.0, 1.5]), "class_ids must be integral, got 1.5"),
+    ],
+)
 def test_batched_nms_bad_class_ids(impl, class_ids, match):
     with pytest.raises(ValueError, match=match):
         impl.batched_nms(BOXES, SCORES, class_ids, 0.5)
 
 
 @BOTH
-@pytest.mark.parametrize("features, rois, output_size, scale, match", [
-    (np.zeros((3, 4, 5)), ROIS, 2, 1.0, r"features must have shape \(N, C, H, W\)"),
-    (np.zeros((2, 3, 0, 5)), ROIS, 2, 1.0, "features must not have an empty dimension"),
-    (FEATURES, ROIS[:, :4], 2, 1.0, r"rois must have shape \(R, 5\), got shape \(2, 4\)"),
-    (FEATURES, [[2, 0, 0, 1, 1]], 2, 1.0, r"batch index\) must lie in \[0, 2\), got 2 at row 0"),
-    (FEATURES, [[-1, 0, 0, 1, 1]], 2, 1.0, r"batch index\) must lie in \[0, 2\), got -1"),
-    (FEATURES, [[0.5, 0, 0, 1, 1]], 2, 1.0, r"batch index\) must be integral, got 0.5"),
-    (FEATURES, [[0, np.nan, 0, 1, 1]], 2, 1.0, "rois has a non-finite coordinate in row 0"),
-    (FEATURES, [[0, 0, 0, 1e300, 1]], 2, 1.0, "rois has a coordinate of magnitude 1e\\+300"),
-    (FEATURES, ROIS, 0, 1.0, "output_size must be a positive integer, got 0"),
-    (FEATURES, ROIS, (2, 2, 2), 1.0, "output_size must be an int or a"),
-    (FEATURES, ROIS, 2, 0.0, "spatial_scale must be a finite number > 0, got 0.0"),
-    (FEATURES, ROIS, 2, -1 / 16, "spatial_scale must be a finite number > 0"),
-])
+@pytest.mark.parametrize(
+    "features, rois, output_size, scale, match",
+    [
+        (np.zeros((3, 4, 5)), ROIS, 2, 1.0, r"features must have shape \(N, C, H, W\)"),
+        (np.zeros((2, 3, 0, 5)), ROIS, 2, 1.0, "features must not have an empty dimension"),
+        (FEATURES, ROIS[:, :4], 2, 1.0, r"rois must have shape \(R, 5\), got shape \(2, 4\)"),
+        (
+            FEATURES,
+            [[2, 0, 0, 1, 1]],
+            2,
+            1.0,
+            r"batch index\) must lie in \[0, 2\), got 2 at row 0",
+        ),
+        (FEATURES, [[-1, 0, 0, 1, 1]], 2, 1.0, r"batch index\) must lie in \[0, 2\), got -1"),
+        (FEATURES, [[0.5, 0, 0, 1, 1]], 2, 1.0, r"batch index\) must be integral, got 0.5"),
+        (FEATURES, [[0, np.nan, 0, 1, 1]], 2, 1.0, "rois has a non-finite coordinate in row 0"),
+        (FEATURES, [[0, 0, 0, 1e300, 1]], 2, 1.0, "rois has a coordinate of magnitude 1e\\+300"),
+        (FEATURES, ROIS, 0, 1.0, "output_size must be a positive integer, got 0"),
+        (FEATURES, ROIS, (2, 2, 2), 1.0, "output_size must be an int or a"),
+        (FEATURES, ROIS, 2, 0.0, "spatial_scale must be a finite number > 0, got 0.0"),
+        (FEATURES, ROIS, 2, -1 / 16, "spatial_scale must be a finite number > 0"),
+    ],
+)
 def test_roi_pool_bad_arguments(impl, features, rois, output_size, scale, match):
     with pytest.raises(ValueError, match=match):
         impl.roi_pool(features, rois, output_size, scale)

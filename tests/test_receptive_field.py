@@ -1,5 +1,6 @@
 """Receptive fields and coordinate mapping (F1-F4, F18) against the paper's figures,
 hand-worked cases and a naive interval-propagation oracle."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -49,9 +50,12 @@ def test_small_net_by_hand():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(1, 7), st.integers(1, 3), st.integers(0, 3)),
-                min_size=1, max_size=6),
-       st.integers(0, 20))
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 7), st.integers(1, 3), st.integers(0, 3)), min_size=1, max_size=6
+    ),
+    st.integers(0, 20),
+)
 def test_receptive_field_matches_naive_propagation(specs, cell):
     specs = [(k, s, min(p, k - 1)) for k, s, p in specs]
     rf = receptive_field(specs)
@@ -102,9 +106,13 @@ def test_non_square_layers_map_each_axis():
 
 def test_sequential_with_neuron_layers_equals_tuples():
     rng = np.random.default_rng(0)
-    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=0, rng=rng), nn.ReLU(),
-                        nn.MaxPool2d(2, 2), nn.Conv2d(4, 4, 3, stride=2, padding=1, rng=rng),
-                        nn.ReLU())
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=0, rng=rng),
+        nn.ReLU(),
+        nn.MaxPool2d(2, 2),
+        nn.Conv2d(4, 4, 3, stride=2, padding=1, rng=rng),
+        nn.ReLU(),
+    )
     assert receptive_field(net) == receptive_field(SMALL_NET)
     # neuron layers count as maps of their own that change no coordinate
     np.testing.assert_allclose(map_point(net, 1.5, src=5, dst=0), map_point(SMALL_NET, 1.5))
@@ -114,9 +122,13 @@ def test_effective_receptive_field_support_is_the_theoretical_field():
     # With positive weights and inputs every ReLU stays open, and without pooling the
     # gradient of an interior cell reaches every pixel of its theoretical field and no other.
     rng = np.random.default_rng(1)
-    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, rng=rng), nn.ReLU(),
-                        nn.Conv2d(2, 2, 3, stride=2, padding=1, rng=rng), nn.ReLU(),
-                        nn.Conv2d(2, 2, 3, padding=1, rng=rng))
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1, rng=rng),
+        nn.ReLU(),
+        nn.Conv2d(2, 2, 3, stride=2, padding=1, rng=rng),
+        nn.ReLU(),
+        nn.Conv2d(2, 2, 3, padding=1, rng=rng),
+    )
     for layer in net.layers[::2]:
         layer.params["weight"][...] = rng.uniform(0.5, 1.0, layer.params["weight"].shape)
     x = rng.uniform(1.0, 2.0, (1, 1, 32, 32))
@@ -130,18 +142,21 @@ def test_effective_receptive_field_support_is_the_theoretical_field():
     assert np.unravel_index(erf.argmax(), erf.shape) == (16, 10)
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: output_size(0, 3), "size"),
-    (lambda: output_size(4, 7, 1, 1), "kernel"),
-    (lambda: output_size(8, 3, stride=0), "stride"),
-    (lambda: input_size(4, 3, padding=-1), "padding"),
-    (lambda: receptive_field([(3, 1)]), r"layers\[0\]"),
-    (lambda: receptive_field([(3, 1, 1), (2, 0, 0)]), "stride"),
-    (lambda: receptive_field([(3, 1, 1)], axis=2), "axis"),
-    (lambda: map_point(SMALL_NET, 1.0, src=4), "src"),
-    (lambda: map_box(SMALL_NET, [1, 2, 3]), "box"),
-    (lambda: receptive_field([nn.Conv2d(1, 1, 3), nn.Flatten(), nn.Linear(4, 2)]), "Flatten"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: output_size(0, 3), "size"),
+        (lambda: output_size(4, 7, 1, 1), "kernel"),
+        (lambda: output_size(8, 3, stride=0), "stride"),
+        (lambda: input_size(4, 3, padding=-1), "padding"),
+        (lambda: receptive_field([(3, 1)]), r"layers\[0\]"),
+        (lambda: receptive_field([(3, 1, 1), (2, 0, 0)]), "stride"),
+        (lambda: receptive_field([(3, 1, 1)], axis=2), "axis"),
+        (lambda: map_point(SMALL_NET, 1.0, src=4), "src"),
+        (lambda: map_box(SMALL_NET, [1, 2, 3]), "box"),
+        (lambda: receptive_field([nn.Conv2d(1, 1, 3), nn.Flatten(), nn.Linear(4, 2)]), "Flatten"),
+    ],
+)
 def test_bad_input_names_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()

@@ -1,4 +1,5 @@
 """Training: it learns, it resumes bit for bit, it stops cleanly on Ctrl-C and on NaN."""
+
 import signal
 
 import numpy as np
@@ -8,8 +9,15 @@ from minirpn import Config
 from minirpn.checkpoint import load_checkpoint
 from minirpn.data import Sample, ToyShapes
 from minirpn.ops import box_iou
-from minirpn.train import (CHECKPOINT_NAME, PAD_VALUE, TrainingDiverged, batch_indices,
-                           learning_rate, load_batch, train)
+from minirpn.train import (
+    CHECKPOINT_NAME,
+    PAD_VALUE,
+    TrainingDiverged,
+    batch_indices,
+    learning_rate,
+    load_batch,
+    train,
+)
 
 QUICK = dict(max_iters=6, images_per_batch=1, warmup_iters=2, lr_steps=(4,))
 
@@ -77,8 +85,9 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_pa
 
 
 def test_learning_rate_warm_up_then_steps():
-    cfg = Config.tiny(learning_rate=0.02, warmup_iters=10, warmup_factor=0.25,
-                      lr_steps=(100, 200), lr_gamma=0.1)
+    cfg = Config.tiny(
+        learning_rate=0.02, warmup_iters=10, warmup_factor=0.25, lr_steps=(100, 200), lr_gamma=0.1
+    )
     assert learning_rate(cfg, 0) == pytest.approx(0.005)
     assert learning_rate(cfg, 5) == pytest.approx(0.02 * (0.25 * 0.5 + 0.5))
     assert learning_rate(cfg, 10) == pytest.approx(0.02)
@@ -92,7 +101,7 @@ def test_batch_indices_are_epochs_of_permutations_fixed_by_seed_and_iteration():
     # 10 iterations of 3 = 3 epochs of 10 images.
     order = np.concatenate([batch_indices(7, it, batch, num_images) for it in range(10)])
     for epoch in range(3):
-        assert sorted(order[epoch * 10:(epoch + 1) * 10]) == list(range(10))
+        assert sorted(order[epoch * 10 : (epoch + 1) * 10]) == list(range(10))
     assert not np.array_equal(order[:10], order[10:20])  # reshuffled each epoch
     # Any iteration on its own gives the same images (what resuming relies on).
     np.testing.assert_array_equal(batch_indices(7, 4, batch, num_images), order[12:15])
@@ -100,10 +109,12 @@ def test_batch_indices_are_epochs_of_permutations_fixed_by_seed_and_iteration():
 
 
 def test_images_of_different_sizes_are_padded_bottom_right():
-    small = Sample(np.full((10, 12, 3), 7, np.uint8), np.array([[1.0, 2.0, 5.0, 6.0]]),
-                   np.array([1]), "a.png")
-    wide = Sample(np.full((8, 16, 3), 9, np.uint8), np.zeros((0, 4)), np.zeros(0, np.int64),
-                  "b.png")
+    small = Sample(
+        np.full((10, 12, 3), 7, np.uint8), np.array([[1.0, 2.0, 5.0, 6.0]]), np.array([1]), "a.png"
+    )
+    wide = Sample(
+        np.full((8, 16, 3), 9, np.uint8), np.zeros((0, 4)), np.zeros(0, np.int64), "b.png"
+    )
     images, boxes, labels = load_batch([small, wide], np.array([1, 0]), cache=None)
     assert images.shape == (2, 10, 16, 3) and images.dtype == np.uint8
     assert (images[0, :8] == 9).all() and (images[0, 8:] == PAD_VALUE).all()

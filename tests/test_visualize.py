@@ -1,4 +1,5 @@
 """Drawing boxes (exact pixels), image grids (shape arithmetic) and atomic PNG saving."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -11,9 +12,9 @@ RED = (255, 0, 0)
 def outline(shape, left, top, right, bottom, width):
     """Expected (H, W) bool: a ``width``-pixel frame just inside the inclusive pixel rectangle."""
     inside = np.zeros(shape, dtype=bool)
-    inside[top:bottom + 1, left:right + 1] = True
+    inside[top : bottom + 1, left : right + 1] = True
     core = np.zeros(shape, dtype=bool)
-    core[top + width:bottom + 1 - width, left + width:right + 1 - width] = True
+    core[top + width : bottom + 1 - width, left + width : right + 1 - width] = True
     return inside & ~core
 
 
@@ -21,8 +22,7 @@ def outline(shape, left, top, right, bottom, width):
 def test_outline_lies_on_the_box_edge_pixels(style, width):
     image = np.zeros((64, 64, 3), dtype=np.uint8)
     # Box [10, 40) x [20, 50): pixel columns 10..39, rows 20..49.
-    drawn = draw_detections(image, [[10, 20, 40, 50]], [1], style=style, color=RED,
-                            show_text=False)
+    drawn = draw_detections(image, [[10, 20, 40, 50]], [1], style=style, color=RED, show_text=False)
     changed = (drawn != image).any(axis=2)
     np.testing.assert_array_equal(changed, outline((64, 64), 10, 20, 39, 49, width))
     assert (drawn[changed] == RED).all()
@@ -32,16 +32,22 @@ def test_outline_lies_on_the_box_edge_pixels(style, width):
 def test_fractional_box_covers_the_pixels_it_touches():
     image = np.zeros((64, 64, 3), dtype=np.uint8)
     # x in [10.4, 39.2) touches columns 10..39; y in [20.6, 49.9) touches rows 20..49.
-    drawn = draw_detections(image, [[10.4, 20.6, 39.2, 49.9]], [1], style="ground_truth",
-                            color=RED, show_text=False)
-    np.testing.assert_array_equal((drawn != 0).any(axis=2),
-                                  outline((64, 64), 10, 20, 39, 49, 1))
+    drawn = draw_detections(
+        image, [[10.4, 20.6, 39.2, 49.9]], [1], style="ground_truth", color=RED, show_text=False
+    )
+    np.testing.assert_array_equal((drawn != 0).any(axis=2), outline((64, 64), 10, 20, 39, 49, 1))
 
 
 def test_boxes_are_clipped_and_boxes_outside_are_skipped():
     image = np.zeros((32, 32, 3), dtype=np.uint8)
-    drawn = draw_detections(image, [[-5, -5, 10, 10], [40, 40, 50, 50]], [1, 2],
-                            style="ground_truth", color=RED, show_text=False)
+    drawn = draw_detections(
+        image,
+        [[-5, -5, 10, 10], [40, 40, 50, 50]],
+        [1, 2],
+        style="ground_truth",
+        color=RED,
+        show_text=False,
+    )
     np.testing.assert_array_equal((drawn != 0).any(axis=2), outline((32, 32), 0, 0, 9, 9, 1))
 
 
@@ -59,8 +65,9 @@ def test_label_text_stays_near_the_box():
 
 def test_text_of_a_box_at_the_top_stays_inside_the_image():
     image = np.zeros((40, 200, 3), dtype=np.uint8)
-    drawn = draw_detections(image, [[150, 0, 199, 30]], [1], [0.5],
-                            class_names=("a_long_class_name",))
+    drawn = draw_detections(
+        image, [[150, 0, 199, 30]], [1], [0.5], class_names=("a_long_class_name",)
+    )
     assert (drawn != 0).any()  # no crash, and something was drawn inside the image
 
 
@@ -93,14 +100,15 @@ def test_image_grid_arithmetic():
     for i in range(5):
         row, col = divmod(i, 3)
         y, x = row * 12, col * 14
-        assert (grid[y:y + 10, x:x + 12] == 10 * (i + 1)).all()
+        assert (grid[y : y + 10, x : x + 12] == 10 * (i + 1)).all()
     assert (grid[12:, 28:] == 255).all()  # the empty sixth cell
     assert (grid[10:12] == 255).all() and (grid[:, 12:14] == 255).all()  # padding
     # Fewer images than columns: one row, as wide as the images.
     assert image_grid(images[:2], ncols=8, pad=0).shape == (10, 24, 3)
     # Different sizes: cells as large as the largest image.
-    assert image_grid([np.zeros((4, 6, 3), np.uint8), np.zeros((8, 2, 3), np.uint8)],
-                      ncols=1, pad=1).shape == (17, 6, 3)
+    assert image_grid(
+        [np.zeros((4, 6, 3), np.uint8), np.zeros((8, 2, 3), np.uint8)], ncols=1, pad=1
+    ).shape == (17, 6, 3)
 
 
 def test_image_grid_rejects_bad_input():
@@ -137,7 +145,7 @@ def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
 
 def test_plot_loss_curves_writes_a_png(tmp_path):
     steps = np.arange(1, 201)
-    history = {"rpn_cls": list(0.7 / steps ** 0.5), "head_reg": list(1.0 / steps)}
+    history = {"rpn_cls": list(0.7 / steps**0.5), "head_reg": list(1.0 / steps)}
     path = tmp_path / "loss.png"
     plot_loss_curves(history, path)
     with Image.open(path) as picture:

@@ -17,10 +17,19 @@ gradients. One module per idea:
 
 Gradients are checked with ``minirpn.gradcheck``.
 """
+
 from minirpn.nn.activation import dropout_backward, dropout_forward, relu_backward, relu_forward
 from minirpn.nn.conv import conv2d_backward, conv2d_forward
 from minirpn.nn.layers import (
-    Container, Conv2d, Dropout, Flatten, Layer, Linear, MaxPool2d, ReLU, Sequential,
+    Container,
+    Conv2d,
+    Dropout,
+    Flatten,
+    Layer,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
 )
 from minirpn.nn.linear import linear_backward, linear_forward
 from minirpn.nn.loss import log_softmax, smooth_l1, softmax, softmax_cross_entropy

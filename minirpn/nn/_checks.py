@@ -1,4 +1,5 @@
 """Argument checks shared by the layers: every bad input becomes an error naming the argument."""
+
 from __future__ import annotations
 
 import numbers
@@ -31,4 +32,3 @@ def check_array(a, name: str, ndim: int) -> np.ndarray:
     if not np.issubdtype(a.dtype, np.floating):
         raise TypeError(f"{name} must have a floating dtype, got {a.dtype}")
     return a
-

@@ -1,4 +1,5 @@
 """Element-wise layers: ReLU and (inverted) dropout."""
+
 from __future__ import annotations
 
 from typing import NamedTuple

@@ -6,6 +6,7 @@ Backward: the same columns give dw with one matrix product; dx is the columns' g
 scattered back onto the input (col2im), one slice per kernel offset.
 Output size per axis (F1): out = (in + 2 * padding - kernel) // stride + 1.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple

@@ -6,6 +6,7 @@
   constant through ReLU layers; the better choice when a deep stack trains from scratch.
 Biases start at zero.
 """
+
 from __future__ import annotations
 
 import math

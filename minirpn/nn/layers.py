@@ -5,6 +5,7 @@ dict with the same keys. ``backward`` *adds* into ``grads`` (a parameter used tw
 both contributions), so call ``zero_grad()`` before each iteration. ``zero_grad`` clears
 the arrays in place: optimisers keep references to them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -46,11 +47,11 @@ class Layer:
         for name, param in self.params.items():
             yield name, param, self.grads[name]
 
-    def train(self, mode: bool = True) -> "Layer":
+    def train(self, mode: bool = True) -> Layer:
         self.training = mode
         return self
 
-    def eval(self) -> "Layer":
+    def eval(self) -> Layer:
         return self.train(False)
 
     def _pop_cache(self):
@@ -82,8 +83,19 @@ class Conv2d(Layer):
     ``kernel_size``, ``stride`` and ``padding`` are stored as (h, w) int pairs.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, *,
-                 init: str = "gaussian", std: float = PAPER_INIT_STD, rng=None, dtype=np.float32):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        *,
+        init: str = "gaussian",
+        std: float = PAPER_INIT_STD,
+        rng=None,
+        dtype=np.float32,
+    ):
         super().__init__()
         self.in_channels = _positive_int(in_channels, "in_channels")
         self.out_channels = _positive_int(out_channels, "out_channels")
@@ -110,8 +122,16 @@ class Linear(Layer):
     ``init``, ``std``, ``rng`` and ``dtype`` as for ``Conv2d``.
     """
 
-    def __init__(self, in_features: int, out_features: int, *, init: str = "gaussian",
-                 std: float = PAPER_INIT_STD, rng=None, dtype=np.float32):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        init: str = "gaussian",
+        std: float = PAPER_INIT_STD,
+        rng=None,
+        dtype=np.float32,
+    ):
         super().__init__()
         self.in_features = _positive_int(in_features, "in_features")
         self.out_features = _positive_int(out_features, "out_features")
@@ -197,8 +217,9 @@ class Container(Layer):
         # No Layer.__init__: params and grads are views of the children's, not attributes.
         for name, child in children.items():
             if not isinstance(child, Layer):
-                raise TypeError(f"layers[{name}] must be a minirpn.nn layer, "
-                                f"got {type(child).__name__}")
+                raise TypeError(
+                    f"layers[{name}] must be a minirpn.nn layer, got {type(child).__name__}"
+                )
         self.children = dict(children)
         self.training = True
         self._cache = None

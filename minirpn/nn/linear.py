@@ -1,4 +1,5 @@
 """Fully connected layer: out = x @ w.T + b, with w in PyTorch's (out, in) layout."""
+
 from __future__ import annotations
 
 from typing import NamedTuple

@@ -3,6 +3,7 @@
 Each returns ``(loss, gradient)`` at once: a loss is the end of the graph, so there is no
 cache to keep and nothing to call later.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -14,6 +14,7 @@ Weight decay (L2 regularisation) is applied only to parameters whose name ends i
 "weight" ("weight", "0.weight", "rpn.conv.weight", ...): biases are not decayed, as in
 py-faster-rcnn's prototxts (``decay_mult: 0`` on every bias).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -105,6 +106,6 @@ def step_lr(base_lr: float, iteration: int, steps, gamma: float) -> float:
     steps = list(steps)
     if iteration < 0:
         raise ValueError(f"iteration must be >= 0, got {iteration!r}")
-    if any(b <= a for a, b in zip(steps, steps[1:])):
+    if any(b <= a for a, b in zip(steps[:-1], steps[1:], strict=True)):
         raise ValueError(f"steps must be strictly increasing, got {steps}")
     return base_lr * gamma ** bisect.bisect_right(steps, iteration)

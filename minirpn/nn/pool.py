@@ -7,6 +7,7 @@ Output size per axis (F1 with rounding made explicit):
 Caffe rounds up, which is how VGG's 2x2 / stride-2 pooling turns a 75-wide map into 38
 (floor mode gives 37). Padding is filled with -inf, so it never wins a max.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple

@@ -6,6 +6,7 @@ with the same signature and the same results in ``minirpn.ops.reference``; the t
 docstrings are the full definitions (NaN handling included), and the tests check that both
 agree. Boxes are continuous corners ``(x1, y1, x2, y2)``, width ``x2 - x1``.
 """
+
 import numpy as np
 
 from minirpn._kernels import boxes as _boxes

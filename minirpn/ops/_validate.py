@@ -4,6 +4,7 @@ Both front ends call these helpers, so a bad argument gets the same ``ValueError
 ``TypeError``) whichever implementation is used, and both receive identical, C-contiguous
 arrays. Every message names the argument and shows the offending value.
 """
+
 import numbers
 
 import numpy as np

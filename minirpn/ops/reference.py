@@ -13,6 +13,7 @@ NaN and infinity:
 * RoIs must have finite coordinates (``ValueError`` otherwise); NaN *features* are pooled
   like ``np.max`` does: a bin containing NaN outputs NaN and its argmax is the first NaN.
 """
+
 import numpy as np
 
 from minirpn.ops import _validate
@@ -44,7 +45,7 @@ def box_iou(boxes1, boxes2):
 
 
 def pairwise_iou(boxes1, boxes2, dtype=np.float64):
-    """``box_iou`` without the input checks: (N, 4), (K, 4) float -> (N, K), computed in ``dtype``."""
+    """``box_iou`` without the input checks: (N, 4), (K, 4) float -> (N, K), in ``dtype``."""
     a = boxes1.astype(dtype)
     b = boxes2.astype(dtype)
     # A non-finite box counts as empty: put it at the origin with zero size, which gives an
