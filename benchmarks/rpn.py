@@ -25,9 +25,10 @@ from collections.abc import Callable
 import numpy as np
 
 from minirpn import Config
-from minirpn.anchor_target import anchor_targets, inside_image, label_anchors, subsample_labels
+from minirpn.anchor_target import anchor_targets, inside_image, label_anchors
 from minirpn.anchors import generate_base_anchors, grid_anchors
 from minirpn.boxes import clip_boxes, decode, encode, remove_small_boxes
+from minirpn.matching import match, max_positive, sample_balanced
 from minirpn.ops import box_iou, nms
 from minirpn.proposal import objectness, proposal_layer
 from minirpn.rpn import flatten_deltas
@@ -147,12 +148,12 @@ def bench_anchor_targets(cfg: Config, anchors, gt) -> None:
     inside = np.flatnonzero(inside_image(anchors, IMAGE_SIZE, cfg.rpn_allowed_border))
     inside_anchors = anchors[inside]
     iou = box_iou(inside_anchors, gt)
-    labels_in, matched_in, _ = label_anchors(
-        iou, cfg.rpn_positive_overlap, cfg.rpn_negative_overlap
-    )
+    labels_in = label_anchors(iou, cfg)
+    matched_in, _ = match(iou)
+    quota = max_positive(cfg.rpn_fg_fraction, cfg.rpn_batch_size)
     labels = np.full(len(anchors), -1, dtype=np.int64)
     labels[inside] = labels_in
-    sampled = subsample_labels(labels, cfg.rpn_batch_size, cfg.rpn_fg_fraction, rng)
+    sampled = sample_balanced(labels, cfg.rpn_batch_size, quota, rng)
     positive = np.flatnonzero(sampled == 1)
     matched = np.full(len(anchors), -1, dtype=np.int64)
     matched[inside] = matched_in
@@ -162,12 +163,8 @@ def bench_anchor_targets(cfg: Config, anchors, gt) -> None:
             np.flatnonzero(inside_image(anchors, IMAGE_SIZE, cfg.rpn_allowed_border))
         ],
         f"IoU {len(inside)} x {len(gt)}": lambda: box_iou(inside_anchors, gt),
-        "labelling (F8 rules)": lambda: label_anchors(
-            iou, cfg.rpn_positive_overlap, cfg.rpn_negative_overlap
-        ),
-        "sampling (F13)": lambda: subsample_labels(
-            labels, cfg.rpn_batch_size, cfg.rpn_fg_fraction, rng
-        ),
+        "labelling (F8 rules)": lambda: label_anchors(iou, cfg),
+        "sampling (F13)": lambda: sample_balanced(labels, cfg.rpn_batch_size, quota, rng),
         f"targets of {len(positive)} positives (F10, + arrays)": lambda: full_size_targets(
             anchors, gt, positive, matched
         ),

@@ -18,6 +18,10 @@ PyTorch is the reference here, never a dependency of minirpn (install it with
    thread); the twin with two threads is shown too. Target: ours <= 2x the twin.
    Our full step, which also samples anchors and RoIs (proposal layer, NMS), is shown
    for reference; the twin does not do that work.
+3. **RoIHead alone** (float64): :class:`minirpn.roi_head.RoIHead`'s forward outputs and its
+   backward (parameter gradients and the feature map's gradient) against
+   ``torchvision.ops.roi_pool`` + ``linear`` + ``relu`` with autograd; target: 1e-10.
+   Without torchvision, the twin gathers our argmax instead (and says so).
 """
 
 from __future__ import annotations
@@ -34,17 +38,25 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from minirpn import Config  # noqa: E402
+from minirpn.backbone import preprocess  # noqa: E402
 from minirpn.data import TOY_CLASS_NAMES, ToyShapes  # noqa: E402
-from minirpn.model import LOSS_NAMES, Detector, preprocess  # noqa: E402
+from minirpn.model import Detector  # noqa: E402
 from minirpn.nn import SGD, Conv2d, MaxPool2d, ReLU  # noqa: E402
 from minirpn.ops import roi_pool  # noqa: E402
-from minirpn.train import load_run  # noqa: E402
+from minirpn.proposal_target import proposal_targets  # noqa: E402
+from minirpn.roi_head import RoIHead  # noqa: E402
+from minirpn.runs import load_run  # noqa: E402
+from minirpn.schemes import LOSS_NAMES, ApproximateJoint  # noqa: E402
 
 try:
     import torch
     import torch.nn.functional as F
 except ImportError:
     torch = None
+try:
+    from torchvision.ops import roi_pool as torchvision_roi_pool
+except ImportError:
+    torchvision_roi_pool = None
 
 TARGET_RATIO = 2.0
 TIMING_LR = 1e-6
@@ -119,10 +131,10 @@ class TorchTwin:
         flat = features.reshape(batch, channels, -1)[torch.as_tensor(rois[:, 0].astype(np.int64))]
         pooled = flat.gather(2, index.clamp(min=0)) * (index >= 0)  # (R, C, ph*pw)
         pooled = pooled.reshape(len(rois), -1)  # (R, C*ph*pw)
-        h6 = F.relu(F.linear(pooled, p["head.fc6.weight"], p["head.fc6.bias"]))
-        h7 = F.relu(F.linear(h6, p["head.fc7.weight"], p["head.fc7.bias"]))
-        cls_logits = F.linear(h7, p["head.cls_score.weight"], p["head.cls_score.bias"])
-        box_deltas = F.linear(h7, p["head.bbox_pred.weight"], p["head.bbox_pred.bias"])
+        h6 = F.relu(F.linear(pooled, p["roi_head.fc6.weight"], p["roi_head.fc6.bias"]))
+        h7 = F.relu(F.linear(h6, p["roi_head.fc7.weight"], p["roi_head.fc7.bias"]))
+        cls_logits = F.linear(h7, p["roi_head.cls_score.weight"], p["roi_head.cls_score.bias"])
+        box_deltas = F.linear(h7, p["roi_head.bbox_pred.weight"], p["roi_head.bbox_pred.bias"])
         t = targets.roi_targets
         cls = F.cross_entropy(cls_logits, torch.as_tensor(t.labels))
         as_t = lambda a: torch.as_tensor(a, dtype=box_deltas.dtype)  # noqa: E731
@@ -155,8 +167,9 @@ def detector_like(trained: Detector | None, dtype) -> Detector:
 
 def sample(detector, images, boxes, labels):
     """Our forward once: the sampled targets and the RoI-pooling argmax they lead to."""
-    detector.forward_train(images, boxes, labels, np.random.default_rng(0))
-    targets = detector.last_targets
+    scheme = ApproximateJoint(detector)
+    scheme.forward(images, boxes, labels, np.random.default_rng(0))
+    targets = scheme.last_targets
     features = detector.backbone.forward(preprocess(images, detector.dtype))
     _, argmax = roi_pool(
         features, targets.rois, detector.cfg.roi_pool_size, 1.0 / detector.cfg.feat_stride
@@ -167,9 +180,10 @@ def sample(detector, images, boxes, labels):
 def check(trained, images, boxes, labels) -> None:
     ours = detector_like(trained, np.float64)
     targets, argmax = sample(ours, images, boxes, labels)
+    scheme = ApproximateJoint(ours)
     ours.zero_grad()
-    our_losses = ours.forward_train(images, boxes, labels, None, targets=targets)
-    ours.backward()
+    our_losses = scheme.forward(images, boxes, labels, None, targets=targets)
+    scheme.backward()
     twin = TorchTwin(ours, torch.float64)
     twin_losses = twin.losses(torch.as_tensor(preprocess(images, np.float64)), targets, argmax)
     sum(twin_losses.values()).backward()
@@ -194,6 +208,59 @@ def check(trained, images, boxes, labels) -> None:
     )
 
 
+def check_roi_head() -> None:
+    """RoIHead forward and backward (float64) against roi_pool + linear + relu in PyTorch."""
+    cfg = Config.tiny()
+    rng = np.random.default_rng(0)
+    num_classes = len(TOY_CLASS_NAMES)
+    features = rng.standard_normal((2, 64, 16, 16))
+    gt = np.array([[10.0, 12.0, 60.0, 50.0], [70.0, 20.0, 120.0, 110.0]])
+    corners = rng.uniform(0, 100, size=(200, 2))
+    proposals = np.hstack([corners, corners + rng.uniform(8, 60, size=(200, 2))])
+    sampled = proposal_targets(proposals, gt, np.array([1, 3]), num_classes, cfg, rng)
+    rois = np.hstack([(np.arange(len(sampled.rois)) % 2)[:, None], sampled.rois])
+    head = RoIHead(64, num_classes, cfg, rng=np.random.default_rng(1), dtype=np.float64)
+    dcls = rng.standard_normal((len(rois), num_classes + 1))
+    ddeltas = rng.standard_normal((len(rois), 4 * (num_classes + 1)))
+    head.zero_grad()
+    cls_logits, box_deltas = head.forward(features, rois)
+    dfeatures = head.backward(dcls, ddeltas)
+
+    params = {n: torch.tensor(p, requires_grad=True) for n, p in head.params.items()}
+    x = torch.tensor(features, requires_grad=True)
+    boxes = torch.tensor(rois)
+    if torchvision_roi_pool is not None:
+        pooled = torchvision_roi_pool(x, boxes, cfg.roi_pool_size, 1.0 / cfg.feat_stride)
+        source = "torchvision.ops.roi_pool"
+    else:  # gather the cells our kernel chose; empty bins (argmax -1) give 0
+        _, argmax = roi_pool(features, rois, cfg.roi_pool_size, 1.0 / cfg.feat_stride)
+        index = torch.as_tensor(argmax).reshape(len(rois), 64, -1)
+        flat = x.reshape(2, 64, -1)[torch.as_tensor(rois[:, 0].astype(np.int64))]
+        pooled = flat.gather(2, index.clamp(min=0)) * (index >= 0)
+        source = "our argmax gathered (torchvision not installed)"
+    h = pooled.reshape(len(rois), -1)
+    h = F.relu(F.linear(h, params["fc6.weight"], params["fc6.bias"]))
+    h = F.relu(F.linear(h, params["fc7.weight"], params["fc7.bias"]))
+    twin_cls = F.linear(h, params["cls_score.weight"], params["cls_score.bias"])
+    twin_deltas = F.linear(h, params["bbox_pred.weight"], params["bbox_pred.bias"])
+    ((twin_cls * torch.tensor(dcls)).sum() + (twin_deltas * torch.tensor(ddeltas)).sum()).backward()
+
+    def rel(a, b):
+        return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
+
+    rows = [
+        ("cls_logits", rel(cls_logits, twin_cls.detach().numpy())),
+        ("box_deltas", rel(box_deltas, twin_deltas.detach().numpy())),
+        ("d features", rel(dfeatures, x.grad.numpy())),
+    ] + [(f"d {name}", rel(head.grads[name], params[name].grad.numpy())) for name in params]
+    worst = max(error for _, error in rows)
+    print()
+    print(f"RoIHead alone, float64, {len(rois)} RoIs, pooling by {source}:")
+    for name, error in rows:
+        print(f"  {name:<22}largest relative difference {error:.1e}")
+    print(f"target 1e-10 -> {'met' if worst <= 1e-10 else 'NOT met'} ({worst:.1e})")
+
+
 def median_seconds(step, repeats):
     times = []
     for _ in range(repeats):
@@ -206,12 +273,13 @@ def median_seconds(step, repeats):
 def speed(trained, images, boxes, labels, repeats) -> None:
     ours = detector_like(trained, np.float32)
     targets, argmax = sample(ours, images, boxes, labels)
+    scheme = ApproximateJoint(ours)
     twin = TorchTwin(ours, torch.float32)
     x = torch.as_tensor(preprocess(images, np.float32))
     # Each step ends with an SGD update; the tiny rate keeps the repeated steps where they are.
     cfg = ours.cfg
     our_sgd = SGD(
-        list(ours.named_parameters()),
+        scheme.parameters(),
         lr=TIMING_LR,
         momentum=cfg.momentum,
         weight_decay=cfg.weight_decay,
@@ -222,14 +290,14 @@ def speed(trained, images, boxes, labels, repeats) -> None:
 
     def our_step():
         ours.zero_grad()
-        ours.forward_train(images, boxes, labels, None, targets=targets)
-        ours.backward()
+        scheme.forward(images, boxes, labels, None, targets=targets)
+        scheme.backward()
         our_sgd.step()
 
     def our_full_step():
         ours.zero_grad()
-        ours.forward_train(images, boxes, labels, np.random.default_rng(0))
-        ours.backward()
+        scheme.forward(images, boxes, labels, np.random.default_rng(0))
+        scheme.backward()
         our_sgd.step()
 
     def twin_step():
@@ -285,6 +353,7 @@ def main() -> None:
     )
     images, boxes, labels = batch_of(ToyShapes("train"), Config.tiny().images_per_batch)
     check(trained, images, boxes, labels)
+    check_roi_head()
     speed(trained, images, boxes, labels, args.repeats)
 
 

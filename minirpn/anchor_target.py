@@ -21,9 +21,12 @@ For one image, every anchor gets a label and (if positive) a regression target:
   4. POSITIVE if its IoU with some ground truth is at least ``cfg.rpn_positive_overlap``
      (0.7; the paper says "higher than 0.7", the code ``>=``; we follow the code, F8 b).
 
-* a minibatch (F13): at most ``cfg.rpn_fg_fraction * cfg.rpn_batch_size`` positives
+* a minibatch (F13): at most ``round(cfg.rpn_fg_fraction * cfg.rpn_batch_size)`` positives
   (128 of 256) chosen at random, then negatives at random to fill the batch; the anchors
   left out become IGNORE. With few positives the batch is mostly negatives.
+
+Steps 2–4 and the minibatch are the shared rules of :mod:`minirpn.matching`; this module
+adds the border rule and the RPN's numbers.
 * regression targets (F10): each positive anchor regresses to the ground truth it overlaps
   most (F8, last sentence), un-normalised (the original RPN does not normalise them).
 """
@@ -36,19 +39,25 @@ import numpy as np
 
 from minirpn.boxes import check_boxes, check_image_size, encode
 from minirpn.config import Config
+from minirpn.matching import (
+    IGNORE,
+    NO_MATCH,
+    POSITIVE,
+    best_for_each_gt,
+    match,
+    max_positive,
+    sample_balanced,
+    threshold_labels,
+)
 from minirpn.ops import box_iou
-
-POSITIVE = 1
-NEGATIVE = 0
-IGNORE = -1
-NO_MATCH = -1  # matched_gt of anchors that have no ground truth to regress to
 
 
 class AnchorTargets(NamedTuple):
     """Targets of all anchors of one image, in the order of :func:`minirpn.anchors.grid_anchors`.
 
     Attributes:
-        labels: (A,) int64, POSITIVE / NEGATIVE / IGNORE after subsampling (F13).
+        labels: (A,) int64, POSITIVE / NEGATIVE / IGNORE (:mod:`minirpn.matching`) after
+            subsampling (F13).
         bbox_targets: (A, 4) float, ``encode(anchor, its best ground truth)`` for positive
             anchors, 0 elsewhere.
         inside_weights: (A, 4) float, 1 for positive anchors, 0 elsewhere: the mask
@@ -87,63 +96,20 @@ def inside_image(
     )
 
 
-def label_anchors(
-    iou: np.ndarray, positive_overlap: float, negative_overlap: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rules 1–4 of the module docstring (F8 a–d) for anchors inside the image.
+def label_anchors(iou: np.ndarray, cfg: Config) -> np.ndarray:
+    """Rules 2–4 of the module docstring (F8 a–c) for the anchors inside the image.
 
     Args:
-        iou: (M, G) float, IoU of M anchors with G ground-truth boxes (G may be 0).
-        positive_overlap: IoU at or above which an anchor is positive (0.7).
-        negative_overlap: IoU below which (for every ground truth) an anchor is negative (0.3).
+        iou: (M, G) IoU of M anchors with G ground-truth boxes (G may be 0: then every
+            anchor is NEGATIVE, there is nothing to find).
+        cfg: uses ``rpn_positive_overlap`` (0.7) and ``rpn_negative_overlap`` (0.3).
 
     Returns:
-        labels (M,) int64; matched_gt (M,) int64, argmax over ground truths (NO_MATCH if
-        G = 0); max_iou (M,) float64.
+        (M,) int64 labels before subsampling.
     """
-    num_anchors, num_gt = iou.shape
-    labels = np.full(num_anchors, IGNORE, dtype=np.int64)
-    if num_gt == 0:
-        # Nothing to find: every anchor is background.
-        labels[:] = NEGATIVE
-        return labels, np.full(num_anchors, NO_MATCH, dtype=np.int64), np.zeros(num_anchors)
-    matched_gt = iou.argmax(axis=1)  # (M,)
-    max_iou = iou[np.arange(num_anchors), matched_gt].astype(np.float64)  # (M,)
-
-    labels[max_iou < negative_overlap] = NEGATIVE
-    if num_anchors > 0:
-        gt_best_iou = iou.max(axis=0)  # (G,)
-        # (M, G): anchor m ties for the best IoU of ground truth g, and that IoU is > 0.
-        # Exact equality, as the original does; ties come from symmetric placements.
-        is_best = (iou == gt_best_iou[None, :]) & (gt_best_iou[None, :] > 0)
-        labels[is_best.any(axis=1)] = POSITIVE
-    labels[max_iou >= positive_overlap] = POSITIVE
-    return labels, matched_gt.astype(np.int64), max_iou
-
-
-def subsample_labels(
-    labels: np.ndarray, batch_size: int, fg_fraction: float, rng: np.random.Generator
-) -> np.ndarray:
-    """The RPN minibatch (F13): keep ≤ fg_fraction·batch_size positives, fill up with negatives.
-
-    Args:
-        labels: (A,) int64 POSITIVE / NEGATIVE / IGNORE.
-        batch_size: anchors per image (256).
-        fg_fraction: largest share of positives (0.5).
-        rng: the generator that picks which anchors stay.
-
-    Returns:
-        a new (A,) labels array: the anchors left out are IGNORE.
-    """
-    labels = labels.copy()
-    max_fg = int(fg_fraction * batch_size)
-    fg = np.flatnonzero(labels == POSITIVE)
-    if fg.size > max_fg:
-        labels[rng.choice(fg, size=fg.size - max_fg, replace=False)] = IGNORE
-    max_bg = batch_size - min(fg.size, max_fg)
-    bg = np.flatnonzero(labels == NEGATIVE)
-    if bg.size > max_bg:
-        labels[rng.choice(bg, size=bg.size - max_bg, replace=False)] = IGNORE
+    _, max_iou = match(iou)
+    labels = threshold_labels(max_iou, cfg.rpn_positive_overlap, (0.0, cfg.rpn_negative_overlap))
+    labels[best_for_each_gt(iou)] = POSITIVE  # overrides NEGATIVE (F8 a)
     return labels
 
 
@@ -175,6 +141,9 @@ def anchor_targets(
     anchors = np.asarray(anchors)
     if anchors.ndim != 2 or anchors.shape[1] != 4:
         raise ValueError(f"anchors must have shape (A, 4), got {anchors.shape}")
+    if not np.isfinite(anchors).all():
+        row = int(np.flatnonzero(~np.isfinite(anchors).all(axis=1))[0])
+        raise ValueError(f"anchors[{row}] = {anchors[row].tolist()} has non-finite coordinates")
     gt_boxes = check_boxes(gt_boxes, "gt_boxes", image_size)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
@@ -182,17 +151,14 @@ def anchor_targets(
 
     inside = np.flatnonzero(inside_image(anchors, image_size, cfg.rpn_allowed_border))
     iou = box_iou(anchors[inside], gt_boxes)  # (M, G)
-    inside_labels, inside_matched, inside_max_iou = label_anchors(
-        iou, cfg.rpn_positive_overlap, cfg.rpn_negative_overlap
-    )
-
     labels = np.full(num_anchors, IGNORE, dtype=np.int64)
-    labels[inside] = inside_labels
-    labels = subsample_labels(labels, cfg.rpn_batch_size, cfg.rpn_fg_fraction, rng)
+    labels[inside] = label_anchors(iou, cfg)
+    labels = sample_balanced(
+        labels, cfg.rpn_batch_size, max_positive(cfg.rpn_fg_fraction, cfg.rpn_batch_size), rng
+    )
     matched_gt = np.full(num_anchors, NO_MATCH, dtype=np.int64)
-    matched_gt[inside] = inside_matched
     max_iou = np.zeros(num_anchors)
-    max_iou[inside] = inside_max_iou
+    matched_gt[inside], max_iou[inside] = match(iou)
 
     dtype = np.result_type(anchors, gt_boxes)
     bbox_targets = np.zeros((num_anchors, 4), dtype=dtype)

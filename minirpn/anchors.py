@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-COORDS_PER_BOX = 4
+from minirpn.boxes import COORDS_PER_BOX
 
 
 def generate_base_anchors(

@@ -45,8 +45,8 @@ def encode(
     Returns:
         (N, 4) deltas ``(t_x, t_y, t_w, t_h)``, dtype ``np.result_type(anchors, gt)``.
     """
-    anchors = _as_boxes(anchors, "anchors")
-    gt = _as_boxes(gt, "gt")
+    anchors = as_boxes(anchors, "anchors")
+    gt = as_boxes(gt, "gt")
     if anchors.shape != gt.shape:
         raise ValueError(
             f"anchors and gt must have the same shape, got {anchors.shape} and {gt.shape}"
@@ -83,8 +83,8 @@ def decode(
     Returns:
         (N, 4) boxes ``(x1, y1, x2, y2)``, dtype ``np.result_type(anchors, deltas)``.
     """
-    anchors = _as_boxes(anchors, "anchors")
-    deltas = _as_boxes(deltas, "deltas")
+    anchors = as_boxes(anchors, "anchors")
+    deltas = as_boxes(deltas, "deltas")
     if anchors.shape != deltas.shape:
         raise ValueError(
             f"anchors and deltas must have the same shape, got {anchors.shape} and {deltas.shape}"
@@ -121,7 +121,7 @@ def clip_boxes(boxes: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
         a new (N, 4) array, same dtype; a box entirely outside ends up with zero width or
         height (it is removed later by :func:`remove_small_boxes`).
     """
-    boxes = _as_boxes(boxes, "boxes")
+    boxes = as_boxes(boxes, "boxes")
     height, width = check_image_size(image_size)
     out = np.empty_like(boxes)
     np.clip(boxes[:, 0::2], 0, width, out=out[:, 0::2])
@@ -139,7 +139,7 @@ def remove_small_boxes(boxes: np.ndarray, min_size: float) -> np.ndarray:
     Returns:
         int64 indices into ``boxes``, increasing.
     """
-    boxes = _as_boxes(boxes, "boxes")
+    boxes = as_boxes(boxes, "boxes")
     if not np.isfinite(min_size) or min_size < 0:
         raise ValueError(f"min_size must be a non-negative number, got {min_size!r}")
     widths = boxes[:, 2] - boxes[:, 0]
@@ -163,7 +163,7 @@ def check_boxes(
     Raises:
         ValueError naming the first offending box index and its coordinates.
     """
-    boxes = _as_boxes(boxes, name)
+    boxes = as_boxes(boxes, name)
     bad_rows = ~np.all(np.isfinite(boxes), axis=1)
     _raise_on_rows(boxes, bad_rows, name, "has non-finite coordinates")
     bad_rows = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
@@ -198,9 +198,17 @@ def _raise_on_rows(boxes: np.ndarray, bad_rows: np.ndarray, name: str, problem: 
         raise ValueError(f"{name}[{row}] = {boxes[row].tolist()} {problem}")
 
 
-def _as_boxes(boxes: np.ndarray, name: str) -> np.ndarray:
+def as_boxes(boxes, name: str) -> np.ndarray:
+    """The one way a box argument becomes an (N, 4) float array, or a clear error naming it.
+
+    A list or tuple becomes float64; an array must already be floating point (an integer or
+    bool array is a TypeError: silently rounding coordinates hides bugs). An empty input of
+    any shape (``[]``) is (0, 4).
+    """
     if not isinstance(boxes, np.ndarray):
         boxes = np.asarray(boxes, dtype=np.float64)
+    if boxes.size == 0 and boxes.ndim <= 2:
+        boxes = boxes.reshape(0, COORDS_PER_BOX)
     if boxes.ndim != 2 or boxes.shape[1] != COORDS_PER_BOX:
         raise ValueError(f"{name} must have shape (N, 4), got {boxes.shape}")
     if not np.issubdtype(boxes.dtype, np.floating):

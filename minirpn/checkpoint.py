@@ -31,7 +31,10 @@ import numpy as np
 from minirpn.config import Config
 from minirpn.fileio import atomic_write
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Version 1 (before the stages became objects of their own) named the second stage's
+# parameters "head.*"; they are "roi_head.*" now. Such checkpoints are converted on load.
+_RENAMED_PREFIXES = {1: ("head.", "roi_head.")}
 _PARAM = "param/"
 _MOMENTUM = "momentum/"
 
@@ -83,7 +86,7 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint`.
+    """Read a checkpoint written by :func:`save_checkpoint` (this version or version 1).
 
     Raises ``FileNotFoundError`` if ``path`` does not exist and ``ValueError`` naming the
     path if it is not a readable minirpn checkpoint (corrupt, truncated, another kind of
@@ -106,7 +109,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     if missing:
         raise ValueError(f"{str(path)!r} is not a minirpn checkpoint (missing entries {missing})")
     version = int(entries["format_version"])
-    if version != FORMAT_VERSION:
+    if version != FORMAT_VERSION and version not in _RENAMED_PREFIXES:
         raise ValueError(
             f"checkpoint {str(path)!r} has format version {version}, "
             f"this minirpn reads version {FORMAT_VERSION}"
@@ -120,8 +123,14 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             f"checkpoint {str(path)!r} has an unreadable config or state ({error})"
         ) from None
 
-    params = {k[len(_PARAM) :]: v for k, v in entries.items() if k.startswith(_PARAM)}
-    momentum = {k[len(_MOMENTUM) :]: v for k, v in entries.items() if k.startswith(_MOMENTUM)}
+    old, new = _RENAMED_PREFIXES.get(version, ("", ""))
+
+    def name_of(key: str, prefix: str) -> str:
+        name = key[len(prefix) :]
+        return new + name[len(old) :] if old and name.startswith(old) else name
+
+    params = {name_of(k, _PARAM): v for k, v in entries.items() if k.startswith(_PARAM)}
+    momentum = {name_of(k, _MOMENTUM): v for k, v in entries.items() if k.startswith(_MOMENTUM)}
     return Checkpoint(
         config=config,
         params=params,

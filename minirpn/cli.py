@@ -64,6 +64,8 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from minirpn.schemes import SCHEMES
+
     parser = _Parser(
         prog="minirpn",
         description="Train, evaluate and run the tiny Faster R-CNN detector; write the toy data.",
@@ -95,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--val-images",
         type=_positive_int,
         help="validation images to evaluate at the end (default: the whole split)",
+    )
+    p.add_argument(
+        "--scheme",
+        choices=sorted(SCHEMES),
+        help="training scheme of F20 (default: approximate-joint)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -141,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _train(args) -> int | None:
     from minirpn.config import Config
-    from minirpn.train import open_split, train, write_report
+    from minirpn.report import write_report
+    from minirpn.runs import open_split
+    from minirpn.train import DEFAULT_SCHEME, train
 
     if args.resume is not None:
         if args.out is not None and args.out != args.resume:
@@ -151,6 +160,7 @@ def _train(args) -> int | None:
             ("--batch-size", args.batch_size),
             ("--lr", args.lr),
             ("--data", args.data),
+            ("--scheme", args.scheme),
         )
         changed = [flag for flag, value in given if value is not None]
         if changed:
@@ -186,6 +196,7 @@ def _train(args) -> int | None:
         seed=args.seed,
         resume=args.resume is not None,
         progress=not args.no_progress,
+        scheme=args.scheme or DEFAULT_SCHEME,
     )
     if result.interrupted:
         print(
@@ -206,7 +217,8 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def _eval(args) -> None:
-    from minirpn.train import evaluate_detector, load_run, open_split
+    from minirpn.evaluation import evaluate_detector
+    from minirpn.runs import load_run, open_split
 
     run = load_run(args.run)
     val = open_split(run.data if args.data is None else args.data, "val")
@@ -221,7 +233,8 @@ def _eval(args) -> None:
 def _detect(args) -> None:
     from minirpn.fileio import atomic_write
     from minirpn.image import read_image
-    from minirpn.train import draw_result, load_run
+    from minirpn.report import draw_result
+    from minirpn.runs import load_run
     from minirpn.visualize import save_png
 
     run = load_run(args.run)

@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from minirpn.boxes import as_boxes
 from minirpn.ops import box_iou
 
 VOC_IOU_THRESHOLD = 0.5
@@ -212,7 +213,8 @@ def _check_image(index: int, detection, ground_truth, num_classes: int):
             f"image {index}: a detection entry must be (boxes, scores, labels) and "
             f"a ground-truth entry (boxes, labels)"
         ) from None
-    boxes, gt_boxes = _as_boxes(boxes), _as_boxes(gt_boxes)
+    boxes = as_boxes(boxes, f"image {index}: detection boxes").astype(np.float64)
+    gt_boxes = as_boxes(gt_boxes, f"image {index}: ground-truth boxes").astype(np.float64)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     labels = np.asarray(labels).reshape(-1)
     gt_labels = np.asarray(gt_labels).reshape(-1)
@@ -242,7 +244,26 @@ def _check_image(index: int, detection, ground_truth, num_classes: int):
     return boxes, scores, labels.astype(np.int64), gt_boxes, gt_labels.astype(np.int64)
 
 
-def _as_boxes(boxes) -> np.ndarray:
-    """float64 boxes; an empty input of any shape (e.g. ``[]``) becomes (0, 4)."""
-    boxes = np.asarray(boxes, dtype=np.float64)
-    return boxes.reshape(0, 4) if boxes.size == 0 else boxes
+def evaluate_detector(detector, dataset, class_names, num_images: int | None = None) -> dict:
+    """Run a :class:`minirpn.model.Detector` over ``dataset`` (its first ``num_images``, None: all).
+
+    Returns mAP@0.5, COCO mAP and per-class APs by class name (:mod:`minirpn.evaluation`).
+    """
+    count = len(dataset) if num_images is None else min(num_images, len(dataset))
+    detections, ground_truths = [], []
+    for index in range(count):
+        sample = dataset[index]
+        detections.append(detector.detect(sample.image))
+        ground_truths.append((sample.boxes, sample.labels))
+    result = evaluate(detections, ground_truths, num_classes=len(class_names))
+    return {
+        "map50": result["map50"],
+        "map": result["map"],
+        "per_class_ap50": {
+            name: result["ap50_per_class"][label] for label, name in enumerate(class_names, start=1)
+        },
+        "per_class_ap": {
+            name: result["ap_per_class"][label] for label, name in enumerate(class_names, start=1)
+        },
+        "num_images": count,
+    }

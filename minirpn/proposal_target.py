@@ -7,7 +7,8 @@ For one image (py-faster-rcnn's ``proposal_target_layer``):
 2. each candidate is matched to the ground truth it overlaps most (IoU, F9);
 3. foreground: IoU >= ``cfg.roi_fg_thresh`` (0.5), at most
    ``round(cfg.roi_fg_fraction * cfg.roi_batch_size)`` (32 of 128) chosen at random,
-   labelled with the class of their ground truth;
+   labelled with the class of their ground truth (label 0 is BACKGROUND, the classes are
+   1..C, so the head has C + 1 outputs);
 4. background: IoU in ``[cfg.roi_bg_thresh_lo, cfg.roi_bg_thresh_hi)`` ([0.1, 0.5)), chosen
    at random to fill the batch, label 0. The lower bound 0.1 keeps only background that
    touches an object (a crude hard-negative mining); 0.0 admits every proposal. An image
@@ -16,6 +17,8 @@ For one image (py-faster-rcnn's ``proposal_target_layer``):
 5. regression targets (F10, F17): class-specific — a row has 4 columns per class and only
    the 4 of the RoI's own class are set (and have inside / outside weight 1), normalised
    as ``(t - cfg.bbox_normalize_means) / cfg.bbox_normalize_stds``.
+
+Steps 2–4 are the shared rules of :mod:`minirpn.matching` with the second stage's numbers.
 """
 
 from __future__ import annotations
@@ -24,12 +27,19 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minirpn.boxes import check_boxes, encode
+from minirpn.boxes import COORDS_PER_BOX, check_boxes, encode
 from minirpn.config import Config
+from minirpn.matching import (
+    NEGATIVE,
+    POSITIVE,
+    match,
+    max_positive,
+    sample_balanced,
+    threshold_labels,
+)
 from minirpn.ops import box_iou
 
-BACKGROUND = 0
-COORDS_PER_BOX = 4
+BACKGROUND = 0  # the class id of "no object"; the object classes are 1..C
 
 
 class ProposalTargets(NamedTuple):
@@ -38,12 +48,13 @@ class ProposalTargets(NamedTuple):
     Attributes:
         rois: (R, 4) boxes ``(x1, y1, x2, y2)`` in image pixels.
         labels: (R,) int64 class ids, 0 = background.
-        bbox_targets: (R, 4 * num_classes); row r holds normalised deltas in columns
+        bbox_targets: (R, 4 (C + 1)); row r holds normalised deltas in columns
             ``4 * labels[r] : 4 * labels[r] + 4`` if r is foreground, zeros elsewhere.
-        inside_weights: (R, 4 * num_classes), 1 where ``bbox_targets`` is set, else 0.
-        outside_weights: (R, 4 * num_classes), equal to ``inside_weights`` (the original's
+        inside_weights: (R, 4 (C + 1)), 1 where ``bbox_targets`` is set, else 0.
+        outside_weights: (R, 4 (C + 1)), equal to ``inside_weights`` (the original's
             choice; the head's loss divides by the number of RoIs itself).
-        matched_gt: (R,) int64 index of the ground truth each RoI overlaps most (-1 if none).
+        matched_gt: (R,) int64 index of the ground truth each RoI overlaps most (NO_MATCH if
+            the image has none).
         max_iou: (R,) float64 that IoU.
     """
 
@@ -69,8 +80,8 @@ def proposal_targets(
     Args:
         proposals: (P, 4) float, output of :func:`minirpn.proposal.proposal_layer` (P may be 0).
         gt_boxes: (G, 4) float ground-truth boxes (G may be 0), finite, x2 > x1, y2 > y1.
-        gt_labels: (G,) int class ids in ``1 .. num_classes - 1``.
-        num_classes: number of classes including background (21 for PASCAL VOC).
+        gt_labels: (G,) int class ids in ``1 .. num_classes``.
+        num_classes: C, the number of object classes, background excluded (20 for PASCAL VOC).
         cfg: uses ``roi_batch_size``, ``roi_fg_fraction``, ``roi_fg_thresh``,
             ``roi_bg_thresh_hi``, ``roi_bg_thresh_lo``, ``bbox_normalize_means``,
             ``bbox_normalize_stds``.
@@ -82,10 +93,13 @@ def proposal_targets(
     proposals = np.asarray(proposals)
     if proposals.ndim != 2 or proposals.shape[1] != COORDS_PER_BOX:
         raise ValueError(f"proposals must have shape (P, 4), got {proposals.shape}")
+    if not np.isfinite(proposals).all():
+        row = int(np.flatnonzero(~np.isfinite(proposals).all(axis=1))[0])
+        raise ValueError(f"proposals[{row}] = {proposals[row].tolist()} has non-finite coordinates")
     gt_boxes = check_boxes(gt_boxes, "gt_boxes")
-    if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
+    if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(
-            f"num_classes must be an int >= 2 (background plus classes), got {num_classes!r}"
+            f"num_classes must be a positive int (C, the object classes), got {num_classes!r}"
         )
     gt_labels = np.asarray(gt_labels)
     if gt_labels.shape != (gt_boxes.shape[0],) or (
@@ -94,39 +108,32 @@ def proposal_targets(
         raise ValueError(
             f"gt_labels must be {gt_boxes.shape[0]} integers, one per gt box, got {gt_labels!r}"
         )
-    bad = np.flatnonzero((gt_labels < 1) | (gt_labels >= num_classes))
+    bad = np.flatnonzero((gt_labels < 1) | (gt_labels > num_classes))
     if bad.size:
         raise ValueError(
-            f"gt_labels[{bad[0]}] = {gt_labels[bad[0]]} is not a class id in 1..{num_classes - 1}"
+            f"gt_labels[{bad[0]}] = {gt_labels[bad[0]]} is not a class id in 1..{num_classes}"
         )
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
 
     dtype = np.result_type(proposals, gt_boxes)
     candidates = np.concatenate([proposals, gt_boxes]).astype(dtype, copy=False)  # (P+G, 4)
-    num_candidates = candidates.shape[0]
+    matched_gt, max_iou = match(box_iou(candidates, gt_boxes))  # (P+G,) each
     if gt_boxes.shape[0] > 0:
-        iou = box_iou(candidates, gt_boxes)  # (P+G, G)
-        matched_gt = iou.argmax(axis=1)  # (P+G,)
-        max_iou = iou[np.arange(num_candidates), matched_gt].astype(np.float64)
-        fg = np.flatnonzero(max_iou >= cfg.roi_fg_thresh)
-        bg = np.flatnonzero((max_iou < cfg.roi_bg_thresh_hi) & (max_iou >= cfg.roi_bg_thresh_lo))
-    else:
-        matched_gt = np.full(num_candidates, -1, dtype=np.int64)
-        max_iou = np.zeros(num_candidates)
-        fg = np.zeros(0, dtype=np.int64)
-        bg = np.arange(num_candidates)
-
-    num_fg = min(int(np.round(cfg.roi_fg_fraction * cfg.roi_batch_size)), fg.size)
-    fg = rng.choice(fg, size=num_fg, replace=False)
-    num_bg = min(cfg.roi_batch_size - num_fg, bg.size)
-    bg = rng.choice(bg, size=num_bg, replace=False)
-    keep = np.concatenate([fg, bg]).astype(np.int64)  # (R,)
-
+        kind = threshold_labels(
+            max_iou, cfg.roi_fg_thresh, (cfg.roi_bg_thresh_lo, cfg.roi_bg_thresh_hi)
+        )
+    else:  # nothing to touch: every proposal is background
+        kind = np.full(candidates.shape[0], NEGATIVE, dtype=np.int64)
+    fg_quota = max_positive(cfg.roi_fg_fraction, cfg.roi_batch_size)
+    kind = sample_balanced(kind, cfg.roi_batch_size, fg_quota, rng)
+    fg, bg = np.flatnonzero(kind == POSITIVE), np.flatnonzero(kind == NEGATIVE)
+    num_fg = fg.size
+    keep = np.concatenate([fg, bg])  # (R,) foreground first
     rois = candidates[keep]
     labels = np.zeros(keep.size, dtype=np.int64)
     labels[:num_fg] = gt_labels[matched_gt[fg]]
-    bbox_targets = np.zeros((keep.size, COORDS_PER_BOX * num_classes), dtype=dtype)
+    bbox_targets = np.zeros((keep.size, COORDS_PER_BOX * (num_classes + 1)), dtype=dtype)
     inside_weights = np.zeros_like(bbox_targets)
     if num_fg > 0:
         deltas = encode(
@@ -146,6 +153,6 @@ def proposal_targets(
         bbox_targets,
         inside_weights,
         inside_weights.copy(),
-        matched_gt[keep].astype(np.int64),
+        matched_gt[keep],
         max_iou[keep],
     )

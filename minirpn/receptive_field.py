@@ -33,6 +33,8 @@ from math import ceil, floor
 
 import numpy as np
 
+from minirpn.boxes import as_boxes
+
 __all__ = [
     "ReceptiveField",
     "effective_receptive_field",
@@ -140,11 +142,12 @@ def map_box(layers, box, src: int | None = None, dst: int = 0):
 
     x-coordinates go through the column mapping, y-coordinates through the row mapping.
     """
-    box = _as_boxes(box)
+    single = np.ndim(box) == 1  # one (4,) box in, one out
+    box = as_boxes(np.atleast_2d(np.asarray(box, dtype=np.float64)), "box")
     out = np.empty_like(box)
     out[..., 0::2] = map_point(layers, box[..., 0::2], src, dst, axis="x")
     out[..., 1::2] = map_point(layers, box[..., 1::2], src, dst, axis="y")
-    return out
+    return out[0] if single else out
 
 
 def project_roi(layers, box):
@@ -277,13 +280,6 @@ def _affine(layers, src, dst, axis) -> tuple[float, float]:
     if src < dst:  # away from the image: invert u_lo = jump * u_hi + shift
         return 1.0 / jump, -shift / jump
     return jump, shift
-
-
-def _as_boxes(box) -> np.ndarray:
-    arr = np.asarray(box, dtype=np.float64)
-    if arr.shape[-1:] != (4,) or arr.ndim > 2:
-        raise ValueError(f"box must have shape (4,) or (N, 4), got {arr.shape}")
-    return arr
 
 
 def _pick(value, half, name):

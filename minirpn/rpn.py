@@ -37,12 +37,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minirpn.anchor_target import IGNORE, AnchorTargets
+from minirpn.anchor_target import AnchorTargets
+from minirpn.boxes import COORDS_PER_BOX
 from minirpn.config import Config
+from minirpn.matching import IGNORE
 from minirpn.nn import Container, Conv2d, ReLU, smooth_l1, softmax_cross_entropy
 
 NUM_CLASSES = 2  # background, object
-COORDS_PER_BOX = 4
 LOSS_NORMALIZATIONS = ("anchor_locations", "minibatch")
 
 

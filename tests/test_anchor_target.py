@@ -8,17 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minirpn import Config
-from minirpn.anchor_target import (
-    IGNORE,
-    NEGATIVE,
-    NO_MATCH,
-    POSITIVE,
-    anchor_targets,
-    label_anchors,
-    subsample_labels,
-)
+from minirpn.anchor_target import anchor_targets, label_anchors
 from minirpn.anchors import generate_base_anchors, grid_anchors
 from minirpn.boxes import encode
+from minirpn.matching import IGNORE, NEGATIVE, NO_MATCH, POSITIVE
 from minirpn.ops import box_iou
 
 P, N, IG = POSITIVE, NEGATIVE, IGNORE
@@ -180,41 +173,8 @@ def test_label_anchors_agrees_with_a_naive_per_anchor_version(seed, num_gt):
         return np.concatenate([xy, xy + wh], axis=1)
 
     iou = box_iou(boxes(30), boxes(num_gt))
-    labels, _, _ = label_anchors(iou, 0.7, 0.3)
+    labels = label_anchors(iou, Config())  # 0.7 / 0.3
     assert labels.tolist() == naive_labels(iou, 0.7, 0.3)
-
-
-def test_subsampling_caps_positives_and_fills_with_negatives():
-    labels = np.array([P] * 300 + [N] * 5000 + [IG] * 100)
-    for seed in range(5):
-        out = subsample_labels(labels, 256, 0.5, np.random.default_rng(seed))
-        assert np.count_nonzero(out == P) == 128 and np.count_nonzero(out == N) == 128
-        assert np.all(out[labels == IG] == IG)  # nothing is promoted
-        assert np.all(labels[out == P] == P) and np.all(labels[out == N] == N)
-    few = np.array([P] * 20 + [N] * 5000)
-    out = subsample_labels(few, 256, 0.5, np.random.default_rng(0))
-    assert np.count_nonzero(out == P) == 20 and np.count_nonzero(out == N) == 236
-    tiny = np.array([P] * 3 + [N] * 10)
-    np.testing.assert_array_equal(subsample_labels(tiny, 256, 0.5, np.random.default_rng(0)), tiny)
-
-
-def test_subsampling_is_uniform_over_many_seeds_and_seeded():
-    labels = np.array([P] * 300 + [N] * 1000)
-    seeds = 200
-    chosen = np.zeros(labels.size)
-    for seed in range(seeds):
-        chosen += subsample_labels(labels, 256, 0.5, np.random.default_rng(seed)) != IG
-    # Each positive stays with probability 128/300, each negative 128/1000: Binomial counts
-    # (sd about 7 and 5); a biased sampler (e.g. always the first ones) gives 0 or 200.
-    pos_rate, neg_rate = chosen[:300] / seeds, chosen[300:] / seeds
-    assert abs(pos_rate.mean() - 128 / 300) < 1e-12 and abs(neg_rate.mean() - 128 / 1000) < 1e-12
-    assert 0.25 < pos_rate.min() and pos_rate.max() < 0.61
-    assert 0.03 < neg_rate.min() and neg_rate.max() < 0.24
-    a = subsample_labels(labels, 256, 0.5, np.random.default_rng(7))
-    b = subsample_labels(labels, 256, 0.5, np.random.default_rng(7))
-    c = subsample_labels(labels, 256, 0.5, np.random.default_rng(8))
-    np.testing.assert_array_equal(a, b)
-    assert np.any(a != c)
 
 
 def test_paper_config_minibatch_on_a_real_grid():
@@ -243,3 +203,9 @@ def test_paper_config_minibatch_on_a_real_grid():
     np.testing.assert_allclose(
         t.bbox_targets[positive], encode(anchors[positive], gt[t.matched_gt[positive]])
     )
+
+
+def test_non_finite_anchors_are_named():
+    anchors = np.array([[0.0, 0.0, 10.0, 10.0], [5.0, np.nan, 20.0, 20.0]])
+    with pytest.raises(ValueError, match=r"anchors\[1\] = \[5.0, nan, 20.0, 20.0\] has non-finite"):
+        anchor_targets(anchors, np.zeros((0, 4)), (30, 30), Config(), np.random.default_rng(0))

@@ -101,3 +101,24 @@ def test_foreign_npz_and_missing_file(tmp_path):
         load_checkpoint(path)
     with pytest.raises(FileNotFoundError, match="nowhere.npz"):
         load_checkpoint(tmp_path / "nowhere.npz")
+
+
+def test_version_1_checkpoints_are_converted_to_the_stage_names(tmp_path):
+    """Before the stages became objects, the second stage's parameters were "head.*"."""
+    path = tmp_path / "old.npz"
+    save_checkpoint(path, make_checkpoint())
+    with np.load(path) as archive:
+        entries = {key: archive[key] for key in archive.files}
+    entries["format_version"] = np.array(1, dtype=np.int64)
+    np.savez(path, **entries)
+    state = load_checkpoint(path)
+    assert set(state.params) == {"backbone.0.weight", "roi_head.cls.bias"}
+    assert set(state.momentum) == {"backbone.0.weight", "roi_head.cls.bias"}
+    np.testing.assert_array_equal(state.params["roi_head.cls.bias"], np.arange(5))
+    # A version-2 file keeps its names as they are, "head." included.
+    save_checkpoint(path, make_checkpoint())
+    assert "head.cls.bias" in load_checkpoint(path).params
+    entries["format_version"] = np.array(3, dtype=np.int64)
+    np.savez(path, **entries)
+    with pytest.raises(ValueError, match="format version 3"):
+        load_checkpoint(path)

@@ -13,7 +13,7 @@ from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from minirpn.cli import EXIT_ERROR, EXIT_USAGE, main
 from minirpn.data import TOY_CLASS_NAMES, CocoDataset, ToyShapes
 from minirpn.model import Detector
-from minirpn.train import CHECKPOINT_NAME, load_run
+from minirpn.runs import CHECKPOINT_NAME, load_run
 
 
 @pytest.fixture(scope="module")

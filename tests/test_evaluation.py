@@ -204,7 +204,7 @@ def test_bad_inputs_name_the_problem():
         evaluate([det([], [], [])], truths, 0)
     with pytest.raises(ValueError, match="scores must be finite"):
         evaluate([det([[0, 0, 1, 1]], [np.nan], [1])], truths, 1)
-    with pytest.raises(ValueError, match=r"must have shape \(1, 4\)"):
+    with pytest.raises(ValueError, match=r"detection boxes must have shape \(N, 4\), got \(1, 3\)"):
         evaluate([(np.zeros((1, 3)), np.ones(1), np.ones(1, np.int64))], truths, 1)
     with pytest.raises(ValueError, match="must include 0.5"):
         evaluate([det([], [], [])], truths, 1, iou_thresholds=[0.75])

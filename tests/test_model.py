@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from minirpn import Config
+from minirpn.backbone import preprocess
 from minirpn.gradcheck import numerical_gradient, relative_error
-from minirpn.model import LOSS_NAMES, Detector, preprocess
+from minirpn.model import Detector
 from minirpn.proposal import proposal_layer
 from minirpn.receptive_field import receptive_field
+from minirpn.schemes import LOSS_NAMES, ApproximateJoint
 
 NUM_CLASSES = 3
 IMAGE_SIZE = 64  # an 8 x 8 feature map: small enough for finite differences of the whole net
@@ -48,15 +50,16 @@ def test_whole_model_gradient_check_float64():
     for param in detector.params.values():
         param += rng.normal(0.0, 0.05, size=param.shape)
 
+    scheme = ApproximateJoint(detector)
     detector.zero_grad()
-    losses = detector.forward_train(images, boxes, labels, np.random.default_rng(5))
-    targets = detector.last_targets
+    losses = scheme.forward(images, boxes, labels, np.random.default_rng(5))
+    targets = scheme.last_targets
     assert (targets.roi_targets.labels > 0).any(), "the check needs foreground RoIs"
-    detector.backward()
+    scheme.backward()
     analytic = {name: grad.copy() for name, grad in detector.grads.items()}
 
     def total_loss():
-        out = detector.forward_train(images, boxes, labels, None, targets=targets)
+        out = scheme.forward(images, boxes, labels, None, targets=targets)
         return sum(out[name] for name in LOSS_NAMES)
 
     assert total_loss() == pytest.approx(sum(losses.values()), rel=1e-12)
@@ -74,7 +77,7 @@ def test_whole_model_gradient_check_float64():
     worst = max(errors, key=errors.get)
     assert errors[worst] < 1e-6, f"{worst}: relative error {errors[worst]:.2e}"
     # Every layer took part: backbone, RPN head and the second stage.
-    assert {n.split(".")[0] for n in errors} == {"backbone", "rpn", "head"}
+    assert {n.split(".")[0] for n in errors} == {"backbone", "rpn", "roi_head"}
 
 
 def test_anchors_sit_on_receptive_field_centres():
@@ -107,9 +110,9 @@ def test_parameters_by_name_and_shapes():
     assert params["backbone.0.weight"].shape == (16, 3, 3, 3)
     assert params["rpn.conv.weight"].shape == (cfg.rpn_channels, 64, 3, 3)
     assert params["rpn.cls_score.weight"].shape == (2 * cfg.num_anchors, cfg.rpn_channels, 1, 1)
-    assert params["head.fc6.weight"].shape == (cfg.fc_channels, 64 * 7 * 7)
-    assert params["head.cls_score.weight"].shape == (NUM_CLASSES + 1, cfg.fc_channels)
-    assert params["head.bbox_pred.weight"].shape == (4 * (NUM_CLASSES + 1), cfg.fc_channels)
+    assert params["roi_head.fc6.weight"].shape == (cfg.fc_channels, 64 * 7 * 7)
+    assert params["roi_head.cls_score.weight"].shape == (NUM_CLASSES + 1, cfg.fc_channels)
+    assert params["roi_head.bbox_pred.weight"].shape == (4 * (NUM_CLASSES + 1), cfg.fc_channels)
     assert all(p.dtype == np.float32 for p in params.values())
     # The new layers follow the paper's Gaussian init (F14), std 0.01.
     assert params["rpn.conv.weight"].std() == pytest.approx(0.01, rel=0.05)
@@ -118,10 +121,10 @@ def test_parameters_by_name_and_shapes():
 def test_load_params_rejects_a_mismatch():
     detector = Detector(Config.tiny(), NUM_CLASSES)
     params = {k: v.copy() for k, v in detector.params.items()}
-    params["head.fc6.weight"] = np.zeros((3, 3), np.float32)
-    with pytest.raises(ValueError, match="head.fc6.weight"):
+    params["roi_head.fc6.weight"] = np.zeros((3, 3), np.float32)
+    with pytest.raises(ValueError, match="roi_head.fc6.weight"):
         detector.load_params(params)
-    del params["head.fc6.weight"]
+    del params["roi_head.fc6.weight"]
     with pytest.raises(ValueError, match="missing"):
         detector.load_params(params)
 
@@ -142,6 +145,22 @@ def test_detect_accepts_any_image_format_and_size():
     assert np.all((labels >= 1) & (labels <= NUM_CLASSES))
     assert np.all(boxes[:, [0, 2]] >= 0) and np.all(boxes[:, [0, 2]] <= 75)
     assert np.all(boxes[:, [1, 3]] >= 0) and np.all(boxes[:, [1, 3]] <= 100)
+
+
+def test_detect_refuses_pixels_it_would_misread():
+    """D6: a float image in [0, 255] would be read 255 times too bright; NaN would spread."""
+    detector = Detector(Config.tiny(), NUM_CLASSES).eval()
+    image = np.random.default_rng(0).uniform(0, 255, size=(32, 32, 3))
+    with pytest.raises(ValueError, match=r"image are float with values in \[0.*, 25.*\]"):
+        detector.detect(image)
+    detector.detect(image / 255.0)  # the same picture in [0, 1] is fine
+    detector.detect(np.clip(image / 255.0, 0, 1) + 1e-4)  # rounding noise above 1 is fine
+    image = image / 255.0
+    image[3, 4, 0] = np.nan
+    with pytest.raises(
+        ValueError, match=r"image has a non-finite pixel value nan at index \(3, 4, 0\)"
+    ):
+        detector.detect(image)
 
 
 def test_detect_rejects_too_small_and_malformed_images():
@@ -168,15 +187,40 @@ def test_preprocess_layout_and_scale():
 def test_loss_terms_are_finite_and_nan_input_gives_nan_losses():
     rng = np.random.default_rng(3)
     images, boxes, labels = scene(rng)
-    detector = Detector(Config.tiny(), NUM_CLASSES)
+    scheme = ApproximateJoint(Detector(Config.tiny(), NUM_CLASSES))
     images = images.astype(np.float32)
-    losses = detector.forward_train(images, boxes, labels, np.random.default_rng(0))
+    losses = scheme.forward(images, boxes, labels, np.random.default_rng(0))
     assert set(losses) == set(LOSS_NAMES) and all(np.isfinite(v) for v in losses.values())
-    images[0, 0, 0, 0] = np.nan
-    losses = detector.forward_train(images, boxes, labels, np.random.default_rng(0))
+    # A diverging run: weights overflowed to infinity give NaN losses, not an exception.
+    scheme.detector.params["rpn.conv.weight"][0, 0, 0, 0] = np.inf
+    with np.errstate(invalid="ignore", over="ignore"):
+        losses = scheme.forward(images, boxes, labels, np.random.default_rng(0))
     assert all(np.isnan(v) for v in losses.values())
-    with pytest.raises(RuntimeError, match="forward_train"):
-        detector.backward()
+    with pytest.raises(RuntimeError, match="forward"):
+        scheme.backward()
+
+
+def test_bad_training_input_is_named():
+    """D6: NaN or wrongly scaled pixels, a short box list, a missing batch axis."""
+    rng = np.random.default_rng(3)
+    images, boxes, labels = scene(rng)
+    scheme = ApproximateJoint(Detector(Config.tiny(), NUM_CLASSES))
+    nan_images = images.copy()
+    nan_images[1, 5, 6, 2] = np.nan
+    with pytest.raises(
+        ValueError, match=r"images has a non-finite pixel value nan at index \(1, 5, 6, 2\)"
+    ):
+        scheme.forward(nan_images, boxes, labels, rng)
+    with pytest.raises(
+        ValueError, match=r"values in \[0, 25[0-9.]*\]; float pixels must lie in \[0, 1\]"
+    ):
+        scheme.forward(images * 255.0, boxes, labels, rng)
+    with pytest.raises(ValueError, match=r"one entry per image \(2\), got 1 and 2"):
+        scheme.forward(images, boxes[:1], labels, rng)
+    with pytest.raises(
+        ValueError, match=r"images must have shape \(B, H, W, 3\), got \(64, 64, 3\)"
+    ):
+        scheme.forward(images[0], boxes, labels, rng)
 
 
 def test_float64_model_keeps_float64():
@@ -189,11 +233,11 @@ def test_detect_applies_the_class_specific_deltas_of_the_winning_class():
     cfg = Config.tiny()
     detector = Detector(cfg, NUM_CLASSES).eval()
     params = detector.params
-    params["head.cls_score.weight"][...] = 0.0
-    params["head.cls_score.bias"][...] = [0.0, 0.0, 5.0, 0.0]  # background, 1, 2, 3
-    params["head.bbox_pred.weight"][...] = 0.0
-    params["head.bbox_pred.bias"][...] = 0.0
-    params["head.bbox_pred.bias"][8:12] = [1.0, -0.5, 0.5, 0.0]  # class 2's block, normalised
+    params["roi_head.cls_score.weight"][...] = 0.0
+    params["roi_head.cls_score.bias"][...] = [0.0, 0.0, 5.0, 0.0]  # background, 1, 2, 3
+    params["roi_head.bbox_pred.weight"][...] = 0.0
+    params["roi_head.bbox_pred.bias"][...] = 0.0
+    params["roi_head.bbox_pred.bias"][8:12] = [1.0, -0.5, 0.5, 0.0]  # class 2's block, normalised
     image = np.random.default_rng(4).integers(0, 256, size=(64, 96, 3), dtype=np.uint8)
 
     boxes, scores, labels = detector.detect(image)

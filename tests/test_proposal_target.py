@@ -9,7 +9,7 @@ from minirpn import Config
 from minirpn.boxes import decode
 from minirpn.proposal_target import proposal_targets
 
-NUM_CLASSES = 4  # background + 3
+NUM_CLASSES = 3  # C, the object classes; the head has C + 1 outputs with background
 STDS = np.array([0.1, 0.1, 0.2, 0.2])
 GT = np.array([[0, 0, 10, 10], [20, 20, 40, 40]], dtype=float)
 GT_LABELS = np.array([2, 1])
@@ -59,7 +59,7 @@ def test_hand_scene_labels_targets_and_weights():
         if gt_index is None:
             assert not t.bbox_targets[r].any() and not t.inside_weights[r].any()
             continue
-        expected_weights = np.zeros(4 * NUM_CLASSES)
+        expected_weights = np.zeros(4 * (NUM_CLASSES + 1))
         expected_weights[columns] = 1.0
         np.testing.assert_array_equal(t.inside_weights[r], expected_weights)
         np.testing.assert_array_equal(t.outside_weights[r], expected_weights)
@@ -115,7 +115,7 @@ def test_foreground_is_sampled_uniformly_over_seeds():
     counts = np.zeros(len(proposals) + 1)
     seeds = 200
     for seed in range(seeds):
-        t = proposal_targets(proposals, gt, np.array([1]), 2, cfg, np.random.default_rng(seed))
+        t = proposal_targets(proposals, gt, np.array([1]), 1, cfg, np.random.default_rng(seed))
         assert np.count_nonzero(t.labels) == 32 and len(t.rois) == 128
         for roi in t.rois:
             counts[candidate_index(roi, np.concatenate([proposals, gt]))] += 1
@@ -151,7 +151,7 @@ def test_no_ground_truth_gives_only_background():
     )
     assert len(t.rois) == 128 and not t.labels.any()
     assert not t.bbox_targets.any() and not t.inside_weights.any() and not t.outside_weights.any()
-    assert t.bbox_targets.shape == (128, 4 * NUM_CLASSES)
+    assert t.bbox_targets.shape == (128, 4 * (NUM_CLASSES + 1))
     t = proposal_targets(
         np.zeros((0, 4)), np.zeros((0, 4)), [], NUM_CLASSES, Config(), np.random.default_rng(0)
     )
@@ -182,3 +182,10 @@ def test_bad_gt_box_is_named():
             Config(),
             np.random.default_rng(0),
         )
+
+
+def test_non_finite_proposals_are_named():
+    proposals = PROPOSALS.copy()
+    proposals[2, 3] = np.inf
+    with pytest.raises(ValueError, match=r"proposals\[2\] = .*inf\] has non-finite coordinates"):
+        proposal_targets(proposals, GT, GT_LABELS, NUM_CLASSES, Config(), np.random.default_rng(0))

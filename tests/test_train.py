@@ -6,18 +6,12 @@ import numpy as np
 import pytest
 
 from minirpn import Config
+from minirpn.batching import PAD_VALUE, batch_indices, load_batch
 from minirpn.checkpoint import load_checkpoint
 from minirpn.data import Sample, ToyShapes
 from minirpn.ops import box_iou
-from minirpn.train import (
-    CHECKPOINT_NAME,
-    PAD_VALUE,
-    TrainingDiverged,
-    batch_indices,
-    learning_rate,
-    load_batch,
-    train,
-)
+from minirpn.runs import CHECKPOINT_NAME
+from minirpn.train import TrainingDiverged, learning_rate, train
 
 QUICK = dict(max_iters=6, images_per_batch=1, warmup_iters=2, lr_steps=(4,))
 

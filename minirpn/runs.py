@@ -1,0 +1,59 @@
+"""Run folders and the data they name: opening a split, loading a trained run.
+
+A run folder (``minirpn train --out DIR``) holds ``checkpoint.npz``: the weights, the
+config and what the run was trained on (the data folder or None for the toy data, the
+class names and their COCO category ids).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+from minirpn.checkpoint import load_checkpoint
+from minirpn.data import CocoDataset, ToyShapes
+from minirpn.model import Detector
+
+CHECKPOINT_NAME = "checkpoint.npz"
+
+
+def open_split(data: str | Path | None, split: str):
+    """The "train" or "val" split: the toy data (``data`` None) or the COCO folder ``data/split``.
+
+    A data folder is laid out as ``minirpn make-toy-data --out DIR`` writes it: ``DIR/train``
+    and ``DIR/val``, each a COCO folder (:class:`minirpn.data.CocoDataset`).
+    """
+    return ToyShapes(split) if data is None else CocoDataset(Path(data) / split)
+
+
+def category_ids(dataset) -> tuple[int, ...]:
+    """The COCO category id of each label 1..C (the toy data's ids are the labels)."""
+    return getattr(dataset, "category_ids", None) or tuple(range(1, len(dataset.class_names) + 1))
+
+
+class Run(NamedTuple):
+    """A trained run as :func:`load_run` reads it.
+
+    detector: the detector, in eval mode.
+    class_names: names of the labels 1..C.
+    category_ids: COCO category id of each label 1..C (for results files).
+    data: the COCO data folder it was trained on, or None for the toy data.
+    """
+
+    detector: Detector
+    class_names: tuple[str, ...]
+    category_ids: tuple[int, ...]
+    data: str | None
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """The trained detector and what it was trained on, from ``run_dir/checkpoint.npz``."""
+    path = Path(run_dir) / CHECKPOINT_NAME
+    state = load_checkpoint(path)
+    class_names = state.extra.get("class_names")
+    if not isinstance(class_names, list) or not class_names:
+        raise ValueError(f"checkpoint {str(path)!r} does not list its class names")
+    ids = state.extra.get("category_ids", list(range(1, len(class_names) + 1)))
+    detector = Detector(state.config, num_classes=len(class_names))
+    detector.load_params(state.params, source=f"checkpoint {str(path)!r}")
+    return Run(detector.eval(), tuple(class_names), tuple(ids), state.extra.get("data"))
