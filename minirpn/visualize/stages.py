@@ -127,8 +127,15 @@ def draw_anchors(
         title.append(f"{k} anchors of one cell (F7)")
     if stride is not None:
         half = stride / 2
-        add_box(ax, (cx - half, cy - half, cx + half, cy + half), "cell", facecolor="white")
-        ax.patches[-1].set_fill(True)
+        add_box(
+            ax,
+            (cx - half, cy - half, cx + half, cy + half),
+            "cell",
+            facecolor="white",
+            edgecolor="black",
+            fill=True,
+            zorder=3,
+        )
         title.append(f"white square: one {_cell_size(stride)} cell")
 
     handles = []
@@ -138,7 +145,7 @@ def draw_anchors(
         style = RATIO_STYLES[ratio % len(RATIO_STYLES)]
         add_box(ax, box, "anchor", edgecolor=color, linestyle=style, linewidth=2)
         handles.append(legend_line(color, _width_height(box), linestyle=style))
-    ax.plot([cx], [cy], marker="+", color="black", markersize=12, markeredgewidth=2)
+    ax.plot([cx], [cy], marker="+", color="black", markersize=7, markeredgewidth=1.2, zorder=4)
 
     x_lo = min(0.0, cell_anchors[:, 0].min())
     x_hi = max(float(width), cell_anchors[:, 2].max())
