@@ -476,4 +476,7 @@ def write_report(run_dir: str | Path, result: TrainResult, val_images: int | Non
     save_png(
         detections_grid(result.detector, val, result.class_names), run_dir / DETECTIONS_GRID_NAME
     )
+    from minirpn.visualize import write_stage_pictures  # anchors, labels, proposals .png
+
+    write_stage_pictures(run_dir, result.detector, val)
     return metrics
