@@ -44,6 +44,7 @@ from minirpn.visualize.raster import PALETTE
 
 SCALE_COLORS = (YELLOW, SKY, VERMILION, GREEN, PURPLE)
 RATIO_STYLES = ("--", "-", ":", "-.")
+ERF_VIEW = 3  # the ERF picture shows this many theoretical field sizes around the cell
 BIN_INSET = 0.1  # cells: RoI-pooling bins are outlined this far inside their edges
 LABEL_COLORS = {"positive": GREEN, "negative": BLUE, "neither": ORANGE, "outside": "0.6"}
 
@@ -321,7 +322,8 @@ def draw_effective_receptive_field(
     erf:   (H, W) ``|d out / d x|`` from :func:`minirpn.receptive_field.effective_receptive_field`.
     rf:    the theoretical field of the same network (its square is drawn over it, F3).
     cell:  (row, col) the ERF was taken at.
-    The title gives the side of the centred square holding half of the gradient mass.
+    The title gives the side of the centred square holding half of the gradient mass; the
+    view is cropped to :data:`ERF_VIEW` times the field's size around the cell.
     """
     ax = axes_or_new(ax)
     erf = np.asarray(erf, dtype=np.float64)
@@ -348,8 +350,10 @@ def draw_effective_receptive_field(
     add_box(ax, (x1, y1, x2, y2), "field", edgecolor=SKY, linewidth=2, linestyle="--")
     cx, cy = float(rf.center(col)), float(rf.center(row))
     ax.plot([cx], [cy], marker="+", color=SKY, markersize=10, markeredgewidth=2)
-    ax.set_xlim(0, width)
-    ax.set_ylim(height, 0)
+    # On a large image the field is small: show ERF_VIEW field sizes around the cell.
+    half = ERF_VIEW * rf.size / 2
+    ax.set_xlim(max(cx - half, 0), min(cx + half, width))
+    ax.set_ylim(min(cy + half, height), max(cy - half, 0))
     side = central_mass_side(erf, (cx, cy), 0.5)
     ax.set_title(
         f"{label}\nhalf of |∂out/∂x| within {side}×{side} px; "
@@ -443,7 +447,7 @@ def draw_mapping_map(
     ax.set_ylim(h, 0)
     ax.set_aspect("equal")
     ax.set_title(
-        f"feature map {h}×{w}: box × {spatial_scale:g} = {_corners(np.round(feat_box, 2))}",
+        f"feature map {w}×{h} (w×h): box × {spatial_scale:g} = {_corners(np.round(feat_box, 2))}",
         fontsize=10,
     )
     ax.set_xlabel("column")
@@ -604,7 +608,7 @@ def draw_label_map(
         frameon=False,
     )
     ax.set_title(
-        f"labels of all {total:,} anchors (F8): {h}×{w} cells per tile,\n"
+        f"labels of all {total:,} anchors (F8): {w}×{h} cells (w×h) per tile,\n"
         f"rows = ratio h/w, columns = scale",
         fontsize=10,
     )
@@ -817,7 +821,7 @@ def draw_roi_bins(
     ax.set_xlim(max(x1 - pad, 0), min(x2 + pad, w))
     ax.set_ylim(min(y2 + pad, h), max(y1 - pad, 0))
     ax.set_title(
-        f"channel {channel} of the {h}×{w} map: RoI × scale (dashed, F18),\n"
+        f"channel {channel} of the {w}×{h} map: RoI × scale (dashed, F18),\n"
         f"{ph}×{pw} sub-windows, dot = max of each (F19)",
         fontsize=10,
     )
