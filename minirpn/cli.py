@@ -5,6 +5,7 @@
     minirpn eval --run DIR [--data DIR]
     minirpn detect --run DIR IMAGE... --out DIR
     minirpn make-toy-data --out DIR [--split train|val|all] [--num-images N]
+    minirpn show KIND [--image PATH] [--checkpoint RUN_DIR] [--out PNG]
 
 Without ``--data`` the detector trains on the built-in toy shapes; ``--data DIR`` names a
 folder laid out as ``make-toy-data`` writes it (``DIR/train`` and ``DIR/val``, each PNG
@@ -143,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-images", type=_positive_int, help="images per split (default: the whole split)"
     )
     p.add_argument("--seed", type=int, default=0)
+
+    from minirpn.visualize.show import add_show_parser  # no NumPy / matplotlib at import
+
+    add_show_parser(sub)
     return parser
 
 
@@ -275,7 +280,19 @@ def _make_toy_data(args) -> None:
         print(f"{split}: images in {out / COCO_IMAGE_DIR}, annotations in {json_path}")
 
 
-COMMANDS = {"train": _train, "eval": _eval, "detect": _detect, "make-toy-data": _make_toy_data}
+def _show(args) -> int:
+    from minirpn.visualize.show import run_show
+
+    return run_show(args)
+
+
+COMMANDS = {
+    "train": _train,
+    "eval": _eval,
+    "detect": _detect,
+    "make-toy-data": _make_toy_data,
+    "show": _show,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

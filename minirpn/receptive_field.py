@@ -46,6 +46,7 @@ __all__ = [
     "project_roi",
     "receptive_field",
     "vgg16_conv5_3",
+    "zf_conv5",
 ]
 
 _AXES = {-1: 1, 1: 1, "x": 1, -2: 0, 0: 0, "y": 0}  # which half of an (h, w) pair
@@ -203,6 +204,17 @@ def vgg16_conv5_3() -> list[tuple[int, int, int]]:
         if i < len(blocks) - 1:
             layers.append(pool)
     return layers
+
+
+def zf_conv5() -> list[tuple[int, int, int]]:
+    """ZF-net's layers up to conv5 as ``(kernel, stride, padding)``, as in the original
+    Faster R-CNN's ZF model: conv1 7x7 stride 2 padding 3, pool1 3x3 stride 2 padding 1,
+    conv2 5x5 stride 2 padding 2, pool2 3x3 stride 2 padding 1, conv3-conv5 3x3 stride 1
+    padding 1 (the LRN layers after conv1 and conv2 are neuron layers and pass through).
+
+    Receptive field 139, stride 16; with the RPN's 3x3 conv, the paper's 171 pixels."""
+    conv1, pool, conv2, conv = (7, 2, 3), (3, 2, 1), (5, 2, 2), (3, 1, 1)
+    return [conv1, pool, conv2, pool, conv, conv, conv]
 
 
 # --------------------------------------------------------------------------- helpers

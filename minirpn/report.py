@@ -1,7 +1,8 @@
 """The run folder's report: metrics on the validation split and pictures of what was learned.
 
-:func:`write_report` writes ``metrics.json``, ``loss_curve.png`` and ``val_detections.png``
-into a finished run's folder.
+:func:`write_report` writes ``metrics.json``, ``loss_curve.png``, ``val_detections.png`` and
+the stage pictures ``anchors.png``, ``labels.png`` and ``proposals.png`` into a finished
+run's folder.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from minirpn.model import Detector
 from minirpn.runs import open_split
 from minirpn.schemes import LOSS_NAMES
 from minirpn.train import TrainResult
-from minirpn.visualize import draw_detections, image_grid, plot_loss_curves, save_png
+from minirpn.visualize import (
+    draw_detections,
+    image_grid,
+    plot_loss_curves,
+    save_png,
+)
 
 METRICS_NAME = "metrics.json"
 LOSS_CURVE_NAME = "loss_curve.png"
@@ -106,4 +112,8 @@ def write_report(run_dir: str | Path, result: TrainResult, val_images: int | Non
     save_png(
         detections_grid(result.detector, val, result.class_names), run_dir / DETECTIONS_GRID_NAME
     )
+    # matplotlib loads here, not when the package is imported
+    from minirpn.visualize import write_stage_pictures
+
+    write_stage_pictures(run_dir, result.detector, val)  # anchors, labels, proposals .png
     return metrics

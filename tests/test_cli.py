@@ -175,7 +175,14 @@ def test_train_writes_the_run_folder(tmp_path, capsys):
     assert 0.0 <= metrics["map"] <= metrics["map50"] <= 1.0
     assert set(metrics["per_class_ap50"]) == set(TOY_CLASS_NAMES)
     assert metrics["seconds_per_iteration"] == pytest.approx(metrics["train_seconds"] / 2)
-    for name in ("checkpoint.npz", "loss_curve.png", "val_detections.png"):
+    pictures = (
+        "loss_curve.png",
+        "val_detections.png",
+        "anchors.png",
+        "labels.png",
+        "proposals.png",
+    )
+    for name in ("checkpoint.npz", *pictures):
         assert (out / name).stat().st_size > 0
     assert "mAP@0.5" in stdout
 

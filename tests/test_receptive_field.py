@@ -16,6 +16,7 @@ from minirpn.receptive_field import (
     project_roi,
     receptive_field,
     vgg16_conv5_3,
+    zf_conv5,
 )
 
 # conv 3x3 pad 0, pool 2x2 stride 2, conv 3x3 stride 2 pad 1. Worked by hand:
@@ -39,6 +40,13 @@ def test_vgg16_matches_the_paper():
     assert rf.center(0) == 8.0 and rf.center(10) == 168.0
     # the RPN's 3x3 sliding window on conv5_3: the paper's 228 pixels
     assert receptive_field(vgg16_conv5_3() + [(3, 1, 1)]).size == 228
+
+
+def test_zf_matches_the_paper():
+    rf = receptive_field(zf_conv5())
+    assert (rf.size, rf.stride) == (139, 16)
+    # the RPN's 3x3 sliding window on conv5: the paper's 171 pixels for ZF
+    assert receptive_field(zf_conv5() + [(3, 1, 1)]).size == 171
 
 
 def test_small_net_by_hand():
