@@ -1,0 +1,91 @@
+"""Exercises of lesson 01, convolution arithmetic and backprop (F1, F2)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minirpn.exercises import Exercise, number_close_to
+from minirpn.nn import conv2d_backward, conv2d_forward
+from minirpn.receptive_field import output_size, vgg16_conv5_3
+
+POOL = (2, 2, 0)  # VGG-16's max-pooling layers in vgg16_conv5_3()
+
+
+def _conv5_3_size(height=600, width=1000, ceil_mode=True):
+    for kernel, stride, padding in vgg16_conv5_3():
+        pool_rounding = ceil_mode and (kernel, stride, padding) == POOL
+        height = output_size(height, kernel, stride, padding, pool_rounding)
+        width = output_size(width, kernel, stride, padding, pool_rounding)
+    return height, width
+
+
+def _verify_conv5_3(answer):
+    try:
+        answer = tuple(int(v) for v in answer)
+    except (TypeError, ValueError):
+        return "expected a pair (height, width) of ints"
+    if answer == _conv5_3_size():
+        return None
+    if answer == _conv5_3_size(ceil_mode=False):
+        return "those are floor-mode sizes; Caffe's VGG pools with ceil_mode=True (75 -> 38)"
+    if answer == (600 // 16, 1000 // 16) or answer == (38, 62):
+        return "dividing by the stride 16 once skips the rounding of each pooling: chain F1"
+    if answer[::-1] == _conv5_3_size():
+        return "(height, width): the image is 600 high and 1000 wide"
+    return f"{answer} is not what F1 gives layer after layer"
+
+
+CONV1_1_COLUMNS = 3 * 3 * 3 * 224 * 224  # (C * kH * kW) rows x (Ho * Wo) columns
+
+
+def _bias_gradient(dout):
+    return dout.sum(axis=(0, 2, 3))
+
+
+def _verify_bias_gradient(function):
+    if not callable(function):
+        return "expected a function of dout"
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((2, 3, 5, 6)), rng.standard_normal((4, 3, 3, 3)), np.zeros(4)
+    out, cache = conv2d_forward(x, w, b, 1, 1)
+    dout = rng.standard_normal(out.shape)
+    expected = conv2d_backward(dout, cache)[2]
+    got = np.asarray(function(dout))
+    if got.shape != expected.shape:
+        return f"shape {got.shape}; db has one number per filter, shape {expected.shape}"
+    if np.allclose(got, expected / dout[:, 0].size):
+        return "every output cell adds the bias once, so its gradient is a sum, not a mean"
+    if not np.allclose(got, expected, rtol=1e-10, atol=1e-10):
+        return "the values differ from conv2d_backward's db"
+    return None
+
+
+EXERCISES = [
+    Exercise(
+        name="01.conv5_3_size",
+        verify=_verify_conv5_3,
+        solution=_conv5_3_size,
+        wrong=lambda: _conv5_3_size(ceil_mode=False),
+        explanation="38 x 63 cells, the paper's 'about 60 x 40' map; x 9 anchors = 21,546.",
+    ),
+    Exercise(
+        name="01.im2col_entries",
+        verify=number_close_to(
+            CONV1_1_COLUMNS,
+            mistakes=[
+                (3 * 3 * 224 * 224, "each column holds one 3x3 window of every input channel"),
+                (3 * 224 * 224, "that is the input itself; each pixel sits in up to 9 windows"),
+            ],
+        ),
+        solution=lambda: CONV1_1_COLUMNS,
+        wrong=lambda: 3 * 3 * 224 * 224,
+        explanation="9 times the input: im2col copies each pixel once per kernel offset.",
+    ),
+    Exercise(
+        name="01.bias_gradient",
+        verify=_verify_bias_gradient,
+        solution=lambda: _bias_gradient,
+        wrong=lambda: lambda dout: dout.sum(axis=(2, 3)),
+        explanation="the bias reaches every output cell of every image, so db sums them all.",
+    ),
+]
