@@ -19,6 +19,7 @@ Names are ``"NN.short_name"``, NN the lesson number.
 from __future__ import annotations
 
 import importlib
+import numbers
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,11 +116,7 @@ def number_close_to(expected: float, *, rtol: float = 1e-6, mistakes=()) -> Call
     """
 
     def verify(answer):
-        if (
-            isinstance(answer, bool)
-            or not isinstance(answer, (int, float))
-            and not hasattr(answer, "__float__")
-        ):
+        if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
             return f"expected a number, got {type(answer).__name__}"
         value = float(answer)
         if abs(value - expected) <= rtol * abs(expected):
