@@ -286,15 +286,15 @@ assert relative_error(wrong_db, numeric_db) > 1e-2
 #
 # ## Exercises
 #
-# **1.** Use `output_size` to compute the conv5_3 map of a 600×1000 image yourself: chain
-# it through `vgg16_conv5_3()`, rounding up (`ceil_mode=True`) at the poolings, which are
-# the `(2, 2, 0)` entries. Give `(height, width)`.
+# **1.** F1 loses information: several image widths give the same map. What is the
+# *smallest* image width whose conv5_3 map is still 63 columns wide, as for 1000? Try
+# widths with `map_sizes(600, width)` from above, or reason with F1 at each pooling.
 
 # %%
-conv5_3_size = ...  # (height, width)
+smallest_width = ...  # an int
 
 # %%
-check("01.conv5_3_size", conv5_3_size)
+check("01.smallest_width", smallest_width)
 
 # %% [markdown]
 # **2.** How many numbers does im2col's column matrix hold for VGG-16's conv1_1 (3 input

@@ -11,29 +11,24 @@ from minirpn.receptive_field import output_size, vgg16_conv5_3
 POOL = (2, 2, 0)  # VGG-16's max-pooling layers in vgg16_conv5_3()
 
 
-def _conv5_3_size(height=600, width=1000, ceil_mode=True):
+def _conv5_3_size(height, width):
+    """VGG-16's conv5_3 map for an image, its poolings rounding up as in Caffe (F1)."""
     for kernel, stride, padding in vgg16_conv5_3():
-        pool_rounding = ceil_mode and (kernel, stride, padding) == POOL
-        height = output_size(height, kernel, stride, padding, pool_rounding)
-        width = output_size(width, kernel, stride, padding, pool_rounding)
+        ceil_mode = (kernel, stride, padding) == POOL
+        height = output_size(height, kernel, stride, padding, ceil_mode)
+        width = output_size(width, kernel, stride, padding, ceil_mode)
     return height, width
 
 
-def _verify_conv5_3(answer):
-    try:
-        answer = tuple(int(v) for v in answer)
-    except (TypeError, ValueError):
-        return "expected a pair (height, width) of ints"
-    if answer == _conv5_3_size():
-        return None
-    if answer == _conv5_3_size(ceil_mode=False):
-        return "those are floor-mode sizes; Caffe's VGG pools with ceil_mode=True (75 -> 38)"
-    if answer == (600 // 16, 1000 // 16) or answer == (38, 62):
-        return "dividing by the stride 16 once skips the rounding of each pooling: chain F1"
-    if answer[::-1] == _conv5_3_size():
-        return "(height, width): the image is 600 high and 1000 wide"
-    return f"{answer} is not what F1 gives layer after layer"
+def _smallest_width(columns=63):
+    """The narrowest image whose conv5_3 map is ``columns`` wide, found by trying widths."""
+    width = 16  # narrower images leave nothing for the fourth pooling
+    while _conv5_3_size(600, width)[1] < columns:
+        width += 1
+    return width
 
+
+SMALLEST_WIDTH = _smallest_width()
 
 CONV1_1_COLUMNS = 3 * 3 * 3 * 224 * 224  # (C * kH * kW) rows x (Ho * Wo) columns
 
@@ -62,11 +57,18 @@ def _verify_bias_gradient(function):
 
 EXERCISES = [
     Exercise(
-        name="01.conv5_3_size",
-        verify=_verify_conv5_3,
-        solution=_conv5_3_size,
-        wrong=lambda: _conv5_3_size(ceil_mode=False),
-        explanation="38 x 63 cells, the paper's 'about 60 x 40' map; x 9 anchors = 21,546.",
+        name="01.smallest_width",
+        verify=number_close_to(
+            SMALLEST_WIDTH,
+            mistakes=[
+                (1008, "1008 is the widest: 63 columns cover it (F2), and narrower images too"),
+                (1000, "1000 gives 63 columns, but so do narrower images"),
+                (992, "992 = 62 x 16 gives 62 columns: one pixel more starts the 63rd"),
+            ],
+        ),
+        solution=lambda: SMALLEST_WIDTH,
+        wrong=lambda: 1008,
+        explanation="every width from 993 to 1008 gives 63 columns: ceil(width / 16).",
     ),
     Exercise(
         name="01.im2col_entries",
