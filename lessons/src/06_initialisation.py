@@ -173,7 +173,7 @@ print(
 assert abs(probabilities.mean() - 0.5) < 0.01 and probabilities.std() < 0.06
 
 # %% [markdown]
-# Scores of RMS about 0.1 (the 3×3 conv's $g = 0.01\sqrt{4608/2} = 0.48$, then the 1×1
+# Scores of RMS about 0.1 (the 3×3 conv's $g$ at $n = 4608$, exercise 2, then the 1×1
 # sibling's $0.01 \sqrt{512} = 0.23$, with no ReLU after it) give probabilities centred on
 # 0.5, most within ±0.05 (P(object) depends on the *difference* of the two scores, about
 # a quarter of it near 0.5), and deltas near 0 mean "keep the anchor as it is". A gentle,
