@@ -1,6 +1,7 @@
 """The lessons: each notebook matches its jupytext source, carries no outputs, and runs
 top to bottom without an error within its time budget (F1-F21 are walked through there)."""
 
+import os
 import time
 from pathlib import Path
 
@@ -49,6 +50,9 @@ def test_notebook_has_no_outputs(path):
 def test_notebook_runs_within_its_budget(path, monkeypatch):
     budget = TRAINING_BUDGET_SECONDS if "train" in path.stem else BUDGET_SECONDS
     monkeypatch.setenv("MPLBACKEND", "Agg")  # the kernel inherits it: no display needed
+    # One BLAS thread, as the minirpn command uses: on a busy two-core machine a second
+    # thread makes small matrix products up to 100x slower.
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", os.environ.get("OPENBLAS_NUM_THREADS", "1"))
     notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         notebook,
