@@ -48,7 +48,13 @@ setup(
             "nbclient>=0.10",
             "nbformat>=5.9",
             "ipykernel>=6",
+            "jupytext>=1.16",
             "ruff>=0.6",
+        ],
+        # Open the lessons: pip install -e ".[lessons]" && jupyter lab lessons/
+        "lessons": [
+            "jupyterlab>=4",
+            "jupytext>=1.16",
         ],
     },
     entry_points={"console_scripts": ["minirpn=minirpn.cli:main"]},

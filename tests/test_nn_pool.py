@@ -9,6 +9,9 @@ from hypothesis import strategies as st
 
 from minirpn.gradcheck import numerical_gradient, relative_error
 from minirpn.nn import max_pool2d_backward, max_pool2d_forward
+from minirpn.nn.naive import max_pool2d as naive_max_pool2d
+from minirpn.nn.naive import pool_output_size
+from minirpn.receptive_field import output_size
 
 # (N, C, H, W), kernel, stride, padding, ceil_mode
 CASES = [
@@ -18,33 +21,6 @@ CASES = [
     ((1, 3, 9, 6), (3, 2), (2, 1), (1, 0), True),  # non-square everything
     ((1, 1, 5, 5), 2, 2, 1, True),  # ceil mode where the extra window would start in the padding
 ]
-
-
-def naive_size(size, k, s, p, ceil_mode):
-    """Count windows, written independently of the closed-form rule: window i starts at
-    s * i in the padded input. Floor mode keeps the windows that fit in the padded input.
-    Ceil mode adds windows while the previous one has not reached the padded input's end,
-    but a window must start inside the input or its left padding."""
-    padded = size + 2 * p
-    if not ceil_mode:
-        return sum(1 for i in range(padded) if s * i + k <= padded)
-    return sum(
-        1 for i in range(padded) if (i == 0 or s * (i - 1) + k < padded) and s * i - p < size
-    )
-
-
-def naive_max_pool2d(x, kernel, stride, padding, ceil_mode):
-    pair = lambda v: (v, v) if np.isscalar(v) else v  # noqa: E731
-    (kh, kw), (sh, sw), (ph, pw) = pair(kernel), pair(stride), pair(padding)
-    n, c, h, w = x.shape
-    ho, wo = naive_size(h, kh, sh, ph, ceil_mode), naive_size(w, kw, sw, pw, ceil_mode)
-    out = np.empty((n, c, ho, wo), x.dtype)
-    for oy in range(ho):
-        for ox in range(wo):
-            y0, x0 = oy * sh - ph, ox * sw - pw
-            window = x[:, :, max(y0, 0) : min(y0 + kh, h), max(x0, 0) : min(x0 + kw, w)]
-            out[:, :, oy, ox] = window.max(axis=(2, 3))
-    return out
 
 
 def distinct_values(shape, seed):
@@ -148,3 +124,15 @@ def test_random_shapes_forward_and_gradient(case, seed):
     dx = max_pool2d_backward(dout, cache)
     numeric = numerical_gradient(lambda: np.sum(pool(x) * dout), x)
     assert relative_error(dx, numeric) < 1e-6
+
+
+def test_counted_window_numbers_equal_the_closed_form():
+    for size in range(1, 12):
+        for k in range(1, 5):
+            for s in range(1, 4):
+                for p in range(0, k // 2 + 1):
+                    if k > size + 2 * p:
+                        continue
+                    for ceil_mode in (False, True):
+                        counted = pool_output_size(size, k, s, p, ceil_mode)
+                        assert counted == output_size(size, k, s, p, ceil_mode), (size, k, s, p)

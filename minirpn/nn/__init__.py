@@ -13,7 +13,9 @@ gradients. One module per idea:
 * ``init``: Gaussian N(0, 0.01**2) (F14) and He initialisation;
 * ``layers``: ``Conv2d``, ``ReLU``, ``MaxPool2d``, ``Linear``, ``Dropout``, ``Flatten``,
   and the containers of named layers, ``Container`` and ``Sequential``;
-* ``optim``: ``SGD`` (Caffe-style momentum, weight decay) and ``step_lr``.
+* ``optim``: ``SGD`` (Caffe-style momentum, weight decay) and ``step_lr``;
+* ``naive``: slow loop versions of the convolution and max pooling, the definitions the
+  fast ones are tested against (import ``minirpn.nn.naive`` explicitly).
 
 Gradients are checked with ``minirpn.gradcheck``.
 """

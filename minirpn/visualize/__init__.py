@@ -13,6 +13,8 @@
 * :mod:`minirpn.visualize.scenes` runs the stages on one image and draws them
   (``anchors_figure``, ``labels_figure``, ...; what ``minirpn show KIND`` saves), and
   :func:`write_stage_pictures` puts three of them into a run folder.
+* :mod:`minirpn.visualize.charts` draws numbers the lessons compute (map sizes, timings,
+  activation scale through depth).
 * :mod:`minirpn.visualize.axes` holds what they share (:func:`save_figure`, :func:`boxes_of`).
 
 The matplotlib modules load on first use, so importing this package stays cheap.

@@ -1,0 +1,321 @@
+# %% [markdown]
+# # Lesson 01 — Convolution arithmetic and backprop (F1, F2)
+#
+# **You will learn** to compute the size of every map of VGG-16 from the image size (F1) and to
+# go back from a map to the input it covers (F2); and how we know the package's fast
+# convolution and its backward pass are right.
+#
+# **Why it is needed.** Faster R-CNN puts its anchors on the cells of the last shared map
+# (conv5_3 for VGG-16) and projects every region onto that map, so the number of cells and
+# where they sit must be exact. Training then runs each convolution forward and backward
+# thousands of times: it has to be fast, and its gradient has to be correct.
+
+# %%
+import os
+
+# One BLAS thread, as the `minirpn` command uses: on a busy two-core machine a second
+# thread makes small matrix products up to 100x slower, and the timings below meaningless.
+# It only takes effect before NumPy is first imported, so it comes first.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import inspect
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from minirpn.exercises import check
+from minirpn.gradcheck import numerical_gradient, relative_error
+from minirpn.nn import conv, conv2d_backward, conv2d_forward, naive
+from minirpn.receptive_field import input_size, output_size, vgg16_conv5_3
+from minirpn.visualize import charts
+
+# %% [markdown]
+# ## The formulas
+#
+# A convolution or pooling layer with kernel $K$, stride $S$ and padding $P$ turns an input
+# $W$ cells wide into an output of
+#
+# $$W_{out} = \left\lfloor \frac{W - K + 2P}{S} \right\rfloor + 1 \qquad \text{(F1)}$$
+#
+# cells: the kernel's first position plus one more each time it can move $S$ cells further
+# without leaving the padded input. Read backwards, an output of $W_{out}$ cells covers an input of
+#
+# $$W_{in} = (W_{out} - 1)\,S - 2P + K \qquad \text{(F2)}$$
+#
+# cells. F2 is an input *size*, so padding counts; the receptive field (lesson 02, F3) has the
+# same shape without the $-2P$. Caffe's pooling layers, which VGG-16 was trained with, round
+# the division in F1 **up** instead of down (`ceil_mode=True`).
+#
+# The package computes both in `minirpn.receptive_field`:
+
+# %%
+print(inspect.getsource(output_size))
+
+# %% [markdown]
+# A hand check: VGG-16's first layer is a 3×3 convolution with padding 1 and stride 1, so
+# $(224 - 3 + 2)/1 + 1 = 224$: "same" padding keeps the size. Its first pooling is 2×2 with
+# stride 2: $(224 - 2)/2 + 1 = 112$. On a 75-cell map the pooling gives
+# $\lfloor 73/2 \rfloor + 1 = 37$ rounding down and $\lceil 73/2 \rceil + 1 = 38$ rounding up.
+
+# %%
+assert output_size(224, kernel=3, stride=1, padding=1) == 224
+assert output_size(224, kernel=2, stride=2) == 112
+assert output_size(75, 2, 2, ceil_mode=False) == 37
+assert output_size(75, 2, 2, ceil_mode=True) == 38
+assert input_size(112, kernel=2, stride=2) == 224  # F2 undoes F1 when nothing was rounded
+print("F1 and F2 agree with the hand computations")
+
+# %% [markdown]
+# ## Every map of VGG-16
+#
+# `vgg16_conv5_3()` lists VGG-16's 17 spatial layers up to conv5_3 as
+# `(kernel, stride, padding)`: 13 convolutions `(3, 1, 1)` and 4 poolings `(2, 2, 0)`. We
+# name them and chain F1 through them, for the 224×224 images VGG-16 was trained on and for
+# the 600×1000 images Faster R-CNN sees.
+
+# %%
+layers = vgg16_conv5_3()
+names, block, index = [], 1, 1
+for spec in layers:
+    if spec == (2, 2, 0):
+        names.append(f"pool{block}")
+        block, index = block + 1, 1
+    else:
+        names.append(f"conv{block}_{index}")
+        index += 1
+
+
+def map_sizes(height, width):
+    """Sizes after each layer, the image's first; poolings round up, as in Caffe."""
+    sizes = [(height, width)]
+    for kernel, stride, padding in layers:
+        ceil_mode = stride == 2
+        height = output_size(height, kernel, stride, padding, ceil_mode)
+        width = output_size(width, kernel, stride, padding, ceil_mode)
+        sizes.append((height, width))
+    return sizes
+
+
+small, paper = map_sizes(224, 224), map_sizes(600, 1000)
+print(f"{'layer':8} {'k s p':7} {'224x224':>9} {'600x1000':>10}")
+for name, spec, (h1, w1), (h2, w2) in zip(
+    ["image", *names], [None, *layers], small, paper, strict=True
+):
+    spec_text = "" if spec is None else " ".join(map(str, spec))
+    print(f"{name:8} {spec_text:7} {f'{h1}x{w1}':>9} {f'{h2}x{w2}':>10}")
+
+# %% [markdown]
+# Only the four poolings change the size: each convolution's padding 1 exactly makes up for
+# its 3×3 kernel. 224 is halved four times to **14**; VGG-16's fifth pooling (not used by
+# Faster R-CNN) then gives the 7×7×512 input of its first fully connected layer. The
+# 600×1000 image gives a **38×63** map: the paper's "about 60×40" cells. With 9 anchors per
+# cell (lesson 03) that is 21,546 anchors.
+
+# %%
+assert small[-1] == (14, 14)
+assert paper[-1] == (38, 63)
+assert 38 * 63 * 9 == 21_546
+print("conv5_3:", small[-1], "for 224x224,", paper[-1], "for 600x1000")
+
+# %% [markdown]
+# F2 walks back: which input do the 63 columns of conv5_3 cover? Apply F2 to each layer,
+# from the last to the first.
+
+# %%
+width = paper[-1][1]
+for kernel, stride, padding in reversed(layers):
+    width = input_size(width, kernel, stride, padding)
+print("63 columns cover", width, "image columns; the image has 1000")
+assert width == 1008
+
+# %% [markdown]
+# 1008, not 1000. Three poolings met an odd width (125 → 63 needs 126 columns; 250 and 500
+# are even, but each doubles the overhang). Rounding up added a last window that hangs over
+# the edge; the missing columns are read as padding. Rounding down would have dropped the
+# image's last columns instead. Either way F2 is exact only when F1 divided without a
+# remainder.
+#
+# The sizes, layer by layer:
+
+# %%
+fig, ax = plt.subplots(figsize=(9, 4))
+heights, widths = [h for h, _ in paper], [w for _, w in paper]
+charts.map_sizes(ax, ["image", *names], heights, widths)
+ax.set_title("VGG-16 on a 600x1000 image: map size after each layer (F1)")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## A slow convolution to check the fast one
+#
+# The definition of a convolution is a loop: for every output cell, the dot product of the
+# kernel with the window of the (zero-padded) input it sits on. `minirpn.nn.naive.conv2d`
+# is exactly that, four nested loops (after checking its arguments):
+
+# %%
+print(inspect.getsource(naive.conv2d))
+
+# %% [markdown]
+# The package's `conv2d_forward` computes the same numbers differently. `_im2col` copies
+# every window into one column of a matrix (C·kH·kW rows, one column per output cell);
+# then *one* matrix product with the filters, flattened to (F, C·kH·kW), gives every output
+# at once. Reading `_im2col` is the point here:
+
+# %%
+print(inspect.getsource(conv._im2col))
+
+# %% [markdown]
+# Both on the same input: a batch of one 16-channel 32×32 map and 32 filters of 3×3, in
+# float64.
+
+# %%
+rng = np.random.default_rng(0)
+x = rng.standard_normal((1, 16, 32, 32))
+w = rng.standard_normal((32, 16, 3, 3))
+b = rng.standard_normal(32)
+
+
+def best_time(function, repeats):
+    """The fastest of ``repeats`` runs, in seconds (the least disturbed by other programs)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+t_naive, slow = best_time(lambda: naive.conv2d(x, w, b, stride=1, padding=1), repeats=1)
+t_fast, (fast, _) = best_time(lambda: conv2d_forward(x, w, b, stride=1, padding=1), repeats=20)
+filters = w.reshape(32, -1)  # (F, C*kH*kW) = (32, 144)
+columns = conv._im2col(x, (3, 3), (1, 1), (1, 1))[0][0]  # (144, 1024)
+t_gemm, _ = best_time(lambda: filters @ columns, repeats=20)
+
+difference = np.abs(slow - fast).max()
+print(f"largest difference: {difference:.1e}")
+assert np.allclose(slow, fast, rtol=1e-12, atol=1e-12)
+flops = 2 * x.shape[0] * 32 * 32 * 32 * 16 * 3 * 3  # 2 per multiply-add: N F Ho Wo C kH kW
+for label, t in [("naive loops", t_naive), ("im2col conv", t_fast), ("matmul alone", t_gemm)]:
+    print(f"{label:13} {t * 1e3:8.2f} ms  {flops / t / 1e9:6.2f} GFLOP/s")
+print(f"im2col is {t_naive / t_fast:.0f}x faster than the loops")
+
+# %% [markdown]
+# What these numbers say (yours differ with the machine and its load):
+#
+# * **largest difference**: about 1e-14. The two add the same 144 products in a different
+#   order, so float64 rounding differs in the last digits; the test suite allows 1e-12.
+# * **naive loops**: 32,768 output cells (32 filters × 32 × 32), each one Python-level
+#   `np.sum` call of several microseconds. The 9.4 million floating-point operations are
+#   a tiny part of that: the time goes to the interpreter, about 0.01 GFLOP/s.
+# * **im2col conv**: several hundred to a thousand times faster. The same operations go
+#   through one optimised matrix product (BLAS) instead of 32,768 small calls.
+# * **matmul alone**: the same product on columns made in advance, tens of GFLOP/s on one
+#   core. What the im2col conv adds to it is the cost of copying the windows: the column
+#   matrix holds each input value 9 times, once per kernel offset (exercise 2 counts it
+#   for VGG-16).
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 2.8))
+charts.timing_bars(ax, ["naive loops", "im2col conv", "matmul alone"], [t_naive, t_fast, t_gemm])
+ax.set_title("One convolution, 16 -> 32 channels, 32x32, 3x3 (float64)")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Checking the backward pass
+#
+# `conv2d_backward` returns $\partial L/\partial x$, $\partial L/\partial w$ and
+# $\partial L/\partial b$. To check them we take the scalar $f = \sum(\text{out} \cdot
+# d_{out})$, whose gradient with respect to the output is $d_{out}$, and compare with
+# centred differences, $\frac{f(a + h) - f(a - h)}{2h}$, entry by entry
+# (`minirpn.gradcheck.numerical_gradient`). The measure is the relative error
+# $\lVert g - \tilde g \rVert / (\lVert g \rVert + \lVert \tilde g \rVert)$.
+
+
+# %%
+def gradient_errors(dtype):
+    """Relative errors of conv2d_backward against centred differences, in ``dtype``."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(dtype)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    out, cache = conv2d_forward(x, w, b, stride=2, padding=1)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx, dw, db = conv2d_backward(dout, cache)
+
+    def f():
+        return np.sum(conv2d_forward(x, w, b, stride=2, padding=1)[0] * dout)
+
+    numeric = {name: numerical_gradient(f, a) for name, a in (("x", x), ("w", w), ("b", b))}
+    errors = {"dx": (dx, numeric["x"]), "dw": (dw, numeric["w"]), "db": (db, numeric["b"])}
+    return {name: relative_error(*pair) for name, pair in errors.items()}, db, numeric["b"], dout
+
+
+errors64, db, numeric_db, dout = gradient_errors(np.float64)
+errors32, *_ = gradient_errors(np.float32)
+for name in errors64:
+    print(f"{name}: float64 {errors64[name]:.1e}   float32 {errors32[name]:.1e}")
+wrong_db = dout[0].sum(axis=(1, 2))  # a plausible bug: the first image's gradient only
+print(f"a wrong db (first image only): {relative_error(wrong_db, numeric_db):.1e}")
+assert max(errors64.values()) < 1e-6
+assert relative_error(wrong_db, numeric_db) > 1e-2
+
+# %% [markdown]
+# What to expect:
+#
+# * **float64, about 1e-10 or smaller.** With $h = 10^{-5}$ the centred difference is off by
+#   $O(h^2) \approx 10^{-10}$ plus rounding of order $\varepsilon / h \approx 10^{-11}$. The
+#   tests demand less than 1e-6.
+# * **float32, about 1e-3 to 1e-2.** Its $\varepsilon \approx 10^{-7}$ makes the rounding term
+#   $10^{-7}/10^{-5}$ alone about 1e-2: that says nothing about the code, which is why
+#   gradient checks run in float64 while training runs in float32.
+# * **a bug, 1e-2 or much more.** Forgetting to sum the bias gradient over the batch gives
+#   an error near 0.5 here.
+#
+# ## Summary
+#
+# * F1, $\lfloor (W - K + 2P)/S \rfloor + 1$, gives every map size; Caffe's poolings round up,
+#   which turns 75 into 38 and a 600×1000 image into a 38×63 conv5_3 map.
+# * F2, $(W_{out} - 1)S - 2P + K$, goes back to the input a map covers; it is exact only when
+#   F1 divided evenly (63 columns cover 1008, not 1000).
+# * The fast convolution (im2col + one matrix product) equals the four-loop definition in
+#   `minirpn.nn.naive` to 1e-14 and is hundreds of times faster; copying the windows
+#   costs memory, 9× the input for a 3×3 kernel.
+# * A correct backward pass agrees with centred differences to about 1e-10 in float64.
+#
+# ## Exercises
+#
+# **1.** F1 loses information: several image widths give the same map. What is the
+# *smallest* image width whose conv5_3 map is still 63 columns wide, as for 1000? Try
+# widths with `map_sizes(600, width)` from above, or reason with F1 at each pooling.
+
+# %%
+smallest_width = ...  # an int
+
+# %%
+check("01.smallest_width", smallest_width)
+
+# %% [markdown]
+# **2.** How many numbers does im2col's column matrix hold for VGG-16's conv1_1 (3 input
+# channels, 3×3 kernel, padding 1) on one 224×224 image? Compare with the image's
+# 3 × 224 × 224 = 150,528 numbers; the memory cost of the fast convolution is the reason
+# the tiny detector's batches are small.
+
+# %%
+im2col_entries = ...  # an int
+
+# %%
+check("01.im2col_entries", im2col_entries)
+
+# %% [markdown]
+# **3.** Write the bias gradient yourself. Each bias $b_f$ is added to every output cell of
+# filter $f$ in every image, so what is $\partial L / \partial b_f$ given `dout` of shape
+# (N, F, Ho, Wo)? Return an array of shape (F,); the check compares it with
+# `conv2d_backward`.
+
+# %%
+bias_gradient = ...  # a function of dout, e.g. lambda dout: <one NumPy expression>
+
+# %%
+check("01.bias_gradient", bias_gradient)

@@ -1,0 +1,110 @@
+"""Slow, obvious loop versions of the fast layers: the definitions the fast code must match.
+
+Each function takes the same arguments as its fast twin in ``minirpn.nn`` and returns only
+the output (there is no cache: nothing here has a backward pass). They loop over every
+output cell and read the window it sees, exactly as the formula is written, so a learner
+can check a line of the fast version against a line here, and the tests can check the
+fast version against these on every shape. Do not use them for training: the convolution
+is hundreds of times slower than ``conv2d_forward``.
+
+* ``conv2d``: one dot product per output cell (F1 gives the number of cells);
+* ``max_pool2d``: one window maximum per output cell, with Caffe's ceil mode;
+* ``pool_output_size``: the number of pooling windows, found by counting them one by one
+  rather than with the closed form of F1 used by ``minirpn.receptive_field.output_size``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minirpn.nn._checks import as_pair, check_array
+
+__all__ = ["conv2d", "max_pool2d", "pool_output_size"]
+
+
+def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, padding=0) -> np.ndarray:
+    """Convolution (cross-correlation) by four nested loops; twin of ``conv2d_forward``.
+
+    Args:
+        x: (N, C, H, W) float input.
+        w: (F, C, kH, kW) float filters (PyTorch layout).
+        b: (F,) float bias.
+        stride: int or (sh, sw) pair, >= 1.
+        padding: int or (ph, pw) pair, >= 0; zeros added on every side.
+
+    Returns:
+        (N, F, Ho, Wo) with Ho = (H - kH + 2 ph) // sh + 1 (F1), likewise Wo; the dtype
+        NumPy gives to ``x * w``. Output cell (oy, ox) reads the padded input window whose
+        top-left corner is (oy * sh, ox * sw).
+    """
+    check_array(x, "x", 4)
+    check_array(w, "w", 4)
+    check_array(b, "b", 1)
+    sh, sw = as_pair(stride, "stride", minimum=1)
+    ph, pw = as_pair(padding, "padding", minimum=0)
+    n, c, h, wid = x.shape
+    f, c_w, kh, kw = w.shape
+    if c_w != c or b.shape != (f,):
+        raise ValueError(f"shapes do not fit: x {x.shape}, w {w.shape}, b {b.shape}")
+    dtype = np.result_type(x, w)
+    xp = np.zeros((n, c, h + 2 * ph, wid + 2 * pw), dtype=dtype)  # zero padding
+    xp[:, :, ph : ph + h, pw : pw + wid] = x
+    ho = (h + 2 * ph - kh) // sh + 1  # F1
+    wo = (wid + 2 * pw - kw) // sw + 1
+    if ho < 1 or wo < 1:
+        raise ValueError(f"w kernel ({kh}, {kw}) is larger than the padded input of {x.shape}")
+    out = np.zeros((n, f, ho, wo), dtype=dtype)
+    for i in range(n):
+        for k in range(f):
+            for oy in range(ho):
+                for ox in range(wo):
+                    window = xp[i, :, oy * sh : oy * sh + kh, ox * sw : ox * sw + kw]
+                    out[i, k, oy, ox] = np.sum(window * w[k]) + b[k]
+    return out
+
+
+def pool_output_size(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool) -> int:
+    """Number of pooling windows along one axis, counted window by window.
+
+    Window ``i`` starts at ``stride * i`` in the padded input. Floor mode keeps the windows
+    that fit inside the padded input. Ceil mode (Caffe) keeps adding windows while the
+    previous one has not reached the padded input's end, but never one that would start
+    in the right padding. Independent of the closed form of F1, so that each checks the
+    other.
+    """
+    padded = size + 2 * padding
+    if not ceil_mode:
+        return sum(1 for i in range(padded) if stride * i + kernel <= padded)
+    return sum(
+        1
+        for i in range(padded)
+        if (i == 0 or stride * (i - 1) + kernel < padded) and stride * i - padding < size
+    )
+
+
+def max_pool2d(x: np.ndarray, kernel_size, stride, padding=0, ceil_mode: bool = False):
+    """Max pooling by a loop over output cells; twin of ``max_pool2d_forward``.
+
+    Args:
+        x: (N, C, H, W) float input.
+        kernel_size, stride, padding: ints or (h, w) pairs, as for ``max_pool2d_forward``.
+        ceil_mode: round the number of windows up, as Caffe does (VGG: 75 -> 38).
+
+    Returns:
+        (N, C, Ho, Wo) of ``x``'s dtype. The padding never wins: each window is clipped to
+        the part that lies inside ``x`` before taking its maximum.
+    """
+    check_array(x, "x", 4)
+    kh, kw = as_pair(kernel_size, "kernel_size", minimum=1)
+    sh, sw = as_pair(stride, "stride", minimum=1)
+    ph, pw = as_pair(padding, "padding", minimum=0)
+    n, c, h, w = x.shape
+    ho = pool_output_size(h, kh, sh, ph, ceil_mode)
+    wo = pool_output_size(w, kw, sw, pw, ceil_mode)
+    out = np.empty((n, c, ho, wo), x.dtype)
+    for oy in range(ho):
+        for ox in range(wo):
+            y0, x0 = oy * sh - ph, ox * sw - pw  # window corner in unpadded coordinates
+            window = x[:, :, max(y0, 0) : min(y0 + kh, h), max(x0, 0) : min(x0 + kw, w)]
+            out[:, :, oy, ox] = window.max(axis=(2, 3))
+    return out

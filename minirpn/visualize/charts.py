@@ -1,0 +1,90 @@
+"""Charts of numbers a lesson computed: map sizes, timings, signal scale through depth.
+
+Each function draws onto an ``Axes`` and returns it. It takes the numbers a lesson
+computed with the package and only draws them: no computation happens here that a
+learner would need to read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+def map_sizes(ax, names: Sequence[str], heights: Sequence[int], widths: Sequence[int]):
+    """Height and width of each layer's output map, one step per layer (F1).
+
+    Args:
+        ax: matplotlib ``Axes``.
+        names: one label per layer (``"image"`` first), shown under the x axis.
+        heights, widths: the map size after each layer, the image's first.
+    """
+    x = np.arange(len(names))
+    ax.step(x, widths, where="mid", marker="o", label="width")
+    ax.step(x, heights, where="mid", marker="s", label="height")
+    for xi, (h, w) in enumerate(zip(heights, widths, strict=True)):
+        if xi == 0 or (h, w) != (heights[xi - 1], widths[xi - 1]):
+            ax.annotate(f"{h}x{w}", (xi, w), textcoords="offset points", xytext=(4, 6), fontsize=8)
+    ax.set_yscale("log", base=2)
+    ticks = 2 ** np.arange(np.floor(np.log2(min(heights))), np.ceil(np.log2(max(widths))) + 1)
+    ax.set_yticks(ticks, [f"{t:.0f}" for t in ticks])
+    ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("cells (log scale)")
+    ax.set_title("Map size after each layer")
+    ax.legend()
+    return ax
+
+
+def timing_bars(ax, labels: Sequence[str], seconds: Sequence[float]):
+    """Horizontal bars of run times on a log axis, each labelled with its time.
+
+    Args:
+        ax: matplotlib ``Axes``.
+        labels: one name per bar, top to bottom.
+        seconds: the time of each, in seconds.
+    """
+    y = np.arange(len(labels))[::-1]
+    ax.barh(y, seconds, color=[f"C{i}" for i in range(len(labels))])
+    for yi, s in zip(y, seconds, strict=True):
+        ax.text(s, yi, f"  {_format_seconds(s)}", va="center", fontsize=9)
+    ax.set_xscale("log")
+    ax.set_yticks(y, labels)
+    ax.set_xlabel("seconds (log scale)")
+    ax.set_xlim(min(seconds) / 3, max(seconds) * 10)  # room for the labels
+    ax.set_title("Run time")
+    return ax
+
+
+def activation_scale(
+    ax, scales: Mapping[str, Sequence[float]], ylabel: str = "RMS activation", first_depth=0
+):
+    """Root mean square of a signal after each layer, one line per initialisation.
+
+    Args:
+        ax: matplotlib ``Axes``.
+        scales: label -> one RMS value per depth; a label starting with "predicted" is
+            drawn dashed, without markers.
+        ylabel: what is measured (activations, weight gradients...).
+        first_depth: the depth of the first value (0: the input).
+    """
+    for label, values in scales.items():
+        depth = first_depth + np.arange(len(values))
+        if label.startswith("predicted"):
+            ax.plot(depth, values, "k--", lw=1, label=label)
+        else:
+            ax.plot(depth, values, marker="o", label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("depth (conv + ReLU layers)")
+    ax.set_ylabel(f"{ylabel} (log scale)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend()
+    return ax
+
+
+def _format_seconds(s: float) -> str:
+    if s >= 1:
+        return f"{s:.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.1f} ms"
+    return f"{s * 1e6:.0f} µs"
