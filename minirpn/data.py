@@ -33,6 +33,16 @@ from minirpn.ops import box_iou
 # --------------------------------------------------------------------------- samples
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+# Shared defaults of Sample's difficult boxes: read-only, so no one can fill them in place.
+NO_BOXES = _read_only(np.zeros((0, 4), dtype=np.float32))
+NO_LABELS = _read_only(np.zeros(0, dtype=np.int64))
+
+
 class Sample(NamedTuple):
     """One annotated image.
 
@@ -40,12 +50,18 @@ class Sample(NamedTuple):
     boxes:     (K, 4) float32, continuous corners (x1, y1, x2, y2); pixel i spans [i, i+1).
     labels:    (K,) int64, class labels in 1..C (0 is the background, never a label here).
     file_name: the image's file name (as written in / read from a COCO file).
+    difficult_boxes:  (M, 4) float32, objects marked ``difficult`` (Pascal VOC) -- not
+                      in ``boxes``, so training never sees them; evaluation ignores
+                      detections on them (:func:`minirpn.evaluation.ground_truth`).
+    difficult_labels: (M,) int64, their labels.
     """
 
     image: np.ndarray
     boxes: np.ndarray
     labels: np.ndarray
     file_name: str
+    difficult_boxes: np.ndarray = NO_BOXES
+    difficult_labels: np.ndarray = NO_LABELS
 
 
 # --------------------------------------------------------------------------- toy shapes
