@@ -49,6 +49,7 @@ from minirpn.anchor_target import AnchorTargets, anchor_targets
 from minirpn.anchors import generate_base_anchors, grid_anchors
 from minirpn.boxes import clip_boxes, decode
 from minirpn.config import Config
+from minirpn.datacheck import check_batch
 from minirpn.image import as_rgb
 from minirpn.nn import (
     Container,
@@ -268,6 +269,7 @@ class Detector(Container):
             RPN's outputs are not finite (a diverging run) all four are NaN and no later
             stage runs.
         """
+        check_batch(images, gt_boxes, gt_labels)  # issue 13: a clear message, not an IndexError
         cfg = self.cfg
         batch, height, width, _ = images.shape
         x = preprocess(images, self.dtype)  # (B, 3, H, W)

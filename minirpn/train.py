@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from minirpn.config import Config
-from minirpn.data import CocoDataset, ToyShapes
+from minirpn.data import ToyShapes, open_folder
 from minirpn.evaluation import evaluate, ground_truth
 from minirpn.fileio import atomic_write
 from minirpn.model import LOSS_NAMES, PIXEL_MEAN, UINT8_MAX, Detector
@@ -143,12 +143,12 @@ def _stop_on_ctrl_c():
 
 
 def open_split(data: str | Path | None, split: str):
-    """The "train" or "val" split: the toy data (``data`` None) or the COCO folder ``data/split``.
+    """The "train" or "val" split: the toy data (``data`` None) or that of the folder ``data``.
 
-    A data folder is laid out as ``minirpn make-toy-data --out DIR`` writes it: ``DIR/train``
-    and ``DIR/val``, each a COCO folder (:class:`minirpn.data.CocoDataset`).
+    A data folder is laid out as ``minirpn make-toy-data --out DIR [--format voc]`` writes
+    it: COCO (``DIR/train`` and ``DIR/val``) or Pascal VOC (:func:`minirpn.data.open_folder`).
     """
-    return ToyShapes(split) if data is None else CocoDataset(Path(data) / split)
+    return ToyShapes(split) if data is None else open_folder(data, split)
 
 
 def category_ids(dataset) -> tuple[int, ...]:

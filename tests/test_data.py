@@ -197,10 +197,10 @@ def test_coco_errors_name_the_file(tmp_path):
         CocoDataset(write_json(tmp_path / "b.json", coco))
     coco["images"] = []
     coco["annotations"] = [{"id": 9, "image_id": 1, "category_id": 1, "bbox": [0, 0, 3, 0]}]
-    with pytest.raises(ValueError, match="annotation 9 has a degenerate bbox"):
+    with pytest.raises(ValueError, match="c.json: annotation 9: has a degenerate bbox"):
         CocoDataset(write_json(tmp_path / "c.json", coco))
     coco["annotations"][0]["bbox"] = [0, 0, 3]
-    with pytest.raises(ValueError, match=r"annotation 9 has bbox \[0, 0, 3\]"):
+    with pytest.raises(ValueError, match=r"annotation 9: has bbox \[0, 0, 3\]"):
         CocoDataset(write_json(tmp_path / "c.json", coco))
     coco["annotations"][0] = {"id": 9, "image_id": 1, "bbox": [0, 0, 3, 3]}
     with pytest.raises(ValueError, match="c.json.*missing field 'category_id'"):
