@@ -74,6 +74,7 @@ class Sample(NamedTuple):
 TOY_CLASS_NAMES = ("circle", "square", "triangle", "bar")
 CIRCLE, SQUARE, TRIANGLE, BAR = 1, 2, 3, 4
 
+TOY_IMAGE_SIZE = 128  # side of the toy images by default
 #: Images per split when ``num_images`` is not given.
 TOY_SPLIT_SIZES = {"train": 2000, "val": 200}
 # Each split seeds its own stream: seed sequences built from different entropy words
@@ -144,7 +145,7 @@ class ToyShapes:
         self,
         split: str = "train",
         num_images: int | None = None,
-        image_size: int = 128,
+        image_size: int = TOY_IMAGE_SIZE,
         seed: int = 0,
     ):
         if split not in _SPLIT_STREAMS:
@@ -428,9 +429,14 @@ class Problem(NamedTuple):
 
 
 class DataError(ValueError):
-    """Bad training or evaluation data; the message lists the problems (file, annotation, what)."""
+    """Bad training or evaluation data; the message lists the problems (file, annotation, what).
 
-    def __init__(self, summary: str, problems: list[Problem], limit: int = 20):
+    ``problems`` holds every error; ``warnings`` the warnings found along with them (not in
+    the message: the caller shows them as it shows warnings).
+    """
+
+    def __init__(self, summary: str, problems: list[Problem], limit: int = 20, warnings=()):
+        self.warnings = list(warnings)
         lines = [f"{summary}: {len(problems)} problem(s)"]
         lines += [f"  {problem}" for problem in problems[:limit]]
         if len(problems) > limit:

@@ -138,18 +138,20 @@ def check_data_folder(
     """Check the ``splits`` of a COCO or VOC data folder; return each split's report.
 
     Raises :class:`minirpn.data.DataError` listing every error of every split (the first
-    :data:`MAX_REPORTED` and a count), or if the splits' class names differ. Warnings are
-    only returned: the caller decides how to show them (:func:`format_problems`).
+    :data:`MAX_REPORTED` and a count; the warnings in its ``warnings``), or if the splits'
+    class names differ. Warnings are only returned: the caller decides how to show them
+    (:func:`format_problems`).
     """
-    reports, errors, class_names = {}, [], {}
+    reports, errors, warnings, class_names = {}, [], [], {}
     for split in splits:
         dataset = open_folder(Path(data), split, strict=False)
         report = check_dataset(dataset, training=split == "train", progress=progress)
         reports[split] = report
         errors += report.errors
+        warnings += report.warnings
         class_names[split] = tuple(dataset.class_names)
     if errors:
-        raise DataError(f"data folder {str(data)!r} cannot be used", errors, MAX_REPORTED)
+        raise DataError(f"data folder {str(data)!r} cannot be used", errors, MAX_REPORTED, warnings)
     if len(set(class_names.values())) > 1:
         shown = "; ".join(f"{split} has {list(names)}" for split, names in class_names.items())
         raise DataError(
