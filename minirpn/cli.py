@@ -112,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         help="validation images to evaluate at the end (default: the whole split)",
     )
+    p.add_argument(
+        "--checkpoint-every",
+        type=_positive_int,
+        default=200,
+        metavar="N",
+        help="iterations between checkpoints (one is always written at the end)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     p = sub.add_parser("eval", help="evaluate a trained run on the validation split")
@@ -205,6 +212,7 @@ def _train(args) -> int | None:
         seed=args.seed,
         resume=args.resume is not None,
         progress=not args.no_progress,
+        checkpoint_every=args.checkpoint_every,
     )
     if result.interrupted:
         print(
