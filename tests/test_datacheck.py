@@ -146,7 +146,6 @@ LABELS = [np.array([1]), np.zeros(0, np.int64)]
         (IMAGES, BOXES, LABELS[:1], ValueError, r"gt_labels must hold .*\(2\), got 1"),
         (IMAGES, np.zeros((2, 1, 4)), LABELS, TypeError, "gt_boxes must be a list"),
         (IMAGES.astype(np.int32), BOXES, LABELS, TypeError, "dtype int32"),
-        (np.full((2, 4, 4, 3), np.nan), BOXES, LABELS, ValueError, "NaN"),
         (IMAGES, [np.array([[1, 1, np.nan, 5]]), BOXES[1]], LABELS, ValueError, r"gt_boxes\[0\]"),
         (IMAGES, [np.array([1, 1, 5, 5]), BOXES[1]], LABELS, ValueError, r"gt_boxes\[0\].*\(4,\)"),
         (IMAGES, BOXES, [np.array([1, 2]), LABELS[1]], ValueError, r"gt_labels\[0\] must be 1"),
