@@ -26,6 +26,7 @@ backbone whose cell 0 is centred elsewhere passes that centre as ``center``, e.g
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -66,14 +67,14 @@ def generate_base_anchors(
         With the defaults these are the 9 rows of FORMULAS.md, e.g. ``[-84, -40, 100, 56]``
         (184 x 96) first and ``[-168, -344, 184, 360]`` (352 x 704) last.
     """
-    if not np.isfinite(base_size) or base_size <= 0:
+    if not _is_real(base_size) or not np.isfinite(base_size) or base_size <= 0:
         raise ValueError(f"base_size must be a positive number, got {base_size!r}")
     ratios_arr = _positive_vector(ratios, "ratios")
     scales_arr = _positive_vector(scales, "scales")
     if center is None:
         center = base_size / 2.0
-    elif not np.isfinite(center):
-        raise ValueError(f"center must be finite, got {center!r}")
+    elif not _is_real(center) or not np.isfinite(center):
+        raise ValueError(f"center must be a finite number, got {center!r}")
 
     area = float(base_size) ** 2
     widths = np.round(np.sqrt(area / ratios_arr))  # (R,)
@@ -113,7 +114,7 @@ def grid_anchors(base_anchors: np.ndarray, feat_h: int, feat_w: int, stride: flo
     for name, size in (("feat_h", feat_h), ("feat_w", feat_w)):
         if not isinstance(size, (int, np.integer)) or size <= 0:
             raise ValueError(f"{name} must be a positive int, got {size!r}")
-    if not np.isfinite(stride) or stride <= 0:
+    if not _is_real(stride) or not np.isfinite(stride) or stride <= 0:
         raise ValueError(f"stride must be a positive number, got {stride!r}")
 
     shift_x = np.arange(feat_w) * stride  # (W,)
@@ -124,8 +125,16 @@ def grid_anchors(base_anchors: np.ndarray, feat_h: int, feat_w: int, stride: flo
     return anchors.reshape(-1, COORDS_PER_BOX).astype(base_anchors.dtype, copy=False)
 
 
+def _is_real(value) -> bool:
+    """True for an int or float (NumPy's included), False for bools, strings, arrays, None."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def _positive_vector(values: Sequence[float], name: str) -> np.ndarray:
-    arr = np.asarray(values, dtype=np.float64)
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = np.empty(0)  # "x", ["a"], ragged lists: reported below with the value
     if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
         raise ValueError(f"{name} must be a non-empty sequence of positive numbers, got {values!r}")
     return arr

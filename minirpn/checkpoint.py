@@ -89,14 +89,28 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint` (this version or version 1).
 
     Raises ``FileNotFoundError`` if ``path`` does not exist and ``ValueError`` naming the
-    path if it is not a readable minirpn checkpoint (corrupt, truncated, another kind of
-    file, or one that would need pickle to load).
+    path if it is not a readable minirpn checkpoint: corrupt, truncated, another kind of
+    file (a ``.npy`` array, a foreign ``.npz``), one that would need pickle to load, or one
+    whose content is not what :func:`save_checkpoint` writes (a config that fails
+    :class:`~minirpn.config.Config`'s checks, a format version or iteration that is not an
+    int, ``extra`` or the generator state not a JSON object, parameter or momentum arrays
+    that are not real floating point).
     """
     path = Path(path)
+    where = f"checkpoint {str(path)!r}"
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+        raise FileNotFoundError(f"{where} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        raise ValueError(f"{str(path)!r} is not a readable minirpn checkpoint ({error})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # a .npy file holds one bare array
+        raise ValueError(
+            f"{str(path)!r} is not a minirpn checkpoint: it holds a single "
+            f"{type(archive).__name__} (a .npy file?), not an .npz archive"
+        )
+    try:
+        with archive:
             entries = {key: archive[key] for key in archive.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
         raise ValueError(f"{str(path)!r} is not a readable minirpn checkpoint ({error})") from None
@@ -108,34 +122,66 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     ]
     if missing:
         raise ValueError(f"{str(path)!r} is not a minirpn checkpoint (missing entries {missing})")
-    version = int(entries["format_version"])
+    version = _int_entry(entries, "format_version", where)
     if version != FORMAT_VERSION and version not in _RENAMED_PREFIXES:
         raise ValueError(
-            f"checkpoint {str(path)!r} has format version {version}, "
-            f"this minirpn reads version {FORMAT_VERSION}"
+            f"{where} has format version {version}, this minirpn reads version {FORMAT_VERSION}"
         )
-    try:
-        config = Config.from_json(str(entries["config"]))
-        rng_state = json.loads(str(entries["rng_state"]))
-        extra = json.loads(str(entries["extra"]))
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"checkpoint {str(path)!r} has an unreadable config or state ({error})"
-        ) from None
+    iteration = _int_entry(entries, "iteration", where)
+    if iteration < 0:
+        raise ValueError(f"{where} has a negative iteration {iteration}")
+    config = Config.from_json(_text_entry(entries, "config", where), source=path)
+    rng_state = _json_object_entry(entries, "rng_state", where)
+    extra = _json_object_entry(entries, "extra", where)
 
     old, new = _RENAMED_PREFIXES.get(version, ("", ""))
-
-    def name_of(key: str, prefix: str) -> str:
-        name = key[len(prefix) :]
-        return new + name[len(old) :] if old and name.startswith(old) else name
-
-    params = {name_of(k, _PARAM): v for k, v in entries.items() if k.startswith(_PARAM)}
-    momentum = {name_of(k, _MOMENTUM): v for k, v in entries.items() if k.startswith(_MOMENTUM)}
+    groups = {_PARAM: {}, _MOMENTUM: {}}
+    for key, value in entries.items():
+        for prefix, group in groups.items():
+            if key.startswith(prefix):
+                if value.dtype.kind != "f":  # int, bool, complex, str: not a weight
+                    raise ValueError(
+                        f"{where}: {key} has dtype {value.dtype}, parameters and momentum "
+                        f"must be floating point"
+                    )
+                name = key[len(prefix) :]
+                if old and name.startswith(old):
+                    name = new + name[len(old) :]
+                group[name] = value
     return Checkpoint(
         config=config,
-        params=params,
-        momentum=momentum,
-        iteration=int(entries["iteration"]),
+        params=groups[_PARAM],
+        momentum=groups[_MOMENTUM],
+        iteration=iteration,
         rng_state=rng_state,
         extra=extra,
     )
+
+
+def _int_entry(entries: dict, key: str, where: str) -> int:
+    """The 0-d integer array ``entries[key]`` as an int, or ValueError naming the value."""
+    value = entries[key]
+    if value.shape != () or value.dtype.kind not in "iu":
+        raise ValueError(f"{where}: {key} must be an integer, got {value.tolist()!r}")
+    return int(value)
+
+
+def _text_entry(entries: dict, key: str, where: str) -> str:
+    value = entries[key]
+    if value.shape != () or value.dtype.kind != "U":
+        raise ValueError(f"{where}: {key} must be a JSON string, got dtype {value.dtype}")
+    return str(value)
+
+
+def _json_object_entry(entries: dict, key: str, where: str) -> dict:
+    """``entries[key]`` decoded from JSON; it must be an object (a dict)."""
+    text = _text_entry(entries, key, where)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{where}: {key} is not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"{where}: {key} must be a JSON object, got {type(value).__name__} {value!r:.60}"
+        )
+    return value

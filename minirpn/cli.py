@@ -4,12 +4,15 @@
     minirpn train --resume DIR
     minirpn eval --run DIR [--data DIR]
     minirpn detect --run DIR IMAGE... --out DIR
-    minirpn make-toy-data --out DIR [--split train|val|all] [--num-images N]
+    minirpn make-toy-data --out DIR [--split train|val|all] [--num-images N] [--format coco|voc]
     minirpn show KIND [--image PATH] [--checkpoint RUN_DIR] [--out PNG]
 
 Without ``--data`` the detector trains on the built-in toy shapes; ``--data DIR`` names a
-folder laid out as ``make-toy-data`` writes it (``DIR/train`` and ``DIR/val``, each PNG
-images plus one COCO JSON file), so your own data in that layout trains the same way.
+folder laid out as ``make-toy-data`` writes it -- COCO (``DIR/train`` and ``DIR/val``, each
+PNG images plus one COCO JSON file) or Pascal VOC (``--format voc``) -- so your own data in
+either layout trains the same way. Before training, every annotation and image of the data
+is checked and all problems are listed at once (:mod:`minirpn.datacheck`), and a batch
+that would not fit in memory is refused (:mod:`minirpn.memory`).
 
 Every failure a user can cause (a missing image, an unreadable file, a wrong checkpoint,
 a diverging run, a bad option) ends with one line on stderr and a non-zero exit code,
@@ -57,6 +60,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -79,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         type=Path,
         metavar="DIR",
-        help="train on DIR/train and evaluate on DIR/val (COCO folders as "
+        help="train and evaluate on the train and val splits of DIR (COCO: DIR/train and "
+        "DIR/val, or Pascal VOC: DIR/Annotations, DIR/JPEGImages, DIR/ImageSets/Main; as "
         "make-toy-data writes them) instead of the built-in toy data",
     )
     p.add_argument(
@@ -91,7 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--iters", type=_positive_int, help="training iterations (default: the config's)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, sampling and data order")
+    p.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        default=0,
+        help="seed of weights, sampling and data order",
+    )
     p.add_argument("--batch-size", type=_positive_int, help="images per iteration")
     p.add_argument("--lr", type=_positive_float, help="base learning rate")
     p.add_argument(
@@ -103,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheme",
         choices=sorted(SCHEMES),
         help="training scheme of F20 (default: approximate-joint)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=_positive_int,
+        default=200,
+        metavar="N",
+        help="iterations between checkpoints (one is always written at the end)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -132,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
         "detections.json (every detection, COCO results format)",
     )
 
-    p = sub.add_parser("make-toy-data", help="write the toy data as PNG images + COCO JSON")
+    p = sub.add_parser(
+        "make-toy-data", help="write the toy data as PNG images + COCO JSON or Pascal VOC XML"
+    )
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.add_argument(
         "--split",
@@ -143,7 +168,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--num-images", type=_positive_int, help="images per split (default: the whole split)"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument(
+        "--format",
+        choices=("coco", "voc"),
+        default="coco",
+        help="coco: DIR/train and DIR/val, each images/ + annotations.json (default); "
+        "voc: one Pascal VOC folder DIR with Annotations/, JPEGImages/ (PNG files) and "
+        "ImageSets/Main/{train,val}.txt",
+    )
 
     from minirpn.visualize.show import add_show_parser  # no NumPy / matplotlib at import
 
@@ -154,7 +187,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _train(args) -> int | None:
     from minirpn.config import Config
     from minirpn.report import write_report
-    from minirpn.runs import open_split
     from minirpn.train import DEFAULT_SCHEME, train
 
     if args.resume is not None:
@@ -186,14 +218,7 @@ def _train(args) -> int | None:
             if value is not None
         }
         cfg = dataclasses.replace(Config.tiny(), **overrides)
-        if args.data is not None:  # find a missing or broken split now, not after training
-            train_classes = open_split(args.data, "train").class_names
-            val_classes = open_split(args.data, "val").class_names
-            if train_classes != val_classes:
-                raise ValueError(
-                    f"{args.data}/train has classes {train_classes}, "
-                    f"{args.data}/val has {val_classes}"
-                )
+        _check_data_and_memory(cfg, args.data, progress=not args.no_progress)  # issue 13
     result = train(
         cfg,
         run_dir,
@@ -202,6 +227,7 @@ def _train(args) -> int | None:
         resume=args.resume is not None,
         progress=not args.no_progress,
         scheme=args.scheme or DEFAULT_SCHEME,
+        checkpoint_every=args.checkpoint_every,
     )
     if result.interrupted:
         print(
@@ -215,10 +241,51 @@ def _train(args) -> int | None:
     _print_metrics(metrics)
 
 
+def _check_data_and_memory(cfg, data: Path | None, progress: bool) -> None:
+    """Before training: every image and annotation of ``data``, and the memory of a batch.
+
+    Prints the data's warnings; raises DataError (all the data's errors) or ValueError
+    (a batch that cannot fit, naming --batch-size).
+    """
+    from minirpn.data import TOY_IMAGE_SIZE
+    from minirpn.memory import check_batch_memory
+
+    if data is None:
+        height = width = TOY_IMAGE_SIZE
+    else:
+        reports = _check_data(data, ("train", "val"), progress)
+        height, width = reports["train"].max_image_size
+    check_batch_memory(cfg, height, width)
+
+
+def _check_data(data: Path, splits, progress: bool):
+    """Check the splits of a data folder (minirpn.datacheck); print its warnings to stderr."""
+    from minirpn.datacheck import check_data_folder
+
+    reports = check_data_folder(data, splits, progress=progress)
+    _print_warnings([w for report in reports.values() for w in report.warnings])
+    return reports
+
+
+def _print_warnings(warnings) -> None:
+    from minirpn.datacheck import format_problems
+
+    for line in format_problems(warnings):
+        print(f"minirpn: warning: {line}", file=sys.stderr)
+
+
 def _print_metrics(metrics: dict) -> None:
-    print(f"validation mAP@0.5 = {metrics['map50']:.4f}   COCO mAP@[.5:.95] = {metrics['map']:.4f}")
+    print(
+        f"validation mAP@0.5 = {_ap_text(metrics['map50'])}   "
+        f"COCO mAP@[.5:.95] = {_ap_text(metrics['map'])}"
+    )
     for name, ap in metrics["per_class_ap50"].items():
-        print(f"  AP@0.5 {name:<10} {ap:.4f}")
+        print(f"  AP@0.5 {name:<10} {_ap_text(ap)}")
+
+
+def _ap_text(ap: float | None) -> str:
+    """An AP to 4 decimals; None (a class without ground truth in the images) said in words."""
+    return "n/a (no ground truth in these images)" if ap is None else f"{ap:.4f}"
 
 
 def _eval(args) -> None:
@@ -226,7 +293,10 @@ def _eval(args) -> None:
     from minirpn.runs import load_run, open_split
 
     run = load_run(args.run)
-    val = open_split(run.data if args.data is None else args.data, "val")
+    data = run.data if args.data is None else args.data
+    if data is not None:
+        _check_data(Path(data), ("val",), progress=True)
+    val = open_split(data, "val")
     if len(val.class_names) != len(run.class_names):
         raise ValueError(
             f"the data has {len(val.class_names)} classes, the run was trained on "
@@ -271,10 +341,16 @@ def _detect(args) -> None:
 
 
 def _make_toy_data(args) -> None:
-    from minirpn.data import COCO_IMAGE_DIR, make_toy_data
+    from minirpn.data import COCO_IMAGE_DIR, VOC_IMAGE_DIR, make_toy_data
 
     splits = ("train", "val") if args.split == "all" else (args.split,)
     for split in splits:
+        if args.format == "voc":  # one folder for every split, as VOC is laid out
+            list_path = make_toy_data(
+                args.out, split, args.num_images, seed=args.seed, format="voc"
+            )
+            print(f"{split}: images in {args.out / VOC_IMAGE_DIR}, image list {list_path}")
+            continue
         out = args.out / split if args.split == "all" else args.out
         json_path = make_toy_data(out, split=split, num_images=args.num_images, seed=args.seed)
         print(f"{split}: images in {out / COCO_IMAGE_DIR}, annotations in {json_path}")
@@ -298,6 +374,7 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", BLAS_THREADS)
+    from minirpn.data import DataError
     from minirpn.train import TrainingDiverged
 
     try:
@@ -306,6 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"minirpn: usage error: {_one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
+    except DataError as error:  # one line per problem: a list is easier to read than a line
+        _print_warnings(error.warnings)
+        print(f"minirpn: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
     except (ValueError, OSError, TrainingDiverged) as error:
         print(f"minirpn: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_ERROR

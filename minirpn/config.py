@@ -7,13 +7,24 @@ is the small-scale preset the tiny detector trains with on the toy data.
 No module reads a global: every function that needs a hyper-parameter takes the
 config (or the single value) as an argument. Derive a variant with
 ``dataclasses.replace(cfg, rpn_nms_thresh=0.6)``.
+
+Every field is checked on construction (``__post_init__``), so a bad value -- a negative
+learning rate, ``images_per_batch=0``, a NaN threshold, ``"many"`` iterations in a hand-edited
+checkpoint -- is refused at once with one ``ValueError`` naming the field and the value,
+instead of failing somewhere in the middle of training. Numbers are normalised on the way
+in: float fields hold Python floats, int fields Python ints, sequence fields tuples.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
+import os
 from dataclasses import dataclass
+
+RPN_LOSS_NORMALIZATIONS = ("anchor_locations", "minibatch")
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,13 @@ class Config:
     warmup_iters: int = 0
     warmup_factor: float = 1.0 / 3.0
 
+    def __post_init__(self):
+        for name, (kind, *bounds) in _FIELD_RULES.items():
+            value = _checked(name, getattr(self, name), kind, *bounds)
+            object.__setattr__(self, name, value)  # frozen: the normalised value goes in here
+        _check_order(self, "rpn_negative_overlap", "rpn_positive_overlap")
+        _check_order(self, "roi_bg_thresh_lo", "roi_bg_thresh_hi")
+
     @property
     def num_anchors(self) -> int:
         """k, the number of anchors per feature-map cell (F7)."""
@@ -121,14 +139,136 @@ class Config:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> Config:
-        raw = json.loads(text)
+    def from_json(cls, text: str, source: str | os.PathLike | None = None) -> Config:
+        """The config of a JSON object as :meth:`to_json` writes it, checked like any other.
+
+        source: where the text comes from (a checkpoint file), named in every error.
+        Raises ValueError for invalid JSON, unknown fields and bad values.
+        """
+        where = "config JSON" if source is None else f"config in {str(source)!r}"
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{where} is not valid JSON ({error})") from None
         if not isinstance(raw, dict):
-            raise ValueError(f"config JSON must be an object, got {type(raw).__name__}")
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - set(known))
+            raise ValueError(f"{where} must be a JSON object, got {type(raw).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - known)
         if unknown:
-            raise ValueError(f"config JSON has unknown fields {unknown}")
-        # JSON has no tuples: turn lists back into tuples for the tuple-typed fields.
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
-        return cls(**values)
+            raise ValueError(f"{where} has unknown fields {unknown}")
+        # JSON has no tuples; __post_init__ turns the lists back into tuples.
+        try:
+            return cls(**raw)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
+
+
+# --- validation -------------------------------------------------------------------------
+# field -> (kind, lower bound, upper bound); the bounds are inclusive, None means none.
+_POSITIVE_INT = ("int", 1, None)
+_PROBABILITY = ("float", 0.0, 1.0)
+_POSITIVE_FLOAT = ("float", 0.0, None, "exclusive")
+_NON_NEGATIVE_FLOAT = ("float", 0.0, None)
+_FIELD_RULES = {
+    "anchor_base_size": _POSITIVE_INT,
+    "anchor_ratios": ("positive floats", None),
+    "anchor_scales": ("positive floats", None),
+    "feat_stride": _POSITIVE_INT,
+    "rpn_channels": _POSITIVE_INT,
+    "rpn_positive_overlap": _PROBABILITY,
+    "rpn_negative_overlap": _PROBABILITY,
+    "rpn_batch_size": _POSITIVE_INT,
+    "rpn_fg_fraction": _PROBABILITY,
+    "rpn_allowed_border": ("float or inf", 0.0, None),  # inf: keep every anchor
+    "rpn_sigma": _POSITIVE_FLOAT,
+    "rpn_lambda": _NON_NEGATIVE_FLOAT,
+    "rpn_loss_normalization": ("choice", RPN_LOSS_NORMALIZATIONS),
+    "rpn_n_reg": ("int or None", 1, None),
+    "rpn_nms_thresh": _PROBABILITY,
+    "rpn_pre_nms_top_n_train": _POSITIVE_INT,
+    "rpn_post_nms_top_n_train": _POSITIVE_INT,
+    "rpn_pre_nms_top_n_test": _POSITIVE_INT,
+    "rpn_post_nms_top_n_test": _POSITIVE_INT,
+    "rpn_min_size": _NON_NEGATIVE_FLOAT,
+    "roi_batch_size": _POSITIVE_INT,
+    "roi_fg_fraction": _PROBABILITY,
+    "roi_fg_thresh": _PROBABILITY,
+    "roi_bg_thresh_hi": _PROBABILITY,
+    "roi_bg_thresh_lo": _PROBABILITY,
+    "bbox_normalize_means": ("finite floats", 4),
+    "bbox_normalize_stds": ("positive floats", 4),
+    "roi_pool_size": _POSITIVE_INT,
+    "head_sigma": _POSITIVE_FLOAT,
+    "fc_channels": _POSITIVE_INT,
+    "test_nms": _PROBABILITY,
+    "test_score_thresh": _PROBABILITY,
+    "test_max_detections": _POSITIVE_INT,
+    "learning_rate": _POSITIVE_FLOAT,
+    "momentum": _PROBABILITY,
+    "weight_decay": _NON_NEGATIVE_FLOAT,
+    "lr_steps": ("increasing positive ints",),
+    "lr_gamma": _POSITIVE_FLOAT,
+    "max_iters": _POSITIVE_INT,
+    "init_std": _POSITIVE_FLOAT,
+    "images_per_batch": _POSITIVE_INT,
+    "warmup_iters": ("int", 0, None),
+    "warmup_factor": _PROBABILITY,
+}
+
+
+def _checked(name: str, value, kind: str, *bounds):
+    """``value`` normalised for field ``name`` of the given kind, or ValueError naming both."""
+    shown = f"{value!r} ({type(value).__name__})"
+    if kind == "choice":
+        if value not in bounds[0]:
+            raise ValueError(f"{name} must be one of {list(bounds[0])}, got {shown}")
+        return value
+    if kind == "int or None":
+        return None if value is None else _checked(name, value, "int", *bounds)
+    if kind.endswith("floats") or kind.endswith("ints"):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+            raise ValueError(f"{name} must be a tuple of numbers, got {shown}")
+        length = bounds[0] if bounds else None
+        if (length is not None and len(value) != length) or (
+            not value and kind != "increasing positive ints"
+        ):
+            expected = f"{length} numbers" if length else "at least one number"
+            raise ValueError(f"{name} must hold {expected}, got {value!r}")
+        if kind.endswith("ints"):
+            items = tuple(_checked(f"{name}[{i}]", v, "int", 1, None) for i, v in enumerate(value))
+            if any(b <= a for a, b in zip(items[:-1], items[1:], strict=True)):
+                raise ValueError(f"{name} must be strictly increasing, got {value!r}")
+            return items
+        low, exclusive = (0.0, "exclusive") if kind == "positive floats" else (None, "")
+        return tuple(
+            _checked(f"{name}[{i}]", v, "float", low, None, exclusive) for i, v in enumerate(value)
+        )
+
+    low, high = bounds[0], bounds[1]
+    exclusive = len(bounds) > 2
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ValueError(f"{name} must be an int, got {shown}")
+        value = int(value)
+    else:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(f"{name} must be a number, got {shown}")
+        value = float(value)
+        if math.isnan(value) or (math.isinf(value) and kind != "float or inf"):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    too_low = low is not None and (value <= low if exclusive else value < low)
+    too_high = high is not None and value > high
+    if too_low or too_high:
+        if high is not None:
+            allowed = f"in [{low}, {high}]"
+        else:
+            allowed = f"> {low}" if exclusive else f">= {low}"
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return value
+
+
+def _check_order(cfg: Config, low: str, high: str) -> None:
+    if getattr(cfg, low) > getattr(cfg, high):
+        raise ValueError(
+            f"{low} ({getattr(cfg, low)!r}) must not exceed {high} ({getattr(cfg, high)!r})"
+        )

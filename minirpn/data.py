@@ -1,4 +1,4 @@
-"""Detection data: the built-in toy shapes, and COCO-format folders on disk.
+"""Detection data: the built-in toy shapes, and COCO or Pascal VOC folders on disk.
 
 Both datasets hand out the same :class:`Sample`: an RGB image and its boxes in the
 project's convention, continuous corners ``(x1, y1, x2, y2)`` where pixel ``i`` spans
@@ -11,17 +11,22 @@ in aspect ratio -- circles and squares are 1:1, triangles about 1.15:1, bars 2.5
 3:1, lying or standing -- and their sizes (14 to 72 pixels on a 128-pixel image) span the
 tiny detector's anchor scales, so both the anchors' scales and their ratios (F7) matter.
 
-:func:`write_coco` / :func:`make_toy_data` write a dataset as PNG files plus one COCO
-JSON file, and :class:`CocoDataset` reads such a folder -- the toy data or your own.
+:func:`write_coco` / :func:`write_voc` / :func:`make_toy_data` write a dataset as PNG files
+plus one COCO JSON file or VOC XML files, and :class:`CocoDataset` / :class:`VocDataset`
+read such folders -- the toy data or your own (:func:`open_folder` tells the two apart).
+Both readers collect every bad annotation as a :class:`Problem` (file, annotation, what is
+wrong); :mod:`minirpn.datacheck` adds the checks that need the images.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 from pathlib import Path
 from typing import NamedTuple
+from xml.etree import ElementTree
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -33,6 +38,16 @@ from minirpn.ops import box_iou
 # --------------------------------------------------------------------------- samples
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+# Shared defaults of Sample's difficult boxes: read-only, so no one can fill them in place.
+NO_BOXES = _read_only(np.zeros((0, 4), dtype=np.float32))
+NO_LABELS = _read_only(np.zeros(0, dtype=np.int64))
+
+
 class Sample(NamedTuple):
     """One annotated image.
 
@@ -40,12 +55,18 @@ class Sample(NamedTuple):
     boxes:     (K, 4) float32, continuous corners (x1, y1, x2, y2); pixel i spans [i, i+1).
     labels:    (K,) int64, class labels in 1..C (0 is the background, never a label here).
     file_name: the image's file name (as written in / read from a COCO file).
+    difficult_boxes:  (M, 4) float32, objects marked ``difficult`` (Pascal VOC) -- not
+                      in ``boxes``, so training never sees them; evaluation ignores
+                      detections on them (:func:`minirpn.evaluation.ground_truth`).
+    difficult_labels: (M,) int64, their labels.
     """
 
     image: np.ndarray
     boxes: np.ndarray
     labels: np.ndarray
     file_name: str
+    difficult_boxes: np.ndarray = NO_BOXES
+    difficult_labels: np.ndarray = NO_LABELS
 
 
 # --------------------------------------------------------------------------- toy shapes
@@ -53,6 +74,7 @@ class Sample(NamedTuple):
 TOY_CLASS_NAMES = ("circle", "square", "triangle", "bar")
 CIRCLE, SQUARE, TRIANGLE, BAR = 1, 2, 3, 4
 
+TOY_IMAGE_SIZE = 128  # side of the toy images by default
 #: Images per split when ``num_images`` is not given.
 TOY_SPLIT_SIZES = {"train": 2000, "val": 200}
 # Each split seeds its own stream: seed sequences built from different entropy words
@@ -123,7 +145,7 @@ class ToyShapes:
         self,
         split: str = "train",
         num_images: int | None = None,
-        image_size: int = 128,
+        image_size: int = TOY_IMAGE_SIZE,
         seed: int = 0,
     ):
         if split not in _SPLIT_STREAMS:
@@ -373,21 +395,144 @@ def make_toy_data(
     num_images: int | None = None,
     seed: int = 0,
     image_size: int = 128,
+    format: str = "coco",
 ) -> Path:
-    """Write one split of :class:`ToyShapes` to ``out_dir`` as a COCO folder; return the JSON path.
+    """Write one split of :class:`ToyShapes` to ``out_dir``; return the annotation path.
 
-    ``CocoDataset(out_dir)`` reads it back, sample for sample.
+    format "coco": ``out_dir`` becomes a COCO folder (:func:`write_coco`, returns the JSON
+    path), read back by ``CocoDataset(out_dir)``. format "voc": the split is added to the
+    VOC folder ``out_dir`` (:func:`write_voc`, returns the image list), read back by
+    ``VocDataset(out_dir, split)``. Either reads back sample for sample.
     """
-    return write_coco(ToyShapes(split, num_images, image_size=image_size, seed=seed), out_dir)
+    if format not in DATA_FORMATS:
+        raise ValueError(f"format must be one of {list(DATA_FORMATS)}, got {format!r}")
+    toy = ToyShapes(split, num_images, image_size=image_size, seed=seed)
+    return write_coco(toy, out_dir) if format == "coco" else write_voc(toy, out_dir, split)
 
 
-class CocoDataset:
+class Problem(NamedTuple):
+    """One thing wrong (or worth a warning) in a dataset on disk.
+
+    file:       the file it is in: the annotation file (COCO JSON, VOC XML) or the image.
+    annotation: which annotation: the COCO annotation id, ``"object 2 (dog)"`` in a VOC
+                file; None for a problem of the whole image or file.
+    message:    what is wrong, with the offending value.
+    """
+
+    file: str
+    annotation: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.annotation is None else f"{self.file}: {self.annotation}"
+        return f"{where}: {self.message}"
+
+
+class DataError(ValueError):
+    """Bad training or evaluation data; the message lists the problems (file, annotation, what).
+
+    ``problems`` holds every error; ``warnings`` the warnings found along with them (not in
+    the message: the caller shows them as it shows warnings).
+    """
+
+    def __init__(self, summary: str, problems: list[Problem], limit: int = 20, warnings=()):
+        self.warnings = list(warnings)
+        lines = [f"{summary}: {len(problems)} problem(s)"]
+        lines += [f"  {problem}" for problem in problems[:limit]]
+        if len(problems) > limit:
+            lines.append(f"  ... and {len(problems) - limit} more")
+        super().__init__("\n".join(lines))
+        self.problems = problems
+
+
+class ImageRecord(NamedTuple):
+    """What an annotation file says about one image (nothing read from the image yet).
+
+    path:           the image file.
+    source:         the annotation file it is described in (COCO JSON or VOC XML).
+    boxes:          (K, 4) float32, continuous corners (x1, y1, x2, y2), as annotated.
+    labels:         (K,) int64 in 1..C.
+    difficult:      (K,) bool, VOC's ``difficult`` flag (all False for COCO).
+    annotation_ids: K names of the annotations, for messages (see :class:`Problem`).
+    size:           (height, width) declared in the annotation file, or None.
+    """
+
+    path: Path
+    source: str
+    boxes: np.ndarray
+    labels: np.ndarray
+    difficult: np.ndarray
+    annotation_ids: tuple[str, ...]
+    size: tuple[int, int] | None
+
+
+class _AnnotatedFiles:
+    """Base of the datasets read from disk: ``records`` (one :class:`ImageRecord` per image),
+    ``problems`` found while parsing, ``class_names``; ``ds[i]`` reads image ``i``.
+
+    A strict dataset (the default) raises one :class:`DataError` listing every annotation
+    problem; a lenient one (``strict=False``, what :func:`minirpn.datacheck.check_dataset`
+    uses to report them together with the image problems) keeps them in ``problems`` and
+    leaves the bad annotations out.
+    """
+
+    class_names: tuple[str, ...]
+    records: list[ImageRecord]
+    problems: list[Problem]
+    location: str  # "COCO file '...'" or "VOC folder '...' (split 'train')", for messages
+
+    def _finish(self, where: str, strict: bool) -> None:
+        self.location = where
+        self.file_names = [record.path.name for record in self.records]
+        missing = [r for r in self.records if not r.path.is_file()]
+        self.problems += [Problem(str(r.path), None, "image file does not exist") for r in missing]
+        if strict and self.problems:
+            raise DataError(f"{where} has bad annotations or missing images", self.problems)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> Sample:
+        """Image ``index`` with its boxes clipped to the image (boxes left empty dropped).
+
+        :func:`minirpn.datacheck.check_dataset` warns about every box it clips and refuses
+        boxes that would be dropped, before training starts.
+        """
+        record = self.records[_check_index(index, len(self))]
+        rgb = read_image(record.path)
+        height, width = rgb.shape[:2]
+        boxes = clip_to_image(record.boxes, height, width)
+        keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        easy, hard = keep & ~record.difficult, keep & record.difficult
+        return Sample(
+            rgb,
+            boxes[easy],
+            record.labels[easy].copy(),
+            record.path.name,
+            boxes[hard],
+            record.labels[hard].copy(),
+        )
+
+
+def clip_to_image(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(K, 4) boxes clipped to the image ``[0, width] x [0, height]`` (a new float32 array)."""
+    limits = np.array([width, height, width, height], dtype=np.float32)
+    return np.clip(boxes, 0, limits).astype(np.float32)
+
+
+def _box_array(rows: list) -> np.ndarray:
+    return np.array(rows, dtype=np.float32).reshape(-1, 4)
+
+
+class CocoDataset(_AnnotatedFiles):
     """A COCO detection file and its images, as :class:`Sample` s.
 
     path:      a folder holding ``annotations.json`` (as written by :func:`write_coco`), or
                the path of any COCO detection JSON file.
     image_dir: where the image files are; by default the ``images`` folder next to the
                JSON file if there is one, else the JSON file's own folder.
+    strict:    raise a :class:`DataError` listing every bad annotation (default), or keep
+               them in ``problems`` (see :class:`_AnnotatedFiles`).
 
     Category ids (arbitrary integers in COCO) become contiguous labels 1..C in increasing
     id order; ``category_ids[label - 1]`` gives the id back, for writing results.
@@ -395,7 +540,13 @@ class CocoDataset:
     Images are converted to RGB (grayscale and RGBA files are fine).
     """
 
-    def __init__(self, path: str | os.PathLike, image_dir: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        image_dir: str | os.PathLike | None = None,
+        *,
+        strict: bool = True,
+    ):
         path = Path(path)
         json_path = path / COCO_JSON_NAME if path.is_dir() else path
         if not json_path.is_file():
@@ -410,7 +561,9 @@ class CocoDataset:
                 image_dir = json_path.parent
         self.json_path = json_path
         self.image_dir = Path(image_dir)
+        self.problems = []
         self._parse(coco)
+        self._finish(f"COCO file {str(json_path)!r}", strict)
 
     def _parse(self, coco) -> None:
         where = f"COCO file {str(self.json_path)!r}"
@@ -419,6 +572,8 @@ class CocoDataset:
         for key in ("images", "annotations", "categories"):
             if not isinstance(coco.get(key), list):
                 raise ValueError(f"{where}: missing or non-list field {key!r}")
+        # Categories and images are the frame every annotation refers to: an error there
+        # stops the reading at once. Annotations are checked one by one, all reported.
         try:
             categories = sorted(coco["categories"], key=lambda c: c["id"])
             self.category_ids = tuple(int(c["id"]) for c in categories)
@@ -426,61 +581,323 @@ class CocoDataset:
             label_of = {cid: label for label, cid in enumerate(self.category_ids, start=1)}
             if len(label_of) != len(categories):
                 raise ValueError(f"duplicate category ids {self.category_ids}")
-
             images = sorted(coco["images"], key=lambda im: im["id"])
-            self.file_names = [str(im["file_name"]) for im in images]
-            row_of = {int(im["id"]): row for row, im in enumerate(images)}
+            file_names = [str(im["file_name"]) for im in images]
+            sizes = [_declared_size(im.get("height"), im.get("width")) for im in images]
+            row_of = {im["id"]: row for row, im in enumerate(images)}
             if len(row_of) != len(images):
                 raise ValueError("duplicate image ids")
-            boxes = [[] for _ in images]
-            labels = [[] for _ in images]
-            for ann in coco["annotations"]:
-                if ann.get("iscrowd", 0):
-                    continue
-                if not isinstance(ann["bbox"], list) or len(ann["bbox"]) != 4:
-                    raise ValueError(
-                        f"annotation {ann.get('id')} has bbox {ann['bbox']!r}, "
-                        f"expected [x, y, w, h]"
-                    )
-                x, y, w, h = (float(v) for v in ann["bbox"])
-                if not (math.isfinite(x + y + w + h) and w > 0 and h > 0):
-                    raise ValueError(
-                        f"annotation {ann.get('id')} has a degenerate bbox "
-                        f"{ann['bbox']} (need finite x, y and w, h > 0)"
-                    )
-                if ann["category_id"] not in label_of:
-                    raise ValueError(
-                        f"annotation {ann.get('id')} has unknown category_id {ann['category_id']}"
-                    )
-                if ann["image_id"] not in row_of:
-                    raise ValueError(
-                        f"annotation {ann.get('id')} has unknown image_id {ann['image_id']}"
-                    )
-                row = row_of[ann["image_id"]]
-                boxes[row].append([x, y, x + w, y + h])
-                labels[row].append(label_of[ann["category_id"]])
         except (KeyError, TypeError, ValueError) as error:
             detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
             raise ValueError(f"{where}: {detail}") from None
 
-        self._boxes = [np.array(b, dtype=np.float32).reshape(-1, 4) for b in boxes]
-        self._labels = [np.array(lab, dtype=np.int64) for lab in labels]
-        missing = [name for name in self.file_names if not (self.image_dir / name).is_file()]
-        if missing:
-            raise ValueError(
-                f"{where}: {len(missing)} image file(s) missing from "
-                f"{str(self.image_dir)!r}, first {missing[0]!r}"
+        source = str(self.json_path)
+        per_image = [([], [], []) for _ in images]  # boxes, labels, annotation ids
+        for ann in coco["annotations"]:
+            ann_id = ann.get("id") if isinstance(ann, dict) else None
+            try:
+                if not isinstance(ann, dict):
+                    raise ValueError(f"is not a JSON object: {ann!r:.60}")
+                if ann.get("iscrowd", 0):
+                    continue
+                box, row = _coco_box(ann, label_of, row_of)
+            except KeyError as error:
+                self.problems.append(
+                    Problem(source, f"annotation {ann_id}", f"missing field {error}")
+                )
+                continue
+            except (TypeError, ValueError) as error:
+                self.problems.append(Problem(source, f"annotation {ann_id}", str(error)))
+                continue
+            boxes, labels, ids = per_image[row]
+            boxes.append(box)
+            labels.append(label_of[ann["category_id"]])
+            ids.append(f"annotation {ann_id}")
+        self.records = [
+            ImageRecord(
+                path=self.image_dir / name,
+                source=source,
+                boxes=_box_array(boxes),
+                labels=np.array(labels, dtype=np.int64),
+                difficult=np.zeros(len(labels), dtype=bool),
+                annotation_ids=tuple(ids),
+                size=size,
             )
+            for name, size, (boxes, labels, ids) in zip(file_names, sizes, per_image, strict=True)
+        ]
 
-    def __len__(self) -> int:
-        return len(self.file_names)
 
-    def __getitem__(self, index: int) -> Sample:
-        index = _check_index(index, len(self))
-        rgb = read_image(self.image_dir / self.file_names[index])
-        return Sample(
-            rgb, self._boxes[index].copy(), self._labels[index].copy(), self.file_names[index]
-        )
+def _coco_box(ann: dict, label_of: dict, row_of: dict) -> tuple[list[float], int]:
+    """An annotation's box as corners and the row of its image; ValueError says what is wrong."""
+    bbox = ann["bbox"]
+    if not isinstance(bbox, list) or len(bbox) != 4:
+        raise ValueError(f"has bbox {bbox!r}, expected [x, y, w, h]")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox):
+        raise ValueError(f"has bbox {bbox!r}, expected 4 numbers")
+    x, y, w, h = (float(v) for v in bbox)
+    if not (math.isfinite(x + y + w + h) and w > 0 and h > 0):
+        raise ValueError(f"has a degenerate bbox {bbox} (need finite x, y and w, h > 0)")
+    if ann["category_id"] not in label_of:
+        raise ValueError(f"has unknown category_id {ann['category_id']!r}")
+    if ann["image_id"] not in row_of:
+        raise ValueError(f"has unknown image_id {ann['image_id']!r}")
+    return [x, y, x + w, y + h], row_of[ann["image_id"]]
+
+
+def _declared_size(height, width) -> tuple[int, int] | None:
+    """(height, width) if the annotation file gives both as positive ints, else None."""
+    try:
+        height, width = int(height), int(width)
+    except (TypeError, ValueError):
+        return None
+    return (height, width) if height > 0 and width > 0 else None
+
+
+# --------------------------------------------------------------------------- Pascal VOC
+
+VOC_ANNOTATION_DIR = "Annotations"
+VOC_IMAGE_DIR = "JPEGImages"
+VOC_SPLIT_DIR = Path("ImageSets") / "Main"
+# Not part of VOC: the class order minirpn writes (labels 1..C). Without it the names found
+# in the annotations are sorted, which for VOC itself is the usual order (aeroplane, ...).
+VOC_CLASSES_NAME = "classes.txt"
+
+
+class VocDataset(_AnnotatedFiles):
+    """A Pascal VOC folder: ``Annotations/*.xml``, ``JPEGImages/``, ``ImageSets/Main/*.txt``.
+
+    root:        the folder holding those three (e.g. ``VOCdevkit/VOC2007``).
+    split:       the image list ``ImageSets/Main/<split>.txt`` to read ("train", "val", ...).
+    class_names: the classes in label order 1..C; by default ``classes.txt`` in ``root``
+                 if there is one (:func:`write_voc` writes it), else every object name of
+                 the ``train`` and ``val`` lists (and ``split``'s), sorted.
+    strict:      as for :class:`CocoDataset`.
+
+    Coordinates: VOC counts pixels from 1 and its ``xmax``/``ymax`` name the last pixel
+    *inside* the box, so ``xmin=1, xmax=10`` covers the first ten columns. In our continuous
+    corners (pixel i spans [i, i + 1)) that is ``x1 = xmin - 1 = 0, x2 = xmax = 10``:
+    ``(x1, y1, x2, y2) = (xmin - 1, ymin - 1, xmax, ymax)``.
+
+    Objects marked ``<difficult>1</difficult>`` are kept out of training and ignored in
+    evaluation, as VOC does (:attr:`Sample.difficult_boxes`).
+    """
+
+    category_ids = None  # labels are the ids
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        class_names=None,
+        *,
+        strict: bool = True,
+    ):
+        self.root = Path(root)
+        self.split = split
+        list_file = self.root / VOC_SPLIT_DIR / f"{split}.txt"
+        ids = _read_image_list(list_file)
+        self.problems = []
+        parsed = [self._parse_xml(image_id) for image_id in ids]
+        if class_names is None:
+            class_names = self._find_class_names(parsed)
+        self.class_names = tuple(str(name) for name in class_names)
+        label_of = {name: label for label, name in enumerate(self.class_names, start=1)}
+        self.records = []
+        for xml_path, file_name, size, objects in parsed:
+            boxes, labels, difficult, names = [], [], [], []
+            for object_id, name, box, hard in objects:
+                if name not in label_of:
+                    self.problems.append(
+                        Problem(
+                            str(xml_path),
+                            object_id,
+                            f"class {name!r} is not one of {list(self.class_names)}",
+                        )
+                    )
+                    continue
+                boxes.append(box)
+                labels.append(label_of[name])
+                difficult.append(hard)
+                names.append(object_id)
+            self.records.append(
+                ImageRecord(
+                    self.root / VOC_IMAGE_DIR / file_name,
+                    str(xml_path),
+                    _box_array(boxes),
+                    np.array(labels, dtype=np.int64),
+                    np.array(difficult, dtype=bool),
+                    tuple(names),
+                    size,
+                )
+            )
+        self._finish(f"VOC folder {str(self.root)!r} (split {split!r})", strict)
+
+    def _parse_xml(self, image_id: str):
+        """-> (xml path, image file name, declared size, [(object id, name, box, difficult)])."""
+        xml_path = self.root / VOC_ANNOTATION_DIR / f"{image_id}.xml"
+        default_name = f"{image_id}.jpg"
+        try:
+            tree = ElementTree.parse(xml_path)
+        except (OSError, ElementTree.ParseError) as error:
+            reason = "does not exist" if not xml_path.is_file() else f"cannot be read ({error})"
+            self.problems.append(Problem(str(xml_path), None, f"annotation file {reason}"))
+            return xml_path, default_name, None, []
+        root = tree.getroot()
+        file_name = (root.findtext("filename") or "").strip() or default_name
+        size = _declared_size(root.findtext("size/height"), root.findtext("size/width"))
+        objects = []
+        for number, obj in enumerate(root.iter("object"), start=1):
+            name = (obj.findtext("name") or "").strip()
+            object_id = f"object {number} ({name or 'no name'})"
+            try:
+                box = _voc_box(obj)
+                hard = (obj.findtext("difficult") or "0").strip()
+                if hard not in ("0", "1"):
+                    raise ValueError(f"has difficult {hard!r}, expected 0 or 1")
+                if not name:
+                    raise ValueError("has no <name>")
+            except ValueError as error:
+                self.problems.append(Problem(str(xml_path), object_id, str(error)))
+                continue
+            objects.append((object_id, name, box, hard == "1"))
+        return xml_path, file_name, size, objects
+
+    def _find_class_names(self, parsed) -> list[str]:
+        classes_file = self.root / VOC_CLASSES_NAME
+        if classes_file.is_file():
+            return [line.strip() for line in classes_file.read_text().splitlines() if line.strip()]
+        names = {name for *_, objects in parsed for _, name, _, _ in objects}
+        for other in ("train", "val"):  # the same classes (and labels) for every split
+            if other != self.split and (self.root / VOC_SPLIT_DIR / f"{other}.txt").is_file():
+                for image_id in _read_image_list(self.root / VOC_SPLIT_DIR / f"{other}.txt"):
+                    xml_path = self.root / VOC_ANNOTATION_DIR / f"{image_id}.xml"
+                    with contextlib.suppress(OSError, ElementTree.ParseError):
+                        tree = ElementTree.parse(xml_path)
+                        names.update((n.text or "").strip() for n in tree.iterfind("object/name"))
+        names.discard("")
+        if not names:
+            raise ValueError(f"VOC folder {str(self.root)!r}: no object names in its annotations")
+        return sorted(names)
+
+
+def _read_image_list(list_file: Path) -> list[str]:
+    """The image ids of an ``ImageSets/Main/<split>.txt`` file, one per line."""
+    try:
+        lines = list_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read the VOC image list {str(list_file)!r}: {error}") from None
+    # Per-class lists ("000005 -1") carry a flag after the id; plain lists only the id.
+    return [line.split()[0] for line in lines if line.strip()]
+
+
+def _voc_box(obj) -> list[float]:
+    """The <bndbox> of a VOC <object> as our continuous corners; ValueError says what is wrong."""
+    values = {}
+    for key in ("xmin", "ymin", "xmax", "ymax"):
+        text = obj.findtext(f"bndbox/{key}")
+        if text is None:
+            raise ValueError(f"has no bndbox/{key}")
+        try:
+            values[key] = float(text)
+        except ValueError:
+            raise ValueError(f"has bndbox/{key} {text.strip()!r}, expected a number") from None
+    box = [values["xmin"] - 1, values["ymin"] - 1, values["xmax"], values["ymax"]]
+    if not (all(math.isfinite(v) for v in box) and box[2] > box[0] and box[3] > box[1]):
+        shown = ", ".join(f"{k}={v:g}" for k, v in values.items())
+        raise ValueError(f"has an empty or inverted box ({shown}; need xmin <= xmax)")
+    return box
+
+
+def write_voc(dataset, out_dir: str | os.PathLike, split: str = "train") -> Path:
+    """Write ``dataset`` as a Pascal VOC folder (images as PNG); return the image list's path.
+
+    Writes ``out_dir/JPEGImages/<file_name>`` (PNG files under VOC's folder name: lossless,
+    so the COCO and VOC forms of the toy data hold the same pixels), one
+    ``out_dir/Annotations/<stem>.xml`` per image with 1-based inclusive coordinates
+    (``xmin = x1 + 1``, ``xmax = x2``, see :class:`VocDataset`), the image list
+    ``out_dir/ImageSets/Main/<split>.txt`` and the class order in ``out_dir/classes.txt``.
+    Difficult boxes of the samples are written with ``<difficult>1</difficult>``. Calling it
+    once per split fills one folder, as VOC is laid out.
+    """
+    out_dir = Path(out_dir)
+    names = list(dataset.class_names)
+    ids = []
+    for index in range(len(dataset)):
+        sample = dataset[index]
+        image_id = Path(sample.file_name).stem
+        ids.append(image_id)
+        height, width = sample.image.shape[:2]
+        annotation = ElementTree.Element("annotation")
+        ElementTree.SubElement(annotation, "folder").text = out_dir.name
+        ElementTree.SubElement(annotation, "filename").text = sample.file_name
+        size = ElementTree.SubElement(annotation, "size")
+        for tag, value in (("width", width), ("height", height), ("depth", 3)):
+            ElementTree.SubElement(size, tag).text = str(value)
+        objects = [(b, lab, 0) for b, lab in zip(sample.boxes, sample.labels, strict=True)]
+        objects += [
+            (b, lab, 1)
+            for b, lab in zip(sample.difficult_boxes, sample.difficult_labels, strict=True)
+        ]
+        for box, label, difficult in objects:
+            if not 1 <= label <= len(names):
+                raise ValueError(
+                    f"labels of sample {index} ({sample.file_name!r}) must be in "
+                    f"1..{len(names)}, got {int(label)}"
+                )
+            obj = ElementTree.SubElement(annotation, "object")
+            ElementTree.SubElement(obj, "name").text = names[label - 1]
+            ElementTree.SubElement(obj, "truncated").text = "0"
+            ElementTree.SubElement(obj, "difficult").text = str(difficult)
+            bndbox = ElementTree.SubElement(obj, "bndbox")
+            x1, y1, x2, y2 = (float(v) for v in box)
+            for tag, value in (("xmin", x1 + 1), ("ymin", y1 + 1), ("xmax", x2), ("ymax", y2)):
+                ElementTree.SubElement(bndbox, tag).text = _number_text(value)
+        ElementTree.indent(annotation)
+        with atomic_write(out_dir / VOC_ANNOTATION_DIR / f"{image_id}.xml") as f:
+            ElementTree.ElementTree(annotation).write(f, encoding="utf-8", xml_declaration=False)
+        with atomic_write(out_dir / VOC_IMAGE_DIR / sample.file_name) as f:
+            Image.fromarray(sample.image).save(f, format="PNG")
+    list_path = out_dir / VOC_SPLIT_DIR / f"{split}.txt"
+    with atomic_write(list_path) as f:
+        f.write("".join(f"{image_id}\n" for image_id in ids).encode("utf-8"))
+    with atomic_write(out_dir / VOC_CLASSES_NAME) as f:
+        f.write("".join(f"{name}\n" for name in names).encode("utf-8"))
+    return list_path
+
+
+def _number_text(value: float) -> str:
+    """A coordinate as text: whole numbers without a decimal point (as VOC writes them)."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+# --------------------------------------------------------------------------- data folders
+
+DATA_FORMATS = ("coco", "voc")
+
+
+def data_format(data: str | os.PathLike) -> str:
+    """ "voc" or "coco": which layout the data folder ``data`` has (ValueError if neither).
+
+    VOC: ``data/Annotations`` and ``data/ImageSets/Main``. COCO: ``data/train`` and
+    ``data/val``, each a folder with ``annotations.json`` (as ``make-toy-data`` writes).
+    """
+    data = Path(data)
+    if (data / VOC_ANNOTATION_DIR).is_dir() and (data / VOC_SPLIT_DIR).is_dir():
+        return "voc"
+    if any((data / split).is_dir() for split in ("train", "val")):
+        return "coco"
+    raise ValueError(
+        f"data folder {str(data)!r} is neither a COCO folder ({data}/train/{COCO_JSON_NAME}, "
+        f"{data}/val/{COCO_JSON_NAME}) nor a Pascal VOC folder ({data}/{VOC_ANNOTATION_DIR}, "
+        f"{data}/{VOC_IMAGE_DIR}, {data}/{VOC_SPLIT_DIR}/{{train,val}}.txt)"
+    )
+
+
+def open_folder(data: str | os.PathLike, split: str, *, strict: bool = True):
+    """The ``split`` ("train" or "val") of a data folder in either layout (:func:`data_format`)."""
+    if data_format(data) == "voc":
+        return VocDataset(data, split, strict=strict)
+    return CocoDataset(Path(data) / split, strict=strict)
 
 
 # --------------------------------------------------------------------------- checks

@@ -11,6 +11,11 @@ How a detection counts (the same rule at every IoU threshold ``t``):
    duplicate -- is a false positive. (The PASCAL VOC devkit instead lets a detection look
    only at its single best ground truth, taken or not; the two rules differ only when
    several objects of a class overlap a detection above ``t``. Ours is COCO's.)
+   *Difficult* ground truth (PASCAL VOC's ``difficult`` flag: objects too small, occluded or
+   ambiguous to demand) neither helps nor hurts: it is not counted in G, and a detection
+   that finds no free ordinary ground truth at ``t`` but overlaps a difficult box of its
+   class with IoU >= ``t`` is *ignored* -- neither a true nor a false positive -- as in the
+   VOC devkit (so any number of detections on one difficult object are all ignored).
 3. Precision after the n-th detection is TP_n / n, recall is TP_n / G (G = number of
    ground-truth boxes of the class), and the AP is the area under the precision-recall
    curve (see :func:`average_precision`).
@@ -89,7 +94,10 @@ def evaluate(
 
     detections:     one entry per image, ``(boxes (D, 4), scores (D,), labels (D,))``: boxes
                     float continuous corners (x1, y1, x2, y2), labels int in 1..num_classes.
-    ground_truths:  one entry per image (same order), ``(boxes (G, 4), labels (G,))``.
+    ground_truths:  one entry per image (same order), ``(boxes (G, 4), labels (G,))`` or
+                    ``(boxes (G, 4), labels (G,), difficult (G,) bool)``; difficult boxes
+                    are ignored as the module docstring says (:func:`ground_truth` builds
+                    this entry from a :class:`minirpn.data.Sample`).
     num_classes:    C, the number of object classes (background excluded).
     iou_thresholds: the thresholds ``map`` averages over; 0.5 must be one of them.
     use_07_metric:  use the VOC 2007 11-point AP instead of all-point interpolation.
@@ -99,7 +107,7 @@ def evaluate(
       ``map``              mean over ``iou_thresholds`` of the mean AP at that threshold,
       ``ap50_per_class``   {label: AP at 0.5, or None for a class without ground truth},
       ``ap_per_class``     {label: AP averaged over ``iou_thresholds``, or None},
-      ``num_ground_truth`` {label: number of ground-truth boxes},
+      ``num_ground_truth`` {label: number of ground-truth boxes, difficult ones excluded},
       ``num_detections``   {label: number of detections}.
     """
     if (
@@ -134,8 +142,8 @@ def evaluate(
     ap = {}  # label -> (T,) AP at each threshold, or None
     num_gt, num_det = {}, {}
     for label in range(1, num_classes + 1):
-        num_gt[label] = sum(int((gt_labels == label).sum()) for *_, gt_labels in images)
-        num_det[label] = sum(int((labels == label).sum()) for _, _, labels, *_ in images)
+        num_gt[label] = sum(int(((im.gt_labels == label) & ~im.difficult).sum()) for im in images)
+        num_det[label] = sum(int((im.labels == label).sum()) for im in images)
         if num_gt[label] == 0:
             ap[label] = None
             continue
@@ -161,57 +169,96 @@ def evaluate(
     }
 
 
+def ground_truth(sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ground-truth entry of :func:`evaluate` for a :class:`minirpn.data.Sample`.
+
+    Returns ``(boxes (G, 4), labels (G,), difficult (G,) bool)``: the sample's training boxes
+    followed by its difficult ones (``sample.difficult_boxes``, which training never sees
+    and evaluation ignores).
+    """
+    boxes = np.concatenate([sample.boxes, sample.difficult_boxes]).reshape(-1, 4)
+    labels = np.concatenate([sample.labels, sample.difficult_labels])
+    difficult = np.arange(len(labels)) >= len(sample.labels)
+    return boxes, labels, difficult
+
+
+class _Image(NamedTuple):
+    """One image's validated detections and ground truth (see :func:`evaluate`)."""
+
+    boxes: np.ndarray  # (D, 4) float64
+    scores: np.ndarray  # (D,) float64
+    labels: np.ndarray  # (D,) int64
+    gt_boxes: np.ndarray  # (G, 4) float64
+    gt_labels: np.ndarray  # (G,) int64
+    difficult: np.ndarray  # (G,) bool
+
+
 class _RankedClass(NamedTuple):
     """The detections of one class over all images, best score first.
 
-    images: (n,) int, the image of each detection.
-    rows:   (n,) int, its row in ``ious[image]``.
-    ious:   per image, (D_c, G_c) float IoU of its detections and ground truth of the class.
+    images:    (n,) int, the image of each detection.
+    rows:      (n,) int, its row in ``ious[image]``.
+    ious:      per image, (D_c, G_c) float IoU of its detections and ground truth of the class.
+    difficult: per image, (G_c,) bool, which of that ground truth is difficult.
     """
 
     images: np.ndarray
     rows: np.ndarray
     ious: list
+    difficult: list
 
 
-def _rank_class(images, label: int) -> _RankedClass:
+def _rank_class(images: list[_Image], label: int) -> _RankedClass:
     """Gather and rank one class's detections; their IoUs are computed once for all thresholds."""
-    det_images, det_rows, det_scores, ious = [], [], [], []
-    for image_index, (boxes, scores, labels, gt_boxes, gt_labels) in enumerate(images):
-        mine = labels == label
-        ious.append(box_iou(boxes[mine], gt_boxes[gt_labels == label]))  # (D_c, G_c)
+    det_images, det_rows, det_scores, ious, difficult = [], [], [], [], []
+    for image_index, im in enumerate(images):
+        mine, theirs = im.labels == label, im.gt_labels == label
+        ious.append(box_iou(im.boxes[mine], im.gt_boxes[theirs]))  # (D_c, G_c)
+        difficult.append(im.difficult[theirs])  # (G_c,)
         det_images.append(np.full(mine.sum(), image_index))
         det_rows.append(np.arange(mine.sum()))
-        det_scores.append(scores[mine])
+        det_scores.append(im.scores[mine])
     # Decreasing score; a stable sort keeps ties in input order, so results are reproducible.
     order = np.argsort(-np.concatenate(det_scores), kind="stable")
-    return _RankedClass(np.concatenate(det_images)[order], np.concatenate(det_rows)[order], ious)
+    return _RankedClass(
+        np.concatenate(det_images)[order], np.concatenate(det_rows)[order], ious, difficult
+    )
 
 
 def _precision_recall(ranked: _RankedClass, num_gt: int, threshold: float):
-    """Greedy matching at one IoU threshold -> (recall (n,), precision (n,)) in rank order."""
+    """Greedy matching at one IoU threshold -> (recall (n,), precision (n,)) in rank order.
+
+    Ignored detections (on a difficult box) are left out of the ranking, so n counts only
+    the true and false positives.
+    """
     taken = [np.zeros(iou.shape[1], dtype=bool) for iou in ranked.ious]
     true_positive = np.zeros(len(ranked.images), dtype=bool)
+    ignored = np.zeros(len(ranked.images), dtype=bool)
     for rank, (image, row) in enumerate(zip(ranked.images, ranked.rows, strict=True)):
-        overlaps = np.where(taken[image], -1.0, ranked.ious[image][row])  # (G_c,), taken: -1
+        iou, hard = ranked.ious[image][row], ranked.difficult[image]  # (G_c,) each
+        overlaps = np.where(taken[image] | hard, -1.0, iou)  # taken or difficult: -1
         if overlaps.size and overlaps.max() >= threshold:
             taken[image][overlaps.argmax()] = True
             true_positive[rank] = True
-    tp = np.cumsum(true_positive)
+        elif (iou[hard] >= threshold).any():
+            ignored[rank] = True
+    tp = np.cumsum(true_positive[~ignored])
     recall = tp / num_gt
     precision = tp / np.arange(1, len(tp) + 1)
     return recall, precision
 
 
-def _check_image(index: int, detection, ground_truth, num_classes: int):
-    """Validate one image's entries -> (boxes, scores, labels, gt_boxes, gt_labels) arrays."""
+def _check_image(index: int, detection, ground_truth, num_classes: int) -> _Image:
+    """Validate one image's entries -> an :class:`_Image` of arrays."""
     try:
         boxes, scores, labels = detection
-        gt_boxes, gt_labels = ground_truth
+        gt_boxes, gt_labels, *difficult = ground_truth
+        if len(difficult) > 1:
+            raise ValueError
     except (TypeError, ValueError):
         raise ValueError(
             f"image {index}: a detection entry must be (boxes, scores, labels) and "
-            f"a ground-truth entry (boxes, labels)"
+            f"a ground-truth entry (boxes, labels) or (boxes, labels, difficult)"
         ) from None
     boxes = as_boxes(boxes, f"image {index}: detection boxes").astype(np.float64)
     gt_boxes = as_boxes(gt_boxes, f"image {index}: ground-truth boxes").astype(np.float64)
@@ -241,7 +288,18 @@ def _check_image(index: int, detection, ground_truth, num_classes: int):
             raise ValueError(
                 f"image {index}: {name} must be ints in 1..{num_classes}, got {lab.tolist()}"
             )
-    return boxes, scores, labels.astype(np.int64), gt_boxes, gt_labels.astype(np.int64)
+    if difficult:
+        difficult = np.asarray(difficult[0]).reshape(-1)
+        if difficult.dtype != bool or difficult.shape != gt_labels.shape:
+            raise ValueError(
+                f"image {index}: difficult must be a bool array of shape {gt_labels.shape}, "
+                f"got dtype {difficult.dtype} and shape {difficult.shape}"
+            )
+    else:
+        difficult = np.zeros(gt_labels.shape, dtype=bool)
+    return _Image(
+        boxes, scores, labels.astype(np.int64), gt_boxes, gt_labels.astype(np.int64), difficult
+    )
 
 
 def evaluate_detector(detector, dataset, class_names, num_images: int | None = None) -> dict:
@@ -254,7 +312,7 @@ def evaluate_detector(detector, dataset, class_names, num_images: int | None = N
     for index in range(count):
         sample = dataset[index]
         detections.append(detector.detect(sample.image))
-        ground_truths.append((sample.boxes, sample.labels))
+        ground_truths.append(ground_truth(sample))  # difficult boxes flagged, to be ignored
     result = evaluate(detections, ground_truths, num_classes=len(class_names))
     return {
         "map50": result["map50"],

@@ -102,6 +102,7 @@ def write_report(run_dir: str | Path, result: TrainResult, val_images: int | Non
         iterations=result.iteration,
         seconds_per_iteration=result.train_seconds / max(result.iteration, 1),
         images_per_batch=result.detector.cfg.images_per_batch,
+        class_names=list(result.class_names),  # labels 1..C, from the data
     )
     with atomic_write(run_dir / METRICS_NAME) as f:
         f.write(json.dumps(metrics, indent=1).encode("utf-8"))

@@ -11,19 +11,19 @@ from pathlib import Path
 from typing import NamedTuple
 
 from minirpn.checkpoint import load_checkpoint
-from minirpn.data import CocoDataset, ToyShapes
+from minirpn.data import ToyShapes, open_folder
 from minirpn.model import Detector
 
 CHECKPOINT_NAME = "checkpoint.npz"
 
 
 def open_split(data: str | Path | None, split: str):
-    """The "train" or "val" split: the toy data (``data`` None) or the COCO folder ``data/split``.
+    """The "train" or "val" split: the toy data (``data`` None) or that of the folder ``data``.
 
-    A data folder is laid out as ``minirpn make-toy-data --out DIR`` writes it: ``DIR/train``
-    and ``DIR/val``, each a COCO folder (:class:`minirpn.data.CocoDataset`).
+    A data folder is laid out as ``minirpn make-toy-data --out DIR [--format voc]`` writes
+    it: COCO (``DIR/train`` and ``DIR/val``) or Pascal VOC (:func:`minirpn.data.open_folder`).
     """
-    return ToyShapes(split) if data is None else CocoDataset(Path(data) / split)
+    return ToyShapes(split) if data is None else open_folder(data, split)
 
 
 def category_ids(dataset) -> tuple[int, ...]:

@@ -123,3 +123,17 @@ def test_base_anchor_arguments_are_checked(kwargs, match):
 def test_grid_arguments_are_checked(args, match):
     with pytest.raises(ValueError, match=match):
         grid_anchors(*args)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(base_size="x"), "base_size must be a positive number, got 'x'"),
+        (dict(ratios="x"), "ratios must be a non-empty sequence of positive numbers, got 'x'"),
+        (dict(scales=[[1], [2, 3]]), r"scales must be .* got \[\[1\], \[2, 3\]\]"),
+        (dict(center="c"), "center must be a finite number, got 'c'"),
+    ],
+)
+def test_bad_arguments_are_named_with_their_value(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        generate_base_anchors(**kwargs)

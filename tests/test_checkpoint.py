@@ -122,3 +122,61 @@ def test_version_1_checkpoints_are_converted_to_the_stage_names(tmp_path):
     np.savez(path, **entries)
     with pytest.raises(ValueError, match="format version 3"):
         load_checkpoint(path)
+
+
+def rewrite(path, **changes):
+    """Rewrite the checkpoint at ``path`` with some entries replaced (None: removed)."""
+    with np.load(path) as archive:
+        entries = {k: archive[k] for k in archive.files}
+    for key, value in changes.items():
+        if value is None:
+            entries.pop(key)
+        else:
+            entries[key] = value
+    with open(path, "wb") as f:  # keep the name: np.savez would append ".npz" to a str
+        np.savez(f, **entries)
+
+
+def test_npy_file_named_like_a_checkpoint(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    with open(path, "wb") as f:
+        np.save(f, np.zeros((3, 3), np.float32))
+    with pytest.raises(ValueError, match=r"checkpoint.npz.*\.npy file"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("extra", np.array('["not", "a", "dict"]'), "extra must be a JSON object, got list"),
+        ("extra", np.array("42"), "extra must be a JSON object, got int 42"),
+        ("extra", np.array("{broken"), "extra is not valid JSON"),
+        ("rng_state", np.array("null"), "rng_state must be a JSON object, got NoneType"),
+        ("format_version", np.array("one"), "format_version must be an integer, got 'one'"),
+        ("format_version", np.array(3), "format version 3"),
+        ("iteration", np.array(1.5), "iteration must be an integer, got 1.5"),
+        ("iteration", np.array(-3), "negative iteration -3"),
+        ("config", np.array(3), "config must be a JSON string"),
+        ("param/head.cls.bias", np.arange(5), "param/head.cls.bias has dtype int64"),
+        ("param/head.cls.bias", np.array(list("abcde")), "param/head.cls.bias has dtype <U1"),
+        ("momentum/head.cls.bias", np.ones(5, np.complex64), "has dtype complex64"),
+        ("param/head.cls.bias", np.ones(5, bool), "has dtype bool"),
+    ],
+)
+def test_bad_entries_are_refused_naming_the_file_and_the_value(tmp_path, key, value, expected):
+    path = tmp_path / "checkpoint.npz"
+    save_checkpoint(path, make_checkpoint())
+    rewrite(path, **{key: value})
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert "checkpoint.npz" in message and expected in message, message
+
+
+def test_a_bad_config_in_a_checkpoint_names_the_file_and_the_field(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    save_checkpoint(path, make_checkpoint())
+    text = Config.tiny().to_json().replace('"max_iters": 2500', '"max_iters": "many"')
+    rewrite(path, config=np.array(text))
+    with pytest.raises(ValueError, match=r"checkpoint.npz.*max_iters.*'many'"):
+        load_checkpoint(path)

@@ -215,3 +215,80 @@ def test_train_and_eval_on_a_coco_folder(tmp_path, capsys):
     (data / "val" / "annotations.json").unlink()
     code, _, err = run_main(capsys, "train", "--data", data, "--out", out, "--no-progress")
     assert_one_line_error(code, err, EXIT_ERROR, "annotations.json")
+
+
+# ----------------------------------------------------------------- issue 13: bad input
+
+
+def test_eval_with_a_class_missing_from_the_images_says_so(run_dir, capsys):
+    """D1: the first validation image holds only circles; the other classes have no AP."""
+    assert ToyShapes("val")[0].labels.tolist() == [1]
+    code, out, err = run_main(capsys, "eval", "--run", run_dir, "--val-images", 1)
+    assert code == 0, err
+    assert "AP@0.5 square     n/a (no ground truth in these images)" in out
+
+
+@pytest.mark.parametrize("command", ["train", "make-toy-data"])
+def test_a_negative_seed_is_a_usage_error_naming_the_option(tmp_path, capsys, command):
+    code, _, err = run_main(capsys, command, "--out", tmp_path, "--seed", -1)
+    assert_one_line_error(code, err, EXIT_USAGE, "--seed", "-1")
+
+
+def test_a_batch_that_cannot_fit_in_memory_is_refused_before_training(tmp_path, capsys):
+    code, _, err = run_main(capsys, "train", "--out", tmp_path, "--batch-size", 100000)
+    assert_one_line_error(code, err, EXIT_ERROR, "--batch-size 100000 would need about", "GB")
+    assert not (tmp_path / CHECKPOINT_NAME).exists()
+
+
+def test_bad_data_is_listed_before_training_starts(tmp_path, capsys):
+    data = tmp_path / "toy"
+    assert run_main(capsys, "make-toy-data", "--out", data, "--num-images", 3)[0] == 0
+    json_path = data / "train" / "annotations.json"
+    coco = json.loads(json_path.read_text())
+    coco["annotations"][0]["bbox"] = [500, 500, 10, 10]  # outside the 128x128 image
+    coco["annotations"][1]["bbox"][2] = 0  # empty
+    coco["annotations"][2]["bbox"][0] = -3  # partly outside: clipped, a warning
+    json_path.write_text(json.dumps(coco))
+    (data / "val" / "images" / "val_00001.png").write_bytes(b"\x89PNG broken")
+    code, _, err = run_main(capsys, "train", "--data", data, "--out", tmp_path / "run")
+    assert code == EXIT_ERROR and "Traceback" not in err
+    lines = err.strip().splitlines()
+    first_error = next(i for i, line in enumerate(lines) if line.startswith("minirpn: error"))
+    warnings, errors = lines[:first_error], lines[first_error:]
+    assert all(line.startswith("minirpn: warning: ") for line in warnings)
+    assert any("annotation 3: box (x1, y1, x2, y2) = (-3, " in line for line in warnings)
+    assert errors[0] == f"minirpn: error: data folder {str(data)!r} cannot be used: 3 problem(s)"
+    for fragment in (
+        f"{json_path}: annotation 1: box (x1, y1, x2, y2) = (500, 500, 510, 510) lies entirely",
+        f"{json_path}: annotation 2: has a degenerate bbox",
+        "val_00001.png: cannot read image",
+    ):
+        assert sum(fragment in line for line in errors[1:]) == 1, (fragment, errors)
+    assert len(errors) == 4
+    assert not (tmp_path / "run" / CHECKPOINT_NAME).exists()
+
+
+def test_voc_and_coco_forms_of_the_same_images_train_and_evaluate_alike(tmp_path, capsys):
+    """make-toy-data --format voc; train --data on either layout: the same weights and mAP."""
+    metrics, params = {}, {}
+    for fmt in ("coco", "voc"):
+        data = tmp_path / fmt
+        argv = ["make-toy-data", "--out", data, "--num-images", 4, "--format", fmt]
+        assert run_main(capsys, *argv)[0] == 0
+        out = tmp_path / f"run_{fmt}"
+        code, _, err = run_main(
+            capsys, "train", "--data", data, "--out", out, "--iters", 2, "--batch-size", 1,
+            "--val-images", 3, "--no-progress",
+        )  # fmt: skip
+        assert code == 0, err
+        metrics[fmt] = json.loads((out / "metrics.json").read_text())
+        params[fmt] = load_checkpoint(out / CHECKPOINT_NAME).params
+        assert load_run(out).class_names == TOY_CLASS_NAMES
+        assert metrics[fmt]["class_names"] == list(TOY_CLASS_NAMES)
+    assert (tmp_path / "voc" / "ImageSets" / "Main" / "val.txt").is_file()
+    for key in ("map50", "map", "per_class_ap50"):
+        assert metrics["voc"][key] == metrics["coco"][key]
+    for name, value in params["coco"].items():
+        np.testing.assert_array_equal(params["voc"][name], value)
+    code, out, err = run_main(capsys, "eval", "--run", tmp_path / "run_voc")
+    assert code == 0 and "mAP@0.5" in out, err

@@ -15,8 +15,12 @@ from minirpn.data import (
     MIN_BAR_ASPECT,
     MIN_BAR_LENGTH,
     MIN_SIZE,
+    TOY_CLASS_NAMES,
     CocoDataset,
+    DataError,
     ToyShapes,
+    VocDataset,
+    data_format,
     make_toy_data,
     write_coco,
 )
@@ -197,10 +201,10 @@ def test_coco_errors_name_the_file(tmp_path):
         CocoDataset(write_json(tmp_path / "b.json", coco))
     coco["images"] = []
     coco["annotations"] = [{"id": 9, "image_id": 1, "category_id": 1, "bbox": [0, 0, 3, 0]}]
-    with pytest.raises(ValueError, match="annotation 9 has a degenerate bbox"):
+    with pytest.raises(ValueError, match="c.json: annotation 9: has a degenerate bbox"):
         CocoDataset(write_json(tmp_path / "c.json", coco))
     coco["annotations"][0]["bbox"] = [0, 0, 3]
-    with pytest.raises(ValueError, match=r"annotation 9 has bbox \[0, 0, 3\]"):
+    with pytest.raises(ValueError, match=r"annotation 9: has bbox \[0, 0, 3\]"):
         CocoDataset(write_json(tmp_path / "c.json", coco))
     coco["annotations"][0] = {"id": 9, "image_id": 1, "bbox": [0, 0, 3, 3]}
     with pytest.raises(ValueError, match="c.json.*missing field 'category_id'"):
@@ -214,3 +218,102 @@ def test_coco_errors_name_the_file(tmp_path):
     ds = CocoDataset(write_json(tmp_path / "d.json", coco))
     with pytest.raises(ValueError, match="bad.png"):
         ds[0]
+
+
+# --------------------------------------------------------------------- Pascal VOC
+
+
+def voc_object(name, xmin, ymin, xmax, ymax, difficult="0"):
+    return (
+        f"<object><name>{name}</name><difficult>{difficult}</difficult><bndbox>"
+        f"<xmin>{xmin}</xmin><ymin>{ymin}</ymin><xmax>{xmax}</xmax><ymax>{ymax}</ymax>"
+        f"</bndbox></object>"
+    )
+
+
+def voc_folder(root, images: dict, splits: dict):
+    """images: id -> <object> strings (each image 30 x 20 grey); splits: name -> ids."""
+    for image_id, objects in images.items():
+        (root / "Annotations").mkdir(parents=True, exist_ok=True)
+        (root / "JPEGImages").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((20, 30, 3), 50, np.uint8)).save(
+            root / "JPEGImages" / f"{image_id}.jpg"
+        )
+        (root / "Annotations" / f"{image_id}.xml").write_text(
+            f"<annotation><filename>{image_id}.jpg</filename>"
+            f"<size><width>30</width><height>20</height><depth>3</depth></size>"
+            + "".join(objects)
+            + "</annotation>"
+        )
+    (root / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
+    for split, ids in splits.items():
+        (root / "ImageSets" / "Main" / f"{split}.txt").write_text("".join(f"{i}\n" for i in ids))
+    return root
+
+
+def test_voc_coordinates_difficult_objects_and_class_names_from_the_data(tmp_path):
+    root = voc_folder(
+        tmp_path,
+        {
+            "000001": [voc_object("dog", 1, 1, 10, 5), voc_object("cat", 3, 4, 8, 9, "1")],
+            "000002": [voc_object("bird", 2, 2, 30, 20)],
+        },
+        {"train": ["000001"], "val": ["000002"]},
+    )
+    train = VocDataset(root, "train")
+    # Names from both splits, sorted (VOC's usual order): bird, cat, dog.
+    assert train.class_names == ("bird", "cat", "dog") == VocDataset(root, "val").class_names
+    s = train[0]
+    # 1-based inclusive pixels 1..10 are our continuous [0, 10].
+    np.testing.assert_array_equal(s.boxes, [[0, 0, 10, 5]])
+    np.testing.assert_array_equal(s.labels, [3])
+    # The difficult cat is kept out of the training boxes and carried for evaluation.
+    np.testing.assert_array_equal(s.difficult_boxes, [[2, 3, 8, 9]])
+    np.testing.assert_array_equal(s.difficult_labels, [2])
+    assert s.image.shape == (20, 30, 3) and s.file_name == "000001.jpg"
+
+
+def test_voc_problems_are_all_reported_naming_file_object_and_value(tmp_path):
+    root = voc_folder(
+        tmp_path,
+        {
+            "a": [
+                voc_object("dog", 1, 1, 10, 5),
+                voc_object("dog", 12, 1, 10, 5),  # xmin > xmax
+                voc_object("dog", "one", 1, 10, 5),
+                voc_object("dog", 1, 1, 10, 5, difficult="maybe"),
+                "<object><name>dog</name></object>",
+            ]
+        },
+        {"train": ["a", "lost"]},
+    )
+    with pytest.raises(DataError) as info:
+        VocDataset(root, "train")
+    message = str(info.value)
+    xml = str(root / "Annotations" / "a.xml")
+    for fragment in (
+        f"{xml}: object 2 (dog): has an empty or inverted box (xmin=12, ymin=1, xmax=10, ymax=5",
+        f"{xml}: object 3 (dog): has bndbox/xmin 'one', expected a number",
+        f"{xml}: object 4 (dog): has difficult 'maybe', expected 0 or 1",
+        f"{xml}: object 5 (dog): has no bndbox/xmin",
+        f"{root / 'Annotations' / 'lost.xml'}: annotation file does not exist",
+        f"{root / 'JPEGImages' / 'lost.jpg'}: image file does not exist",
+    ):
+        assert fragment in message, (fragment, message)
+    assert message.splitlines()[0].endswith("6 problem(s)")
+
+
+def test_voc_round_trip_keeps_samples_and_class_order(tmp_path):
+    toy = ToyShapes("val", num_images=3, seed=2)
+    list_path = make_toy_data(tmp_path, "val", num_images=3, seed=2, format="voc")
+    assert list_path == tmp_path / "ImageSets" / "Main" / "val.txt"
+    back = VocDataset(tmp_path, "val")
+    assert back.class_names == TOY_CLASS_NAMES  # classes.txt keeps the order (not sorted)
+    for i in range(3):
+        np.testing.assert_array_equal(back[i].image, toy[i].image)
+        np.testing.assert_array_equal(back[i].boxes, toy[i].boxes)
+        np.testing.assert_array_equal(back[i].labels, toy[i].labels)
+    xml = (tmp_path / "Annotations" / "val_00000.xml").read_text()
+    x1, y1, x2, y2 = (int(v) for v in toy[0].boxes[0])
+    assert f"<xmin>{x1 + 1}</xmin>" in xml and f"<xmax>{x2}</xmax>" in xml  # 1-based inclusive
+    assert data_format(tmp_path) == "voc"

@@ -208,3 +208,67 @@ def test_bad_inputs_name_the_problem():
         evaluate([(np.zeros((1, 3)), np.ones(1), np.ones(1, np.int64))], truths, 1)
     with pytest.raises(ValueError, match="must include 0.5"):
         evaluate([det([], [], [])], truths, 1, iou_thresholds=[0.75])
+
+
+# --------------------------------------------------------------------- difficult boxes
+
+
+def test_detections_on_difficult_boxes_are_neither_true_nor_false_positives():
+    # One ordinary object A, one difficult object D (both class 1). Detections by score:
+    # on D (ignored), on A (TP), a second one on D (ignored, as VOC's devkit), stray (FP).
+    # Without the ignored ones: TP, FP against G = 1 -> AP 1 (recall 1 at precision 1).
+    a, d = [0, 0, 10, 10], [50, 50, 60, 60]
+    boxes, labels = np.array([a, d], np.float64), np.array([1, 1])
+    detections = [det([d, a, d, [80, 0, 90, 10]], [0.9, 0.8, 0.7, 0.6], [1, 1, 1, 1])]
+    result = evaluate(detections, [(boxes, labels, np.array([False, True]))], num_classes=1)
+    assert result["ap50_per_class"][1] == 1.0
+    assert result["num_ground_truth"][1] == 1  # the difficult box is not counted
+    # Without D in the ground truth the detections on it are false positives:
+    # FP, TP, FP, FP -> precision 1/2 at recall 1 -> AP 0.5.
+    unflagged = evaluate(detections, [gt([a], [1])], num_classes=1)
+    assert unflagged["ap50_per_class"][1] == pytest.approx(0.5)
+
+
+def test_a_free_ordinary_box_wins_over_a_difficult_one():
+    # A detection overlapping both an ordinary and a difficult box takes the ordinary one.
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 11]], np.float64)  # second one difficult
+    result = evaluate(
+        [det([[0, 0, 10, 10.5]], [1.0], [1])],
+        [(boxes, np.array([1, 1]), np.array([False, True]))],
+        num_classes=1,
+    )
+    assert result["ap50_per_class"][1] == 1.0
+
+
+def test_a_class_with_only_difficult_boxes_has_no_ap():
+    result = evaluate(
+        [det([[0, 0, 10, 10]], [1.0], [1])],
+        [(np.array([[0, 0, 10, 10.0]]), np.array([1]), np.array([True]))],
+        num_classes=1,
+    )
+    assert result["ap50_per_class"][1] is None and result["map50"] is None
+
+
+def test_ground_truth_of_a_sample_puts_difficult_boxes_last():
+    from minirpn.data import Sample
+    from minirpn.evaluation import ground_truth
+
+    sample = Sample(
+        np.zeros((4, 4, 3), np.uint8),
+        np.array([[0, 0, 1, 1]], np.float32),
+        np.array([2]),
+        "a.png",
+        np.array([[1, 1, 2, 2], [2, 2, 3, 3]], np.float32),
+        np.array([1, 3]),
+    )
+    boxes, labels, difficult = ground_truth(sample)
+    np.testing.assert_array_equal(boxes, [[0, 0, 1, 1], [1, 1, 2, 2], [2, 2, 3, 3]])
+    np.testing.assert_array_equal(labels, [2, 1, 3])
+    np.testing.assert_array_equal(difficult, [False, True, True])
+    plain = ground_truth(sample._replace(difficult_boxes=np.zeros((0, 4)), difficult_labels=[]))
+    np.testing.assert_array_equal(plain[2], [False])
+
+
+def test_a_bad_difficult_flag_is_refused():
+    with pytest.raises(ValueError, match=r"difficult must be a bool array of shape \(1,\)"):
+        evaluate([det([], [], [])], [(np.zeros((1, 4)), [1], [0])], num_classes=1)

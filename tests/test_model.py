@@ -215,10 +215,12 @@ def test_bad_training_input_is_named():
         ValueError, match=r"values in \[0, 25[0-9.]*\]; float pixels must lie in \[0, 1\]"
     ):
         scheme.forward(images * 255.0, boxes, labels, rng)
-    with pytest.raises(ValueError, match=r"one entry per image \(2\), got 1 and 2"):
+    with pytest.raises(
+        ValueError, match=r"gt_boxes must hold one array per image of the batch \(2\), got 1"
+    ):
         scheme.forward(images, boxes[:1], labels, rng)
     with pytest.raises(
-        ValueError, match=r"images must have shape \(B, H, W, 3\), got \(64, 64, 3\)"
+        ValueError, match=r"images must have shape \(B, H, W, 3\), got shape \(64, 64, 3\)"
     ):
         scheme.forward(images[0], boxes, labels, rng)
 

@@ -101,7 +101,11 @@ def test_properties(boxes1, boxes2):
     iou = ops.box_iou(boxes1, boxes2)
     assert np.all((iou >= 0) & (iou <= 1 + 1e-12))  # never NaN, never above 1
     np.testing.assert_array_equal(iou, ops.box_iou(boxes2, boxes1).T)  # symmetric
-    positive_size = (boxes1[:, 2] > boxes1[:, 0]) & (boxes1[:, 3] > boxes1[:, 1])
+    # Positive area, not just positive sides: a subnormal height times a small width
+    # underflows to an area of 0, and a zero-area box has IoU 0 even with itself.
+    with np.errstate(invalid="ignore", over="ignore"):
+        area = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])
+    positive_size = (boxes1[:, 2] > boxes1[:, 0]) & (boxes1[:, 3] > boxes1[:, 1]) & (area > 0)
     solid = np.isfinite(boxes1).all(axis=1) & positive_size
     self_iou = np.diag(ops.box_iou(boxes1, boxes1))
     np.testing.assert_allclose(self_iou[solid], 1.0, rtol=1e-12)

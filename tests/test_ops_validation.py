@@ -144,3 +144,15 @@ def test_roi_pool_backward_other_integer_argmax(impl):
     wraps_to_one[0, 0, 0, 0] = 2**32 + 1
     with pytest.raises(ValueError, match=r"argmax must lie in \[-1, 20\).*got 4294967297"):
         impl.roi_pool_backward(grad, ROIS, wraps_to_one, FEATURES.shape)
+
+
+@pytest.mark.parametrize("implementation", ["ops", "reference"])
+def test_bool_boxes_and_scores_are_refused(implementation):
+    module = ops if implementation == "ops" else reference
+    boxes = np.array([[0, 0, 2, 2], [1, 1, 3, 3]], dtype=np.float64)
+    with pytest.raises(TypeError, match="boxes1 must hold real numbers, got dtype bool"):
+        module.box_iou(boxes > 1, boxes)
+    with pytest.raises(TypeError, match="scores must hold real numbers, got dtype bool"):
+        module.nms(boxes, np.array([True, False]), 0.5)
+    with pytest.raises(TypeError, match="boxes must hold real numbers, got dtype bool"):
+        module.nms(boxes > 1, np.array([0.5, 0.2]), 0.5)

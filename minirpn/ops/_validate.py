@@ -20,9 +20,13 @@ MAX_ABS_COORDINATE_FLOAT32 = 1e18
 
 
 def as_float_array(name, value):
-    """Return ``value`` as a C-contiguous float array: float32 stays float32, all else float64."""
+    """Return ``value`` as a C-contiguous float array: float32 stays float32, all else float64.
+
+    Booleans are refused: a bool array where coordinates or scores belong is a mistake
+    (a mask passed instead of the values), not numbers 0 and 1.
+    """
     array = np.asarray(value)
-    if array.dtype.kind not in "biuf":
+    if array.dtype.kind not in "iuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
     dtype = np.float32 if array.dtype == np.float32 else np.float64
     return np.ascontiguousarray(array, dtype=dtype)
@@ -143,7 +147,7 @@ def check_rois(name, rois, batch_size):
     dtype of the features, so the bin geometry is the same for float32 and float64 maps.
     """
     rois = np.asarray(rois)
-    if rois.dtype.kind not in "biuf":
+    if rois.dtype.kind not in "iuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {rois.dtype}")
     if rois.ndim != 2 or rois.shape[1] != 5:
         raise ValueError(f"{name} must have shape (R, 5), got shape {rois.shape}")

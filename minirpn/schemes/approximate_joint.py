@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from minirpn.backbone import check_images, preprocess
+from minirpn.datacheck import check_batch
 from minirpn.roi_head import roi_head_loss
 from minirpn.schemes.steps import (
     LOSS_NAMES,
@@ -113,14 +114,8 @@ class ApproximateJoint:
             not finite (a diverging run) all four are NaN and no later stage runs.
         """
         det = self.detector
-        images = check_images(np.asarray(images))
-        if images.ndim != 4 or images.shape[3] != 3:
-            raise ValueError(f"images must have shape (B, H, W, 3), got {images.shape}")
-        if len(gt_boxes) != len(images) or len(gt_labels) != len(images):
-            raise ValueError(
-                f"gt_boxes and gt_labels must have one entry per image ({len(images)}), "
-                f"got {len(gt_boxes)} and {len(gt_labels)}"
-            )
+        check_batch(images, gt_boxes, gt_labels)
+        check_images(images)
         batch, height, width, _ = images.shape
         self._cache = None
         features = det.backbone.forward(preprocess(images, det.dtype))  # (B, C, h, w)

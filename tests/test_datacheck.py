@@ -1,0 +1,169 @@
+"""Data checked before training: every problem of a COCO or VOC folder reported at once."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from minirpn.data import CocoDataset, DataError, ToyShapes, make_toy_data
+from minirpn.datacheck import MAX_REPORTED, check_batch, check_data_folder, check_dataset
+
+
+def png(path, width=40, height=30):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((height, width, 3), 100, np.uint8)).save(path)
+    return path
+
+
+def coco_folder(root, annotations, images=("a.png", "b.png"), categories=("cat", "dog")):
+    for name in images:
+        png(root / "images" / name)
+    coco = {
+        "images": [
+            {"id": i, "file_name": name, "width": 40, "height": 30}
+            for i, name in enumerate(images, start=1)
+        ],
+        "annotations": [
+            {"id": 100 + k, "image_id": image_id, "category_id": cat, "bbox": bbox}
+            for k, (image_id, cat, bbox) in enumerate(annotations)
+        ],
+        "categories": [{"id": i, "name": n} for i, n in enumerate(categories, start=1)],
+    }
+    (root / "annotations.json").write_text(json.dumps(coco))
+    return root
+
+
+def test_every_problem_is_reported_at_once_with_file_annotation_and_value(tmp_path):
+    root = coco_folder(
+        tmp_path / "train",
+        [
+            (1, 1, [2, 3, 10, 10]),  # 100: fine
+            (1, 1, [35, 25, 10, 10]),  # 101: partly outside 40x30 -> clipped, a warning
+            (2, 1, [50, 40, 5, 5]),  # 102: entirely outside -> error
+            (2, 1, [5, 5, 0, 4]),  # 103: zero width -> error
+            (2, 7, [1, 1, 2, 2]),  # 104: unknown category -> error
+            (9, 1, [1, 1, 2, 2]),  # 105: unknown image -> error
+            (1, 1, [1, 1, "x", 2]),  # 106: not a number -> error
+        ],
+        images=("a.png", "b.png", "c.png"),
+    )
+    (root / "images" / "b.png").write_bytes(png(tmp_path / "x.png").read_bytes()[:60])  # cut
+    (root / "images" / "c.png").unlink()
+    report = check_dataset(CocoDataset(root, strict=False), progress=False)
+    errors = [str(p) for p in report.errors]
+    json_name = str(root / "annotations.json")
+    expected_errors = [
+        f"{json_name}: annotation 103: has a degenerate bbox [5, 5, 0, 4]",
+        f"{json_name}: annotation 104: has unknown category_id 7",
+        f"{json_name}: annotation 105: has unknown image_id 9",
+        f"{json_name}: annotation 106: has bbox [1, 1, 'x', 2], expected 4 numbers",
+        f"{root / 'images' / 'c.png'}: image file does not exist",
+        f"{root / 'images' / 'b.png'}: cannot read image",
+    ]
+    for expected in expected_errors:
+        assert any(e.startswith(expected) for e in errors), (expected, errors)
+    assert len(errors) == len(expected_errors)
+    # Box 102 is on the unreadable image b.png: it cannot be judged, so one image error only.
+
+    warnings = [str(p) for p in report.warnings]
+    assert warnings == [
+        f"{json_name}: annotation 101: box (x1, y1, x2, y2) = (35, 25, 45, 35) reaches "
+        "outside the 40x30 image; clipped to (x1, y1, x2, y2) = (35, 25, 40, 30)",
+        f"COCO file {json_name!r}: class 'dog' has no training box",
+    ]
+    assert report.max_image_size == (30, 40)
+
+
+def test_a_box_entirely_outside_is_an_error_and_a_partial_one_is_clipped(tmp_path):
+    root = coco_folder(tmp_path / "train", [(1, 1, [35, 25, 10, 10]), (2, 2, [41, 0, 5, 5])])
+    report = check_dataset(CocoDataset(root, strict=False), progress=False)
+    assert [str(p) for p in report.errors] == [
+        f"{root / 'annotations.json'}: annotation 101: box (x1, y1, x2, y2) = (41, 0, 46, 5) "
+        "lies entirely outside the 40x30 image"
+    ]
+    sample = CocoDataset(root)[0]  # samples are clipped to the image as the warning says
+    np.testing.assert_array_equal(sample.boxes, [[35, 25, 40, 30]])
+
+
+def test_the_list_is_cut_after_a_readable_number(tmp_path):
+    bad = [(1, 1, [5, 5, 0, 4])] * (MAX_REPORTED + 7)
+    coco_folder(tmp_path / "train", bad)
+    coco_folder(tmp_path / "val", [(1, 1, [1, 1, 5, 5]), (1, 2, [1, 1, 5, 5])])
+    with pytest.raises(DataError) as info:
+        check_data_folder(tmp_path, progress=False)
+    lines = str(info.value).splitlines()
+    assert (
+        lines[0] == f"data folder {str(tmp_path)!r} cannot be used: {MAX_REPORTED + 7} problem(s)"
+    )
+    assert len(lines) == 1 + MAX_REPORTED + 1 and lines[-1] == "  ... and 7 more"
+    assert "annotation 100: has a degenerate bbox [5, 5, 0, 4]" in lines[1]
+
+
+def test_splits_with_different_classes_are_refused(tmp_path):
+    coco_folder(tmp_path / "train", [(1, 1, [1, 1, 5, 5])])
+    coco_folder(tmp_path / "val", [(1, 1, [1, 1, 5, 5])], categories=("cat", "cow"))
+    with pytest.raises(DataError, match=r"classes differ: train has \['cat', 'dog'\]"):
+        check_data_folder(tmp_path, progress=False)
+
+
+def test_good_toy_folders_pass_in_both_layouts(tmp_path):
+    for fmt in ("coco", "voc"):
+        root = tmp_path / fmt
+        for split in ("train", "val"):
+            out = root / split if fmt == "coco" else root
+            make_toy_data(out, split, num_images=4, format=fmt)
+        reports = check_data_folder(root, progress=False)
+        for split, report in reports.items():
+            assert not report.errors and report.max_image_size == (128, 128), split
+        counts = reports["train"].boxes_per_class
+        assert sum(counts.values()) == sum(len(ToyShapes("train", 4)[i].boxes) for i in range(4))
+
+
+def test_a_folder_in_neither_layout(tmp_path):
+    with pytest.raises(ValueError, match="neither a COCO folder .* nor a Pascal VOC folder"):
+        check_data_folder(tmp_path, progress=False)
+
+
+# ------------------------------------------------------------------------- check_batch
+
+IMAGES = np.zeros((2, 16, 16, 3), np.uint8)
+BOXES = [np.array([[1, 1, 5, 5.0]]), np.zeros((0, 4))]
+LABELS = [np.array([1]), np.zeros(0, np.int64)]
+
+
+@pytest.mark.parametrize(
+    "images, boxes, labels, error, message",
+    [
+        (IMAGES[0], BOXES[:1], LABELS[:1], ValueError, r"shape \(16, 16, 3\).*images\[None\]"),
+        (
+            IMAGES,
+            BOXES[:1],
+            LABELS,
+            ValueError,
+            r"gt_boxes must hold one array per image .*\(2\), got 1",
+        ),
+        (IMAGES, BOXES, LABELS[:1], ValueError, r"gt_labels must hold .*\(2\), got 1"),
+        (IMAGES, np.zeros((2, 1, 4)), LABELS, TypeError, "gt_boxes must be a list"),
+        (IMAGES.astype(np.int32), BOXES, LABELS, TypeError, "dtype int32"),
+        (IMAGES, [np.array([[1, 1, np.nan, 5]]), BOXES[1]], LABELS, ValueError, r"gt_boxes\[0\]"),
+        (IMAGES, [np.array([1, 1, 5, 5]), BOXES[1]], LABELS, ValueError, r"gt_boxes\[0\].*\(4,\)"),
+        (IMAGES, BOXES, [np.array([1, 2]), LABELS[1]], ValueError, r"gt_labels\[0\] must be 1"),
+    ],
+)
+def test_check_batch_names_the_argument_and_the_value(images, boxes, labels, error, message):
+    with pytest.raises(error, match=message):
+        check_batch(images, boxes, labels)
+    check_batch(IMAGES, BOXES, LABELS)  # the good batch passes
+
+
+def test_the_training_scheme_checks_its_batch():
+    from minirpn import Config
+    from minirpn.model import Detector
+    from minirpn.schemes import ApproximateJoint
+
+    scheme = ApproximateJoint(Detector(Config.tiny(), num_classes=2))
+    with pytest.raises(ValueError, match="gt_boxes must hold one array per image"):
+        scheme.forward(IMAGES, BOXES[:1], LABELS[:1], np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"images\[None\]"):
+        scheme.forward(IMAGES[0], BOXES, LABELS, np.random.default_rng(0))
