@@ -55,8 +55,14 @@ def test_hand_computed(box_iou):
 
 
 @pytest.mark.parametrize("box_iou", IMPLEMENTATIONS)
-def test_non_finite_box_is_empty(box_iou):
-    boxes = np.array([[0, 0, 2, 2], [np.nan, 0, 2, 2], [-np.inf, -np.inf, np.inf, np.inf]])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("column", range(4))
+def test_non_finite_box_is_empty(box_iou, column, bad):
+    # A non-finite value in any one of the four coordinates empties the box; the other
+    # coordinates alone would overlap box 0 (a kernel testing only some columns would not).
+    broken = np.array([0.0, 0.0, 2.0, 2.0])
+    broken[column] = bad
+    boxes = np.array([[0, 0, 2, 2], broken, [-np.inf, -np.inf, np.inf, np.inf]])
     iou = box_iou(boxes, boxes)
     assert iou[0, 0] == 1.0
     np.testing.assert_array_equal(iou[1:], 0.0)
