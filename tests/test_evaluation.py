@@ -104,13 +104,23 @@ def test_no_ground_truth_at_all_gives_none():
     assert result["map50"] is None and result["map"] is None
 
 
-@pytest.mark.parametrize("height, expected", [(4.9, 0.0), (5.1, 1.0)])
-def test_iou_just_below_and_above_the_threshold(height, expected):
-    # gt 10 x 10; detection 10 x height inside it: IoU = 10 * height / 100 = 0.49 or 0.51.
+@pytest.mark.parametrize("height, expected", [(4.9, 0.0), (5.0, 1.0), (5.1, 1.0)])
+def test_iou_below_at_and_above_the_threshold(height, expected):
+    # gt 10 x 10; detection 10 x height inside it: IoU = 10 * height / 100 = 0.49, 0.5, 0.51.
+    # At height 5 the IoU is exactly 0.5 in float64 (50 / 100), and VOC and COCO both count
+    # IoU >= 0.5 as a hit: a ">" in the matching turns this AP from 1 into 0.
     truths = [gt([[0, 0, 10, 10]], [1])]
     detections = [det([[0, 0, 10, height]], [0.9], [1])]
     result = evaluate(detections, truths, num_classes=1)
     assert result["map50"] == expected
+
+
+def test_iou_exactly_at_a_coco_threshold_is_a_hit():
+    # IoU exactly 0.5 is a hit at 0.50 only (1 of the 10 COCO thresholds): mAP = 1 / 10.
+    truths = [gt([[0, 0, 10, 10]], [1])]
+    result = evaluate([det([[0, 0, 10, 5]], [0.9], [1])], truths, num_classes=1)
+    assert result["map50"] == 1.0
+    assert result["map"] == pytest.approx(0.1, abs=1e-12)
 
 
 def test_coco_map_averages_over_thresholds():
@@ -151,13 +161,86 @@ def test_ranking_decides_which_detection_is_the_duplicate():
     assert result["map"] == pytest.approx((5 / 6 + 2 / 3) / 2)
 
 
+def test_hand_worked_evaluation_over_images_classes_and_thresholds():
+    """Three images, two classes, interleaved scores, a duplicate and a wrong-class hit.
+
+    Ground truth: image A class 1 g1 = [0,0,10,10], g2 = [20,0,30,10]; image B class 1
+    g3 = [0,0,20,20] and class 2 h1 = [40,40,60,60]; image C class 2 h2 = [0,0,10,10].
+
+    Class 1 (G = 3), by decreasing score:
+      d0 .99 C [0,0,10,10]    no class-1 truth in C (it is class 2's h2)    FP
+      d1 .95 A [0,0,10,10]    g1, IoU 1                                      TP
+      d2 .90 B [0,0,20,15.5]  g3, IoU 310/400 = 0.775                        TP if t <= .75
+      d3 .80 A [0,0,10,10]    g1 again, already taken; g2 IoU 0             FP
+      d4 .70 A [50,50,60,60]  nothing                                        FP
+      d5 .60 A [20,0,30,7.25] g2, IoU 72.5/100 = 0.725                       TP if t <= .70
+    t <= .70 (5 thresholds): FP TP TP FP FP TP. Recall 0, 1/3, 2/3, 2/3, 2/3, 1;
+      precision 0, 1/2, 2/3, 1/2, 2/5, 1/2. Envelope at recall 1/3 and 2/3: 2/3, at 1: 1/2.
+      All-point AP = (2/3 + 2/3 + 1/2) / 3 = 11/18.
+      11-point: levels 0 .. .6 (7) -> 2/3, .7 .. 1 (4) -> 1/2: (14/3 + 2) / 11 = 20/33.
+    t = .75: d5 misses: precision at recall 1/3, 2/3 is 1/2, 2/3 -> AP = 2 * (2/3) / 3 = 4/9.
+    t >= .80 (4 thresholds): only d1: AP = (1/3) * (1/2) = 1/6.
+    COCO AP = (5 * 11/18 + 4/9 + 4 * 1/6) / 10 = (55 + 8 + 12) / 180 = 5/12.
+
+    Class 2 (G = 2):
+      e1 .90 B [40,40,60,60]   h1, IoU 1       TP
+      e2 .80 C [0,0,10,6.25]   h2, IoU 0.625   TP if t <= .60
+      e3 .70 C [0,0,10,10]     h2, IoU 1       FP (duplicate) if e2 took h2, else TP
+    t <= .60 (3): TP TP FP -> recall 1/2, 1, 1, precision 1, 1, 2/3: AP = 1 (11-point too).
+    t >= .65 (7): TP FP TP -> recall 1/2, 1/2, 1, precision 1, 1/2, 2/3: AP = 1/2 + 1/3 = 5/6.
+    COCO AP = (3 + 7 * 5/6) / 10 = 53/60.
+
+    mAP@0.5 = (11/18 + 1) / 2 = 29/36; 11-point (20/33 + 1) / 2 = 53/66;
+    COCO mAP = (5/12 + 53/60) / 2 = 13/20.
+    """
+    truths = [
+        gt([[0, 0, 10, 10], [20, 0, 30, 10]], [1, 1]),
+        gt([[40, 40, 60, 60], [0, 0, 20, 20]], [2, 1]),
+        gt([[0, 0, 10, 10]], [2]),
+    ]
+    # Each image lists its detections out of score order and mixes the classes.
+    detections = [
+        det(
+            [[20, 0, 30, 7.25], [0, 0, 10, 10], [50, 50, 60, 60], [0, 0, 10, 10]],
+            [0.60, 0.80, 0.70, 0.95],
+            [1, 1, 1, 1],
+        ),
+        det([[0, 0, 20, 15.5], [40, 40, 60, 60]], [0.90, 0.90], [1, 2]),
+        det([[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 6.25]], [0.70, 0.99, 0.80], [2, 1, 2]),
+    ]
+    result = evaluate(detections, truths, num_classes=2)
+    assert result["ap50_per_class"] == pytest.approx({1: 11 / 18, 2: 1.0}, abs=1e-12)
+    assert result["ap_per_class"] == pytest.approx({1: 5 / 12, 2: 53 / 60}, abs=1e-12)
+    assert result["map50"] == pytest.approx(29 / 36, abs=1e-12)
+    assert result["map"] == pytest.approx(13 / 20, abs=1e-12)
+    assert result["num_ground_truth"] == {1: 3, 2: 2}
+    assert result["num_detections"] == {1: 6, 2: 3}
+    eleven = evaluate(detections, truths, num_classes=2, use_07_metric=True)
+    assert eleven["ap50_per_class"] == pytest.approx({1: 20 / 33, 2: 1.0}, abs=1e-12)
+    assert eleven["map50"] == pytest.approx(53 / 66, abs=1e-12)
+
+
+def all_point_ap_by_definition(hits, num_gt):
+    """All-point AP from the ranked hit flags, written from the definition.
+
+    Each true positive raises recall by 1 / G, and the interpolated precision at that recall
+    is the best precision at its rank or any later one.
+    """
+    precisions, found = [], 0
+    for rank, hit in enumerate(hits, start=1):
+        found += hit
+        precisions.append(found / rank)
+    return sum(max(precisions[n:]) for n, hit in enumerate(hits) if hit) / num_gt
+
+
 @settings(deadline=None, max_examples=30)
 @given(st.data())
-def test_order_of_images_and_score_scale_do_not_matter(data):
-    # Each object becomes a gt; a "found" object also gets an exact detection and a stray
-    # one, a missed object only a stray one. AP depends only on the ranking (scores are
-    # distinct, so there are no ties to break), so shuffling the images or doubling the
-    # scores cannot change it.
+def test_random_scenes_match_the_definition(data):
+    # Each object is one image with one gt; a "found" object also gets an exact detection
+    # (IoU 1: a hit at every threshold) and a stray one far away (IoU 0), a missed object
+    # only a stray one. So the hits are known without any IoU, and AP at every threshold is
+    # the all-point AP of the ranked hit flags; map == map50. Shuffling the images and
+    # doubling the scores (distinct, so no ties) must give the same numbers.
     objects = data.draw(
         st.lists(
             st.tuples(
@@ -177,7 +260,7 @@ def test_order_of_images_and_score_scale_do_not_matter(data):
             st.integers(1, 10**6), min_size=2 * len(objects), max_size=2 * len(objects), unique=True
         )
     )
-    truths, detections = [], []
+    truths, detections, ranked = [], [], {1: [], 2: []}
     for i, (x, y, w, h, label, found) in enumerate(objects):
         box = [x, y, x + w, y + h]
         stray = [x + 100, y + 100, x + 110, y + 110]
@@ -185,13 +268,22 @@ def test_order_of_images_and_score_scale_do_not_matter(data):
         boxes = [box, stray] if found else [stray]
         scores = [ranks[2 * i] / 10**6, ranks[2 * i + 1] / 10**6][: len(boxes)]
         detections.append(det(boxes, scores, [label] * len(boxes)))
-    base = evaluate(detections, truths, 2)
+        ranked[label] += [(s, b is box) for s, b in zip(scores, boxes, strict=True)]
+    expected = {}
+    for label, entries in ranked.items():
+        num_gt = sum(obj[4] == label for obj in objects)
+        hits = [hit for _, hit in sorted(entries, key=lambda e: -e[0])]
+        expected[label] = all_point_ap_by_definition(hits, num_gt) if num_gt else None
+    means = [ap for ap in expected.values() if ap is not None]
     order = np.random.default_rng(len(objects)).permutation(len(objects))
-    shuffled = evaluate([detections[i] for i in order], [truths[i] for i in order], 2)
-    doubled = evaluate([(b, 2 * s, lab) for b, s, lab in detections], truths, 2)
-    for other in (shuffled, doubled):
-        assert other["map50"] == pytest.approx(base["map50"])
-        assert other["map"] == pytest.approx(base["map"])
+    for result in (
+        evaluate(detections, truths, 2),
+        evaluate([detections[i] for i in order], [truths[i] for i in order], 2),
+        evaluate([(b, 2 * s, lab) for b, s, lab in detections], truths, 2),
+    ):
+        assert result["ap50_per_class"] == pytest.approx(expected, abs=1e-12)
+        assert result["map50"] == pytest.approx(np.mean(means), abs=1e-12)
+        assert result["map"] == pytest.approx(np.mean(means), abs=1e-12)
 
 
 def test_bad_inputs_name_the_problem():

@@ -24,6 +24,16 @@ def test_relu_forward_and_gradient():
     assert relative_error(dx, numeric) < 1e-6
 
 
+def test_relu_at_its_kink_and_negative_zero():
+    # The convention (as Caffe and PyTorch): at x = 0 the gradient is 0, and the output is
+    # +0.0 even for -0.0 (the gradient check above stays away from 0, so it cannot see this).
+    out, cache = relu_forward(np.array([-1.0, -0.0, 0.0, 1e-300, 3.0]))
+    np.testing.assert_array_equal(out, [0.0, 0.0, 0.0, 1e-300, 3.0])
+    assert not np.signbit(out).any()
+    dx = relu_backward(np.full(5, 7.0), cache)
+    np.testing.assert_array_equal(dx, [0.0, 0.0, 0.0, 7.0, 7.0])
+
+
 def test_relu_keeps_float32():
     out, cache = relu_forward(np.array([-1.0, 2.0], np.float32))
     assert out.dtype == np.float32

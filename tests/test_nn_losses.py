@@ -76,6 +76,28 @@ def test_smooth_l1_hand_computed():
     np.testing.assert_allclose(dpred, [9 * 0.05, -1.0, 1.0, 0.0])
 
 
+def test_smooth_l1_between_one_over_sigma_squared_and_one_over_sigma():
+    # sigma = 3: the pieces switch at |x| = 1/9. Inside (1/9, 1/3) the loss is linear; a
+    # switch at 1/sigma = 1/3 would make it quadratic there (0.5 * 9 * 0.2**2 = 0.18 and
+    # slope 1.8 at x = 0.2). x = 0.2 -> 0.2 - 1/18; x = -0.3 -> 0.3 - 1/18; slopes +-1.
+    loss, dpred = smooth_l1(np.array([0.2, -0.3]), np.zeros(2), sigma=3.0)
+    assert loss == pytest.approx(0.2 + 0.3 - 2 / 18, abs=1e-15)
+    np.testing.assert_array_equal(dpred, [1.0, -1.0])
+
+
+@pytest.mark.parametrize("x", [1 / 9, -1 / 9])
+def test_smooth_l1_exactly_at_the_switch_point(x):
+    # |x| = 1/sigma**2 = 1/9: both pieces give 0.5 * 9 / 81 = 1/9 - 1/18 = 1/18, slope sign(x).
+    loss, dpred = smooth_l1(np.array([x]), np.zeros(1), sigma=3.0)
+    assert loss == pytest.approx(1 / 18, rel=1e-15)
+    np.testing.assert_allclose(dpred, [np.sign(x)], rtol=1e-15)
+    # and just inside the quadratic piece: 0.5 * 9 * x**2 and slope 9 x
+    inner = 0.99 * x
+    loss, dpred = smooth_l1(np.array([inner]), np.zeros(1), sigma=3.0)
+    assert loss == pytest.approx(4.5 * inner**2, rel=1e-14)
+    np.testing.assert_allclose(dpred, [9 * inner], rtol=1e-14)
+
+
 def test_smooth_l1_sigma_one_is_the_papers_formula():
     x = np.array([-3.0, -0.4, 0.7, 1.5])
     loss, _ = smooth_l1(x, np.zeros(4))

@@ -26,6 +26,32 @@ def test_sgd_momentum_and_weight_decay_by_hand():
     np.testing.assert_allclose(bias, [2.9 - (0.9 * 0.1 + 0.1)])
 
 
+def test_sgd_learning_rate_change_keeps_caffes_momentum():
+    # Caffe: v = m v + lr (g + wd w); w -= v. After lr drops, the buffer still carries the
+    # step taken at the old rate. PyTorch's form (v = m v + (g + wd w); w -= lr v) gives the
+    # same first step but rescales the whole buffer by the new rate, so the two part here.
+    weight, weight_grad = np.array([1.0]), np.array([0.5])
+    bias, bias_grad = np.array([0.0]), np.array([1.0])
+    opt = SGD(
+        [("fc.weight", weight, weight_grad), ("fc.bias", bias, bias_grad)],
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=0.1,
+    )
+    opt.step()
+    # weight: v = 0.1 * (0.5 + 0.1 * 1) = 0.06, w = 0.94; bias (no decay): v = 0.1, b = -0.1
+    np.testing.assert_allclose(weight, [0.94], rtol=1e-12)
+    np.testing.assert_allclose(bias, [-0.1], rtol=1e-12)
+    opt.lr = 0.01
+    opt.step()
+    # weight: v = 0.9 * 0.06 + 0.01 * (0.5 + 0.1 * 0.94) = 0.054 + 0.00594 = 0.05994,
+    #         w = 0.94 - 0.05994 = 0.88006   (PyTorch's form: 0.94 - 0.01 * 1.134 = 0.92866)
+    # bias:   v = 0.9 * 0.1 + 0.01 * 1 = 0.1, b = -0.2   (PyTorch's form: -0.119)
+    np.testing.assert_allclose(weight, [0.88006], rtol=1e-12)
+    np.testing.assert_allclose(bias, [-0.2], rtol=1e-12)
+    np.testing.assert_allclose(opt.velocity["fc.weight"], [0.05994], rtol=1e-12)
+
+
 def test_sgd_reads_the_current_gradient_array():
     param, grad = np.zeros(2), np.zeros(2)
     opt = SGD([("w", param, grad)], lr=1.0, momentum=0.0)

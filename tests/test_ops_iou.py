@@ -1,5 +1,7 @@
 """box_iou (F9): hand-computed values, Cython == NumPy twin on random boxes, properties."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -53,8 +55,14 @@ def test_hand_computed(box_iou):
 
 
 @pytest.mark.parametrize("box_iou", IMPLEMENTATIONS)
-def test_non_finite_box_is_empty(box_iou):
-    boxes = np.array([[0, 0, 2, 2], [np.nan, 0, 2, 2], [-np.inf, -np.inf, np.inf, np.inf]])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("column", range(4))
+def test_non_finite_box_is_empty(box_iou, column, bad):
+    # A non-finite value in any one of the four coordinates empties the box; the other
+    # coordinates alone would overlap box 0 (a kernel testing only some columns would not).
+    broken = np.array([0.0, 0.0, 2.0, 2.0])
+    broken[column] = bad
+    boxes = np.array([[0, 0, 2, 2], broken, [-np.inf, -np.inf, np.inf, np.inf]])
     iou = box_iou(boxes, boxes)
     assert iou[0, 0] == 1.0
     np.testing.assert_array_equal(iou[1:], 0.0)
@@ -76,14 +84,36 @@ def test_cython_equals_twin(boxes1, boxes2, as_float32):
     np.testing.assert_array_equal(fast, slow)
 
 
+def exact_iou(box_a, box_b):
+    """F9 in exact rational arithmetic: every float coordinate is a Fraction exactly."""
+    ax1, ay1, ax2, ay2 = (Fraction(float(v)) for v in box_a)
+    bx1, by1, bx2, by2 = (Fraction(float(v)) for v in box_b)
+    inter = max(min(ax2, bx2) - max(ax1, bx1), 0) * max(min(ay2, by2) - max(ay1, by1), 0)
+    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    return inter / union
+
+
+# float32 IoU against the exact value. Each of the ~8 roundings (two extents, their product,
+# two areas of three roundings each, the union's sum and difference, the division) adds at
+# most u = 2**-24 relative error, and the union a + b - inter >= (a + b) / 2 at most doubles
+# the error of its terms: below 16 u ~ 9.5e-7 relative. We allow 1e-6, and 1e-15 in float64.
+RTOL = {np.float32: 1e-6, np.float64: 1e-15}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("box_iou", IMPLEMENTATIONS)
-def test_float32_arithmetic_is_accurate(box_iou):
-    # float32 boxes are computed in float32: within 1e-6 of the float64 IoU (F9 asks no more)
+def test_iou_matches_exact_rational_arithmetic(box_iou, dtype):
     rng = np.random.default_rng(3)
-    corners = rng.uniform(0, 1000, (300, 2))
-    boxes = np.hstack([corners, corners + rng.uniform(1, 400, (300, 2))]).astype(np.float32)
-    exact = box_iou(boxes.astype(np.float64), boxes.astype(np.float64))
-    np.testing.assert_allclose(box_iou(boxes, boxes), exact, rtol=1e-6, atol=1e-12)
+    corners = rng.uniform(0, 300, (40, 2))
+    boxes = np.hstack([corners, corners + rng.uniform(1, 300, (40, 2))]).astype(dtype)
+    boxes[:4] = [[0, 0, 10, 10], [0, 0, 10, 5], [5, 5, 15, 15], [10, 0, 20, 10]]  # .5 1/7 0
+    iou = box_iou(boxes, boxes)
+    assert iou.dtype == dtype
+    exact = np.array([[float(exact_iou(a, b)) for b in boxes] for a in boxes])
+    assert (exact > 0).sum() > 500  # plenty of overlapping pairs, not just zeros
+    np.testing.assert_array_equal(iou[exact == 0], 0.0)  # no overlap: exactly 0
+    np.testing.assert_allclose(iou, exact, rtol=RTOL[dtype], atol=0)
+    assert iou[0, 1] == 0.5 and iou[0, 3] == 0.0  # exact in any precision
 
 
 @pytest.mark.parametrize("box_iou", IMPLEMENTATIONS)

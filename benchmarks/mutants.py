@@ -1,0 +1,1053 @@
+"""Mutation testing: plant one plausible bug at a time and check that the fast tests catch it.
+
+A test suite is only as good as the bugs it would notice. Each entry of ``MUTANTS`` below is
+one small, plausible mistake -- a ``>`` for a ``>=``, a forgotten ``+ 1``, PyTorch's momentum
+where Caffe's was meant -- written as an exact text replacement in one source file, with
+the fast test files (or test ids) that should fail because of it. The runner
+
+1. copies the tree to a temporary folder (``git ls-files``: tracked and untracked files that
+   are not ignored, as they are in the working tree, so no build output) and builds the
+   Cython kernels there once (``python setup.py build_ext --inplace``);
+2. runs every named test on that unmutated copy: they must all pass, or it stops;
+3. for each mutant: copies the built tree again, applies the replacement (which must occur
+   exactly once: a stale entry is an error, not a silent pass), rebuilds the kernels if a
+   ``.pyx`` file changed, checks that ``import minirpn`` really loads the copy (not the
+   editable install), runs the named tests with ``pytest -x`` and ``PYTHONPATH=<copy>``,
+   and records whether some test failed (killed) or all passed (survived), the first
+   failing test id, and the time;
+4. prints the table and exits with status 1 if any mutant survived.
+
+    python benchmarks/mutants.py              # everything (~20 minutes on a busy 2-core box, -j 2)
+    python benchmarks/mutants.py --list       # the catalogue
+    python benchmarks/mutants.py --only nms   # mutants whose name or file contains "nms"
+    python benchmarks/mutants.py --only relu,evaluation.iou   # any of several
+    python benchmarks/mutants.py -j 2         # two mutants at a time
+
+Mutants in the group "moving" target code that the detector redesign (issue 9) moves
+(matching between anchor_target and proposal_target, model.py, train.py internals): their
+``path`` and ``old`` text will need re-targeting when it lands. New code gets new entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import NamedTuple
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT_SECONDS = 600  # a mutant that makes a test loop forever counts as killed, marked so
+
+
+class Mutant(NamedTuple):
+    """One planted bug: replace ``old`` by ``new`` in ``path``; ``tests`` should fail."""
+
+    name: str
+    path: str  # relative to the repository root
+    old: str  # must occur exactly once in the file
+    new: str
+    tests: tuple[str, ...]  # test files or test ids, each fast
+    bug: str  # the mistake in words
+    group: str = "stable"  # "moving": re-target when the redesign lands
+
+
+def M(name, path, old, new, tests, bug, group="stable"):
+    tests = (tests,) if isinstance(tests, str) else tuple(tests)
+    return Mutant(name, path, old, new, tuple(f"tests/{t}" for t in tests), bug, group)
+
+
+MUTANTS = [
+    # ------------------------------------------------------------------ anchors (F7)
+    M(
+        "anchors.no_rounding",
+        "minirpn/anchors.py",
+        "widths = np.round(np.sqrt(area / ratios_arr))",
+        "widths = np.sqrt(area / ratios_arr)",
+        "test_anchors.py",
+        "base anchor widths not rounded to whole pixels as the original does",
+    ),
+    M(
+        "anchors.ratio_is_w_over_h",
+        "minirpn/anchors.py",
+        "heights = np.round(widths * ratios_arr)",
+        "heights = np.round(widths / ratios_arr)",
+        "test_anchors.py",
+        "aspect ratio read as w / h instead of h / w",
+    ),
+    M(
+        "anchors.inclusive_centre",
+        "minirpn/anchors.py",
+        "center = base_size / 2.0",
+        "center = (base_size - 1) / 2.0",
+        "test_anchors.py",
+        "Caffe's inclusive-pixel centre (7.5) in the continuous convention",
+    ),
+    M(
+        "anchors.grid_column_major",
+        "minirpn/anchors.py",
+        "sx, sy = np.meshgrid(shift_x, shift_y)",
+        "sy, sx = np.meshgrid(shift_y, shift_x)",
+        "test_anchors.py",
+        "cells enumerated column by column, not in the head's row-major order",
+    ),
+    # ------------------------------------------------------------------ boxes (F10)
+    M(
+        "boxes.encode_log_ratio_inverted",
+        "minirpn/boxes.py",
+        "np.log(gw / aw)",
+        "np.log(aw / gw)",
+        "test_boxes.py",
+        "t_w = log(w_a / w) instead of log(w / w_a)",
+    ),
+    M(
+        "boxes.decode_from_corner",
+        "minirpn/boxes.py",
+        "ax = anchors[:, 0] + 0.5 * aw",
+        "ax = anchors[:, 0]",
+        "test_boxes.py",
+        "decode moves the corner instead of the centre",
+    ),
+    M(
+        "boxes.decode_no_clamp",
+        "minirpn/boxes.py",
+        "w = aw * np.exp(np.minimum(deltas[:, 2], BBOX_XFORM_CLIP))",
+        "w = aw * np.exp(deltas[:, 2])",
+        "test_boxes.py",
+        "t_w not clamped before exp (overflow on wild predictions)",
+    ),
+    M(
+        "boxes.clip_x_to_height",
+        "minirpn/boxes.py",
+        "np.clip(boxes[:, 0::2], 0, width, out=out[:, 0::2])",
+        "np.clip(boxes[:, 0::2], 0, height, out=out[:, 0::2])",
+        "test_boxes.py",
+        "x clipped to the image height (height and width swapped)",
+    ),
+    M(
+        "boxes.min_size_strict",
+        "minirpn/boxes.py",
+        "(widths >= min_size) & (heights >= min_size)",
+        "(widths > min_size) & (heights > min_size)",
+        "test_boxes.py",
+        "boxes exactly min_size wide are dropped",
+    ),
+    M(
+        "boxes.encode_stds_multiply",
+        "minirpn/boxes.py",
+        'deltas = deltas / _coord_vector(stds, "stds", deltas.dtype, positive=True)',
+        'deltas = deltas * _coord_vector(stds, "stds", deltas.dtype, positive=True)',
+        "test_boxes.py",
+        "target normalisation multiplies by the stds instead of dividing",
+    ),
+    # ------------------------------------------------------------------ rpn (F6, F11)
+    M(
+        "rpn.flatten_anchor_major",
+        "minirpn/rpn.py",
+        ".transpose(2, 3, 0, 1)  # (H, W, A, k)",
+        ".transpose(0, 2, 3, 1)  # (H, W, A, k)",
+        "test_rpn.py",
+        "rows flattened anchor-major, not in grid-anchor order",
+    ),
+    M(
+        "rpn.backward_drops_reg_branch",
+        "minirpn/rpn.py",
+        "dhidden = self.cls_score.backward(dscores) + self.bbox_pred.backward(ddeltas)",
+        "dhidden = self.cls_score.backward(dscores) + 0 * self.bbox_pred.backward(ddeltas)",
+        "test_rpn.py",
+        "the hidden map's gradient takes only the cls sibling's share",
+    ),
+    M(
+        "rpn.n_reg_counts_anchors",
+        "minirpn/rpn.py",
+        "n_reg = cfg.rpn_n_reg if cfg.rpn_n_reg is not None else feat_h * feat_w",
+        "n_reg = cfg.rpn_n_reg if cfg.rpn_n_reg is not None else feat_h * feat_w * num_anchors",
+        "test_rpn.py",
+        "N_reg counts anchors instead of anchor locations",
+    ),
+    M(
+        "rpn.no_lambda",
+        "minirpn/rpn.py",
+        "scale = cfg.rpn_lambda / n_reg",
+        "scale = 1.0 / n_reg",
+        "test_rpn.py",
+        "lambda forgotten in the paper's normalisation",
+    ),
+    M(
+        "rpn.gradient_not_scaled",
+        "minirpn/rpn.py",
+        "dpred * pred.dtype.type(scale)",
+        "dpred",
+        "test_rpn.py",
+        "regression gradient not scaled like the loss",
+    ),
+    M(
+        "rpn.sigma_ignored",
+        "minirpn/rpn.py",
+        "sigma=cfg.rpn_sigma,",
+        "sigma=1.0,",
+        "test_rpn.py",
+        "smooth L1 with sigma 1 instead of the RPN's 3",
+    ),
+    # ------------------------------------------------------------------ proposal (F15, F16)
+    M(
+        "proposal.background_column",
+        "minirpn/proposal.py",
+        "OBJECT = 1",
+        "OBJECT = 0",
+        "test_proposal.py",
+        "objectness read from the background column",
+    ),
+    M(
+        "proposal.min_size_not_scaled",
+        "minirpn/proposal.py",
+        "keep = remove_small_boxes(boxes, cfg.rpn_min_size * image_scale)",
+        "keep = remove_small_boxes(boxes, cfg.rpn_min_size)",
+        "test_proposal.py",
+        "minimum size not multiplied by the image scale",
+    ),
+    M(
+        "proposal.no_clip",
+        "minirpn/proposal.py",
+        "boxes = clip_boxes(boxes, image_size)",
+        "boxes = boxes",
+        "test_proposal.py",
+        "proposals not clipped to the image",
+    ),
+    M(
+        "proposal.post_nms_uses_pre_n",
+        "minirpn/proposal.py",
+        "[:post_nms_top_n]",
+        "[:pre_nms_top_n]",
+        "test_proposal.py",
+        "the post-NMS cap uses the pre-NMS number",
+    ),
+    M(
+        "proposal.train_test_swapped",
+        "minirpn/proposal.py",
+        "    if train:\n        pre_nms_top_n",
+        "    if not train:\n        pre_nms_top_n",
+        "test_proposal.py",
+        "training and test top-N values swapped",
+    ),
+    # ------------------------------------------------------------------ receptive_field (F1-F4)
+    M(
+        "receptive_field.padding_enlarges",
+        "minirpn/receptive_field.py",
+        "size = (size - 1) * s + k  # F3",
+        "size = (size - 1) * s + k + 2 * p  # F3",
+        "test_receptive_field.py",
+        "F2's input-size formula used for the receptive field (padding counted)",
+    ),
+    M(
+        "receptive_field.centre_offset_missing_half",
+        "minirpn/receptive_field.py",
+        "offset=shift + 0.5)",
+        "offset=shift)",
+        "test_receptive_field.py",
+        "cell-index centre returned as a continuous coordinate (off by half a pixel)",
+    ),
+    M(
+        "receptive_field.padding_sign",
+        "minirpn/receptive_field.py",
+        "shift = s * shift + ((k - 1) / 2 - p)",
+        "shift = s * shift + ((k - 1) / 2 + p)",
+        "test_receptive_field.py",
+        "F4 with + padding",
+    ),
+    M(
+        "receptive_field.ceil_mode_no_correction",
+        "minirpn/receptive_field.py",
+        "if ceil_mode and (out - 1) * stride >= size + padding:",
+        "if False:",
+        "test_receptive_field.py",
+        "ceil mode keeps a last window that starts in the padding",
+    ),
+    M(
+        "receptive_field.inverse_shift_sign",
+        "minirpn/receptive_field.py",
+        "return 1.0 / jump, -shift / jump",
+        "return 1.0 / jump, shift / jump",
+        "test_receptive_field.py",
+        "mapping away from the image inverts the shift with the wrong sign",
+    ),
+    # ------------------------------------------------------------------ nn: layers
+    M(
+        "nn.conv_col2im_assigns",
+        "minirpn/nn/conv.py",
+        "dxp[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw] += dcols[:, :, i, j]",
+        "dxp[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw] = dcols[:, :, i, j]",
+        "test_nn_conv.py",
+        "col2im overwrites instead of adding overlapping windows' gradients",
+    ),
+    M(
+        "nn.conv_db_first_image",
+        "minirpn/nn/conv.py",
+        "db = dout_flat.sum(axis=(0, 2))",
+        "db = dout_flat[0].sum(axis=1)",
+        "test_nn_conv.py",
+        "bias gradient summed over the first image of the batch only",
+    ),
+    M(
+        "nn.conv_dx_untransposed_weight",
+        "minirpn/nn/conv.py",
+        "dcols = w.reshape(f, -1).T @ dout_flat",
+        "dcols = np.flip(w, (2, 3)).reshape(f, -1).T @ dout_flat",
+        "test_nn_conv.py",
+        "kernel flipped in the input gradient (convolution vs cross-correlation mix-up)",
+    ),
+    M(
+        "nn.pool_last_max_wins",
+        "minirpn/nn/pool.py",
+        "better = candidate > out  # strictly",
+        "better = candidate >= out  # strictly",
+        "test_nn_pool.py",
+        "ties route the gradient to the last maximum, not the first (Caffe)",
+    ),
+    M(
+        "nn.pool_backward_assigns",
+        "minirpn/nn/pool.py",
+        "dxp[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw] += routed",
+        "dxp[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw] = routed",
+        "test_nn_pool.py",
+        "overlapping windows' gradients overwrite each other",
+    ),
+    M(
+        "nn.pool_pads_with_zero",
+        "minirpn/nn/pool.py",
+        "fill=-np.inf)",
+        "fill=0.0)",
+        "test_nn_pool.py",
+        "padding filled with 0, so it wins over negative inputs",
+    ),
+    M(
+        "nn.linear_db_mean",
+        "minirpn/nn/linear.py",
+        "dout.sum(axis=0).astype(b_dtype, copy=False)",
+        "dout.mean(axis=0).astype(b_dtype, copy=False)",
+        "test_nn_layers.py",
+        "bias gradient averaged over the batch instead of summed",
+    ),
+    M(
+        "nn.relu_gradient_at_zero",
+        "minirpn/nn/activation.py",
+        "return np.maximum(x, 0), x > 0",
+        "return np.maximum(x, 0), x >= 0",
+        "test_nn_activation.py",
+        "the kink at 0 passes the gradient",
+    ),
+    M(
+        "nn.dropout_not_rescaled",
+        "minirpn/nn/activation.py",
+        "mask = (rng.random(x.shape) >= p).astype(x.dtype) / x.dtype.type(1.0 - p)",
+        "mask = (rng.random(x.shape) >= p).astype(x.dtype)",
+        "test_nn_activation.py",
+        "plain dropout instead of inverted (expected output shrinks)",
+    ),
+    # ------------------------------------------------------------------ nn: losses (F11, F12)
+    M(
+        "nn.smooth_l1_switch_at_one_over_sigma",
+        "minirpn/nn/loss.py",
+        "quadratic = abs_x < 1.0 / sigma2",
+        "quadratic = abs_x < 1.0 / sigma",
+        "test_nn_losses.py",
+        "smooth L1 switches at 1/sigma instead of 1/sigma^2",
+    ),
+    M(
+        "nn.smooth_l1_offset_without_sigma",
+        "minirpn/nn/loss.py",
+        "abs_x - 0.5 / sigma2)",
+        "abs_x - 0.5)",
+        "test_nn_losses.py",
+        "linear piece offset 0.5 regardless of sigma (pieces no longer meet)",
+    ),
+    M(
+        "nn.cross_entropy_mean_over_all_rows",
+        "minirpn/nn/loss.py",
+        "loss = -float(log_prob[picked, target].sum()) / num_kept",
+        "loss = -float(log_prob[picked, target].sum()) / n",
+        "test_nn_losses.py",
+        "ignored rows counted in the mean (N_cls wrong)",
+    ),
+    M(
+        "nn.softmax_no_shift",
+        "minirpn/nn/loss.py",
+        "shifted = logits - logits.max(axis=1, keepdims=True)",
+        "shifted = logits",
+        "test_nn_losses.py",
+        "softmax without the log-sum-exp shift (overflows for large logits)",
+    ),
+    # ------------------------------------------------------------------ nn: optim, init (F14)
+    M(
+        "nn.sgd_pytorch_momentum",
+        "minirpn/nn/optim.py",
+        "v += self.lr * grad\n            param -= v",
+        "v += grad\n            param -= self.lr * v",
+        "test_nn_optim.py",
+        "PyTorch's momentum form instead of Caffe's (differs after a rate change)",
+    ),
+    M(
+        "nn.sgd_decays_biases",
+        "minirpn/nn/optim.py",
+        'if self.weight_decay and name.endswith("weight"):',
+        "if self.weight_decay:",
+        "test_nn_optim.py",
+        "weight decay applied to biases too",
+    ),
+    M(
+        "nn.step_lr_off_by_one",
+        "minirpn/nn/optim.py",
+        "bisect.bisect_right(steps, iteration)",
+        "bisect.bisect_left(steps, iteration)",
+        "test_nn_optim.py",
+        "the rate drops one iteration late",
+    ),
+    M(
+        "nn.init_variance_for_std",
+        "minirpn/nn/init.py",
+        "return (rng.standard_normal(shape) * std).astype(dtype)",
+        "return (rng.standard_normal(shape) * std**2).astype(dtype)",
+        ("test_nn_layers.py", "test_rpn.py"),
+        "the variance used as the standard deviation",
+    ),
+    M(
+        "nn.he_fan_in_ignores_kernel",
+        "minirpn/nn/init.py",
+        "fan_in = math.prod(shape[1:])",
+        "fan_in = shape[1]",
+        "test_nn_layers.py",
+        "He's fan-in without the kernel area",
+    ),
+    # ------------------------------------------------------------------ Cython kernels (.pyx)
+    M(
+        "kernel.iou_union_without_intersection",
+        "kernels/boxes.pyx",
+        "cdef real union = area_a + area_b - inter",
+        "cdef real union = area_a + area_b",
+        "test_ops_iou.py",
+        "union = area_a + area_b (intersection counted twice)",
+    ),
+    # (Not a mutant: dropping the clamp in _box_area. An inverted box has no intersection
+    # with anything, so its area never reaches an IoU: the change is unobservable.)
+    M(
+        "kernel.iou_y2_not_checked_finite",
+        "kernels/boxes.pyx",
+        "and isfinite(boxes[i, 2]) and isfinite(boxes[i, 3])):",
+        "and isfinite(boxes[i, 2])):",
+        "test_ops_iou.py",
+        "a NaN or infinite y2 does not empty the box",
+    ),
+    M(
+        "kernel.nms_suppresses_at_threshold",
+        "kernels/boxes.pyx",
+        "xs[0, j], xs[1, j], xs[2, j], xs[3, j], xs[4, j]) > t:",
+        "xs[0, j], xs[1, j], xs[2, j], xs[3, j], xs[4, j]) >= t:",
+        "test_ops_nms.py",
+        "NMS drops boxes whose IoU equals the threshold",
+    ),
+    M(
+        "kernel.nms_window_symmetric",
+        "kernels/boxes.pyx",
+        "lo = xs[0, i] - (1.0 - t) / t * width * (1.0 + WINDOW_SLACK) - slack",
+        "lo = xs[0, i] - (1.0 - t) * width * (1.0 + WINDOW_SLACK) - slack",
+        "test_ops_nms.py",
+        "the left search window uses the right one's bound (misses wider boxes)",
+    ),
+    M(
+        "kernel.nms_ignores_classes",
+        "kernels/boxes.pyx",
+        "if xs_class[j] != xs_class[i]:\n        return",
+        "if False:\n        return",
+        "test_ops_nms.py",
+        "batched NMS lets classes suppress each other",
+    ),
+    M(
+        "kernel.roi_pool_floor_corners",
+        "kernels/roi_pool.pyx",
+        "x1 = round(coords[r, 0] * spatial_scale)",
+        "x1 = floor(coords[r, 0] * spatial_scale)",
+        "test_ops_roi_pool.py",
+        "RoI corner floored instead of rounded",
+    ),
+    M(
+        "kernel.roi_pool_size_without_plus_one",
+        "kernels/roi_pool.pyx",
+        "_bin_edges(y1, fmax(y2 - y1 + 1.0, 1.0), pooled_h, height, h_lo, h_hi)",
+        "_bin_edges(y1, fmax(y2 - y1, 1.0), pooled_h, height, h_lo, h_hi)",
+        "test_ops_roi_pool.py",
+        "RoI height without Caffe's inclusive + 1",
+    ),
+    M(
+        "kernel.roi_pool_bin_end_floor",
+        "kernels/roi_pool.pyx",
+        "hi[k] = <Py_ssize_t>fmin(fmax(ceil((k + 1) * bin_size) + start, 0.0), limit)",
+        "hi[k] = <Py_ssize_t>fmin(fmax(floor((k + 1) * bin_size) + start, 0.0), limit)",
+        "test_ops_roi_pool.py",
+        "bin end floored (bins lose their shared cell)",
+    ),
+    M(
+        "kernel.roi_pool_last_max_wins",
+        "kernels/roi_pool.pyx",
+        "take = (value > current) |",
+        "take = (value >= current) |",
+        "test_ops_roi_pool.py",
+        "ties go to the last maximum, not the first",
+    ),
+    M(
+        "kernel.roi_pool_backward_assigns",
+        "kernels/roi_pool.pyx",
+        "plane[cell] += grad[k]",
+        "plane[cell] = grad[k]",
+        "test_ops_roi_pool.py",
+        "bins sharing an argmax overwrite each other's gradient",
+    ),
+    M(
+        "kernel.roi_pool_backward_first_image",
+        "kernels/roi_pool.pyx",
+        "plane = &grad_features[batch_index[r], c, 0]",
+        "plane = &grad_features[0, c, 0]",
+        "test_ops_roi_pool.py",
+        "every RoI's gradient lands in image 0",
+    ),
+    # ------------------------------------------------------------------ ops twins (reference.py)
+    M(
+        "reference.iou_union_without_intersection",
+        "minirpn/ops/reference.py",
+        "union = box_areas(a)[:, None] + box_areas(b)[None, :] - inter",
+        "union = box_areas(a)[:, None] + box_areas(b)[None, :]",
+        "test_ops_iou.py",
+        "the twin's union counts the intersection twice",
+    ),
+    M(
+        "reference.nms_strict_keep",
+        "minirpn/ops/reference.py",
+        "remaining = rest[overlaps <= iou_threshold]",
+        "remaining = rest[overlaps < iou_threshold]",
+        "test_ops_nms.py",
+        "the twin drops boxes at exactly the threshold",
+    ),
+    M(
+        "reference.round_half_up_only_above",
+        "minirpn/ops/reference.py",
+        "whole + (magnitude - whole >= 0.5)",
+        "whole + (magnitude - whole > 0.5)",
+        "test_ops_roi_pool.py",
+        "halves rounded towards zero",
+    ),
+    M(
+        "reference.roi_size_without_plus_one",
+        "minirpn/ops/reference.py",
+        "roi_width = np.maximum(x2 - x1 + 1.0, 1.0)",
+        "roi_width = np.maximum(x2 - x1, 1.0)",
+        "test_ops_roi_pool.py",
+        "the twin's RoI width without + 1",
+    ),
+    M(
+        "reference.backward_fancy_index_add",
+        "minirpn/ops/reference.py",
+        "np.add.at(grad_features, cells, grad_out[used])",
+        "grad_features[cells] += grad_out[used]",
+        "test_ops_roi_pool.py",
+        "repeated argmax cells added once (fancy-index += does not accumulate)",
+    ),
+    # ------------------------------------------------------------------ evaluation
+    M(
+        "evaluation.iou_strictly_above",
+        "minirpn/evaluation.py",
+        "overlaps.max() >= threshold",
+        "overlaps.max() > threshold",
+        "test_evaluation.py",
+        "IoU exactly at the threshold is a miss (VOC and COCO say hit)",
+    ),
+    M(
+        "evaluation.duplicates_match_again",
+        "minirpn/evaluation.py",
+        "overlaps = np.where(taken[image], -1.0, ranked.ious[image][row])",
+        "overlaps = ranked.ious[image][row]",
+        "test_evaluation.py",
+        "a ground truth can be matched twice (duplicates become true positives)",
+    ),
+    M(
+        "evaluation.ascending_scores",
+        "minirpn/evaluation.py",
+        'order = np.argsort(-np.concatenate(det_scores), kind="stable")',
+        'order = np.argsort(np.concatenate(det_scores), kind="stable")',
+        "test_evaluation.py",
+        "detections ranked by increasing score",
+    ),
+    M(
+        "evaluation.no_envelope",
+        "minirpn/evaluation.py",
+        "envelope = np.maximum.accumulate(prec[::-1])[::-1]",
+        "envelope = prec",
+        "test_evaluation.py",
+        "raw precision instead of its monotone envelope",
+    ),
+    M(
+        "evaluation.eleven_point_strict",
+        "minirpn/evaluation.py",
+        "best = [precision[recall >= level].max(initial=0.0)",
+        "best = [precision[recall > level].max(initial=0.0)",
+        "test_evaluation.py",
+        "11-point AP looks only beyond each recall level",
+    ),
+    M(
+        "evaluation.class_blind_matching",
+        "minirpn/evaluation.py",
+        "ious.append(box_iou(boxes[mine], gt_boxes[gt_labels == label]))",
+        "ious.append(box_iou(boxes[mine], gt_boxes))",
+        "test_evaluation.py",
+        "a detection may match a ground truth of another class",
+    ),
+    M(
+        "evaluation.empty_classes_in_mean",
+        "minirpn/evaluation.py",
+        "scored = [a for a in ap.values() if a is not None]",
+        "scored = [np.zeros(len(thresholds)) if a is None else a for a in ap.values()]",
+        "test_evaluation.py",
+        "classes without ground truth count as AP 0 in the means",
+    ),
+    # ------------------------------------------------------------------ data
+    M(
+        "data.box_end_inclusive",
+        "minirpn/data.py",
+        "cols[-1] + 1, rows[-1] + 1",
+        "cols[-1], rows[-1]",
+        "test_data.py",
+        "box ends at the last pixel's index instead of one past it",
+    ),
+    M(
+        "data.coco_read_wh_as_corner",
+        "minirpn/data.py",
+        "boxes[row].append([x, y, x + w, y + h])",
+        "boxes[row].append([x, y, w, h])",
+        "test_data.py",
+        "COCO [x, y, w, h] read as corners",
+    ),
+    M(
+        "data.coco_write_corners",
+        "minirpn/data.py",
+        '"bbox": [x1, y1, x2 - x1, y2 - y1],',
+        '"bbox": [x1, y1, x2, y2],',
+        "test_data.py",
+        "COCO written with corners instead of [x, y, w, h]",
+    ),
+    M(
+        "data.splits_share_a_stream",
+        "minirpn/data.py",
+        '_SPLIT_STREAMS = {"train": 0, "val": 1}',
+        '_SPLIT_STREAMS = {"train": 0, "val": 0}',
+        "test_data.py",
+        "validation images identical to training images",
+    ),
+    # ------------------------------------------------------------------ checkpoint, fileio
+    M(
+        "checkpoint.unpickles",
+        "minirpn/checkpoint.py",
+        "with np.load(path, allow_pickle=False) as archive:",
+        "with np.load(path, allow_pickle=True) as archive:",
+        "test_checkpoint.py",
+        "opening a checkpoint may execute pickled code",
+    ),
+    M(
+        "checkpoint.iteration_not_saved",
+        "minirpn/checkpoint.py",
+        '"iteration": np.array(checkpoint.iteration, dtype=np.int64),',
+        '"iteration": np.array(0, dtype=np.int64),',
+        "test_checkpoint.py",
+        "the iteration count is lost on save",
+    ),
+    M(
+        "checkpoint.momentum_prefix_collides",
+        "minirpn/checkpoint.py",
+        '_MOMENTUM = "momentum/"',
+        '_MOMENTUM = "param/"',
+        "test_checkpoint.py",
+        "momentum buffers stored under the parameters' names",
+    ),
+    M(
+        "fileio.temp_file_left_behind",
+        "minirpn/fileio.py",
+        "Path(tmp_name).unlink(missing_ok=True)",
+        "pass",
+        "test_checkpoint.py",
+        "an interrupted write leaves its temporary file",
+    ),
+    M(
+        "fileio.no_parent_folder",
+        "minirpn/fileio.py",
+        "path.parent.mkdir(parents=True, exist_ok=True)",
+        "pass",
+        ("test_checkpoint.py", "test_data.py"),
+        "writing into a folder that does not exist yet fails",
+    ),
+    # ------------------------------------------------------------------ gradcheck, config
+    M(
+        "gradcheck.one_sided_step",
+        "minirpn/gradcheck.py",
+        "grad[index] = (f_plus - f_minus) / (2.0 * h)",
+        "grad[index] = (f_plus - f_minus) / h",
+        "test_gradcheck.py",
+        "centred difference divided by h instead of 2 h",
+    ),
+    M(
+        "gradcheck.x_not_restored",
+        "minirpn/gradcheck.py",
+        "x[index] = original  # restore",
+        "x[index] = original + h - h  # restore",
+        "test_gradcheck.py",
+        "x restored by arithmetic, which need not give back the same float",
+    ),
+    M(
+        "gradcheck.relative_error_one_norm",
+        "minirpn/gradcheck.py",
+        "scale = np.linalg.norm(a) + np.linalg.norm(b)",
+        "scale = np.linalg.norm(b)",
+        "test_gradcheck.py",
+        "relative error divided by one norm only (can exceed 1)",
+    ),
+    M(
+        "config.json_lists_stay_lists",
+        "minirpn/config.py",
+        "values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}",
+        "values = dict(raw)",
+        "test_config.py",
+        "a config read back from JSON holds lists, so it differs from the saved one",
+    ),
+    M(
+        "config.num_anchors_sum",
+        "minirpn/config.py",
+        "return len(self.anchor_ratios) * len(self.anchor_scales)",
+        "return len(self.anchor_ratios) + len(self.anchor_scales)",
+        "test_config.py",
+        "k = ratios + scales instead of ratios x scales",
+    ),
+    M(
+        "config.rpn_sigma_default",
+        "minirpn/config.py",
+        "rpn_sigma: float = 3.0",
+        "rpn_sigma: float = 1.0",
+        "test_config.py",
+        "the paper's defaults drift (RPN smooth-L1 sigma)",
+    ),
+    M(
+        "config.negative_overlap_default",
+        "minirpn/config.py",
+        "rpn_negative_overlap: float = 0.3",
+        "rpn_negative_overlap: float = 0.5",
+        "test_config.py",
+        "the paper's defaults drift (negative IoU threshold)",
+    ),
+    # ------------------------------------------------------------------ moving (issue 9)
+    M(
+        "anchor_target.positive_strictly_above",
+        "minirpn/anchor_target.py",
+        "labels[max_iou >= positive_overlap] = POSITIVE",
+        "labels[max_iou > positive_overlap] = POSITIVE",
+        "test_anchor_target.py",
+        "IoU exactly 0.7 not positive (the code says >=)",
+        "moving",
+    ),
+    M(
+        "anchor_target.negative_inclusive",
+        "minirpn/anchor_target.py",
+        "labels[max_iou < negative_overlap] = NEGATIVE",
+        "labels[max_iou <= negative_overlap] = NEGATIVE",
+        "test_anchor_target.py",
+        "IoU exactly 0.3 negative",
+        "moving",
+    ),
+    M(
+        "anchor_target.best_anchor_without_overlap",
+        "minirpn/anchor_target.py",
+        "is_best = (iou == gt_best_iou[None, :]) & (gt_best_iou[None, :] > 0)",
+        "is_best = iou == gt_best_iou[None, :]",
+        "test_anchor_target.py",
+        "a ground truth no anchor touches makes every anchor positive",
+        "moving",
+    ),
+    M(
+        "anchor_target.border_x_against_height",
+        "minirpn/anchor_target.py",
+        "& (anchors[:, 2] <= width + allowed_border)",
+        "& (anchors[:, 2] <= height + allowed_border)",
+        "test_anchor_target.py",
+        "the border test compares x with the height",
+        "moving",
+    ),
+    M(
+        "anchor_target.bg_quota_ignores_few_fg",
+        "minirpn/anchor_target.py",
+        "max_bg = batch_size - min(fg.size, max_fg)",
+        "max_bg = batch_size - max_fg",
+        "test_anchor_target.py",
+        "with few positives the batch is not filled with negatives",
+        "moving",
+    ),
+    M(
+        "proposal_target.gt_not_candidates",
+        "minirpn/proposal_target.py",
+        "candidates = np.concatenate([proposals, gt_boxes])",
+        "candidates = np.concatenate([proposals, gt_boxes[:0]])",
+        "test_proposal_target.py",
+        "ground-truth boxes not added to the candidate RoIs",
+        "moving",
+    ),
+    M(
+        "proposal_target.bg_lower_bound_strict",
+        "minirpn/proposal_target.py",
+        "(max_iou >= cfg.roi_bg_thresh_lo)",
+        "(max_iou > cfg.roi_bg_thresh_lo)",
+        "test_proposal_target.py",
+        "background lower bound exclusive (0.0 no longer admits IoU 0)",
+        "moving",
+    ),
+    M(
+        "proposal_target.targets_not_normalised",
+        "minirpn/proposal_target.py",
+        "            cfg.bbox_normalize_stds,\n        )",
+        "            None,\n        )",
+        "test_proposal_target.py",
+        "second-stage targets not divided by the stds",
+        "moving",
+    ),
+    M(
+        "proposal_target.class_block_off_by_one",
+        "minirpn/proposal_target.py",
+        "columns = COORDS_PER_BOX * labels[:num_fg, None] +",
+        "columns = COORDS_PER_BOX * (labels[:num_fg, None] - 1) +",
+        "test_proposal_target.py",
+        "class-specific targets one block to the left (C vs C + 1 columns)",
+        "moving",
+    ),
+    M(
+        "model.roi_path_gradient_dropped",
+        "minirpn/model.py",
+        "dfeatures += self.rpn.backward(c.rpn_dscores, c.rpn_ddeltas)",
+        "dfeatures = self.rpn.backward(c.rpn_dscores, c.rpn_ddeltas)",
+        "test_model.py::test_whole_model_gradient_check_float64",
+        "the shared map gets only the RPN's gradient, not RoI pooling's (F20)",
+        "moving",
+    ),
+    M(
+        "model.preprocess_not_standardised",
+        "minirpn/model.py",
+        "return ((x - scalar(PIXEL_MEAN)) / scalar(PIXEL_STD)).transpose(0, 3, 1, 2)",
+        "return (x - scalar(PIXEL_MEAN)).transpose(0, 3, 1, 2)",
+        "test_model.py::test_preprocess_layout_and_scale",
+        "pixels centred but not divided by their spread",
+        "moving",
+    ),
+    M(
+        "train.warmup_from_zero",
+        "minirpn/train.py",
+        "lr *= cfg.warmup_factor * (1.0 - alpha) + alpha",
+        "lr *= alpha",
+        "test_train.py::test_learning_rate_warm_up_then_steps",
+        "warm-up starts at rate 0 instead of warmup_factor * lr",
+        "moving",
+    ),
+]
+
+
+# --------------------------------------------------------------------------- runner
+
+
+class Outcome(NamedTuple):
+    mutant: Mutant
+    status: str  # "killed", "survived", "timeout", "error"
+    caught_by: str
+    seconds: float
+
+
+def git_files(root: Path) -> list[str]:
+    out = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [name for name in out.split("\0") if name and (root / name).is_file()]
+
+
+def child_env(tree: Path) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(tree)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def build(tree: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--inplace", "-q"],
+        cwd=tree,
+        env=child_env(tree),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"building the kernels in {tree} failed:\n{result.stderr[-3000:]}")
+
+
+def check_imports_from(tree: Path) -> None:
+    """Fail unless ``minirpn`` and its compiled kernels load from ``tree``."""
+    code = (
+        "import minirpn, minirpn._kernels.boxes as b, minirpn._kernels.roi_pool as r; "
+        "print(minirpn.__file__); print(b.__file__); print(r.__file__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tree, env=child_env(tree), capture_output=True, text=True
+    )
+    paths = result.stdout.split()
+    if result.returncode != 0 or len(paths) != 3:
+        raise RuntimeError(f"cannot import minirpn from {tree}:\n{result.stderr[-2000:]}")
+    for path in paths:
+        if not Path(path).resolve().is_relative_to(tree.resolve()):
+            raise RuntimeError(f"minirpn was imported from {path}, not from the copy {tree}")
+
+
+def run_tests(tree: Path, tests, timeout: float):
+    """pytest -x on ``tests`` in ``tree`` -> (returncode or None on timeout, output)."""
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "--tb=no", "-rfE", "-p", "no:cacheprovider"]
+    try:
+        result = subprocess.run(
+            cmd + list(tests),
+            cwd=tree,
+            env=child_env(tree),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return None, ""
+    return result.returncode, result.stdout + result.stderr
+
+
+def first_failure(output: str) -> str:
+    match = re.search(r"^(?:FAILED|ERROR) (\S+)", output, flags=re.MULTILINE)
+    return match.group(1) if match else ""
+
+
+def apply(mutant: Mutant, tree: Path) -> None:
+    path = tree / mutant.path
+    text = path.read_text(encoding="utf-8")
+    count = text.count(mutant.old)
+    if count != 1:
+        raise ValueError(
+            f"mutant {mutant.name}: the text to replace occurs {count} times in {mutant.path}, "
+            f"expected once (stale catalogue entry?)"
+        )
+    path.write_text(text.replace(mutant.old, mutant.new), encoding="utf-8")
+
+
+def run_mutant(mutant: Mutant, base: Path, work: Path, timeout: float) -> Outcome:
+    start = time.perf_counter()
+    tree = work / mutant.name
+    shutil.copytree(base, tree, symlinks=True)  # copy2 keeps mtimes: no needless rebuilds
+    try:
+        apply(mutant, tree)
+        if mutant.path.endswith(".pyx"):
+            build(tree)
+        check_imports_from(tree)
+        code, output = run_tests(tree, mutant.tests, timeout)
+    except (RuntimeError, ValueError) as error:
+        return Outcome(mutant, "error", str(error).splitlines()[0], time.perf_counter() - start)
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+    seconds = time.perf_counter() - start
+    if code is None:
+        return Outcome(mutant, "timeout", f"(no result in {timeout:.0f} s)", seconds)
+    if code == 0:
+        return Outcome(mutant, "survived", "", seconds)
+    if code == 1:
+        return Outcome(mutant, "killed", first_failure(output) or "(see pytest output)", seconds)
+    # 2: interrupted (e.g. a collection error), 3-5: internal error, usage, no tests
+    tail = " ".join(output.strip().splitlines()[-1:])
+    return Outcome(mutant, "error", f"pytest exit {code}: {tail}", seconds)
+
+
+def print_table(outcomes: list[Outcome]) -> None:
+    width = max(len(o.mutant.name) for o in outcomes)
+    print(f"{'mutant':<{width}}  {'status':<8}  {'seconds':>7}  caught by")
+    for o in outcomes:
+        caught = o.caught_by.removeprefix("tests/")
+        print(f"{o.mutant.name:<{width}}  {o.status:<8}  {o.seconds:7.1f}  {caught}")
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("killed", "survived", "timeout")}
+    errors = len(outcomes) - sum(counts.values())
+    print(
+        f"\n{counts['killed']} killed, {counts['survived']} survived, {counts['timeout']} "
+        f"timed out, {errors} errors, of {len(outcomes)} mutants"
+    )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--only", help="run the mutants whose name or file contains this (comma: any of several)"
+    )
+    parser.add_argument("--list", action="store_true", help="print the catalogue and exit")
+    parser.add_argument("-j", "--jobs", type=int, default=1, help="mutants run at a time")
+    parser.add_argument("--timeout", type=float, default=TIMEOUT_SECONDS)
+    args = parser.parse_args(argv)
+
+    wanted = None if args.only is None else args.only.split(",")
+    chosen = [
+        m for m in MUTANTS if wanted is None or any(w in m.name or w in m.path for w in wanted)
+    ]
+    names = [m.name for m in MUTANTS]
+    if len(set(names)) != len(names):
+        raise SystemExit("mutant names must be unique")
+    if args.list:
+        for m in chosen:
+            tests = ", ".join(t.removeprefix("tests/") for t in m.tests)
+            print(f"{m.name} [{m.group}] {m.path}: {m.bug}\n    tests: {tests}")
+        print(f"\n{len(chosen)} mutants")
+        return 0
+    if not chosen:
+        raise SystemExit(f"no mutant matches {args.only!r}")
+
+    with tempfile.TemporaryDirectory(prefix="minirpn-mutants-") as tmp:
+        work = Path(tmp)
+        base = work / "_base"
+        start = time.perf_counter()
+        for name in git_files(ROOT):
+            target = base / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target)
+        build(base)
+        check_imports_from(base)
+        tests = sorted({t for m in chosen for t in m.tests})
+        code, output = run_tests(base, tests, args.timeout)
+        if code != 0:
+            print(output[-5000:])
+            raise SystemExit("the unmutated tree fails the named tests: fix that first")
+        print(
+            f"unmutated tree: {len(tests)} test targets pass ({time.perf_counter() - start:.0f} s)"
+        )
+        for m in chosen:  # stale entries fail fast, before any test runs
+            text = (base / m.path).read_text(encoding="utf-8")
+            if text.count(m.old) != 1:
+                raise SystemExit(f"mutant {m.name}: its text occurs {text.count(m.old)} times")
+
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            futures = [pool.submit(run_mutant, m, base, work, args.timeout) for m in chosen]
+            outcomes = []
+            for future in futures:
+                outcome = future.result()
+                outcomes.append(outcome)
+                print(f"  {outcome.mutant.name}: {outcome.status} ({outcome.seconds:.0f} s)")
+                sys.stdout.flush()
+        print()
+        print_table(outcomes)
+    return 0 if all(o.status in ("killed", "timeout") for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
