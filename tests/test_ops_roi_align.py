@@ -69,18 +69,23 @@ def test_hand_worked_bins_average_their_samples(forward, backward):
 
 @BOTH
 def test_samples_off_the_map_give_zero_and_the_borders_clamp(forward, backward):
-    features = np.arange(12.0).reshape(1, 1, 3, 4)
+    # One sample per RoI, at the RoI's centre minus 0.5 (aligned) on a 3 x 4 map.
+    features = np.arange(1.0, 13.0).reshape(1, 1, 3, 4)
     rois = np.array(
         [
             [0, 100, 100, 120, 120],  # wholly outside: every sample off the map
-            [0, -1.0, -1.0, 0.0, 0.0],  # sample at (-1, -1) after the shift: clamped to (0, 0)
+            [0, -1.0, -1.0, 0.0, 0.0],  # sample at (-1, -1), the map's edge: clamped to (0, 0)
+            [0, -1.1, -1.1, -0.1, -0.1],  # sample at (-1.1, -1.1): off the map
+            [0, 0.0, 0.0, 1.0, 1.0],  # sample at (0, 0): the clamped branch (p <= 0)
             [0, 4.0, 3.0, 5.0, 4.0],  # sample at (3, 4) = (H, W): clamped to the last cell
         ]
     )
     out = forward(features, rois, 1, 1.0, 1)
-    np.testing.assert_array_equal(out[:, 0, 0, 0], [0.0, 0.0, 11.0])
+    np.testing.assert_array_equal(out[:, 0, 0, 0], [0.0, 1.0, 0.0, 1.0, 12.0])
     _, drois = backward(np.ones_like(out), features, rois, 1, 1.0, 1)
-    np.testing.assert_array_equal(drois, 0.0)  # clamped or off the map: no coordinate gradient
+    # Clamped or off the map: no coordinate gradient (the kink rule of roi_align_axis: at
+    # p = 0 exactly the derivative is the clamped branch's, 0, not the right derivative).
+    np.testing.assert_array_equal(drois, 0.0)
 
 
 @st.composite
