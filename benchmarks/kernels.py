@@ -6,7 +6,10 @@ Workloads (Faster R-CNN, VGG16, a ~600 x 800 image):
 * nms at 0.7 of 12,000 clustered proposals, as the proposal layer sees them in training:
   a few dozen objects each covered by hundreds of jittered boxes, plus background boxes;
   also against a lean vectorised greedy NumPy NMS (one vector of IoUs per kept box);
-* roi_pool forward and backward of 128 RoIs, 7 x 7, over a 1 x 512 x 38 x 50 map at 1/16.
+* roi_pool forward and backward of 128 RoIs, 7 x 7, over a 1 x 512 x 38 x 50 map at 1/16;
+* roi_align forward and backward (features and coordinates), same RoIs and map, sampling 2;
+  when torchvision is installed, also against its forward + backward (one thread; the
+  equality check and the target ratio are in ``benchmarks/roi_align_torch.py``).
 
 Each figure is the median of several steady-state runs, the two versions alternating.
 Run: ``python benchmarks/kernels.py``.
@@ -19,6 +22,12 @@ import numpy as np
 from minirpn import ops
 from minirpn.ops import reference
 
+try:
+    import torch
+    import torchvision
+except (ImportError, RuntimeError, OSError):  # a torchvision built for another torch raises
+    torch = torchvision = None
+
 SEED = 0
 IMAGE_HEIGHT, IMAGE_WIDTH = 600, 800
 FEATURE_STRIDE = 16
@@ -26,6 +35,7 @@ NUM_OBJECTS = 40
 NUM_PROPOSALS = 12_000
 NUM_BACKGROUND = 2_000
 NMS_THRESHOLD = 0.7
+NUM_ROIS, POOLED_SIZE, FEATURE_SHAPE, SAMPLING_RATIO = 128, 7, (1, 512, 38, 50), 2
 
 
 def median_ms_pair(fast, slow, repeats):
@@ -107,6 +117,52 @@ def anchors_like(rng):
     return anchors.reshape(-1, 4).astype(np.float32)
 
 
+def roi_align_workload(rng):
+    """Paper-scale RoIAlign input: features, rois (R, 5), grad_out, output_size, sampling."""
+    features = rng.standard_normal(FEATURE_SHAPE).astype(np.float32)
+    coords = random_boxes(rng, NUM_ROIS, 32, 500)
+    rois = np.concatenate([np.zeros((NUM_ROIS, 1)), coords], axis=1)
+    grad_shape = (NUM_ROIS, FEATURE_SHAPE[1], POOLED_SIZE, POOLED_SIZE)
+    grad = rng.standard_normal(grad_shape).astype(np.float32)
+    return features, rois, grad, POOLED_SIZE, SAMPLING_RATIO
+
+
+def roi_align_rows(rng):
+    """Rows timing roi_align: forward, backward, and both against torchvision if present."""
+    features, rois, grad, size, ratio = roi_align_workload(rng)
+    scale = 1.0 / FEATURE_STRIDE
+    rows = [
+        (
+            f"roi_align fwd sampling {ratio}",
+            lambda: ops.roi_align(features, rois, size, scale, ratio),
+            lambda: reference.roi_align(features, rois, size, scale, ratio),
+            5,
+        ),
+        (
+            "roi_align bwd (features + coordinates)",
+            lambda: ops.roi_align_backward(grad, features, rois, size, scale, ratio),
+            lambda: reference.roi_align_backward(grad, features, rois, size, scale, ratio),
+            5,
+        ),
+    ]
+    if torchvision is not None:
+        torch.set_num_threads(1)
+        x = torch.from_numpy(features).requires_grad_(True)
+        boxes = torch.from_numpy(rois.astype(np.float32))
+        grad_t = torch.from_numpy(grad)
+
+        def ours():
+            ops.roi_align(features, rois, size, scale, ratio)
+            ops.roi_align_backward(grad, features, rois, size, scale, ratio)
+
+        def theirs():  # torchvision's backward gives no gradient to the boxes
+            x.grad = None
+            torchvision.ops.roi_align(x, boxes, size, scale, ratio, True).backward(grad_t)
+
+        rows.append(("roi_align fwd+bwd vs torchvision (1 thread)", ours, theirs, 7))
+    return rows
+
+
 def main():
     rng = np.random.default_rng(SEED)
     rows = []
@@ -172,10 +228,14 @@ def main():
         )
     )
 
-    print(f"{'kernel':<40} {'Cython ms':>10} {'NumPy ms':>10} {'speed-up':>9}")
+    rows.extend(roi_align_rows(rng))
+    if torchvision is None:
+        print("(torchvision not installed: no roi_align comparison with it)")
+
+    print(f"{'kernel':<44} {'Cython ms':>10} {'NumPy ms':>10} {'speed-up':>9}")
     for name, fast, slow, repeats in rows:
         fast_ms, slow_ms = median_ms_pair(fast, slow, repeats)
-        print(f"{name:<40} {fast_ms:>10.2f} {slow_ms:>10.2f} {slow_ms / fast_ms:>8.1f}x")
+        print(f"{name:<44} {fast_ms:>10.2f} {slow_ms:>10.2f} {slow_ms / fast_ms:>8.1f}x")
 
 
 if __name__ == "__main__":

@@ -11,13 +11,15 @@ rescale a reference box (an anchor or an RoI), with the parameterisation of F10:
     t_w = log(w / w_a)         t_h = log(h / h_a)
 
 :func:`encode` turns a (reference, target) pair into ``t``; :func:`decode` applies ``t``
-to a reference box. They are inverses of each other. IoU and NMS live in
-:mod:`minirpn.ops`.
+to a reference box. They are inverses of each other. :func:`decode_backward` carries a
+gradient from the decoded (and clipped) boxes back to the deltas, the path non-approximate
+joint training adds (F20). IoU and NMS live in :mod:`minirpn.ops`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -83,6 +85,21 @@ def decode(
     Returns:
         (N, 4) boxes ``(x1, y1, x2, y2)``, dtype ``np.result_type(anchors, deltas)``.
     """
+    return _decode_terms(anchors, deltas, means, stds).boxes
+
+
+class _Decoded(NamedTuple):
+    """The pieces of :func:`decode` that its backward needs, all (N,) but ``t`` and ``boxes``."""
+
+    t: np.ndarray  # (N, 4) denormalised deltas, before the clamp of t_w, t_h
+    anchor_w: np.ndarray
+    anchor_h: np.ndarray
+    w: np.ndarray  # decoded width and height
+    h: np.ndarray
+    boxes: np.ndarray  # (N, 4)
+
+
+def _decode_terms(anchors, deltas, means, stds) -> _Decoded:
     anchors = as_boxes(anchors, "anchors")
     deltas = as_boxes(deltas, "deltas")
     if anchors.shape != deltas.shape:
@@ -107,7 +124,76 @@ def decode(
     w = aw * np.exp(np.minimum(deltas[:, 2], BBOX_XFORM_CLIP))
     h = ah * np.exp(np.minimum(deltas[:, 3], BBOX_XFORM_CLIP))
     boxes = np.stack([x - 0.5 * w, y - 0.5 * h, x + 0.5 * w, y + 0.5 * h], axis=1)  # (N, 4)
-    return boxes.astype(dtype, copy=False)
+    return _Decoded(deltas, aw, ah, w, h, boxes.astype(dtype, copy=False))
+
+
+def decode_backward(
+    anchors: np.ndarray,
+    deltas: np.ndarray,
+    dboxes: np.ndarray,
+    means: Sequence[float] | None = None,
+    stds: Sequence[float] | None = None,
+    image_size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Gradient of the decoded (and optionally clipped) boxes w.r.t. the deltas (F10, F20).
+
+    For ``boxes = clip_boxes(decode(anchors, deltas, means, stds), image_size)`` (no clip
+    when ``image_size`` is None), given ``dboxes`` = d loss / d boxes, returns d loss /
+    d deltas. This is the path non-approximate joint training (F20) adds from the RoI
+    coordinates into the RPN's regression outputs. Chain rule, with ``t = deltas * stds +
+    means`` and centre/size ``x = x_a + t_x w_a``, ``w = w_a exp(t_w)``:
+
+    * corners from centre and size: ``x1 = x - w/2``, ``x2 = x + w/2``, so
+      ``dL/dx = dL/dx1 + dL/dx2`` and ``dL/dw = (dL/dx2 - dL/dx1) / 2`` (same in y);
+    * ``dL/dt_x = dL/dx * w_a``, ``dL/dt_w = dL/dw * w`` (d exp = exp);
+    * ``dL/ddeltas = dL/dt * stds`` (the means only shift).
+
+    Non-smooth points, and the rule used there:
+
+    * the clip to the image: a coordinate clipped to the border gets no gradient. The clip
+      counts as active only strictly outside: a coordinate exactly on the border (0 or the
+      image's width/height) keeps its gradient, the derivative from inside the image;
+    * the clamp of ``t_w``, ``t_h`` at ``BBOX_XFORM_CLIP``: active strictly above it (then
+      no gradient for that ``t``); at exactly ``BBOX_XFORM_CLIP`` the gradient passes.
+
+    Args:
+        anchors: (N, 4) reference boxes; deltas: (N, 4), as given to :func:`decode`.
+        dboxes: (N, 4) gradient of the loss w.r.t. the (clipped) boxes ``(x1, y1, x2, y2)``.
+        means, stds: the normalisation given to :func:`decode`, if any.
+        image_size: ``(height, width)`` the boxes were clipped to, or None for no clip.
+
+    Returns:
+        (N, 4) d loss / d deltas, dtype ``np.result_type(anchors, deltas, dboxes)``.
+    """
+    decoded = _decode_terms(anchors, deltas, means, stds)
+    dboxes = as_boxes(dboxes, "dboxes")
+    if dboxes.shape != decoded.boxes.shape:
+        raise ValueError(
+            f"dboxes must have the shape of deltas {decoded.boxes.shape}, got {dboxes.shape}"
+        )
+    dtype = np.result_type(decoded.boxes, dboxes)
+    if image_size is not None:
+        height, width = check_image_size(image_size)
+        limits = np.array([width, height, width, height], dtype=dtype)
+        inside = (decoded.boxes >= 0) & (decoded.boxes <= limits)  # (N, 4) clip inactive
+        dboxes = np.where(inside, dboxes, 0.0)
+    dx = dboxes[:, 0] + dboxes[:, 2]
+    dy = dboxes[:, 1] + dboxes[:, 3]
+    dw = 0.5 * (dboxes[:, 2] - dboxes[:, 0])
+    dh = 0.5 * (dboxes[:, 3] - dboxes[:, 1])
+    unclamped = decoded.t[:, 2:] <= BBOX_XFORM_CLIP  # (N, 2) the min() passes t through
+    dt = np.stack(
+        [
+            dx * decoded.anchor_w,
+            dy * decoded.anchor_h,
+            np.where(unclamped[:, 0], dw * decoded.w, 0.0),
+            np.where(unclamped[:, 1], dh * decoded.h, 0.0),
+        ],
+        axis=1,
+    )  # (N, 4)
+    if stds is not None:
+        dt = dt * _coord_vector(stds, "stds", dtype, positive=True)
+    return dt.astype(dtype, copy=False)
 
 
 def clip_boxes(boxes: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:

@@ -10,9 +10,11 @@ from minirpn.boxes import (
     check_boxes,
     clip_boxes,
     decode,
+    decode_backward,
     encode,
     remove_small_boxes,
 )
+from minirpn.gradcheck import numerical_gradient, relative_error
 
 STDS = (0.1, 0.1, 0.2, 0.2)
 MEANS = (0.01, -0.02, 0.03, 0.0)
@@ -114,3 +116,68 @@ def test_bad_arguments_raise():
         remove_small_boxes(good, -1)
     with pytest.raises(TypeError, match="floating"):
         clip_boxes(np.zeros((1, 4), dtype=np.int64), (10, 10))
+
+
+def decode_and_clip(anchors, deltas, means, stds, image_size):
+    boxes = decode(anchors, deltas, means, stds)
+    return boxes if image_size is None else clip_boxes(boxes, image_size)
+
+
+@pytest.mark.parametrize("normalise", [False, True])
+@pytest.mark.parametrize("image_size", [None, (120, 160)])
+def test_decode_backward_matches_finite_differences(normalise, image_size):
+    rng = np.random.default_rng(5)
+    anchors = random_boxes(rng, 12)  # many cross the 160 x 120 image's borders
+    means, stds = (MEANS, STDS) if normalise else (None, None)
+    scale = np.array(STDS) if normalise else np.ones(4)
+    deltas = rng.normal(0, 0.5, (12, 4)) / scale
+    # Row 0: t_w beyond the clamp (log(1000/16) ~ 4.1): w no longer depends on it.
+    deltas[0, 2] = (BBOX_XFORM_CLIP + 1.0 - (means[2] if normalise else 0.0)) / scale[2]
+    boxes = decode_and_clip(anchors, deltas, means, stds, image_size)
+    if image_size is not None:
+        unclipped = decode(anchors, deltas, means, stds)
+        assert np.any(boxes != unclipped)  # the clip is exercised...
+        # ...and no coordinate lies within the step of a border, where the clip has a kink.
+        for limit, columns in ((160, [0, 2]), (120, [1, 3])):
+            edges = unclipped[:, columns]
+            assert np.minimum(np.abs(edges), np.abs(edges - limit)).min() > 1e-3
+    weights = rng.standard_normal(boxes.shape)  # d loss / d boxes
+
+    def loss():
+        return np.sum(decode_and_clip(anchors, deltas, means, stds, image_size) * weights)
+
+    grad = decode_backward(anchors, deltas, weights, means, stds, image_size)
+    # float64, h = 1e-6: expect ~1e-10; a missing factor or mask gives ~0.1.
+    assert relative_error(grad, numerical_gradient(loss, deltas, h=1e-6)) < 1e-7
+    assert grad[0, 2] == 0.0  # the clamped t_w
+    if image_size is not None:
+        # A box clipped on all four sides (it covers the image) has no gradient at all.
+        huge = decode_backward(
+            np.array([[-10.0, -10.0, 200.0, 150.0]]),
+            np.zeros((1, 4)),
+            np.ones((1, 4)),
+            image_size=image_size,
+        )
+        np.testing.assert_array_equal(huge, 0.0)
+
+
+def test_decode_backward_boundary_rules():
+    # Anchor (0, 0, 10, 10) with zero deltas decodes to itself: x1 = 0 and x2 = 10 sit
+    # exactly on the borders of a 10 x 10 image. The clip counts as inactive there, so the
+    # gradient passes: dL/dt_x = (dL/dx1 + dL/dx2) w_a = 2 * 10, dL/dt_w = (1 - 1)/2 * w = 0.
+    anchors = np.array([[0.0, 0.0, 10.0, 10.0]])
+    dboxes = np.array([[1.0, 0.0, 1.0, 0.0]])
+    grad = decode_backward(anchors, np.zeros((1, 4)), dboxes, image_size=(10, 10))
+    np.testing.assert_array_equal(grad, [[20.0, 0.0, 0.0, 0.0]])
+    # t_w exactly at the clamp: the gradient passes (dL/dt_w = dL/dw * w, dL/dw = 1/2 + 1/2).
+    deltas = np.array([[0.0, 0.0, BBOX_XFORM_CLIP, 0.0]])
+    grad = decode_backward(anchors, deltas, np.array([[-1.0, 0.0, 1.0, 0.0]]))
+    np.testing.assert_allclose(grad, [[0.0, 0.0, 10.0 * 1000 / 16, 0.0]], rtol=1e-12)
+
+
+def test_decode_backward_bad_arguments():
+    anchors = np.array([[0.0, 0.0, 10.0, 10.0]])
+    with pytest.raises(ValueError, match=r"dboxes must have the shape of deltas \(1, 4\)"):
+        decode_backward(anchors, np.zeros((1, 4)), np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="image_size"):
+        decode_backward(anchors, np.zeros((1, 4)), np.zeros((1, 4)), image_size=(0, 5))

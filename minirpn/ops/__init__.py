@@ -1,4 +1,5 @@
-"""Box and RoI operations of the detector: IoU (F9), NMS (F16), RoI pooling (F18, F19).
+"""Box and RoI operations of the detector: IoU (F9), NMS (F16), RoI pooling (F18, F19) and
+RoIAlign (F18, F19, F20).
 
 These are the fast versions: thin wrappers that validate and convert the inputs (with
 ``minirpn.ops._validate``) and call the Cython kernels in ``kernels/``. Each has a NumPy twin
@@ -10,11 +11,23 @@ agree. Boxes are continuous corners ``(x1, y1, x2, y2)``, width ``x2 - x1``.
 import numpy as np
 
 from minirpn._kernels import boxes as _boxes
+from minirpn._kernels import roi_align as _roi_align
 from minirpn._kernels import roi_pool as _roi_pool
 from minirpn.ops import _validate
 from minirpn.ops.reference import score_order
 
-__all__ = ["box_iou", "nms", "batched_nms", "roi_pool", "roi_pool_backward"]
+# Padding of each cell of the channels-last gradient buffer of roi_align_backward.
+CELL_PADDING = 8
+
+__all__ = [
+    "box_iou",
+    "nms",
+    "batched_nms",
+    "roi_pool",
+    "roi_pool_backward",
+    "roi_align",
+    "roi_align_backward",
+]
 
 
 def box_iou(boxes1, boxes2):
@@ -112,3 +125,64 @@ def roi_pool_backward(grad_out, rois, argmax, features_shape):
     if _roi_pool.roi_pool_backward(grad_out, batch_index, argmax, grad_features):
         _validate.check_argmax_range(argmax, features_shape)  # raises, naming the bad value
     return grad_features.reshape(features_shape)
+
+
+def roi_align(features, rois, output_size, spatial_scale, sampling_ratio, aligned=True):
+    """RoIAlign with torchvision's semantics (F18, F19): each bin the mean of a fixed
+    ``sampling_ratio x sampling_ratio`` grid of bilinear samples.
+
+    Args:
+        features: (N, C, H, W) float32/float64.
+        rois: (R, 5) rows ``(batch_index, x1, y1, x2, y2)`` in image coordinates.
+        output_size: int or ``(pooled_height, pooled_width)``.
+        spatial_scale: float > 0; sampling_ratio: int >= 1 (no adaptive grid).
+        aligned: True shifts the projected corners by -0.5 (pixel centres); False is the
+            legacy geometry, RoIs stretched to at least one cell.
+    Returns:
+        out (R, C, ph, pw) in the features' dtype. See ``minirpn.ops.reference.roi_align``.
+    """
+    features, batch_index, coords, output_size, scale, ratio, aligned = (
+        _validate.check_roi_align_args(
+            features, rois, output_size, spatial_scale, sampling_ratio, aligned
+        )
+    )
+    out = np.empty((len(coords), features.shape[1]) + output_size, dtype=features.dtype)
+    # Channels last, (N, H, W, C): the kernel's innermost loops run over channels in SIMD.
+    features_nhwc = np.ascontiguousarray(features.transpose(0, 2, 3, 1))
+    _roi_align.roi_align_forward(features_nhwc, batch_index, coords, scale, ratio, aligned, out)
+    return out
+
+
+def roi_align_backward(
+    grad_out, features, rois, output_size, spatial_scale, sampling_ratio, aligned=True
+):
+    """Gradients of ``roi_align`` w.r.t. the features and the RoI corners (F20).
+
+    Args:
+        grad_out: (R, C, ph, pw) gradient of the loss w.r.t. the output of ``roi_align``.
+        features, rois, output_size, spatial_scale, sampling_ratio, aligned: as given to
+            ``roi_align``.
+    Returns:
+        dfeatures (N, C, H, W) in the features' dtype; drois (R, 5) float64, columns
+        ``(0, dx1, dy1, dx2, dy2)``. At the kinks of the piecewise-smooth output the rule of
+        ``minirpn.ops.reference.roi_align_axis`` applies.
+    """
+    features, batch_index, coords, output_size, scale, ratio, aligned = (
+        _validate.check_roi_align_args(
+            features, rois, output_size, spatial_scale, sampling_ratio, aligned
+        )
+    )
+    shape = (len(coords), features.shape[1]) + output_size
+    grad_out = _validate.check_roi_align_grad(grad_out, shape, features.dtype)
+    batch, channels, height, width = features.shape
+    features_nhwc = np.ascontiguousarray(features.transpose(0, 2, 3, 1))
+    # Each cell padded by CELL_PADDING values: transposing back to NCHW then reads at a
+    # stride that is not a power of two (512 float32 channels = 2 KiB, where every read of
+    # the transpose lands in the same few cache sets and the copy is 5-10x slower).
+    grad_nhwc = np.zeros((batch, height, width, channels + CELL_PADDING), dtype=features.dtype)
+    drois = np.zeros((len(coords), 5))
+    _roi_align.roi_align_backward(
+        grad_out, features_nhwc, batch_index, coords, scale, ratio, aligned, grad_nhwc, drois
+    )
+    dfeatures = np.ascontiguousarray(grad_nhwc[..., :channels].transpose(0, 3, 1, 2))
+    return dfeatures, drois

@@ -131,6 +131,63 @@ def check_spatial_scale(name, scale):
     return scale
 
 
+def check_sampling_ratio(name, sampling_ratio):
+    """Return the RoIAlign sampling grid size: an int >= 1 (bool refused).
+
+    torchvision reads ``sampling_ratio <= 0`` as "adaptive": ``ceil(roi_size / bins)`` samples
+    per bin, a grid that changes size as the RoI grows, so the output jumps whenever it does
+    and the gradient with respect to the box coordinates is wrong at those jumps. It is refused.
+    """
+    if (
+        not isinstance(sampling_ratio, numbers.Integral)
+        or isinstance(sampling_ratio, bool)
+        or sampling_ratio < 1
+    ):
+        raise ValueError(
+            f"{name} must be an integer >= 1 (the adaptive grid of sampling_ratio <= 0 is not "
+            f"supported: it makes the output piecewise constant in the box coordinates), "
+            f"got {sampling_ratio!r}"
+        )
+    return int(sampling_ratio)
+
+
+def check_flag(name, value):
+    """Return ``value`` as a bool; it must be a Python or NumPy bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_roi_align_args(features, rois, output_size, spatial_scale, sampling_ratio, aligned):
+    """Validate the arguments shared by ``roi_align`` and ``roi_align_backward``.
+
+    Returns ``(features, batch_index, coords, output_size, spatial_scale, sampling_ratio,
+    aligned)``: features C-contiguous float32/float64 (N, C, H, W), batch_index int64 (R,),
+    coords float64 (R, 4), output_size ``(ph, pw)``, and the three scalars checked.
+    """
+    features = check_features("features", features)
+    batch_index, coords = check_rois("rois", rois, features.shape[0])
+    output_size = check_output_size("output_size", output_size)
+    spatial_scale = check_spatial_scale("spatial_scale", spatial_scale)
+    sampling_ratio = check_sampling_ratio("sampling_ratio", sampling_ratio)
+    aligned = check_flag("aligned", aligned)
+    return features, batch_index, coords, output_size, spatial_scale, sampling_ratio, aligned
+
+
+def check_roi_align_grad(grad_out, shape, dtype):
+    """Return ``grad_out`` as a C-contiguous array of ``dtype``; it must have ``shape``.
+
+    ``shape`` is that of the forward output, ``(R, C, ph, pw)``; ``dtype`` the features'.
+    """
+    grad_out = as_float_array("grad_out", grad_out)
+    if grad_out.shape != shape:
+        raise ValueError(
+            f"grad_out must have the shape of the output (R, C, ph, pw) = {shape}, "
+            f"got shape {grad_out.shape}"
+        )
+    return np.ascontiguousarray(grad_out, dtype=dtype)
+
+
 def check_features_shape(name, shape):
     """Return a (N, C, H, W) shape as a tuple of positive ints."""
     if not isinstance(shape, (tuple, list)) or len(shape) != 4:
