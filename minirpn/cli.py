@@ -1,6 +1,7 @@
 """The ``minirpn`` command: train, evaluate and run the tiny detector; write the toy data.
 
     minirpn train [--out DIR] [--data DIR] [--iters N] [--seed S] [--batch-size B] [--lr LR]
+                  [--scheme NAME] [--roi-op pool|align]
     minirpn train --resume DIR
     minirpn eval --run DIR [--data DIR]
     minirpn detect --run DIR IMAGE... --out DIR
@@ -121,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="training scheme of F20 (default: approximate-joint)",
     )
     p.add_argument(
+        "--roi-op",
+        choices=("pool", "align"),
+        help="the head's RoI layer: pool = RoI max pooling as in the paper (F19, the "
+        "default), align = RoIAlign (bilinear sampling)",
+    )
+    p.add_argument(
         "--checkpoint-every",
         type=_positive_int,
         default=200,
@@ -198,6 +205,7 @@ def _train(args) -> int | None:
             ("--lr", args.lr),
             ("--data", args.data),
             ("--scheme", args.scheme),
+            ("--roi-op", args.roi_op),
         )
         changed = [flag for flag, value in given if value is not None]
         if changed:
@@ -214,6 +222,7 @@ def _train(args) -> int | None:
                 ("max_iters", args.iters),
                 ("images_per_batch", args.batch_size),
                 ("learning_rate", args.lr),
+                ("roi_op", args.roi_op),
             )
             if value is not None
         }

@@ -25,6 +25,9 @@ import os
 from dataclasses import dataclass
 
 RPN_LOSS_NORMALIZATIONS = ("anchor_locations", "minibatch")
+# The head's RoI layer: "pool" is the paper's RoI max pooling (F19); "align" is RoIAlign
+# (bilinear samples, no quantisation), differentiable w.r.t. the box coordinates (F20).
+ROI_OPS = ("pool", "align")
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,10 @@ class Config:
     roi_bg_thresh_lo: float = 0.1
     bbox_normalize_means: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     bbox_normalize_stds: tuple[float, float, float, float] = (0.1, 0.1, 0.2, 0.2)
-    roi_pool_size: int = 7  # F19
+    roi_pool_size: int = 7  # F19: the output grid of either RoI layer
+    roi_op: str = "pool"  # "pool" (F19, the paper) or "align" (RoIAlign), see ROI_OPS
+    roi_align_sampling_ratio: int = 2  # bilinear samples per bin side (roi_op "align")
+    roi_align_aligned: bool = True  # half-pixel shift of the projected corners ("align")
     head_sigma: float = 1.0  # smooth-L1 sigma of the Fast R-CNN head
     fc_channels: int = 4096
 
@@ -198,6 +204,9 @@ _FIELD_RULES = {
     "bbox_normalize_means": ("finite floats", 4),
     "bbox_normalize_stds": ("positive floats", 4),
     "roi_pool_size": _POSITIVE_INT,
+    "roi_op": ("choice", ROI_OPS),
+    "roi_align_sampling_ratio": _POSITIVE_INT,
+    "roi_align_aligned": ("bool",),
     "head_sigma": _POSITIVE_FLOAT,
     "fc_channels": _POSITIVE_INT,
     "test_nms": _PROBABILITY,
@@ -223,6 +232,10 @@ def _checked(name: str, value, kind: str, *bounds):
         if value not in bounds[0]:
             raise ValueError(f"{name} must be one of {list(bounds[0])}, got {shown}")
         return value
+    if kind == "bool":
+        if not isinstance(value, bool):  # not 1 or "yes": a typo should not pass
+            raise ValueError(f"{name} must be True or False, got {shown}")
+        return bool(value)
     if kind == "int or None":
         return None if value is None else _checked(name, value, "int", *bounds)
     if kind.endswith("floats") or kind.endswith("ints"):

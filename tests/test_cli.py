@@ -292,3 +292,25 @@ def test_voc_and_coco_forms_of_the_same_images_train_and_evaluate_alike(tmp_path
         np.testing.assert_array_equal(params["voc"][name], value)
     code, out, err = run_main(capsys, "eval", "--run", tmp_path / "run_voc")
     assert code == 0 and "mAP@0.5" in out, err
+
+
+def test_roi_op_option_reaches_the_config_and_cannot_change_on_resume(
+    tmp_path, capsys, monkeypatch
+):
+    import minirpn.train
+
+    seen = {}
+
+    def fake_train(cfg, run_dir, **kwargs):  # the option's effect, without the training
+        seen["cfg"] = cfg
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(minirpn.train, "train", fake_train)
+    code, _, err = run_main(capsys, "train", "--out", tmp_path, "--roi-op", "align")
+    assert "stop here" in err and seen["cfg"].roi_op == "align"
+    run_main(capsys, "train", "--out", tmp_path)
+    assert seen["cfg"].roi_op == "pool"  # the paper's RoI pooling by default (F19)
+    code, _, err = run_main(capsys, "train", "--resume", tmp_path, "--roi-op", "pool")
+    assert_one_line_error(code, err, EXIT_USAGE, "--roi-op")
+    code, _, err = run_main(capsys, "train", "--roi-op", "max")
+    assert_one_line_error(code, err, EXIT_USAGE, "--roi-op")
