@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--roi-op",
         choices=("pool", "align"),
         help="the head's RoI layer: pool = RoI max pooling as in the paper (F19, the "
-        "default), align = RoIAlign (bilinear sampling)",
+        "default), align = RoIAlign (bilinear sampling; non-approximate-joint always uses it)",
     )
     p.add_argument(
         "--checkpoint-every",
@@ -226,6 +226,13 @@ def _train(args) -> int | None:
             )
             if value is not None
         }
+        if args.scheme == "non-approximate-joint":  # it needs RoIAlign's corner gradient
+            if args.roi_op == "pool":
+                raise UsageError(
+                    "--scheme non-approximate-joint needs --roi-op align (RoI pooling has no "
+                    "gradient with respect to the box coordinates)"
+                )
+            overrides["roi_op"] = "align"
         cfg = dataclasses.replace(Config.tiny(), **overrides)
         _check_data_and_memory(cfg, args.data, progress=not args.no_progress)  # issue 13
     result = train(

@@ -314,3 +314,10 @@ def test_roi_op_option_reaches_the_config_and_cannot_change_on_resume(
     assert_one_line_error(code, err, EXIT_USAGE, "--roi-op")
     code, _, err = run_main(capsys, "train", "--roi-op", "max")
     assert_one_line_error(code, err, EXIT_USAGE, "--roi-op")
+    # Non-approximate joint training needs RoIAlign: chosen for it, pool refused.
+    run_main(capsys, "train", "--out", tmp_path, "--scheme", "non-approximate-joint")
+    assert seen["cfg"].roi_op == "align"
+    code, _, err = run_main(
+        capsys, "train", "--scheme", "non-approximate-joint", "--roi-op", "pool"
+    )
+    assert_one_line_error(code, err, EXIT_USAGE, "needs --roi-op align")

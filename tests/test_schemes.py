@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 
 from minirpn import Config
+from minirpn.backbone import preprocess
+from minirpn.gradcheck import numerical_gradient, relative_error
 from minirpn.model import Detector
-from minirpn.schemes import SCHEMES, ApproximateJoint, make_scheme
+from minirpn.schemes import LOSS_NAMES, SCHEMES, ApproximateJoint, NonApproximateJoint, make_scheme
+from minirpn.schemes.steps import GROUND_TRUTH, roi_boxes, roi_boxes_backward
 
 NUM_CLASSES = 3
 
@@ -57,10 +60,151 @@ def test_the_shared_map_adds_the_two_paths():
 
 
 def test_scheme_names_and_bad_arguments():
-    assert sorted(SCHEMES) == ["approximate-joint"]
+    assert sorted(SCHEMES) == ["approximate-joint", "non-approximate-joint"]
     detector = Detector(Config.tiny(), NUM_CLASSES)
     assert isinstance(make_scheme("approximate-joint", detector), ApproximateJoint)
     with pytest.raises(ValueError, match="scheme must be one of"):
         make_scheme("joint", detector)
     with pytest.raises(ValueError, match="frozen must name stages"):
         ApproximateJoint(detector, frozen={"head"})
+
+
+# --- non-approximate joint training (F20 (3)) -------------------------------------------
+
+
+def joint_scene():
+    """A float64 detector with RoIAlign, larger weights (gradients well above the noise)."""
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0.0, 1.0, size=(2, 64, 64, 3))
+    boxes = [
+        np.array([[4.0, 6.0, 30.0, 26.0], [30.0, 28.0, 60.0, 62.0]]),
+        np.array([[10.0, 8.0, 24.0, 50.0], [34.0, 10.0, 58.0, 30.0]]),
+    ]
+    labels = [np.array([1, 3]), np.array([2, 1])]
+    cfg = Config.tiny(roi_batch_size=16, roi_op="align")
+    detector = Detector(cfg, NUM_CLASSES, seed=1, dtype=np.float64)
+    for param in detector.params.values():
+        param += rng.normal(0.0, 0.05, size=param.shape)
+    return detector, images, boxes, labels
+
+
+def total_loss_of(scheme, images, boxes, labels, targets):
+    def total_loss():
+        out = scheme.forward(images, boxes, labels, None, targets=targets)
+        return sum(out[name] for name in LOSS_NAMES)
+
+    return total_loss
+
+
+def test_non_approximate_joint_whole_model_gradient_check_float64():
+    """The analytic gradient of the total loss equals centred differences in which the RoIs
+    are recomputed from the perturbed RPN deltas, with the same selections (F20 (3)).
+
+    The sampled targets and proposal indices are fixed (``targets=``); every perturbation
+    of an RPN weight moves the proposal RoIs, and the loss sees that through RoIAlign. The
+    RPN's bbox_pred is checked on the entries the path changes most (that is where it
+    enters), the layers before it on their largest entries. Approximate joint training's
+    gradient, which leaves the path out, fails the same check.
+    """
+    detector, images, boxes, labels = joint_scene()
+    scheme = NonApproximateJoint(detector)
+    detector.zero_grad()
+    losses = scheme.forward(images, boxes, labels, np.random.default_rng(5))
+    targets = scheme.last_targets
+    from_proposals = targets.roi_anchors != GROUND_TRUTH
+    assert from_proposals.sum() >= 4 and (~from_proposals).any()
+    assert (targets.roi_targets.labels[from_proposals] > 0).any(), "needs foreground proposals"
+    scheme.backward()
+    analytic = {name: grad.copy() for name, grad in detector.grads.items()}
+    total_loss = total_loss_of(scheme, images, boxes, labels, targets)
+    assert total_loss() == pytest.approx(sum(losses.values()), rel=1e-12)
+
+    approximate = ApproximateJoint(detector)
+    detector.zero_grad()
+    approximate.forward(images, boxes, labels, None, targets=targets)
+    approximate.backward()
+    without_path = detector.grads["rpn.bbox_pred.weight"].copy()
+
+    def check(name, entries):
+        flat = detector.params[name].reshape(-1)  # a view: perturbing it perturbs the model
+        numeric = np.array(
+            [numerical_gradient(total_loss, flat[i : i + 1], h=1e-6)[0] for i in entries]
+        )
+        return relative_error(analytic[name].reshape(-1)[entries], numeric), numeric
+
+    # bbox_pred: the entries the path changes most, and those with the largest gradient.
+    path = np.abs(analytic["rpn.bbox_pred.weight"] - without_path).reshape(-1)
+    largest = np.abs(analytic["rpn.bbox_pred.weight"]).reshape(-1)
+    entries = np.union1d(np.argsort(-path)[:4], np.argsort(-largest)[:2])
+    errors = {}
+    errors["rpn.bbox_pred.weight"], numeric = check("rpn.bbox_pred.weight", entries)
+    assert relative_error(without_path.reshape(-1)[entries], numeric) > 1e-3  # path matters
+    for name in ("rpn.bbox_pred.bias", "rpn.conv.weight", "backbone.6.weight"):
+        entries = np.sort(np.argsort(-np.abs(analytic[name]).reshape(-1))[:2])
+        errors[name], _ = check(name, entries)
+    worst = max(errors, key=errors.get)
+    assert errors[worst] < 1e-6, errors
+
+
+def test_non_approximate_joint_holds_the_selections_and_targets_fixed():
+    """What stays constant (F20 (3)): the selections, the ground-truth RoIs, the targets."""
+    detector, images, boxes, labels = joint_scene()
+    scheme = NonApproximateJoint(detector)
+    scheme.forward(images, boxes, labels, np.random.default_rng(5))
+    targets = scheme.last_targets
+    features = detector.backbone.forward(preprocess(images, np.float64))
+    _, deltas = detector.rpn.forward(features)
+    anchors = detector.anchors(*deltas.shape[2:])
+    # The RoIs are their anchors decoded and clipped: at the sampling deltas, bit for bit.
+    rois = roi_boxes(targets.rois, targets.roi_anchors, deltas, anchors, (64, 64))
+    np.testing.assert_array_equal(rois, targets.rois)
+    # Other deltas move the proposal RoIs (same anchors), never the ground-truth ones.
+    moved = roi_boxes(targets.rois, targets.roi_anchors, deltas + 0.01, anchors, (64, 64))
+    gt_rows = targets.roi_anchors == GROUND_TRUTH
+    np.testing.assert_array_equal(moved[gt_rows], targets.rois[gt_rows])
+    np.testing.assert_array_equal(moved[:, 0], targets.rois[:, 0])
+    assert (moved[~gt_rows, 1:] != targets.rois[~gt_rows, 1:]).any(axis=1).all()
+    gt_of_image = [boxes[int(b)] for b in targets.rois[gt_rows, 0]]
+    assert all(
+        (g == r).all(axis=1).any()
+        for g, r in zip(gt_of_image, targets.rois[gt_rows, 1:], strict=True)
+    )
+    # A gradient on the ground-truth RoIs reaches no delta.
+    drois = np.where(gt_rows[:, None], 1.0, 0.0) * np.ones_like(targets.rois)
+    assert not roi_boxes_backward(
+        drois, targets.rois, targets.roi_anchors, deltas, anchors, (64, 64)
+    ).any()
+    # A forward on fixed targets keeps them: same samples, same regression targets.
+    detector.params["rpn.bbox_pred.bias"] += 0.01
+    scheme.forward(images, boxes, labels, None, targets=targets)
+    assert scheme.last_targets is targets
+
+
+def test_non_approximate_joint_frozen_stages_and_bad_arguments():
+    detector, images, boxes, labels = joint_scene()
+    grads = {}
+    for name, scheme_type, frozen in (
+        ("joint", NonApproximateJoint, ()),
+        ("no head", NonApproximateJoint, {"roi_head"}),
+        ("approximate, no head", ApproximateJoint, {"roi_head"}),
+        ("no rpn", NonApproximateJoint, {"rpn"}),
+    ):
+        scheme = scheme_type(detector, frozen=frozen)
+        detector.zero_grad()
+        targets = grads.get("targets")
+        scheme.forward(images, boxes, labels, np.random.default_rng(5), targets=targets)
+        grads.setdefault("targets", scheme.last_targets)
+        scheme.backward()
+        grads[name] = {k: g.copy() for k, g in detector.grads.items()}
+    # With the head frozen no coordinate gradient exists: the RPN trains as approximately.
+    for key, grad in grads["no head"].items():
+        np.testing.assert_array_equal(grad, grads["approximate, no head"][key], err_msg=key)
+    assert not grads["no rpn"]["rpn.bbox_pred.weight"].any()
+    assert grads["joint"]["rpn.bbox_pred.weight"].any()
+    with pytest.raises(ValueError, match="cfg.roi_op 'align'; got 'pool'"):
+        NonApproximateJoint(Detector(Config.tiny(), NUM_CLASSES))
+    with pytest.raises(ValueError, match="roi_anchors"):
+        NonApproximateJoint(detector).forward(
+            images, boxes, labels, None, targets=grads["targets"]._replace(roi_anchors=None)
+        )
+    assert isinstance(make_scheme("non-approximate-joint", detector), NonApproximateJoint)
