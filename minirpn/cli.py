@@ -246,9 +246,15 @@ def _train(args) -> int | None:
         checkpoint_every=args.checkpoint_every,
     )
     if result.interrupted:
+        from minirpn.schemes import STAGED_SCHEMES
+
+        then = (
+            "an alternating run cannot be resumed"
+            if (args.scheme or DEFAULT_SCHEME) in STAGED_SCHEMES
+            else f"continue with 'minirpn train --resume {run_dir}'"
+        )
         print(
-            f"interrupted at iteration {result.iteration}; checkpoint saved, continue with "
-            f"'minirpn train --resume {run_dir}'",
+            f"interrupted at iteration {result.iteration}; checkpoint saved, {then}",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED

@@ -98,6 +98,10 @@ class Config:
     # iterations (0: none, as the paper, whose backbone starts pre-trained).
     warmup_iters: int = 0
     warmup_factor: float = 1.0 / 3.0
+    # Iterations of the 4 steps of alternating training (F20 (1)); () splits max_iters
+    # 2:1:2:1 as py-faster-rcnn's 80k/40k/80k/40k (minirpn.schemes.alternating). When
+    # given, the four must add up to max_iters.
+    alternating_iters: tuple[int, ...] = ()
 
     def __post_init__(self):
         for name, (kind, *bounds) in _FIELD_RULES.items():
@@ -105,6 +109,12 @@ class Config:
             object.__setattr__(self, name, value)  # frozen: the normalised value goes in here
         _check_order(self, "rpn_negative_overlap", "rpn_positive_overlap")
         _check_order(self, "roi_bg_thresh_lo", "roi_bg_thresh_hi")
+        steps = self.alternating_iters
+        if steps and (len(steps) != 4 or sum(steps) != self.max_iters):
+            raise ValueError(
+                f"alternating_iters must be 4 iteration counts adding up to max_iters "
+                f"({self.max_iters}), got {steps!r}"
+            )
 
     @property
     def num_anchors(self) -> int:
@@ -222,6 +232,7 @@ _FIELD_RULES = {
     "images_per_batch": _POSITIVE_INT,
     "warmup_iters": ("int", 0, None),
     "warmup_factor": _PROBABILITY,
+    "alternating_iters": ("positive ints",),  # () or 4, checked in __post_init__
 }
 
 
@@ -243,13 +254,14 @@ def _checked(name: str, value, kind: str, *bounds):
             raise ValueError(f"{name} must be a tuple of numbers, got {shown}")
         length = bounds[0] if bounds else None
         if (length is not None and len(value) != length) or (
-            not value and kind != "increasing positive ints"
+            not value and not kind.endswith("ints")
         ):
             expected = f"{length} numbers" if length else "at least one number"
             raise ValueError(f"{name} must hold {expected}, got {value!r}")
         if kind.endswith("ints"):
             items = tuple(_checked(f"{name}[{i}]", v, "int", 1, None) for i, v in enumerate(value))
-            if any(b <= a for a, b in zip(items[:-1], items[1:], strict=True)):
+            in_order = kind.startswith("increasing")
+            if in_order and any(b <= a for a, b in zip(items[:-1], items[1:], strict=True)):
                 raise ValueError(f"{name} must be strictly increasing, got {value!r}")
             return items
         low, exclusive = (0.0, "exclusive") if kind == "positive floats" else (None, "")

@@ -4,10 +4,15 @@ import numpy as np
 import pytest
 
 from minirpn import Config
+from minirpn import train as train_module
 from minirpn.backbone import preprocess
+from minirpn.checkpoint import load_checkpoint
 from minirpn.gradcheck import numerical_gradient, relative_error
 from minirpn.model import Detector
+from minirpn.proposal import proposal_layer
+from minirpn.runs import CHECKPOINT_NAME, load_run
 from minirpn.schemes import LOSS_NAMES, SCHEMES, ApproximateJoint, NonApproximateJoint, make_scheme
+from minirpn.schemes.alternating import Alternating, step_iterations
 from minirpn.schemes.steps import GROUND_TRUTH, roi_boxes, roi_boxes_backward
 
 NUM_CLASSES = 3
@@ -60,7 +65,7 @@ def test_the_shared_map_adds_the_two_paths():
 
 
 def test_scheme_names_and_bad_arguments():
-    assert sorted(SCHEMES) == ["approximate-joint", "non-approximate-joint"]
+    assert sorted(SCHEMES) == ["alternating", "approximate-joint", "non-approximate-joint"]
     detector = Detector(Config.tiny(), NUM_CLASSES)
     assert isinstance(make_scheme("approximate-joint", detector), ApproximateJoint)
     with pytest.raises(ValueError, match="scheme must be one of"):
@@ -208,3 +213,102 @@ def test_non_approximate_joint_frozen_stages_and_bad_arguments():
             images, boxes, labels, None, targets=grads["targets"]._replace(roi_anchors=None)
         )
     assert isinstance(make_scheme("non-approximate-joint", detector), NonApproximateJoint)
+
+
+# --- alternating training (F20 (1)) -----------------------------------------------------
+
+
+def test_alternating_step_iterations_split_the_budget_2_1_2_1():
+    assert step_iterations(Config.tiny()) == (833, 417, 833, 417)  # 2500 iterations
+    assert step_iterations(Config()) == (23333, 11667, 23333, 11667)
+    assert step_iterations(Config.tiny(max_iters=4)) == (1, 1, 1, 1)
+    cfg = Config.tiny(max_iters=10, alternating_iters=(4, 1, 3, 2))
+    assert step_iterations(cfg) == (4, 1, 3, 2)
+    scheme = Alternating(Detector(cfg, NUM_CLASSES))
+    assert [scheme.step_of(i) for i in range(10)] == [0] * 4 + [1] + [2] * 3 + [3] * 2
+    assert list(scheme.step_range(2)) == [5, 6, 7]
+    with pytest.raises(ValueError, match="max_iters >= 4"):
+        Alternating(Detector(Config.tiny(max_iters=3), NUM_CLASSES))
+    with pytest.raises(RuntimeError, match="begin_iteration"):
+        scheme.parameters()
+
+
+def proposals_of(detector, image):
+    features = detector.backbone.forward(preprocess(image[None], detector.dtype))
+    scores, deltas = detector.rpn.forward(features)
+    anchors = detector.anchors(*features.shape[2:])
+    return proposal_layer(scores, deltas, anchors, image.shape[:2], detector.cfg, train=True)[0]
+
+
+def test_alternating_steps_train_their_stages_on_proposals_made_once_by_the_right_network():
+    """Each step: which stages train (grads, optimiser set), which are re-initialised, and
+    where the RoIs of steps 2 and 4 come from (proposals made once, at the step's start)."""
+    images, boxes, labels = scene()
+    cfg = Config.tiny(roi_batch_size=16, max_iters=8, alternating_iters=(2, 2, 2, 2))
+    detector = Detector(cfg, NUM_CLASSES, seed=1, dtype=np.float64)
+    scheme = Alternating(detector, seed=3)
+    loads = []
+
+    def load(index):
+        loads.append(index)
+        return images[index]
+
+    trains = [{"backbone", "rpn"}, {"backbone", "roi_head"}, {"rpn"}, {"roi_head"}]
+    fresh = [set(), {"backbone", "roi_head"}, {"rpn"}, set()]  # re-initialised at the start
+    for iteration in range(8):
+        step = iteration // 2
+        before = {k: v.copy() for k, v in detector.params.items()}
+        expected = {i: proposals_of(detector, images[i]) for i in (0, 1)}
+        loads.clear()
+        started = scheme.begin_iteration(iteration, [0, 1], lambda s: [0, 1], load)
+        assert started == (iteration % 2 == 0) and scheme.step == step
+        # Proposals for steps 2 and 4: once per step, from the network the step starts from.
+        assert loads == ([0, 1] if started and step in (1, 3) else [])
+        if started and step in (1, 3):
+            for i in (0, 1):
+                np.testing.assert_array_equal(scheme.proposals[i], expected[i])
+            made = {i: p.copy() for i, p in scheme.proposals.items()}
+        for name, param in detector.params.items():
+            if name.endswith(".weight"):  # biases start at 0, fresh ones too
+                changed = not np.array_equal(param, before[name])
+                assert changed == (started and name.split(".")[0] in fresh[step]), name
+        assert {n.split(".")[0] for n, _, _ in scheme.parameters()} == trains[step]
+        assert {n for n, _, _ in scheme.parameters()} == {
+            n for n in detector.params if n.split(".")[0] in trains[step]
+        }
+        detector.zero_grad()
+        scheme.forward(images, boxes, labels, np.random.default_rng(iteration))
+        scheme.backward()
+        for name, grad in detector.grads.items():
+            assert grad.any() == (name.split(".")[0] in trains[step]), name
+        if step in (1, 3):  # the head's RoIs: the stored proposals or ground truth, not new
+            rois = scheme.last_targets.rois
+            for roi in rois:
+                b = int(roi[0])
+                pool = np.vstack([made[b], boxes[b]])
+                assert (pool == roi[1:]).all(axis=1).any()
+            if step == 1:  # step 1's network made them, not the fresh backbone's
+                assert not np.array_equal(proposals_of(detector, images[0]), made[0])
+
+
+def test_alternating_run_end_to_end_and_resume_is_refused(tmp_path, monkeypatch):
+    """4 iterations, one per step: one solver per step over its stages, a loadable run."""
+    built = []
+
+    class RecordingSGD(train_module.SGD):
+        def __init__(self, named_params, **kwargs):
+            named_params = list(named_params)
+            built.append({name.split(".")[0] for name, _, _ in named_params})
+            super().__init__(named_params, **kwargs)
+
+    monkeypatch.setattr(train_module, "SGD", RecordingSGD)
+    cfg = Config.tiny(max_iters=4, images_per_batch=1, warmup_iters=0)
+    result = train_module.train(cfg, tmp_path, scheme="alternating", progress=False)
+    assert result.iteration == 4 and np.isfinite(result.loss_history).all()
+    assert built == [{"backbone", "rpn"}, {"backbone", "roi_head"}, {"rpn"}, {"roi_head"}]
+    run = load_run(tmp_path)
+    assert run.detector.detect(np.zeros((64, 64, 3), np.uint8))[0].shape[1] == 4
+    state = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    assert state.extra["scheme"] == "alternating" and state.extra["scheme_step"] == 3
+    with pytest.raises(ValueError, match="'alternating' run, which cannot be resumed"):
+        train_module.train(cfg, tmp_path, resume=True, progress=False)
