@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scheme",
         choices=sorted(SCHEMES),
-        help="training scheme of F20 (default: approximate-joint)",
+        help="training scheme of F20 (default: approximate-joint; alternating: the "
+        "original's 4 steps; non-approximate-joint: gradient through the RoI coordinates)",
     )
     p.add_argument(
         "--roi-op",

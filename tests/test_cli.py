@@ -321,3 +321,21 @@ def test_roi_op_option_reaches_the_config_and_cannot_change_on_resume(
         capsys, "train", "--scheme", "non-approximate-joint", "--roi-op", "pool"
     )
     assert_one_line_error(code, err, EXIT_USAGE, "needs --roi-op align")
+
+
+def test_scheme_choices_follow_the_registry(tmp_path, capsys, monkeypatch):
+    import minirpn.train
+    from minirpn.schemes import SCHEMES
+
+    seen = []
+
+    def fake_train(cfg, run_dir, **kwargs):
+        seen.append(kwargs["scheme"])
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(minirpn.train, "train", fake_train)
+    for name in SCHEMES:
+        run_main(capsys, "train", "--out", tmp_path, "--scheme", name)
+    assert seen == list(SCHEMES)
+    code, _, err = run_main(capsys, "train", "--scheme", "joint")
+    assert_one_line_error(code, err, EXIT_USAGE, "--scheme", "alternating")
