@@ -282,7 +282,9 @@ def train(
                     )
                 trainer.backward()
                 optimizer.lr = (
-                    trainer.learning_rate(iteration) if staged else learning_rate(cfg, iteration)
+                    learning_rate(*trainer.schedule(iteration))
+                    if staged
+                    else learning_rate(cfg, iteration)
                 )
                 optimizer.step()
             iteration += 1

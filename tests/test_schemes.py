@@ -227,6 +227,8 @@ def test_alternating_step_iterations_split_the_budget_2_1_2_1():
     scheme = Alternating(Detector(cfg, NUM_CLASSES))
     assert [scheme.step_of(i) for i in range(10)] == [0] * 4 + [1] + [2] * 3 + [3] * 2
     assert list(scheme.step_range(2)) == [5, 6, 7]
+    step_cfg, at = scheme.schedule(6)  # each step its own schedule, scaled to its length
+    assert at == 1 and step_cfg.max_iters == 3 and step_cfg.lr_steps == (600,)
     with pytest.raises(ValueError, match="max_iters >= 4"):
         Alternating(Detector(Config.tiny(max_iters=3), NUM_CLASSES))
     with pytest.raises(RuntimeError, match="begin_iteration"):

@@ -28,7 +28,7 @@ from minirpn.schemes.non_approximate_joint import NonApproximateJoint
 from minirpn.schemes.steps import LOSS_NAMES, Targets
 
 SCHEMES = {scheme.name: scheme for scheme in (ApproximateJoint, NonApproximateJoint, Alternating)}
-# Schemes that run in steps: the loop calls their begin_iteration() and learning_rate().
+# Schemes that run in steps: the loop calls their begin_iteration() and schedule().
 STAGED_SCHEMES = frozenset({Alternating.name})
 
 __all__ = [

@@ -110,7 +110,7 @@ class Alternating:
                 optimizer = SGD(scheme.parameters(), ...)   # a new step: a new solver
             losses = scheme.forward(images, boxes, labels, rng)
             scheme.backward()
-            optimizer.lr = scheme.learning_rate(iteration)
+            optimizer.lr = learning_rate(*scheme.schedule(iteration))
             optimizer.step()
 
     ``step_images(step)`` lists the dataset indices the step trains on (its proposals are
@@ -136,10 +136,12 @@ class Alternating:
     def step_range(self, step: int) -> range:
         return range(self.starts[step], self.starts[step] + self.iterations[step])
 
-    def learning_rate(self, iteration: int) -> float:
-        """The step's own schedule: ``cfg``'s warm-up and lr steps scaled to its length."""
-        from minirpn.train import learning_rate  # the loop's schedule function
+    def schedule(self, iteration: int):
+        """``(step_cfg, iteration_in_step)``: the step's own learning-rate schedule.
 
+        ``step_cfg`` is ``cfg`` with its warm-up and lr steps scaled to the step's length;
+        the loop's :func:`minirpn.train.learning_rate` of the pair is the rate.
+        """
         cfg = self.detector.cfg
         step = self.step_of(iteration)
         n = self.iterations[step]
@@ -152,7 +154,7 @@ class Alternating:
             alternating_iters=(),
             max_iters=n,
         )
-        return learning_rate(step_cfg, iteration - self.starts[step])
+        return step_cfg, iteration - self.starts[step]
 
     # --- the steps ---------------------------------------------------------------------
     def begin_iteration(
