@@ -31,3 +31,15 @@ def test_activation_scale_draws_one_line_per_entry_predictions_dashed():
     assert list(he.get_xdata()) == [1, 2, 3]
     assert predicted.get_linestyle() == "--" and he.get_linestyle() == "-"
     plt.close(fig)
+
+
+def test_curves_with_switch_points_marks_both_signs_in_the_curve_colour():
+    fig, ax = plt.subplots()
+    x = [-1, 0, 1]
+    charts.curves_with_switch_points(ax, x, {"a": [1, 0, 1], "b": [2, 0, 2]}, {"b": 0.25})
+    a, b, *rest = ax.get_lines()
+    assert list(a.get_ydata()) == [1, 0, 1] and list(b.get_ydata()) == [2, 0, 2]
+    switches = [line for line in rest if line.get_gid() == "switch"]
+    assert [line.get_xdata()[0] for line in switches] == [-0.25, 0.25]
+    assert all(line.get_color() == b.get_color() for line in switches)
+    plt.close(fig)

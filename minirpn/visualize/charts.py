@@ -1,4 +1,5 @@
-"""Charts of numbers a lesson computed: map sizes, timings, signal scale through depth.
+"""Charts of numbers a lesson computed: map sizes, timings, signal scale through depth,
+loss curves with their switch points.
 
 Each function draws onto an ``Axes`` and returns it. It takes the numbers a lesson
 computed with the package and only draws them: no computation happens here that a
@@ -78,6 +79,41 @@ def activation_scale(
     ax.set_xlabel("depth (conv + ReLU layers)")
     ax.set_ylabel(f"{ylabel} (log scale)")
     ax.grid(True, which="major", alpha=0.3)
+    ax.legend()
+    return ax
+
+
+def curves_with_switch_points(
+    ax,
+    x: Sequence[float],
+    curves: Mapping[str, Sequence[float]],
+    switch_points: Mapping[str, float],
+    ylabel: str = "loss",
+):
+    """Functions of one variable, each with the points ``±x0`` where its formula changes.
+
+    Drawn for the smooth L1 loss (F12) and its derivative: one line per curve, and for every
+    label in ``switch_points`` two dotted vertical lines at ``-x0`` and ``+x0`` in the colour
+    of the curve with the same label (a label without a curve is drawn in grey).
+
+    Args:
+        ax: matplotlib ``Axes``.
+        x: the abscissae shared by every curve.
+        curves: label -> values at ``x``.
+        switch_points: label -> x0 > 0, where that curve changes formula.
+        ylabel: what the curves are.
+    """
+    colors = {}
+    for label, values in curves.items():
+        (line,) = ax.plot(x, values, lw=2, label=label)
+        colors[label] = line.get_color()
+    for label, x0 in switch_points.items():
+        for sign in (-1, 1):
+            ax.axvline(sign * x0, color=colors.get(label, "0.5"), ls=":", lw=1.5, gid="switch")
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.set_xlabel("x = prediction − target")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
     ax.legend()
     return ax
 
