@@ -74,3 +74,16 @@ def test_notebook_runs_within_its_budget(path, monkeypatch, toy_run_ready):
     client.execute()  # raises CellExecutionError on the first failing cell
     seconds = time.perf_counter() - start
     assert seconds < budget, f"{path.name} took {seconds:.0f} s, over its {budget} s budget"
+
+
+def test_the_lessons_walk_through_every_formula():
+    """F1-F21 (docs/FORMULAS.md) each appear in the markdown of some lesson."""
+    import re
+
+    named = set()
+    for path in NOTEBOOKS:
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "markdown":
+                named.update(int(n) for n in re.findall(r"\bF(\d{1,2})\b", cell.source))
+    assert set(range(1, 22)) <= named, f"no lesson names {sorted(set(range(1, 22)) - named)}"
