@@ -17,7 +17,7 @@ the fast test files (or test ids) that should fail because of it. The runner
    failing test id, and the time;
 4. prints the table and exits with status 1 if any mutant survived.
 
-    python benchmarks/mutants.py              # everything (~20 minutes on a busy 2-core box, -j 2)
+    python benchmarks/mutants.py -j 2         # all 145 mutants: ~25 min on a busy 2-core box
     python benchmarks/mutants.py --list       # the catalogue
     python benchmarks/mutants.py --only nms   # mutants whose name or file contains "nms"
     python benchmarks/mutants.py --only relu,evaluation.iou   # any of several
