@@ -6,45 +6,15 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import run_main
 from PIL import Image
 
 from minirpn import Config
 from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from minirpn.cli import EXIT_ERROR, EXIT_USAGE, main
+from minirpn.cli import EXIT_ERROR, EXIT_USAGE
 from minirpn.data import TOY_CLASS_NAMES, CocoDataset, Sample, ToyShapes, write_coco
 from minirpn.model import Detector
 from minirpn.runs import CHECKPOINT_NAME, load_run
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A run folder holding an untrained (but valid) detector: enough to exercise the CLI."""
-    path = tmp_path_factory.mktemp("run")
-    cfg = Config.tiny()
-    detector = Detector(cfg, num_classes=len(TOY_CLASS_NAMES), seed=0)
-    save_checkpoint(
-        path / CHECKPOINT_NAME,
-        Checkpoint(
-            config=cfg,
-            params=detector.params,
-            momentum={},
-            iteration=0,
-            rng_state=np.random.default_rng(0).bit_generator.state,
-            extra={
-                "seed": 0,
-                "class_names": list(TOY_CLASS_NAMES),
-                "loss_history": [],
-                "train_seconds": 0.0,
-            },
-        ),
-    )
-    return path
-
-
-def run_main(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_one_line_error(code, err, expected_code, *fragments):
