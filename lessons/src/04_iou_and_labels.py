@@ -17,7 +17,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import dataclasses
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -39,6 +38,7 @@ from minirpn.matching import (
 )
 from minirpn.model import Detector
 from minirpn.ops import reference
+from minirpn.timing import best_time
 from minirpn.visualize import charts, stages
 
 # %% [markdown]
@@ -91,16 +91,6 @@ anchors_big = grid_anchors(cell_anchors, 38, 63, stride=16)  # (21546, 4)
 rng = np.random.default_rng(0)
 corners = rng.uniform(0, [1000, 600], size=(8, 2))
 gt_big = np.hstack([corners, corners + rng.uniform(40, 400, size=(8, 2))])  # (8, 4)
-
-
-def best_time(function, repeats):
-    """The fastest of ``repeats`` runs, in seconds, and the result."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 t_hand, by_hand = best_time(

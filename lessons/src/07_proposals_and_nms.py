@@ -18,7 +18,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import inspect
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -31,6 +30,7 @@ from minirpn.exercises import check
 from minirpn.ops import reference
 from minirpn.proposal import objectness, proposal_layer
 from minirpn.rpn import flatten_deltas
+from minirpn.timing import best_time
 from minirpn.train import toy_run
 from minirpn.visualize import charts, draw_proposals
 from minirpn.visualize.stages import objectness_colorbar
@@ -187,16 +187,6 @@ print(inspect.getsource(reference.nms).split('"""')[-1])
 
 
 # %%
-def best_time(function, repeats):
-    """The fastest of ``repeats`` runs, in seconds (the least disturbed by other programs)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return min(times), result
-
-
 rng = np.random.default_rng(0)
 corners = rng.uniform(0, 1000, (6000, 2))
 many = np.hstack([corners, corners + rng.uniform(16, 300, (6000, 2))])
