@@ -17,15 +17,16 @@ the fast test files (or test ids) that should fail because of it. The runner
    failing test id, and the time;
 4. prints the table and exits with status 1 if any mutant survived.
 
-    python benchmarks/mutants.py              # everything (~20 minutes on a busy 2-core box, -j 2)
+    python benchmarks/mutants.py -j 2         # all 145 mutants: ~25 min on a busy 2-core box
     python benchmarks/mutants.py --list       # the catalogue
     python benchmarks/mutants.py --only nms   # mutants whose name or file contains "nms"
     python benchmarks/mutants.py --only relu,evaluation.iou   # any of several
     python benchmarks/mutants.py -j 2         # two mutants at a time
 
-Mutants in the group "moving" target code that the detector redesign (issue 9) moves
-(matching between anchor_target and proposal_target, model.py, train.py internals): their
-``path`` and ``old`` text will need re-targeting when it lands. New code gets new entries.
+When code moves, its entries move with it: the runner refuses an entry whose text does not
+occur exactly once, so a stale catalogue fails loudly instead of passing silently. New
+code gets new entries, each named after the fast tests that should catch it (never the
+training test alone: a mutant that only a 30-second run notices is a missing unit test).
 """
 
 from __future__ import annotations
@@ -55,12 +56,11 @@ class Mutant(NamedTuple):
     new: str
     tests: tuple[str, ...]  # test files or test ids, each fast
     bug: str  # the mistake in words
-    group: str = "stable"  # "moving": re-target when the redesign lands
 
 
-def M(name, path, old, new, tests, bug, group="stable"):
+def M(name, path, old, new, tests, bug):
     tests = (tests,) if isinstance(tests, str) else tuple(tests)
-    return Mutant(name, path, old, new, tuple(f"tests/{t}" for t in tests), bug, group)
+    return Mutant(name, path, old, new, tuple(f"tests/{t}" for t in tests), bug)
 
 
 MUTANTS = [
@@ -468,6 +468,62 @@ MUTANTS = [
         "batched NMS lets classes suppress each other",
     ),
     M(
+        "kernel.roi_align_no_half_pixel_shift",
+        "kernels/roi_align.pyx",
+        "cdef double offset = 0.5 if aligned else 0.0",
+        "cdef double offset = 0.0",
+        "test_ops_roi_align.py",
+        "RoIAlign forgets aligned=True's -0.5 shift (pixel centres)",
+    ),
+    M(
+        "kernel.roi_align_samples_at_bin_start",
+        "kernels/roi_align.pyx",
+        "p = p0 + i * bin_size + (k + 0.5) * bin_size / ratio",
+        "p = p0 + i * bin_size + k * bin_size / ratio",
+        "test_ops_roi_align.py",
+        "RoIAlign samples at the start of each sub-bin, not its centre",
+    ),
+    M(
+        "kernel.roi_align_clamp_strict",
+        "kernels/roi_align.pyx",
+        "            if p <= 0.0:\n",
+        "            if p < 0.0:\n",
+        "test_ops_roi_align.py",
+        "a sample exactly at position 0 treated as interior (its position gradient kept)",
+    ),
+    M(
+        "kernel.roi_align_stretched_end_moves",
+        "kernels/roi_align.pyx",
+        "            if stretched:\n                dstart[n] = spatial_scale\n",
+        "            if stretched:\n                dstart[n] = (1.0 - t) * spatial_scale\n",
+        "test_ops_roi_align.py",
+        "a RoI stretched to one cell (aligned=False) differentiated as if its end mattered",
+    ),
+    M(
+        "reference.roi_align_no_half_pixel_shift",
+        "minirpn/ops/reference.py",
+        "    offset = 0.5 if aligned else 0.0\n    p0 = start * spatial_scale - offset  # (R,)",
+        "    offset = 0.0\n    p0 = start * spatial_scale - offset  # (R,)",
+        "test_ops_roi_align.py",
+        "the NumPy twin of RoIAlign forgets the -0.5 shift",
+    ),
+    M(
+        "boxes.decode_backward_clip_inclusive",
+        "minirpn/boxes.py",
+        "inside = (decoded.boxes >= 0) & (decoded.boxes <= limits)",
+        "inside = (decoded.boxes > 0) & (decoded.boxes < limits)",
+        "test_boxes.py",
+        "a coordinate exactly on the image border loses its gradient (the clip is inactive there)",
+    ),
+    M(
+        "boxes.decode_backward_no_stds",
+        "minirpn/boxes.py",
+        '        dt = dt * _coord_vector(stds, "stds", dtype, positive=True)\n    return dt',
+        "        dt = dt\n    return dt",
+        "test_boxes.py",
+        "the normalisation's stds left out of the chain rule",
+    ),
+    M(
         "kernel.roi_pool_floor_corners",
         "kernels/roi_pool.pyx",
         "x1 = round(coords[r, 0] * spatial_scale)",
@@ -568,8 +624,8 @@ MUTANTS = [
     M(
         "evaluation.duplicates_match_again",
         "minirpn/evaluation.py",
-        "overlaps = np.where(taken[image], -1.0, ranked.ious[image][row])",
-        "overlaps = ranked.ious[image][row]",
+        "overlaps = np.where(taken[image] | hard, -1.0, iou)  # taken or difficult: -1",
+        "overlaps = np.where(hard, -1.0, iou)  # taken or difficult: -1",
         "test_evaluation.py",
         "a ground truth can be matched twice (duplicates become true positives)",
     ),
@@ -600,8 +656,8 @@ MUTANTS = [
     M(
         "evaluation.class_blind_matching",
         "minirpn/evaluation.py",
-        "ious.append(box_iou(boxes[mine], gt_boxes[gt_labels == label]))",
-        "ious.append(box_iou(boxes[mine], gt_boxes))",
+        "mine, theirs = im.labels == label, im.gt_labels == label",
+        "mine, theirs = im.labels == label, im.gt_labels > 0",
         "test_evaluation.py",
         "a detection may match a ground truth of another class",
     ),
@@ -625,8 +681,8 @@ MUTANTS = [
     M(
         "data.coco_read_wh_as_corner",
         "minirpn/data.py",
-        "boxes[row].append([x, y, x + w, y + h])",
-        "boxes[row].append([x, y, w, h])",
+        'return [x, y, x + w, y + h], row_of[ann["image_id"]]',
+        'return [x, y, w, h], row_of[ann["image_id"]]',
         "test_data.py",
         "COCO [x, y, w, h] read as corners",
     ),
@@ -650,8 +706,8 @@ MUTANTS = [
     M(
         "checkpoint.unpickles",
         "minirpn/checkpoint.py",
-        "with np.load(path, allow_pickle=False) as archive:",
-        "with np.load(path, allow_pickle=True) as archive:",
+        "archive = np.load(path, allow_pickle=False)",
+        "archive = np.load(path, allow_pickle=True)",
         "test_checkpoint.py",
         "opening a checkpoint may execute pickled code",
     ),
@@ -674,8 +730,8 @@ MUTANTS = [
     M(
         "fileio.temp_file_left_behind",
         "minirpn/fileio.py",
-        "Path(tmp_name).unlink(missing_ok=True)",
-        "pass",
+        "        tmp.unlink(missing_ok=True)\n        raise",
+        "        raise",
         "test_checkpoint.py",
         "an interrupted write leaves its temporary file",
     ),
@@ -715,10 +771,10 @@ MUTANTS = [
     M(
         "config.json_lists_stay_lists",
         "minirpn/config.py",
-        "values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}",
-        "values = dict(raw)",
+        '        return tuple(\n            _checked(f"{name}[{i}]", v, "float", low, None,',
+        '        return list(\n            _checked(f"{name}[{i}]", v, "float", low, None,',
         "test_config.py",
-        "a config read back from JSON holds lists, so it differs from the saved one",
+        "float sequences kept as lists (JSON gives lists): the frozen config is not hashable",
     ),
     M(
         "config.num_anchors_sum",
@@ -744,34 +800,72 @@ MUTANTS = [
         "test_config.py",
         "the paper's defaults drift (negative IoU threshold)",
     ),
-    # ------------------------------------------------------------------ moving (issue 9)
+    # ------------------------------------------------------------------ matching (F8, F13, F17)
     M(
-        "anchor_target.positive_strictly_above",
-        "minirpn/anchor_target.py",
-        "labels[max_iou >= positive_overlap] = POSITIVE",
-        "labels[max_iou > positive_overlap] = POSITIVE",
-        "test_anchor_target.py",
-        "IoU exactly 0.7 not positive (the code says >=)",
-        "moving",
+        "matching.positive_strictly_above",
+        "minirpn/matching.py",
+        "labels[max_iou >= positive_iou] = POSITIVE",
+        "labels[max_iou > positive_iou] = POSITIVE",
+        ("test_matching.py", "test_anchor_target.py"),
+        "IoU exactly 0.7 (anchors) or 0.5 (RoIs) not positive (the code says >=)",
     ),
     M(
-        "anchor_target.negative_inclusive",
-        "minirpn/anchor_target.py",
-        "labels[max_iou < negative_overlap] = NEGATIVE",
-        "labels[max_iou <= negative_overlap] = NEGATIVE",
-        "test_anchor_target.py",
-        "IoU exactly 0.3 negative",
-        "moving",
+        "matching.negative_inclusive",
+        "minirpn/matching.py",
+        "(max_iou < hi)",
+        "(max_iou <= hi)",
+        ("test_matching.py", "test_anchor_target.py"),
+        "IoU exactly 0.3 negative for anchors, exactly 0.5 background for RoIs",
     ),
     M(
-        "anchor_target.best_anchor_without_overlap",
-        "minirpn/anchor_target.py",
-        "is_best = (iou == gt_best_iou[None, :]) & (gt_best_iou[None, :] > 0)",
-        "is_best = iou == gt_best_iou[None, :]",
-        "test_anchor_target.py",
+        "matching.bg_lower_bound_strict",
+        "minirpn/matching.py",
+        "(max_iou >= lo)",
+        "(max_iou > lo)",
+        ("test_matching.py", "test_proposal_target.py"),
+        "background lower bound exclusive (0.1 not background; 0.0 no longer admits IoU 0)",
+    ),
+    M(
+        "matching.best_anchor_without_overlap",
+        "minirpn/matching.py",
+        "return ((iou == gt_best[None, :]) & (gt_best[None, :] > 0)).any(axis=1)",
+        "return (iou == gt_best[None, :]).any(axis=1)",
+        ("test_matching.py", "test_anchor_target.py"),
         "a ground truth no anchor touches makes every anchor positive",
-        "moving",
     ),
+    M(
+        "matching.bg_quota_ignores_few_fg",
+        "minirpn/matching.py",
+        "max_negative = batch_size - min(positive.size, max_positive)",
+        "max_negative = batch_size - max_positive",
+        ("test_matching.py", "test_anchor_target.py"),
+        "with few positives the batch is not filled with negatives",
+    ),
+    M(
+        "matching.ties_go_to_the_last_gt",
+        "minirpn/matching.py",
+        "matched = iou.argmax(axis=1)  # (M,)",
+        "matched = iou.shape[1] - 1 - iou[:, ::-1].argmax(axis=1)  # (M,)",
+        "test_matching.py",
+        "a candidate tied between two ground truths takes the last, not the first",
+    ),
+    M(
+        "matching.max_positive_truncates",
+        "minirpn/matching.py",
+        "return int(np.round(fraction * batch_size))",
+        "return int(fraction * batch_size)",
+        "test_matching.py",
+        "the positive quota truncated (3.5 -> 3) instead of rounded",
+    ),
+    M(
+        "matching.positives_drawn_with_replacement",
+        "minirpn/matching.py",
+        "size=positive.size - max_positive, replace=False)",
+        "size=positive.size - max_positive, replace=True)",
+        "test_matching.py",
+        "surplus positives drawn with replacement: too few are dropped, the cap is exceeded",
+    ),
+    # ------------------------------------------------------------------ anchor_target (F8 e)
     M(
         "anchor_target.border_x_against_height",
         "minirpn/anchor_target.py",
@@ -779,17 +873,8 @@ MUTANTS = [
         "& (anchors[:, 2] <= height + allowed_border)",
         "test_anchor_target.py",
         "the border test compares x with the height",
-        "moving",
     ),
-    M(
-        "anchor_target.bg_quota_ignores_few_fg",
-        "minirpn/anchor_target.py",
-        "max_bg = batch_size - min(fg.size, max_fg)",
-        "max_bg = batch_size - max_fg",
-        "test_anchor_target.py",
-        "with few positives the batch is not filled with negatives",
-        "moving",
-    ),
+    # ------------------------------------------------------------------ proposal_target (F17)
     M(
         "proposal_target.gt_not_candidates",
         "minirpn/proposal_target.py",
@@ -797,16 +882,6 @@ MUTANTS = [
         "candidates = np.concatenate([proposals, gt_boxes[:0]])",
         "test_proposal_target.py",
         "ground-truth boxes not added to the candidate RoIs",
-        "moving",
-    ),
-    M(
-        "proposal_target.bg_lower_bound_strict",
-        "minirpn/proposal_target.py",
-        "(max_iou >= cfg.roi_bg_thresh_lo)",
-        "(max_iou > cfg.roi_bg_thresh_lo)",
-        "test_proposal_target.py",
-        "background lower bound exclusive (0.0 no longer admits IoU 0)",
-        "moving",
     ),
     M(
         "proposal_target.targets_not_normalised",
@@ -815,7 +890,6 @@ MUTANTS = [
         "            None,\n        )",
         "test_proposal_target.py",
         "second-stage targets not divided by the stds",
-        "moving",
     ),
     M(
         "proposal_target.class_block_off_by_one",
@@ -824,25 +898,145 @@ MUTANTS = [
         "columns = COORDS_PER_BOX * (labels[:num_fg, None] - 1) +",
         "test_proposal_target.py",
         "class-specific targets one block to the left (C vs C + 1 columns)",
-        "moving",
+    ),
+    # ------------------------------------------------------------------ roi_head (F17-F19)
+    M(
+        "roi_head.backward_drops_reg_branch",
+        "minirpn/roi_head.py",
+        "dhidden = self.cls_score.backward(dcls_logits) + self.bbox_pred.backward(dbox_deltas)",
+        "dhidden = self.cls_score.backward(dcls_logits) + 0 * self.bbox_pred.backward(dbox_deltas)",
+        "test_roi_head.py",
+        "fc7's gradient takes only the classifier's share, not the box regressor's",
     ),
     M(
-        "model.roi_path_gradient_dropped",
-        "minirpn/model.py",
-        "dfeatures += self.rpn.backward(c.rpn_dscores, c.rpn_ddeltas)",
-        "dfeatures = self.rpn.backward(c.rpn_dscores, c.rpn_ddeltas)",
-        "test_model.py::test_whole_model_gradient_check_float64",
+        "roi_head.backward_skips_relu7",
+        "minirpn/roi_head.py",
+        "self.relu6.backward(self.fc7.backward(self.relu7.backward(dhidden)))",
+        "self.relu6.backward(self.fc7.backward(dhidden))",
+        "test_roi_head.py",
+        "the backward pass forgets fc7's ReLU (gradient flows through inactive units)",
+    ),
+    M(
+        "roi_head.reg_loss_over_foreground",
+        "minirpn/roi_head.py",
+        "scale = 1.0 / max(num_rois, 1)",
+        "scale = 1.0 / max(int((targets.labels > 0).sum()), 1)",
+        "test_roi_head.py",
+        "the box loss divided by the foreground RoIs instead of all R (the original's N)",
+    ),
+    M(
+        "roi_head.reg_gradient_not_scaled",
+        "minirpn/roi_head.py",
+        "dreg * box_deltas.dtype.type(scale)",
+        "dreg",
+        "test_roi_head.py",
+        "the box loss's gradient not divided by R like the loss",
+    ),
+    M(
+        "roi_head.score_thresh_inclusive",
+        "minirpn/roi_head.py",
+        "keep = np.flatnonzero(scores > cfg.test_score_thresh)",
+        "keep = np.flatnonzero(scores >= cfg.test_score_thresh)",
+        "test_model.py::test_postprocess_drops_a_score_exactly_at_the_threshold",
+        "a box scoring exactly test_score_thresh kept (the original keeps only > thresh)",
+    ),
+    M(
+        "roi_head.background_column_scored",
+        "minirpn/roi_head.py",
+        "probs = softmax(cls_logits)[:, BACKGROUND + 1 :]  # (P, C)",
+        "probs = softmax(cls_logits)[:, :num_cls]  # (P, C)",
+        "test_model.py::test_postprocess_skips_the_background_column_and_keeps_the_last_class",
+        "class k scored by column k - 1: background becomes class 1, the last class is lost",
+    ),
+    M(
+        "roi_head.class_block_of_the_previous_class",
+        "minirpn/roi_head.py",
+        "COORDS_PER_BOX)[:, BACKGROUND + 1 :]",
+        "COORDS_PER_BOX)[:, :num_cls]",
+        "test_model.py::test_postprocess_decodes_each_class_with_its_own_block",
+        "class k's box decoded with class k - 1's deltas (the background block counted in)",
+    ),
+    M(
+        "roi_head.nms_across_classes",
+        "minirpn/roi_head.py",
+        "keep = batched_nms(boxes, scores, labels, cfg.test_nms)",
+        "keep = batched_nms(boxes, scores, np.zeros_like(labels), cfg.test_nms)",
+        "test_model.py::test_postprocess_nms_keeps_iou_exactly_at_test_nms_and_never_crosses_classes",
+        "NMS across classes: a detection of one class suppresses another class's box",
+    ),
+    M(
+        "roi_head.max_detections_off_by_one",
+        "minirpn/roi_head.py",
+        "[: cfg.test_max_detections]",
+        "[: cfg.test_max_detections - 1]",
+        "test_model.py::test_postprocess_keeps_exactly_test_max_detections_best_first",
+        "one detection fewer than test_max_detections kept",
+    ),
+    # ------------------------------------------------------------------ schemes (F20)
+    M(
+        "schemes.roi_path_gradient_dropped",
+        "minirpn/schemes/approximate_joint.py",
+        "dfeatures = dfeatures + det.rpn.backward(cache.rpn_dscores, cache.rpn_ddeltas)",
+        "dfeatures = det.rpn.backward(cache.rpn_dscores, cache.rpn_ddeltas)",
+        "test_schemes.py",
         "the shared map gets only the RPN's gradient, not RoI pooling's (F20)",
-        "moving",
     ),
     M(
-        "model.preprocess_not_standardised",
-        "minirpn/model.py",
+        "schemes.frozen_head_still_backpropagates",
+        "minirpn/schemes/approximate_joint.py",
+        'if "roi_head" not in self.frozen:',
+        "if True:",
+        "test_schemes.py",
+        "a frozen RoI head's grads are touched (and its gradient reaches the backbone)",
+    ),
+    M(
+        "schemes.frozen_backbone_still_backpropagates",
+        "minirpn/schemes/approximate_joint.py",
+        'if "backbone" not in self.frozen and not np.isscalar(dfeatures):',
+        "if not np.isscalar(dfeatures):",
+        "test_schemes.py",
+        "a frozen backbone's grads are touched",
+    ),
+    M(
+        "schemes.parameters_keep_frozen_stages",
+        "minirpn/schemes/approximate_joint.py",
+        'if name.split(".", 1)[0] not in self.frozen',
+        'if name.split(".")[-1] not in self.frozen',
+        "test_schemes.py",
+        "parameters() tests the wrong part of the name: frozen stages reach the optimiser",
+    ),
+    M(
+        "steps.rpn_batch_gradient_summed",
+        "minirpn/schemes/steps.py",
+        "dscores[b] = loss.dscores[0] / batch",
+        "dscores[b] = loss.dscores[0]",
+        "test_train.py::test_a_batch_gradient_is_the_mean_of_its_images_gradients",
+        "the RPN's score gradient summed over the images while its loss is averaged",
+    ),
+    # ------------------------------------------------------------------ backbone, train
+    M(
+        "backbone.preprocess_not_standardised",
+        "minirpn/backbone.py",
         "return ((x - scalar(PIXEL_MEAN)) / scalar(PIXEL_STD)).transpose(0, 3, 1, 2)",
         "return (x - scalar(PIXEL_MEAN)).transpose(0, 3, 1, 2)",
         "test_model.py::test_preprocess_layout_and_scale",
         "pixels centred but not divided by their spread",
-        "moving",
+    ),
+    M(
+        "backbone.float_pixels_without_slack",
+        "minirpn/backbone.py",
+        "if low < -FLOAT_PIXEL_SLACK or high > 1.0 + FLOAT_PIXEL_SLACK:",
+        "if low < 0.0 or high > 1.0:",
+        "test_model.py::test_float_pixels_may_stray_by_the_slack_and_no_further",
+        "float images a rounding error above 1 (resized images) refused",
+    ),
+    M(
+        "backbone.nan_pixels_pass",
+        "minirpn/backbone.py",
+        "finite = np.isfinite(images)",
+        "finite = ~np.isinf(images)",
+        "test_model.py::test_float_pixels_may_stray_by_the_slack_and_no_further",
+        "only infinite pixels refused: a NaN pixel passes and spreads through the network",
     ),
     M(
         "train.warmup_from_zero",
@@ -851,7 +1045,270 @@ MUTANTS = [
         "lr *= alpha",
         "test_train.py::test_learning_rate_warm_up_then_steps",
         "warm-up starts at rate 0 instead of warmup_factor * lr",
-        "moving",
+    ),
+    M(
+        "train.rate_of_the_next_iteration",
+        "minirpn/train.py",
+        "optimizer.lr = learning_rate(cfg, iteration)",
+        "optimizer.lr = learning_rate(cfg, iteration + 1)",
+        "test_train.py::test_one_sgd_step_is_the_update_worked_by_hand",
+        "each step uses the next iteration's rate (warm-up and drops one step early)",
+    ),
+    # ------------------------------------------------------------------ checkpoint version 1
+    M(
+        "checkpoint.v1_names_kept",
+        "minirpn/checkpoint.py",
+        '_RENAMED_PREFIXES = {1: ("head.", "roi_head.")}',
+        '_RENAMED_PREFIXES = {1: ("head.", "head.")}',
+        "test_checkpoint.py",
+        "a version-1 checkpoint's head.* parameters are not renamed to roi_head.*",
+    ),
+    M(
+        "checkpoint.v1_momentum_not_renamed",
+        "minirpn/checkpoint.py",
+        "if old and name.startswith(old):",
+        "if old and prefix == _PARAM and name.startswith(old):",
+        "test_checkpoint.py",
+        "version 1: the weights are renamed but their momentum buffers are not",
+    ),
+    # ------------------------------------------------------------------ data: Pascal VOC
+    M(
+        "data.voc_xmin_not_shifted",
+        "minirpn/data.py",
+        'box = [values["xmin"] - 1, values["ymin"] - 1, values["xmax"], values["ymax"]]',
+        'box = [values["xmin"], values["ymin"], values["xmax"], values["ymax"]]',
+        "test_data.py",
+        "VOC's 1-based xmin, ymin read as continuous corners (boxes one pixel too small)",
+    ),
+    M(
+        "data.voc_xmax_shifted_too",
+        "minirpn/data.py",
+        'box = [values["xmin"] - 1, values["ymin"] - 1, values["xmax"], values["ymax"]]',
+        'box = [values["xmin"] - 1, values["ymin"] - 1, values["xmax"] - 1, values["ymax"] - 1]',
+        "test_data.py",
+        "VOC's inclusive xmax shifted like xmin (boxes one pixel too small on the right)",
+    ),
+    M(
+        "data.voc_write_xmin_unshifted",
+        "minirpn/data.py",
+        '("xmin", x1 + 1), ("ymin", y1 + 1)',
+        '("xmin", x1), ("ymin", y1)',
+        "test_data.py",
+        "write_voc writes 0-based xmin, ymin",
+    ),
+    M(
+        "data.voc_difficult_trained_on",
+        "minirpn/data.py",
+        "easy, hard = keep & ~record.difficult, keep & record.difficult",
+        "easy, hard = keep, keep & record.difficult",
+        "test_data.py",
+        "difficult boxes kept among the training boxes",
+    ),
+    # ------------------------------------------------------------------ datacheck
+    M(
+        "datacheck.box_at_the_edge_only_warned",
+        "minirpn/datacheck.py",
+        "outside = (clipped[:, 2] <= clipped[:, 0]) | (clipped[:, 3] <= clipped[:, 1])  # (K,)",
+        "outside = (clipped[:, 2] < clipped[:, 0]) | (clipped[:, 3] < clipped[:, 1])  # (K,)",
+        "test_datacheck.py",
+        "a box starting exactly at the image's right edge (empty once clipped) only warned about",
+    ),
+    M(
+        "datacheck.difficult_boxes_counted",
+        "minirpn/datacheck.py",
+        "for label in record.labels[~record.difficult]:",
+        "for label in record.labels:",
+        "test_datacheck.py",
+        "difficult boxes counted as training boxes (a class with only those is not warned of)",
+    ),
+    # ------------------------------------------------------------------ evaluation: difficult
+    M(
+        "evaluation.difficult_counted_in_g",
+        "minirpn/evaluation.py",
+        "int(((im.gt_labels == label) & ~im.difficult).sum())",
+        "int((im.gt_labels == label).sum())",
+        "test_evaluation.py",
+        "difficult boxes counted in G (missing them lowers the recall)",
+    ),
+    M(
+        "evaluation.difficult_box_matched",
+        "minirpn/evaluation.py",
+        "overlaps = np.where(taken[image] | hard, -1.0, iou)  # taken or difficult: -1",
+        "overlaps = np.where(taken[image], -1.0, iou)  # taken or difficult: -1",
+        "test_evaluation.py",
+        "a detection of a difficult box counts as a true positive",
+    ),
+    M(
+        "evaluation.difficult_ignored_strictly_above",
+        "minirpn/evaluation.py",
+        "elif (iou[hard] >= threshold).any():",
+        "elif (iou[hard] > threshold).any():",
+        "test_evaluation.py",
+        "a detection at IoU exactly t with a difficult box is a false positive, not ignored",
+    ),
+    M(
+        "evaluation.ground_truth_flag_off_by_one",
+        "minirpn/evaluation.py",
+        "difficult = np.arange(len(labels)) >= len(sample.labels)",
+        "difficult = np.arange(len(labels)) > len(sample.labels)",
+        "test_evaluation.py",
+        "the first difficult box of a sample is flagged as ordinary",
+    ),
+    # ------------------------------------------------------------------ memory, fileio
+    M(
+        "memory.pooling_halves_cells",
+        "minirpn/memory.py",
+        "cells = 4.0**-stage  # cells of this stage's map per input pixel",
+        "cells = 2.0**-stage  # cells of this stage's map per input pixel",
+        "test_memory.py",
+        "a 2x2 pooling counted as halving the cells instead of quartering them",
+    ),
+    M(
+        "memory.all_of_memavailable_usable",
+        "minirpn/memory.py",
+        "if need > usable:",
+        "if need > available:",
+        "test_memory.py",
+        "the whole of MemAvailable planned for one batch, none left for the OS",
+    ),
+    M(
+        "memory.meminfo_unit_ignored",
+        "minirpn/memory.py",
+        'return int(value) * (1024 if unit.lower() == "kb" else 1)',
+        "return int(value)",
+        "test_memory.py",
+        "MemAvailable's kB read as bytes (every batch refused)",
+    ),
+    M(
+        "fileio.private_files",
+        "minirpn/fileio.py",
+        "NEW_FILE_MODE = 0o666",
+        "NEW_FILE_MODE = 0o600",
+        "test_fileio.py",
+        "files created 0600 whatever the umask (mkstemp's mode)",
+    ),
+    M(
+        "fileio.leftover_temp_file_kept",
+        "minirpn/fileio.py",
+        "    tmp.unlink(missing_ok=True)\n    fd = os.open(",
+        "    fd = os.open(",
+        "test_fileio.py",
+        "a temporary file left by a killed write blocks every later write (O_EXCL)",
+    ),
+    # ------------------------------------------------------------------ visualize, report
+    M(
+        "raster.box_half_a_pixel_wide",
+        "minirpn/visualize/raster.py",
+        "right, bottom = min(math.ceil(x2) - 1, width - 1), min(math.ceil(y2) - 1, height - 1)",
+        "right, bottom = min(math.ceil(x2), width - 1), min(math.ceil(y2), height - 1)",
+        "test_visualize.py",
+        "the outline's right and bottom edges one pixel outside the box",
+    ),
+    M(
+        "raster.box_rounded_not_floored",
+        "minirpn/visualize/raster.py",
+        "left, top = max(math.floor(x1), 0), max(math.floor(y1), 0)",
+        "left, top = max(round(x1), 0), max(round(y1), 0)",
+        "test_visualize.py",
+        "a fractional left edge rounded: the pixel it touches is left out",
+    ),
+    M(
+        "raster.loss_average_shifted",
+        "minirpn/visualize/raster.py",
+        "steps[window - 1 :],",
+        "steps[: steps.size - window + 1],",
+        "test_visualize.py",
+        "the moving average plotted at the start of its window (the curve leads the data)",
+    ),
+    M(
+        "raster.loss_average_divisor",
+        "minirpn/visualize/raster.py",
+        "return (sums[window:] - sums[:-window]) / window",
+        "return (sums[window:] - sums[:-window]) / (window + 1)",
+        "test_visualize.py",
+        "the moving average divided by one value too many",
+    ),
+    M(
+        "axes.image_half_pixel_shift",
+        "minirpn/visualize/axes.py",
+        "ax.imshow(image, extent=(0, width, height, 0), **kwargs)",
+        "ax.imshow(image, extent=(-0.5, width - 0.5, height - 0.5, -0.5), **kwargs)",
+        "test_visualize_stages.py",
+        "images shown at matplotlib's default extent: every box half a pixel off its pixels",
+    ),
+    M(
+        "stages.legend_positive_count_off_by_one",
+        "minirpn/visualize/stages.py",
+        'legend_line(GREEN, f"positive ({positive.size})"),',
+        'legend_line(GREEN, f"positive ({positive.size - 1})"),',
+        "test_visualize_stages.py",
+        "the minibatch legend counts one positive too few",
+    ),
+    M(
+        "stages.legend_minibatch_count_off_by_one",
+        "minirpn/visualize/stages.py",
+        'f"in the minibatch ({int(sampled.sum())})",',
+        'f"in the minibatch ({int(sampled.sum()) + 1})",',
+        "test_visualize_stages.py",
+        "the label map's legend counts one sampled anchor too many",
+    ),
+    M(
+        "report.draw_threshold_strict",
+        "minirpn/report.py",
+        "shown = scores >= DRAW_SCORE_THRESH",
+        "shown = scores > DRAW_SCORE_THRESH",
+        "test_visualize.py",
+        "a detection scoring exactly 0.5 not drawn",
+    ),
+    M(
+        "report.ground_truth_not_scaled",
+        "minirpn/report.py",
+        "picture, gt[0] * scale, gt[1], style=",
+        "picture, gt[0], gt[1], style=",
+        "test_visualize.py",
+        "ground truth drawn at the original size on the enlarged picture",
+    ),
+    # ------------------------------------------------------------------ cli, runs
+    M(
+        "cli.detect_bbox_as_corners",
+        "minirpn/cli.py",
+        '"bbox": [x1, y1, x2 - x1, y2 - y1],',
+        '"bbox": [x1, y1, x2, y2],',
+        "test_cli.py::test_detect_writes_coco_results_through_the_category_ids",
+        "detections.json written with corners where COCO results hold [x, y, w, h]",
+    ),
+    M(
+        "cli.detect_category_is_the_label",
+        "minirpn/cli.py",
+        '"category_id": run.category_ids[label - 1],',
+        '"category_id": label,',
+        "test_cli.py::test_detect_writes_coco_results_through_the_category_ids",
+        "results name the label 1..C, not the training data's (non-contiguous) category id",
+    ),
+    M(
+        "runs.category_ids_forgotten",
+        "minirpn/runs.py",
+        'ids = state.extra.get("category_ids", list(range(1, len(class_names) + 1)))',
+        "ids = list(range(1, len(class_names) + 1))",
+        "test_cli.py::test_detect_writes_coco_results_through_the_category_ids",
+        "a loaded run forgets the category ids saved in its checkpoint",
+    ),
+    # ------------------------------------------------------------------ exercises
+    M(
+        "exercises.default_tolerance_loose",
+        "minirpn/exercises/__init__.py",
+        "def number_close_to(expected: float, *, rtol: float = 1e-6, mistakes=()) -> Callable:",
+        "def number_close_to(expected: float, *, rtol: float = 1e-2, mistakes=()) -> Callable:",
+        "test_exercises.py",
+        "a 1% default tolerance: 01.smallest_width accepts 1000 (a wrong width)",
+    ),
+    M(
+        "exercises.smallest_width_off_by_one",
+        "minirpn/exercises/lesson01.py",
+        "while _conv5_3_size(600, width)[1] < columns:",
+        "while _conv5_3_size(600, width)[1] < columns - 1:",
+        "test_exercises.py",
+        "the reference answer is the smallest width for 62 columns: 977 accepted, 993 refused",
     ),
 ]
 
@@ -1007,7 +1464,7 @@ def main(argv=None) -> int:
     if args.list:
         for m in chosen:
             tests = ", ".join(t.removeprefix("tests/") for t in m.tests)
-            print(f"{m.name} [{m.group}] {m.path}: {m.bug}\n    tests: {tests}")
+            print(f"{m.name} {m.path}: {m.bug}\n    tests: {tests}")
         print(f"\n{len(chosen)} mutants")
         return 0
     if not chosen:

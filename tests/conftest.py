@@ -7,8 +7,58 @@ that does not fix its own number of examples).
 
 import os
 
-from hypothesis import settings
+# One BLAS thread, as the minirpn command runs (minirpn/cli.py): the tiny model's matrix
+# products gain little from a second thread, and on a busy two-core machine two threads make
+# the training tests several times slower. Set before anything imports NumPy; an explicit
+# OPENBLAS_NUM_THREADS wins, and subprocesses (the CLI and kill tests) inherit it.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 settings.register_profile("ci", max_examples=200, deadline=None)
 settings.register_profile("fuzz", max_examples=5000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run folder holding an untrained (fixed-seed, but valid) detector and the training
+    state a resume needs: enough to exercise the CLI and the pictures."""
+    import numpy as np
+
+    from minirpn import Config
+    from minirpn.checkpoint import Checkpoint, save_checkpoint
+    from minirpn.data import TOY_CLASS_NAMES
+    from minirpn.model import Detector
+    from minirpn.runs import CHECKPOINT_NAME
+
+    path = tmp_path_factory.mktemp("run")
+    cfg = Config.tiny()
+    detector = Detector(cfg, num_classes=len(TOY_CLASS_NAMES), seed=0)
+    save_checkpoint(
+        path / CHECKPOINT_NAME,
+        Checkpoint(
+            config=cfg,
+            params=detector.params,
+            momentum={},
+            iteration=0,
+            rng_state=np.random.default_rng(0).bit_generator.state,
+            extra={
+                "seed": 0,
+                "class_names": list(TOY_CLASS_NAMES),
+                "loss_history": [],
+                "train_seconds": 0.0,
+            },
+        ),
+    )
+    return path
+
+
+def run_main(capsys, *argv):
+    """``minirpn ARGV...`` in this process: (exit code, stdout, stderr)."""
+    from minirpn.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err

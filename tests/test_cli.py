@@ -6,45 +6,15 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import run_main
 from PIL import Image
 
 from minirpn import Config
 from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from minirpn.cli import EXIT_ERROR, EXIT_USAGE, main
-from minirpn.data import TOY_CLASS_NAMES, CocoDataset, ToyShapes
+from minirpn.cli import EXIT_ERROR, EXIT_USAGE
+from minirpn.data import TOY_CLASS_NAMES, CocoDataset, Sample, ToyShapes, write_coco
 from minirpn.model import Detector
 from minirpn.runs import CHECKPOINT_NAME, load_run
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A run folder holding an untrained (but valid) detector: enough to exercise the CLI."""
-    path = tmp_path_factory.mktemp("run")
-    cfg = Config.tiny()
-    detector = Detector(cfg, num_classes=len(TOY_CLASS_NAMES), seed=0)
-    save_checkpoint(
-        path / CHECKPOINT_NAME,
-        Checkpoint(
-            config=cfg,
-            params=detector.params,
-            momentum={},
-            iteration=0,
-            rng_state=np.random.default_rng(0).bit_generator.state,
-            extra={
-                "seed": 0,
-                "class_names": list(TOY_CLASS_NAMES),
-                "loss_history": [],
-                "train_seconds": 0.0,
-            },
-        ),
-    )
-    return path
-
-
-def run_main(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_one_line_error(code, err, expected_code, *fragments):
@@ -171,9 +141,25 @@ def test_train_writes_the_run_folder(tmp_path, capsys):
     )
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
+    types = {
+        "map50": float,
+        "map": float,
+        "per_class_ap50": dict,
+        "per_class_ap": dict,
+        "num_images": int,
+        "train_seconds": float,
+        "iterations": int,
+        "seconds_per_iteration": float,
+        "images_per_batch": int,
+        "class_names": list,
+    }
+    assert {key: type(value) for key, value in metrics.items()} == types
     assert metrics["iterations"] == 2 and metrics["num_images"] == 6
+    assert metrics["images_per_batch"] == 1 and metrics["class_names"] == list(TOY_CLASS_NAMES)
     assert 0.0 <= metrics["map"] <= metrics["map50"] <= 1.0
-    assert set(metrics["per_class_ap50"]) == set(TOY_CLASS_NAMES)
+    for key in ("per_class_ap50", "per_class_ap"):
+        assert list(metrics[key]) == list(TOY_CLASS_NAMES)
+        assert all(ap is None or isinstance(ap, float) for ap in metrics[key].values())
     assert metrics["seconds_per_iteration"] == pytest.approx(metrics["train_seconds"] / 2)
     pictures = (
         "loss_curve.png",
@@ -292,6 +278,109 @@ def test_voc_and_coco_forms_of_the_same_images_train_and_evaluate_alike(tmp_path
         np.testing.assert_array_equal(params["voc"][name], value)
     code, out, err = run_main(capsys, "eval", "--run", tmp_path / "run_voc")
     assert code == 0 and "mAP@0.5" in out, err
+
+
+# ------------------------------------------- eval and detect against hand-worked answers
+CATS_AND_DOGS = ("cat", "dog")
+
+
+def rigged_run(path, category_ids):
+    """A run folder for the classes cat and dog with the given COCO category ids."""
+    cfg = Config.tiny()
+    save_checkpoint(
+        path / CHECKPOINT_NAME,
+        Checkpoint(
+            config=cfg,
+            params=Detector(cfg, num_classes=2, seed=0).params,
+            momentum={},
+            iteration=0,
+            rng_state=np.random.default_rng(0).bit_generator.state,
+            extra={"class_names": list(CATS_AND_DOGS), "category_ids": list(category_ids)},
+        ),
+    )
+    return path
+
+
+def test_detect_writes_coco_results_through_the_category_ids(tmp_path, capsys, monkeypatch):
+    """A detector with known output: the JSON holds [x, y, w, h] and the category id of
+    each label (labels 1, 2 -> ids 17, 90 of the training data's COCO file)."""
+    run = rigged_run(tmp_path / "run", category_ids=(17, 90))
+    boxes = np.array([[1.5, 2.0, 11.5, 22.0], [30.0, 40.0, 60.0, 45.0]], np.float32)
+    scores = np.array([0.75, 0.5], np.float32)
+    monkeypatch.setattr(
+        Detector, "detect", lambda self, image: (boxes, scores, np.array([2, 1], np.int64))
+    )
+    images = []
+    for name in ("a.png", "b.png"):
+        images.append(tmp_path / name)
+        Image.fromarray(np.zeros((64, 80, 3), np.uint8)).save(images[-1])
+    code, _, err = run_main(capsys, "detect", "--run", run, *images, "--out", tmp_path / "det")
+    assert code == 0, err
+    expected = [
+        {"image_id": image_id, "file_name": name, "category_id": cat, "bbox": bbox, "score": sc}
+        for image_id, name in ((1, "a.png"), (2, "b.png"))
+        for cat, bbox, sc in (
+            (90, [1.5, 2.0, 10.0, 20.0], 0.75),
+            (17, [30.0, 40.0, 30.0, 5.0], 0.5),
+        )
+    ]
+    assert json.loads((tmp_path / "det" / "detections.json").read_text()) == expected
+    with Image.open(tmp_path / "det" / "a_detections.png") as picture:
+        assert picture.size == (160, 128)  # drawn twice as large
+
+
+class _Images:
+    """A two-image validation split for write_coco: image 1 all 10s, image 2 all 20s."""
+
+    class_names = CATS_AND_DOGS
+
+    def __init__(self):
+        self.samples = [
+            Sample(
+                np.full((32, 32, 3), 10, np.uint8),
+                np.array([[2, 2, 12, 12], [16, 16, 30, 30]], np.float32),
+                np.array([1, 2]),
+                "a.png",
+            ),
+            Sample(
+                np.full((32, 32, 3), 20, np.uint8),
+                np.array([[0, 0, 10, 10]], np.float32),
+                np.array([1]),
+                "b.png",
+            ),
+        ]
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, index):
+        return self.samples[index]
+
+
+def test_eval_prints_the_aps_worked_by_hand(tmp_path, capsys, monkeypatch):
+    """cat: TP (0.9), FP (0.8), TP (0.6) of G = 2 -> recall 1/2, 1/2, 1 at precision 1, 1/2,
+    2/3 -> AP 1/2 + 1/2 * 2/3 = 5/6 at every IoU threshold (the hits are exact).
+    dog: one detection at IoU exactly 0.5 (half of the box) -> AP 1 at 0.5, 0 above.
+    mAP@0.5 = (5/6 + 1) / 2 = 0.9167; COCO mAP = (11/12 + 9 * 5/12) / 10 = 0.4667."""
+    write_coco(_Images(), tmp_path / "data" / "val")
+    run = rigged_run(tmp_path / "run", category_ids=(1, 2))
+    by_image = {
+        10: ([[2, 2, 12, 12], [20, 0, 30, 10], [16, 16, 30, 23]], [0.9, 0.8, 0.7], [1, 1, 2]),
+        20: ([[0, 0, 10, 10]], [0.6], [1]),
+    }
+
+    def detect(self, image):
+        boxes, scores, labels = by_image[int(image[0, 0, 0])]
+        return np.array(boxes, np.float32), np.array(scores, np.float32), np.array(labels)
+
+    monkeypatch.setattr(Detector, "detect", detect)
+    code, out, err = run_main(capsys, "eval", "--run", run, "--data", tmp_path / "data")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "validation mAP@0.5 = 0.9167   COCO mAP@[.5:.95] = 0.4667",
+        "  AP@0.5 cat        0.8333",
+        "  AP@0.5 dog        1.0000",
+    ]
 
 
 def test_roi_op_option_reaches_the_config_and_cannot_change_on_resume(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minirpn.data import CocoDataset, DataError, ToyShapes, make_toy_data
+from minirpn.data import CocoDataset, DataError, ToyShapes, make_toy_data, open_folder
 from minirpn.datacheck import MAX_REPORTED, check_batch, check_data_folder, check_dataset
 
 
@@ -167,3 +167,28 @@ def test_the_training_scheme_checks_its_batch():
         scheme.forward(IMAGES, BOXES[:1], LABELS[:1], np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"images\[None\]"):
         scheme.forward(IMAGES[0], BOXES, LABELS, np.random.default_rng(0))
+
+
+def test_difficult_boxes_are_not_training_boxes(tmp_path):
+    """A class whose only boxes are difficult cannot be learnt: counted 0 and warned about."""
+    objects = {
+        "1": [("cat", 0), ("dog", 1)],
+        "2": [("dog", 1), ("cat", 1)],
+    }
+    (tmp_path / "ImageSets" / "Main").mkdir(parents=True)
+    (tmp_path / "ImageSets" / "Main" / "train.txt").write_text("1\n2\n")
+    (tmp_path / "Annotations").mkdir()
+    for image_id, items in objects.items():
+        png(tmp_path / "JPEGImages" / f"{image_id}.jpg")
+        xml = "".join(
+            f"<object><name>{name}</name><difficult>{hard}</difficult><bndbox><xmin>2</xmin>"
+            f"<ymin>2</ymin><xmax>12</xmax><ymax>12</ymax></bndbox></object>"
+            for name, hard in items
+        )
+        (tmp_path / "Annotations" / f"{image_id}.xml").write_text(
+            f"<annotation><filename>{image_id}.jpg</filename>{xml}</annotation>"
+        )
+    report = check_dataset(open_folder(tmp_path, "train", strict=False), progress=False)
+    assert report.boxes_per_class == {"cat": 1, "dog": 0}
+    assert [p.message for p in report.warnings] == ["class 'dog' has no training box"]
+    assert report.errors == []

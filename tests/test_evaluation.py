@@ -332,6 +332,21 @@ def test_a_free_ordinary_box_wins_over_a_difficult_one():
     assert result["ap50_per_class"][1] == 1.0
 
 
+def test_a_detection_at_iou_exactly_the_threshold_with_a_difficult_box_is_ignored():
+    # Difficult box [0, 0, 10, 10], detection [0, 0, 10, 5]: IoU 0.5 exactly, so ignored at
+    # 0.5 (>=, as a hit would be), a false positive at 0.55. The ordinary box is found last.
+    boxes = np.array([[0, 0, 10, 10], [50, 50, 60, 60]], np.float64)
+    result = evaluate(
+        [det([[0, 0, 10, 5], [50, 50, 60, 60]], [0.9, 0.8], [1, 1])],
+        [(boxes, np.array([1, 1]), np.array([True, False]))],
+        num_classes=1,
+        iou_thresholds=[0.5, 0.55],
+    )
+    # 0.5: ignored, TP -> AP 1. 0.55: FP, TP -> precision 1/2 at recall 1 -> AP 0.5.
+    assert result["ap50_per_class"][1] == 1.0
+    assert result["ap_per_class"][1] == pytest.approx((1.0 + 0.5) / 2)
+
+
 def test_a_class_with_only_difficult_boxes_has_no_ap():
     result = evaluate(
         [det([[0, 0, 10, 10]], [1.0], [1])],

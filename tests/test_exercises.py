@@ -70,3 +70,24 @@ def test_number_close_to_names_known_mistakes_and_direction():
     assert verify(1.0) == "1 is too small"
     assert "expected a number" in verify("ten")
     assert "expected a number" in verify(True)
+
+
+@pytest.mark.parametrize(
+    "name, right",
+    [
+        ("01.smallest_width", 62 * 16 + 1),  # 62 full strides of 16, one pixel into the 63rd
+        ("01.im2col_entries", 27 * 224 * 224),  # 3 * 3 * 3 values per column, 224^2 columns
+        ("06.he_std", (2 / 576) ** 0.5),
+        ("06.shrink_512", 0.48),  # 0.01 * sqrt(4608 / 2) = 0.01 * 48
+        ("06.initial_rpn_loss", 0.6931471805599453),  # ln 2
+    ],
+)
+def test_answers_worked_by_hand_are_accepted(name, right):
+    assert evaluate(name, right).status == CORRECT
+
+
+def test_every_other_width_near_the_answer_is_rejected():
+    """993 is the only answer: 992 gives 62 columns, and 994..1008 are not the smallest."""
+    for width in range(960, 1030):
+        expected = CORRECT if width == 993 else WRONG
+        assert evaluate("01.smallest_width", width).status == expected, width

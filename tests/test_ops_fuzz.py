@@ -141,3 +141,25 @@ def test_roi_pool_forward_and_backward_kernel_equal_twin(case):
     fast_grad = ops.roi_pool_backward(grad_out, rois, fast_argmax, features.shape)
     slow_grad = reference.roi_pool_backward(grad_out, rois, slow_argmax, features.shape)
     np.testing.assert_array_equal(fast_grad, slow_grad)
+
+
+@given(case=roi_cases(), ratio=st.integers(1, 3), aligned=st.booleans())
+def test_roi_align_forward_and_backward_kernel_equal_twin(case, ratio, aligned):
+    """RoIAlign on the same degenerate, duplicate, tiny, huge and out-of-map RoIs and
+    non-contiguous maps: same values and gradients (features and coordinates) as the twin.
+    The two add the same float64 sample positions in a different order (and the kernel
+    adds float32 maps in float32), hence a tolerance instead of equality."""
+    features, rois, output_size, scale, rng = case
+    args = (rois, output_size, scale, ratio, aligned)
+    fast = ops.roi_align(features, *args)
+    slow = reference.roi_align(features, *args)
+    assert fast.dtype == slow.dtype == features.dtype and fast.shape == slow.shape
+    tol = 1e-5 if features.dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(fast, slow, rtol=tol, atol=tol)
+    grad_out = np.asfortranarray(rng.standard_normal(fast.shape).astype(features.dtype))
+    fast_df, fast_drois = ops.roi_align_backward(grad_out, features, *args)
+    slow_df, slow_drois = reference.roi_align_backward(grad_out, features, *args)
+    np.testing.assert_allclose(fast_df, slow_df, rtol=tol, atol=tol)
+    # A coordinate gradient sums up to C * ph * pw * ratio^2 terms of size ~ scale * |f|.
+    np.testing.assert_allclose(fast_drois, slow_drois, rtol=10 * tol, atol=10 * tol)
+    assert np.isfinite(fast_drois).all() and np.isfinite(fast_df).all()

@@ -2,41 +2,11 @@
 
 import numpy as np
 import pytest
+from conftest import run_main
 from PIL import Image
 
-from minirpn import Config
-from minirpn.checkpoint import Checkpoint, save_checkpoint
 from minirpn.cli import EXIT_ERROR, EXIT_USAGE, main
-from minirpn.data import TOY_CLASS_NAMES
-from minirpn.model import Detector
-from minirpn.runs import CHECKPOINT_NAME
 from minirpn.visualize.show import KINDS
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A run folder with an untrained (fixed-seed) detector: enough for the pictures."""
-    path = tmp_path_factory.mktemp("run")
-    cfg = Config.tiny()
-    detector = Detector(cfg, num_classes=len(TOY_CLASS_NAMES), seed=0)
-    save_checkpoint(
-        path / CHECKPOINT_NAME,
-        Checkpoint(
-            config=cfg,
-            params=detector.params,
-            momentum={},
-            iteration=0,
-            rng_state=np.random.default_rng(0).bit_generator.state,
-            extra={"seed": 0, "class_names": list(TOY_CLASS_NAMES)},
-        ),
-    )
-    return path
-
-
-def run_main(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_one_line_error(code, err, *fragments):

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minirpn.visualize import draw_detections, image_grid, plot_loss_curves, save_png
+from minirpn.data import Sample
+from minirpn.report import DRAW_SCALE, DRAW_SCORE_THRESH, detections_grid, draw_result
+from minirpn.visualize import class_color, draw_detections, image_grid, plot_loss_curves, save_png
+from minirpn.visualize.raster import GROUND_TRUTH_COLOR
 
 RED = (255, 0, 0)
 
@@ -155,3 +158,72 @@ def test_plot_loss_curves_writes_a_png(tmp_path):
         plot_loss_curves({}, path)
     with pytest.raises(ValueError, match="rpn_cls"):
         plot_loss_curves({"rpn_cls": []}, path)
+
+
+def test_loss_curves_plot_the_history_and_its_moving_average(tmp_path, monkeypatch):
+    """Each series twice: as it is, and averaged over windows of n // 50 values, each average
+    drawn at the last iteration of its window (computed here with np.convolve)."""
+    from matplotlib.figure import Figure
+
+    drawn, save = [], Figure.savefig
+
+    def keep_and_save(figure, *args, **kwargs):
+        drawn.append(figure)
+        return save(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep_and_save)
+    rng = np.random.default_rng(0)
+    history = {"rpn_cls": rng.uniform(0.1, 1.0, 250), "reg": rng.uniform(0.1, 1.0, 120)}
+    plot_loss_curves(history, tmp_path / "loss.png")
+    (axes,) = drawn[0].axes
+    lines = axes.get_lines()
+    assert len(lines) == 4 and [t.get_text() for t in axes.get_legend().get_texts()] == [
+        "rpn_cls",
+        "reg",
+    ]
+    for (name, values), raw, smooth in zip(history.items(), lines[0::2], lines[1::2], strict=True):
+        window = len(values) // 50  # 5 and 2
+        np.testing.assert_array_equal(raw.get_xdata(), np.arange(len(values)))
+        np.testing.assert_array_equal(raw.get_ydata(), values)
+        np.testing.assert_array_equal(smooth.get_xdata(), np.arange(window - 1, len(values)))
+        expected = np.convolve(values, np.ones(window) / window, mode="valid")
+        np.testing.assert_allclose(smooth.get_ydata(), expected, rtol=1e-12, err_msg=name)
+        assert smooth.get_label() == name and raw.get_color() == smooth.get_color()
+
+
+def test_draw_result_draws_a_detection_at_exactly_the_threshold_and_not_below():
+    image = np.zeros((64, 64, 3), np.uint8)  # below DRAW_MIN_SIDE: drawn twice as large
+    boxes = np.array([[4, 30, 20, 50], [40, 30, 60, 50]], np.float32)
+    below = np.nextafter(np.float32(DRAW_SCORE_THRESH), np.float32(0))
+    scores = np.array([DRAW_SCORE_THRESH, below], np.float32)
+    picture = draw_result(image, boxes, scores, np.array([1, 1]), ("a",))
+    assert DRAW_SCALE == 2 and picture.shape == (128, 128, 3)
+    # The first box, scaled to [8, 60, 40, 100): its left column and bottom row in colour.
+    assert (picture[60:100, 8] == class_color(1)).all()
+    assert (picture[99, 8:40] == class_color(1)).all()
+    # The second box (scaled [80, 60, 120, 100)) is not drawn at all.
+    assert not picture[56:, 78:].any()
+
+
+def test_detections_grid_draws_ground_truth_on_its_exact_outline():
+    """Ground truth in white on the doubled picture; no detections (a detector that finds
+    nothing), so every changed pixel is the 1-pixel outline of a scaled ground-truth box."""
+
+    class FindsNothing:
+        def detect(self, image):
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+
+    boxes = [np.array([[4, 6, 20, 18]], np.float32), np.array([[0.5, 1, 31, 32]], np.float32)]
+    dataset = [
+        Sample(np.zeros((32, 32, 3), np.uint8), b, np.array([1]), f"{i}.png")
+        for i, b in enumerate(boxes)
+    ]
+    grid = detections_grid(FindsNothing(), dataset, ("a",))
+    assert grid.shape == (64, 2 * 64 + 2, 3)  # two 64-pixel tiles, 2 pixels of padding
+    # Tile 0: [8, 12, 40, 36) -> columns 8..39, rows 12..35. Tile 1: [1, 2, 62, 64) ->
+    # columns 1..61, rows 2..63.
+    for tile, (left, top, right, bottom) in enumerate([(8, 12, 39, 35), (1, 2, 61, 63)]):
+        cell = grid[:, tile * 66 : tile * 66 + 64]
+        changed = cell.any(axis=2)
+        np.testing.assert_array_equal(changed, outline((64, 64), left, top, right, bottom, 1))
+        assert (cell[changed] == GROUND_TRUTH_COLOR).all()

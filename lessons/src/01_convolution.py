@@ -19,7 +19,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import inspect
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -28,6 +27,7 @@ from minirpn.exercises import check
 from minirpn.gradcheck import numerical_gradient, relative_error
 from minirpn.nn import conv, conv2d_backward, conv2d_forward, naive
 from minirpn.receptive_field import input_size, output_size, vgg16_conv5_3
+from minirpn.timing import best_time
 from minirpn.visualize import charts
 
 # %% [markdown]
@@ -174,16 +174,6 @@ rng = np.random.default_rng(0)
 x = rng.standard_normal((1, 16, 32, 32))
 w = rng.standard_normal((32, 16, 3, 3))
 b = rng.standard_normal(32)
-
-
-def best_time(function, repeats):
-    """The fastest of ``repeats`` runs, in seconds (the least disturbed by other programs)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 t_naive, slow = best_time(lambda: naive.conv2d(x, w, b, stride=1, padding=1), repeats=1)

@@ -1,0 +1,297 @@
+# %% [markdown]
+# # Lesson 00 — The whole picture (F21, F5)
+#
+# **You will learn** what Faster R-CNN's four parts are and what array flows from each to the
+# next, by running a small trained detector stage by stage; and why a detector asks a
+# proposal network for a few hundred regions instead of classifying every window.
+#
+# **Why it is needed.** Every later lesson zooms in on one box of this picture. Keep it at
+# hand: when a lesson talks about "the shared map" or "the proposals", this is where they
+# come from and where they go.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+
+from minirpn.backbone import preprocess
+from minirpn.config import Config
+from minirpn.data import ToyShapes
+from minirpn.exercises import check
+from minirpn.ops import box_iou, roi_pool
+from minirpn.proposal import proposal_layer
+from minirpn.roi_head import postprocess
+from minirpn.train import toy_run
+from minirpn.visualize import charts, draw_detection_boxes
+
+# %% [markdown]
+# ## A trained detector at work
+#
+# `toy_run` gives a tiny Faster R-CNN trained for 600 iterations on the package's toy data:
+# 128×128 images with one to four shapes of four classes (circle, square, triangle, bar).
+# The first call trains it (about half a minute) and saves it under `lessons/.runs/toy`;
+# later calls read it back. We ask it for the objects in one validation image, which it
+# never saw during training.
+
+# %%
+run = toy_run(".runs/toy")
+detector, class_names = run.detector, run.class_names
+sample = ToyShapes("val")[12]
+boxes, scores, labels = detector.detect(sample.image)
+print(f"classes: {class_names}")
+print(f"ground truth: {[class_names[k - 1] for k in sample.labels]}")
+for box, score, label in zip(boxes[:5], scores[:5], labels[:5], strict=True):
+    print(f"  {class_names[label - 1]:8} {score:.2f}  box {np.round(box).astype(int)}")
+print(f"... {len(boxes)} detections in all, scores from {scores[0]:.2f} down to {scores[-1]:.2f}")
+
+# %% [markdown]
+# `detect` returns every box whose class probability is above 0.05, best first. The image
+# holds four shapes; the detector finds each of them with a high score, and below them it
+# lists weaker duplicates and guesses (a short training leaves it unsure of some shapes).
+# The picture shows only those scoring at least 0.5, with the ground truth dashed in white:
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 6.4))
+draw_detection_boxes(sample.image, boxes, scores, labels, class_names, gt_boxes=sample.boxes, ax=ax)
+plt.show()
+
+# %% [markdown]
+# ## The four parts (F21)
+#
+# Faster R-CNN is four parts in a row. We run them one by one on the same image, with the
+# package's functions, and keep the shape of every array that passes between them.
+#
+# 1. **Feature extraction** (`detector.backbone`): convolutions and poolings turn the image
+#    into a *shared feature map*. The tiny backbone has 64 channels and stride 8 (one cell
+#    per 8×8 pixels); VGG-16 has 512 channels and stride 16 (lessons 01, 02).
+
+# %%
+image_batch = preprocess(sample.image[None], detector.dtype)  # (N, 3, H, W), normalised
+features = detector.backbone.forward(image_batch)
+print(f"image {image_batch.shape} -> shared map {features.shape}")
+
+# %% [markdown]
+# 2. **The RPN** (`detector.rpn`): a 3×3 convolution slides over the map, and two 1×1
+#    convolutions give, for each of the $k = 9$ anchors of every cell, two object / not-object
+#    scores ($2k = 18$ channels) and four box deltas ($4k = 36$ channels) (lesson 03).
+
+# %%
+rpn_scores, rpn_deltas = detector.rpn.forward(features)
+anchors = detector.anchors(*features.shape[2:])
+print(f"RPN scores {rpn_scores.shape}, deltas {rpn_deltas.shape}, {len(anchors)} anchors")
+
+# %% [markdown]
+# 3. **The proposal layer** (`minirpn.proposal.proposal_layer`, no weights): moves each
+#    anchor by its deltas, keeps the best-scoring boxes and removes near-duplicates with NMS
+#    (lesson 07). The tiny detector keeps 100 at test time; VGG-16's Faster R-CNN keeps 300.
+
+# %%
+proposals, objectness = proposal_layer(
+    rpn_scores, rpn_deltas, anchors, sample.image.shape[:2], detector.cfg, train=False
+)
+print(f"{len(anchors)} anchors -> {len(proposals)} proposals {proposals.shape}")
+
+# %% [markdown]
+# 4. **RoI pooling + classifier** (`detector.roi_head`): every proposal is cut out of the
+#    *same* shared map and max-pooled to 7×7 cells (lesson 08), then two fully connected
+#    layers and two siblings give $C + 1 = 5$ class scores (background and the four shapes)
+#    and $4(C + 1) = 20$ class-specific box deltas (lesson 09). Here is the pooling on its
+#    own, to see its shape; `roi_head.forward` does the pooling and the rest.
+
+# %%
+rois = np.hstack([np.zeros((len(proposals), 1), detector.dtype), proposals])  # (R, 5): image 0
+pooled, _ = roi_pool(features, rois, detector.cfg.roi_pool_size, 1 / detector.cfg.feat_stride)
+cls_logits, box_deltas = detector.roi_head.forward(features, rois)
+print(f"pooled {pooled.shape}, class scores {cls_logits.shape}, box deltas {box_deltas.shape}")
+
+# %% [markdown]
+# The check: the shapes are what the description above predicts for a 128×128 image
+# (128 / 8 = 16 cells a side), and the four parts run by hand give exactly what `detect`
+# gave (the last step, `postprocess`, turns scores and deltas into boxes; lesson 09).
+
+# %%
+assert image_batch.shape == (1, 3, 128, 128)
+assert features.shape == (1, 64, 16, 16)
+assert rpn_scores.shape == (1, 18, 16, 16) and rpn_deltas.shape == (1, 36, 16, 16)
+assert proposals.shape == (100, 4)
+assert pooled.shape == (100, 64, 7, 7)
+assert cls_logits.shape == (100, 5) and box_deltas.shape == (100, 20)
+by_hand = postprocess(proposals, cls_logits, box_deltas, sample.image.shape[:2], detector.cfg)
+for ours, theirs in zip(by_hand, (boxes, scores, labels), strict=True):
+    np.testing.assert_array_equal(ours, theirs)
+print("every shape as predicted; the four parts by hand = detector.detect")
+
+# %% [markdown]
+# The diagram, with the shapes we just measured on the arrows. Note the arrow on the left:
+# the shared map is used twice, by the RPN and by RoI pooling. That sharing is what makes
+# Faster R-CNN fast: the expensive convolutions run once per image, not once per region.
+
+# %%
+fmt = lambda shape: str(tuple(shape))  # noqa: E731
+nodes = [
+    "image",
+    "1  feature extraction\n(backbone: conv + ReLU, max-pooling)",
+    "2  region proposal network (RPN)\n(3×3 conv, 1×1 cls and 1×1 reg)",
+    "3  proposal layer\n(decode, clip, top scores, NMS)",
+    "4  RoI pooling\n(each proposal → 7×7 cells)",
+    "4  classifier\n(fc6, fc7, cls_score, bbox_pred)",
+    "detections\n(per-class NMS, score threshold)",
+]
+edges = [
+    (0, 1, fmt(image_batch.shape)),
+    (1, 2, f"shared map {fmt(features.shape)}"),
+    (2, 3, f"scores {fmt(rpn_scores.shape)}\ndeltas {fmt(rpn_deltas.shape)}"),
+    (3, 4, f"{len(proposals)} proposals {fmt(proposals.shape)}"),
+    (1, 4, f"shared map\n{fmt(features.shape)}"),
+    (4, 5, f"pooled {fmt(pooled.shape)}"),
+    (5, 6, f"class scores {fmt(cls_logits.shape)}\nbox deltas {fmt(box_deltas.shape)}"),
+]
+fig, ax = plt.subplots(figsize=(8, 7))
+charts.data_flow(ax, nodes, edges, plain=[0, 6], title="Faster R-CNN's four parts, 128×128 image")
+plt.show()
+
+# %% [markdown]
+# ## Why proposals? Count the windows (F5)
+#
+# Before region proposals, a detector could slide a classifier over the image: every
+# position, several sizes, several shapes. How many windows is that for the 600×1000
+# images Faster R-CNN works on? Our assumptions, modest for such a detector:
+#
+# * square-root-of-area sizes 32, 45, 64, ..., 512 pixels (9 sizes, a factor $\sqrt 2$
+#   apart — objects in photographs come in every size);
+# * aspect ratios (height / width) 0.5, 1 and 2, as the anchors use;
+# * a stride of 8 pixels between neighbouring windows;
+# * only windows entirely inside the image.
+#
+# A window $w$ wide fits at $\lfloor (W - w) / s \rfloor + 1$ horizontal positions (F1, the
+# same count as a convolution's output), and likewise vertically.
+
+# %%
+HEIGHT, WIDTH, STRIDE = 600, 1000, 8
+SIZES = 32 * np.sqrt(2) ** np.arange(9)  # 32 ... 512
+RATIOS = (0.5, 1.0, 2.0)  # h / w
+
+
+def count_windows(height, width, sizes, ratios, stride):
+    """Windows of every size and ratio at every stride-spaced position inside the image."""
+    total = 0
+    for size in sizes:
+        for ratio in ratios:
+            w, h = round(size / np.sqrt(ratio)), round(size * np.sqrt(ratio))  # area size²
+            if w <= width and h <= height:
+                total += ((width - w) // stride + 1) * ((height - h) // stride + 1)
+    return total
+
+
+windows = count_windows(HEIGHT, WIDTH, SIZES, RATIOS, STRIDE)
+proposals_paper = Config().rpn_post_nms_top_n_test  # the paper's VGG-16 setting
+print(f"sliding windows on a {HEIGHT}x{WIDTH} image: {windows:,}")
+print(
+    f"proposals Faster R-CNN classifies: {proposals_paper}, {windows / proposals_paper:,.0f}x fewer"
+)
+
+# %% [markdown]
+# A hand check of one term: a 32×32 window fits at $\lfloor 968 / 8 \rfloor + 1 = 122$
+# positions across and $\lfloor 568 / 8 \rfloor + 1 = 72$ down, 8,784 windows of that
+# size and shape alone.
+
+# %%
+assert count_windows(HEIGHT, WIDTH, [32], [1.0], STRIDE) == 122 * 72 == 8784
+assert proposals_paper == 300
+assert windows > 100 * proposals_paper
+
+# %% [markdown]
+# About 150,000 windows — 500 times the 300 proposals — and each would go
+# through the classifier: in Faster R-CNN that is RoI pooling and two fully connected layers
+# with 4096 outputs (about 120 million multiply-adds per region for VGG-16). That cost is
+# the first reason (F5).
+#
+# The second is what those windows contain. Measure it on the toy validation images: slide
+# windows over them (sizes 16 to 64, the three ratios, stride 4) and count how many overlap
+# an object well (IoU ≥ 0.5, lesson 04's F9), against the trained detector's 100 proposals.
+
+
+# %%
+def windows_in(height, width, sizes, ratios, stride):
+    """(N, 4) corner boxes of the windows count_windows counts."""
+    boxes = []
+    for size in sizes:
+        for ratio in ratios:
+            w, h = round(size / np.sqrt(ratio)), round(size * np.sqrt(ratio))
+            xs, ys = np.arange(0, width - w + 1, stride), np.arange(0, height - h + 1, stride)
+            x, y = np.meshgrid(xs, ys)
+            boxes.append(np.stack([x, y, x + w, y + h], axis=-1).reshape(-1, 4))
+    return np.concatenate(boxes).astype(np.float64)
+
+
+toy_windows = windows_in(128, 128, [16, 24, 32, 48, 64], RATIOS, 4)
+assert len(toy_windows) == count_windows(128, 128, [16, 24, 32, 48, 64], RATIOS, 4)
+val = ToyShapes("val")
+window_hits, proposal_hits, num_proposals = 0, 0, 0
+for index in range(20):
+    image_sample = val[index]
+    window_hits += (box_iou(toy_windows, image_sample.boxes).max(axis=1) >= 0.5).sum()
+    image_features = detector.backbone.forward(preprocess(image_sample.image[None]))
+    image_proposals, _ = proposal_layer(
+        *detector.rpn.forward(image_features), anchors, (128, 128), detector.cfg, train=False
+    )
+    proposal_hits += (box_iou(image_proposals, image_sample.boxes).max(axis=1) >= 0.5).sum()
+    num_proposals += len(image_proposals)
+window_share = window_hits / (20 * len(toy_windows))
+proposal_share = proposal_hits / num_proposals
+print(f"{len(toy_windows):,} windows per image: {window_share:.1%} on an object (IoU >= 0.5)")
+print(f"{num_proposals // 20} proposals per image: {proposal_share:.1%} on an object")
+assert proposal_share > 5 * window_share
+
+# %% [markdown]
+# About 1% of the windows sit on an object; the other 99% are background — here plain
+# toy-image backdrop, in photographs sky, grass, walls and floors. A classifier fed those
+# spends nearly all its time and nearly all its training signal on "background": the few
+# real classes are drowned out (F5). The proposals are ten times richer in objects, and
+# there are eighty times fewer of them. Most of the 100 are still background — many are
+# near-copies of the same object, or weak guesses kept to fill the quota — which is why the
+# second stage still has a background class, and samples its training RoIs with a fixed
+# share of foreground (lesson 09).
+#
+# ## Summary
+#
+# * Faster R-CNN (F21) = **feature extraction** → **RPN** → **proposal layer** → **RoI
+#   pooling + classifier**. The shared map feeds both the RPN and RoI pooling, so the
+#   convolutions run once per image.
+# * For a 128×128 image the tiny detector passes (1, 3, 128, 128) → (1, 64, 16, 16) →
+#   scores (1, 18, 16, 16) and deltas (1, 36, 16, 16) → 100 proposals → (100, 64, 7, 7) →
+#   (100, 5) class scores and (100, 20) box deltas.
+# * Sliding a classifier over a 600×1000 image means hundreds of thousands of windows, about
+#   99% background; a learned proposal network hands the classifier 300 (F5).
+#
+# ## Exercises
+#
+# **1.** Count the sliding windows of the F5 section again with a stride of 16 pixels
+# instead of 8 (same sizes, ratios and image). Roughly how much did you save, and why is it
+# not exactly 4×?
+
+# %%
+windows_stride_16 = ...  # an int
+
+# %%
+check("00.windows_stride_16", windows_stride_16)
+
+# %% [markdown]
+# **2.** Trained on PASCAL VOC's 20 classes, how many columns does the head's box-delta
+# output (`box_deltas`, 20 columns for our 4 classes) have?
+
+# %%
+voc_box_columns = ...  # an int
+
+# %%
+check("00.voc_box_columns", voc_box_columns)
+
+# %% [markdown]
+# **3.** Feed the tiny detector a 600×1000 image. How many anchors does its RPN score?
+# (The backbone keeps the size through its convolutions and halves it in each of its three
+# poolings; every cell has 9 anchors.)
+
+# %%
+anchors_600x1000 = ...  # an int
+
+# %%
+check("00.anchors_600x1000", anchors_600x1000)
