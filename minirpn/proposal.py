@@ -103,8 +103,8 @@ def proposal_layer(
         anchors.astype(deltas.dtype, copy=False), flatten_deltas(deltas[0])
     )  # (H*W*A, 4)
     boxes = clip_boxes(boxes, image_size)
-    index = remove_small_boxes(boxes, cfg.rpn_min_size * image_scale)  # anchor rows kept
-    boxes, probs = boxes[index], probs[index]
+    keep = remove_small_boxes(boxes, cfg.rpn_min_size * image_scale)
+    boxes, probs, index = boxes[keep], probs[keep], keep  # index: the anchor rows kept
     # A stable sort: equal scores keep the grid order, so the result is reproducible.
     order = np.argsort(-probs, kind="stable")[:pre_nms_top_n]
     boxes, probs, index = boxes[order], probs[order], index[order]

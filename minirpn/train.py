@@ -281,11 +281,9 @@ def train(
                         f"try a lower learning rate (it was {learning_rate(cfg, iteration):g})"
                     )
                 trainer.backward()
-                optimizer.lr = (
-                    learning_rate(*trainer.schedule(iteration))
-                    if staged
-                    else learning_rate(cfg, iteration)
-                )
+                optimizer.lr = learning_rate(cfg, iteration)
+                if staged:  # each step its own schedule
+                    optimizer.lr = learning_rate(*trainer.schedule(iteration))
                 optimizer.step()
             iteration += 1
             train_seconds += time.perf_counter() - tic
