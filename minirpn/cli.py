@@ -1,6 +1,7 @@
 """The ``minirpn`` command: train, evaluate and run the tiny detector; write the toy data.
 
     minirpn train [--out DIR] [--data DIR] [--iters N] [--seed S] [--batch-size B] [--lr LR]
+                  [--scheme NAME] [--roi-op pool|align]
     minirpn train --resume DIR
     minirpn eval --run DIR [--data DIR]
     minirpn detect --run DIR IMAGE... --out DIR
@@ -118,7 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scheme",
         choices=sorted(SCHEMES),
-        help="training scheme of F20 (default: approximate-joint)",
+        help="training scheme of F20 (default: approximate-joint; alternating: the "
+        "original's 4 steps; non-approximate-joint: gradient through the RoI coordinates)",
+    )
+    p.add_argument(
+        "--roi-op",
+        choices=("pool", "align"),
+        help="the head's RoI layer: pool = RoI max pooling as in the paper (F19, the "
+        "default), align = RoIAlign (bilinear sampling; non-approximate-joint always uses it)",
     )
     p.add_argument(
         "--checkpoint-every",
@@ -198,6 +206,7 @@ def _train(args) -> int | None:
             ("--lr", args.lr),
             ("--data", args.data),
             ("--scheme", args.scheme),
+            ("--roi-op", args.roi_op),
         )
         changed = [flag for flag, value in given if value is not None]
         if changed:
@@ -214,9 +223,17 @@ def _train(args) -> int | None:
                 ("max_iters", args.iters),
                 ("images_per_batch", args.batch_size),
                 ("learning_rate", args.lr),
+                ("roi_op", args.roi_op),
             )
             if value is not None
         }
+        if args.scheme == "non-approximate-joint":  # it needs RoIAlign's corner gradient
+            if args.roi_op == "pool":
+                raise UsageError(
+                    "--scheme non-approximate-joint needs --roi-op align (RoI pooling has no "
+                    "gradient with respect to the box coordinates)"
+                )
+            overrides["roi_op"] = "align"
         cfg = dataclasses.replace(Config.tiny(), **overrides)
         _check_data_and_memory(cfg, args.data, progress=not args.no_progress)  # issue 13
     result = train(
@@ -230,9 +247,15 @@ def _train(args) -> int | None:
         checkpoint_every=args.checkpoint_every,
     )
     if result.interrupted:
+        from minirpn.schemes import STAGED_SCHEMES
+
+        then = (
+            "an alternating run cannot be resumed"
+            if (args.scheme or DEFAULT_SCHEME) in STAGED_SCHEMES
+            else f"continue with 'minirpn train --resume {run_dir}'"
+        )
         print(
-            f"interrupted at iteration {result.iteration}; checkpoint saved, continue with "
-            f"'minirpn train --resume {run_dir}'",
+            f"interrupted at iteration {result.iteration}; checkpoint saved, {then}",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED

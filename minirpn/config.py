@@ -25,6 +25,9 @@ import os
 from dataclasses import dataclass
 
 RPN_LOSS_NORMALIZATIONS = ("anchor_locations", "minibatch")
+# The head's RoI layer: "pool" is the paper's RoI max pooling (F19); "align" is RoIAlign
+# (bilinear samples, no quantisation), differentiable w.r.t. the box coordinates (F20).
+ROI_OPS = ("pool", "align")
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,10 @@ class Config:
     roi_bg_thresh_lo: float = 0.1
     bbox_normalize_means: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     bbox_normalize_stds: tuple[float, float, float, float] = (0.1, 0.1, 0.2, 0.2)
-    roi_pool_size: int = 7  # F19
+    roi_pool_size: int = 7  # F19: the output grid of either RoI layer
+    roi_op: str = "pool"  # "pool" (F19, the paper) or "align" (RoIAlign), see ROI_OPS
+    roi_align_sampling_ratio: int = 2  # bilinear samples per bin side (roi_op "align")
+    roi_align_aligned: bool = True  # half-pixel shift of the projected corners ("align")
     head_sigma: float = 1.0  # smooth-L1 sigma of the Fast R-CNN head
     fc_channels: int = 4096
 
@@ -92,6 +98,10 @@ class Config:
     # iterations (0: none, as the paper, whose backbone starts pre-trained).
     warmup_iters: int = 0
     warmup_factor: float = 1.0 / 3.0
+    # Iterations of the 4 steps of alternating training (F20 (1)); () splits max_iters
+    # 2:1:2:1 as py-faster-rcnn's 80k/40k/80k/40k (minirpn.schemes.alternating). When
+    # given, the four must add up to max_iters.
+    alternating_iters: tuple[int, ...] = ()
 
     def __post_init__(self):
         for name, (kind, *bounds) in _FIELD_RULES.items():
@@ -99,6 +109,12 @@ class Config:
             object.__setattr__(self, name, value)  # frozen: the normalised value goes in here
         _check_order(self, "rpn_negative_overlap", "rpn_positive_overlap")
         _check_order(self, "roi_bg_thresh_lo", "roi_bg_thresh_hi")
+        steps = self.alternating_iters
+        if steps and (len(steps) != 4 or sum(steps) != self.max_iters):
+            raise ValueError(
+                f"alternating_iters must be 4 iteration counts adding up to max_iters "
+                f"({self.max_iters}), got {steps!r}"
+            )
 
     @property
     def num_anchors(self) -> int:
@@ -198,6 +214,9 @@ _FIELD_RULES = {
     "bbox_normalize_means": ("finite floats", 4),
     "bbox_normalize_stds": ("positive floats", 4),
     "roi_pool_size": _POSITIVE_INT,
+    "roi_op": ("choice", ROI_OPS),
+    "roi_align_sampling_ratio": _POSITIVE_INT,
+    "roi_align_aligned": ("bool",),
     "head_sigma": _POSITIVE_FLOAT,
     "fc_channels": _POSITIVE_INT,
     "test_nms": _PROBABILITY,
@@ -213,6 +232,7 @@ _FIELD_RULES = {
     "images_per_batch": _POSITIVE_INT,
     "warmup_iters": ("int", 0, None),
     "warmup_factor": _PROBABILITY,
+    "alternating_iters": ("positive ints",),  # () or 4, checked in __post_init__
 }
 
 
@@ -223,6 +243,10 @@ def _checked(name: str, value, kind: str, *bounds):
         if value not in bounds[0]:
             raise ValueError(f"{name} must be one of {list(bounds[0])}, got {shown}")
         return value
+    if kind == "bool":
+        if not isinstance(value, bool):  # not 1 or "yes": a typo should not pass
+            raise ValueError(f"{name} must be True or False, got {shown}")
+        return bool(value)
     if kind == "int or None":
         return None if value is None else _checked(name, value, "int", *bounds)
     if kind.endswith("floats") or kind.endswith("ints"):
@@ -230,13 +254,14 @@ def _checked(name: str, value, kind: str, *bounds):
             raise ValueError(f"{name} must be a tuple of numbers, got {shown}")
         length = bounds[0] if bounds else None
         if (length is not None and len(value) != length) or (
-            not value and kind != "increasing positive ints"
+            not value and not kind.endswith("ints")
         ):
             expected = f"{length} numbers" if length else "at least one number"
             raise ValueError(f"{name} must hold {expected}, got {value!r}")
         if kind.endswith("ints"):
             items = tuple(_checked(f"{name}[{i}]", v, "int", 1, None) for i, v in enumerate(value))
-            if any(b <= a for a, b in zip(items[:-1], items[1:], strict=True)):
+            in_order = kind.startswith("increasing")
+            if in_order and any(b <= a for a, b in zip(items[:-1], items[1:], strict=True)):
                 raise ValueError(f"{name} must be strictly increasing, got {value!r}")
             return items
         low, exclusive = (0.0, "exclusive") if kind == "positive floats" else (None, "")

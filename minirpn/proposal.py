@@ -58,7 +58,8 @@ def proposal_layer(
     *,
     train: bool,
     image_scale: float = 1.0,
-) -> tuple[np.ndarray, np.ndarray]:
+    return_indices: bool = False,
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Region proposals of one image, steps 1–7 of the module docstring (F15, F16).
 
     Args:
@@ -70,11 +71,16 @@ def proposal_layer(
             ``rpn_pre_nms_top_n_*`` and ``rpn_post_nms_top_n_*``.
         train: picks the training or the test top-N values.
         image_scale: factor by which the original image was resized; multiplies ``rpn_min_size``.
+        return_indices: also return which anchor each proposal comes from.
 
     Returns:
         proposals: (P, 4) boxes inside ``[0, w] x [0, h]``, dtype of ``deltas``, sorted by
             decreasing objectness, P <= post_nms_top_n (P may be 0).
         objectness: (P,) their object probabilities, decreasing.
+        anchor_indices: only with ``return_indices``, (P,) int64 row of each proposal's
+            anchor in ``anchors`` (and in the flattened deltas): the selections of steps
+            4–7, which non-approximate joint training (F20 (3)) holds fixed while it
+            differentiates the boxes with respect to those anchors' deltas.
     """
     num_anchors = check_head_outputs(scores, deltas)
     _, _, feat_h, feat_w = scores.shape
@@ -98,9 +104,11 @@ def proposal_layer(
     )  # (H*W*A, 4)
     boxes = clip_boxes(boxes, image_size)
     keep = remove_small_boxes(boxes, cfg.rpn_min_size * image_scale)
-    boxes, probs = boxes[keep], probs[keep]
+    boxes, probs, index = boxes[keep], probs[keep], keep  # index: the anchor rows kept
     # A stable sort: equal scores keep the grid order, so the result is reproducible.
     order = np.argsort(-probs, kind="stable")[:pre_nms_top_n]
-    boxes, probs = boxes[order], probs[order]
+    boxes, probs, index = boxes[order], probs[order], index[order]
     keep = nms(boxes, probs, cfg.rpn_nms_thresh)[:post_nms_top_n]
+    if return_indices:
+        return boxes[keep], probs[keep], index[keep]
     return boxes[keep], probs[keep]

@@ -56,6 +56,9 @@ class ProposalTargets(NamedTuple):
         matched_gt: (R,) int64 index of the ground truth each RoI overlaps most (NO_MATCH if
             the image has none).
         max_iou: (R,) float64 that IoU.
+        candidates: (R,) int64 row of each RoI among the candidates ``[proposals;
+            gt_boxes]``: ``i < P`` is proposal i, ``P + g`` is ground-truth box g. It lets
+            non-approximate joint training (F20 (3)) trace a RoI back to its anchor.
     """
 
     rois: np.ndarray
@@ -65,6 +68,7 @@ class ProposalTargets(NamedTuple):
     outside_weights: np.ndarray
     matched_gt: np.ndarray
     max_iou: np.ndarray
+    candidates: np.ndarray
 
 
 def proposal_targets(
@@ -155,4 +159,5 @@ def proposal_targets(
         inside_weights.copy(),
         matched_gt[keep],
         max_iou[keep],
+        keep.astype(np.int64),
     )

@@ -4,7 +4,12 @@ For each RoI ``(batch_index, x1, y1, x2, y2)`` in image pixels:
 
 1. **RoI pooling** (F18, F19): the RoI is projected onto the shared map (spatial scale
    ``1 / cfg.feat_stride``) and max-pooled to a fixed ``cfg.roi_pool_size`` grid
-   (:func:`minirpn.ops.roi_pool`), so RoIs of any size give the same number of features;
+   (:func:`minirpn.ops.roi_pool`), so RoIs of any size give the same number of features.
+   With ``cfg.roi_op == "align"`` RoIAlign replaces it (:func:`minirpn.ops.roi_align`:
+   each bin the mean of ``cfg.roi_align_sampling_ratio``² bilinear samples, no rounding of
+   the coordinates), whose output is also differentiable with respect to the RoI corners —
+   :meth:`RoIHead.backward` then returns that gradient on request (``return_drois=True``),
+   which non-approximate joint training (F20 (3)) sends on into the RPN;
 2. **fc6 → ReLU → fc7 → ReLU** (``cfg.fc_channels`` each);
 3. two siblings: ``cls_score``, C + 1 logits (background and the C classes, softmax), and
    ``bbox_pred``, 4 (C + 1) class-specific deltas (F10, normalised by
@@ -29,7 +34,7 @@ import numpy as np
 from minirpn.boxes import COORDS_PER_BOX, clip_boxes, decode
 from minirpn.config import Config
 from minirpn.nn import Container, Linear, ReLU, smooth_l1, softmax, softmax_cross_entropy
-from minirpn.ops import batched_nms, roi_pool, roi_pool_backward
+from minirpn.ops import batched_nms, roi_align, roi_align_backward, roi_pool, roi_pool_backward
 from minirpn.proposal_target import BACKGROUND, ProposalTargets
 
 # bbox_pred starts 10x smaller than the other new layers, as in py-faster-rcnn: early
@@ -43,14 +48,21 @@ class _PoolCache(NamedTuple):
     features_shape: tuple[int, int, int, int]
 
 
+class _AlignCache(NamedTuple):
+    rois: np.ndarray  # (R, 5)
+    features: np.ndarray  # (N, C, H, W): RoIAlign's backward interpolates from it
+    pooled_shape: tuple[int, int, int, int]  # (R, C, ph, pw)
+
+
 class RoIHead(Container):
-    """RoI pooling + fc6 + fc7 + the two siblings (F17–F19).
+    """RoI pooling (or RoIAlign) + fc6 + fc7 + the two siblings (F17–F19).
 
     Args:
         in_channels: channels of the shared feature map.
         num_classes: C, the object classes (labels 1..C; 0 is background).
         cfg: uses ``roi_pool_size``, ``fc_channels``, ``feat_stride`` (spatial scale
-            ``1 / feat_stride``) and ``init_std``.
+            ``1 / feat_stride``), ``init_std``, ``roi_op`` (``"pool"`` or ``"align"``) and,
+            for RoIAlign, ``roi_align_sampling_ratio`` and ``roi_align_aligned``.
         rng: ``np.random.Generator`` for the initialisation.
         dtype: float32 to train, float64 for gradient checks.
 
@@ -75,6 +87,9 @@ class RoIHead(Container):
         self.num_classes = int(num_classes)
         self.pool_size = cfg.roi_pool_size
         self.spatial_scale = 1.0 / cfg.feat_stride
+        self.roi_op = cfg.roi_op
+        self.sampling_ratio = cfg.roi_align_sampling_ratio
+        self.aligned = cfg.roi_align_aligned
         rng = np.random.default_rng() if rng is None else rng
         pooled = in_channels * cfg.roi_pool_size * cfg.roi_pool_size
         outputs = self.num_classes + 1  # background + C
@@ -97,23 +112,66 @@ class RoIHead(Container):
 
     def forward(self, features: np.ndarray, rois: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """features (N, C, H, W), rois (R, 5) → cls_logits (R, C + 1), box_deltas (R, 4 (C + 1))."""
-        pooled, argmax = roi_pool(features, rois, self.pool_size, self.spatial_scale)
-        self._cache = _PoolCache(rois, argmax, features.shape)
+        if self.roi_op == "align":
+            pooled = roi_align(
+                features,
+                rois,
+                self.pool_size,
+                self.spatial_scale,
+                self.sampling_ratio,
+                self.aligned,
+            )
+            self._cache = _AlignCache(rois, features, pooled.shape)
+        else:
+            pooled, argmax = roi_pool(features, rois, self.pool_size, self.spatial_scale)
+            self._cache = _PoolCache(rois, argmax, features.shape)
         flat = pooled.reshape(len(rois), -1)  # (R, C * ph * pw)
         hidden = self.relu7.forward(self.fc7.forward(self.relu6.forward(self.fc6.forward(flat))))
         return self.cls_score.forward(hidden), self.bbox_pred.forward(hidden)
 
-    def backward(self, dcls_logits: np.ndarray, dbox_deltas: np.ndarray) -> np.ndarray:
+    def backward(
+        self, dcls_logits: np.ndarray, dbox_deltas: np.ndarray, *, return_drois: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Gradients of the two outputs → d features (N, C, H, W); accumulates into ``grads``.
 
-        RoI pooling sends each bin's gradient to the cell that won its max (F19).
+        RoI pooling sends each bin's gradient to the cell that won its max (F19); RoIAlign
+        spreads it over the four cells around each sample with the bilinear weights.
+
+        Args:
+            dcls_logits, dbox_deltas: d loss / d the outputs of the last :meth:`forward`.
+            return_drois: also return d loss / d the RoIs, (R, 5) in the features' dtype,
+                columns ``(0, dx1, dy1, dx2, dy2)`` (the batch index gets none). Only
+                RoIAlign has that gradient (``cfg.roi_op == "align"``); RoI pooling rounds
+                the corners to cells, so its output is piecewise constant in them and this
+                raises ValueError.
+
+        Returns:
+            dfeatures, or ``(dfeatures, drois)`` with ``return_drois``.
         """
+        if return_drois and self.roi_op != "align":
+            raise ValueError(
+                f"return_drois needs roi_op 'align' (RoIAlign); this head uses {self.roi_op!r}, "
+                "whose output does not change smoothly with the box coordinates"
+            )
         cache = self._pop_cache()
         # fc7's output feeds both siblings: its gradient is the sum of theirs.
         dhidden = self.cls_score.backward(dcls_logits) + self.bbox_pred.backward(dbox_deltas)
         dflat = self.fc6.backward(
             self.relu6.backward(self.fc7.backward(self.relu7.backward(dhidden)))
         )
+        if isinstance(cache, _AlignCache):
+            dfeatures, drois = roi_align_backward(
+                dflat.reshape(cache.pooled_shape),  # (R, C, ph, pw)
+                cache.features,
+                cache.rois,
+                self.pool_size,
+                self.spatial_scale,
+                self.sampling_ratio,
+                self.aligned,
+            )
+            if return_drois:
+                return dfeatures, drois.astype(dfeatures.dtype, copy=False)
+            return dfeatures
         dpooled = dflat.reshape(cache.argmax.shape)  # (R, C, ph, pw)
         return roi_pool_backward(dpooled, cache.rois, cache.argmax, cache.features_shape)
 

@@ -41,7 +41,7 @@ from minirpn.data import ToyShapes
 from minirpn.model import Detector
 from minirpn.nn import SGD, step_lr
 from minirpn.runs import CHECKPOINT_NAME, category_ids, load_run, open_split
-from minirpn.schemes import LOSS_NAMES, make_scheme
+from minirpn.schemes import LOSS_NAMES, STAGED_SCHEMES, make_scheme
 
 DEFAULT_SCHEME = "approximate-joint"
 PROGRESS_SMOOTHING = 0.95  # weight of the past in the progress bar's moving average
@@ -140,7 +140,10 @@ def train(
         on_iteration: called after each finished iteration with ``(iteration, losses)``,
             ``iteration`` counting from 1 — for lessons that want to watch training.
         scheme: the training scheme's name (:data:`minirpn.schemes.SCHEMES`); with
-            ``resume`` the checkpoint's scheme is used.
+            ``resume`` the checkpoint's scheme is used. A scheme in steps
+            (:data:`minirpn.schemes.STAGED_SCHEMES`, alternating training) is told where
+            each iteration falls (``begin_iteration``), gets a new SGD solver at each step
+            and sets the learning rate; its runs cannot be resumed (ValueError).
 
     Returns:
         a :class:`TrainResult`.
@@ -165,6 +168,11 @@ def train(
                 f"checkpoint {str(checkpoint_path)!r} holds no training state to "
                 f"resume from (missing or bad {error})"
             ) from None
+        if scheme in STAGED_SCHEMES:
+            raise ValueError(
+                f"checkpoint {str(checkpoint_path)!r} is from an {scheme!r} run, which cannot "
+                "be resumed (its step networks and proposals are not saved): start it again"
+            )
         dataset = open_split(data, "train")
         detector = Detector(cfg, num_classes=len(dataset.class_names), seed=seed)
         detector.load_params(state.params, source=f"checkpoint {str(checkpoint_path)!r}")
@@ -174,19 +182,38 @@ def train(
         dataset = open_split(data, "train")
         detector = Detector(cfg, num_classes=len(dataset.class_names), seed=seed)
         start, history, train_seconds = 0, [], 0.0
-    trainer = make_scheme(scheme, detector)
+    staged = scheme in STAGED_SCHEMES  # a scheme in steps, each with its own solver
+    trainer = make_scheme(scheme, detector, **({"seed": seed} if staged else {}))
     last_saved = start if resume else None  # iteration of the checkpoint on disk from this run
     # One generator for every random draw of training (sampling anchors and RoIs).
     rng = np.random.default_rng(seed)
-    optimizer = SGD(
-        trainer.parameters(),
-        lr=cfg.learning_rate,
-        momentum=cfg.momentum,
-        weight_decay=cfg.weight_decay,
-    )
+
+    def new_optimizer() -> SGD:
+        return SGD(
+            trainer.parameters(),
+            lr=cfg.learning_rate,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+        )
+
+    # A staged scheme names its trainable parameters when its first step starts.
+    optimizer = None if staged else new_optimizer()
     if resume:
         rng.bit_generator.state = state.rng_state
         optimizer.load_state(state.momentum)
+
+    def step_images(step: int) -> list[int]:
+        """Every dataset index the iterations of a step load (the order is seeded)."""
+        return sorted(
+            {
+                int(i)
+                for it in trainer.step_range(step)
+                for i in batch_indices(seed, it, cfg.images_per_batch, len(dataset))
+            }
+        )
+
+    def load_image(index: int) -> np.ndarray:
+        return load_batch(dataset, np.array([index]), samples)[0][0]
 
     def save(iteration: int) -> None:
         nonlocal last_saved
@@ -195,12 +222,13 @@ def train(
             Checkpoint(
                 config=cfg,
                 params=detector.params,
-                momentum=optimizer.state(),
+                momentum={} if optimizer is None else optimizer.state(),
                 iteration=iteration,
                 rng_state=rng.bit_generator.state,
                 extra={
                     "seed": seed,
                     "scheme": scheme,
+                    "scheme_step": getattr(trainer, "step", None),
                     "data": data,
                     "class_names": list(dataset.class_names),
                     "category_ids": list(category_ids(dataset)),
@@ -231,9 +259,10 @@ def train(
                 interrupted = True
                 break
             tic = time.perf_counter()
-            images, boxes, labels = load_batch(
-                dataset, batch_indices(seed, iteration, cfg.images_per_batch, len(dataset)), samples
-            )
+            indices = batch_indices(seed, iteration, cfg.images_per_batch, len(dataset))
+            if staged and trainer.begin_iteration(iteration, indices, step_images, load_image):
+                optimizer = new_optimizer()  # a new step: a new solver, as the original
+            images, boxes, labels = load_batch(dataset, indices, samples)
             # A diverging run overflows before its loss turns NaN; the check below reports
             # that in one clear message, NumPy's overflow warnings would only be noise.
             with np.errstate(over="ignore", invalid="ignore"):
@@ -253,6 +282,8 @@ def train(
                     )
                 trainer.backward()
                 optimizer.lr = learning_rate(cfg, iteration)
+                if staged:  # each step its own schedule
+                    optimizer.lr = learning_rate(*trainer.schedule(iteration))
                 optimizer.step()
             iteration += 1
             train_seconds += time.perf_counter() - tic

@@ -381,3 +381,50 @@ def test_eval_prints_the_aps_worked_by_hand(tmp_path, capsys, monkeypatch):
         "  AP@0.5 cat        0.8333",
         "  AP@0.5 dog        1.0000",
     ]
+
+
+def test_roi_op_option_reaches_the_config_and_cannot_change_on_resume(
+    tmp_path, capsys, monkeypatch
+):
+    import minirpn.train
+
+    seen = {}
+
+    def fake_train(cfg, run_dir, **kwargs):  # the option's effect, without the training
+        seen["cfg"] = cfg
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(minirpn.train, "train", fake_train)
+    code, _, err = run_main(capsys, "train", "--out", tmp_path, "--roi-op", "align")
+    assert "stop here" in err and seen["cfg"].roi_op == "align"
+    run_main(capsys, "train", "--out", tmp_path)
+    assert seen["cfg"].roi_op == "pool"  # the paper's RoI pooling by default (F19)
+    code, _, err = run_main(capsys, "train", "--resume", tmp_path, "--roi-op", "pool")
+    assert_one_line_error(code, err, EXIT_USAGE, "--roi-op")
+    code, _, err = run_main(capsys, "train", "--roi-op", "max")
+    assert_one_line_error(code, err, EXIT_USAGE, "--roi-op")
+    # Non-approximate joint training needs RoIAlign: chosen for it, pool refused.
+    run_main(capsys, "train", "--out", tmp_path, "--scheme", "non-approximate-joint")
+    assert seen["cfg"].roi_op == "align"
+    code, _, err = run_main(
+        capsys, "train", "--scheme", "non-approximate-joint", "--roi-op", "pool"
+    )
+    assert_one_line_error(code, err, EXIT_USAGE, "needs --roi-op align")
+
+
+def test_scheme_choices_follow_the_registry(tmp_path, capsys, monkeypatch):
+    import minirpn.train
+    from minirpn.schemes import SCHEMES
+
+    seen = []
+
+    def fake_train(cfg, run_dir, **kwargs):
+        seen.append(kwargs["scheme"])
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(minirpn.train, "train", fake_train)
+    for name in SCHEMES:
+        run_main(capsys, "train", "--out", tmp_path, "--scheme", name)
+    assert seen == list(SCHEMES)
+    code, _, err = run_main(capsys, "train", "--scheme", "joint")
+    assert_one_line_error(code, err, EXIT_USAGE, "--scheme", "alternating")

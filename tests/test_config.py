@@ -34,6 +34,13 @@ BAD_VALUES = [
     ("lr_steps", (1.5,), "1.5"),
     ("warmup_iters", -1, "-1"),
     ("feat_stride", None, "None"),
+    ("roi_op", "max", "'max'"),
+    ("alternating_iters", (1, 2, 3), "(1, 2, 3)"),
+    ("alternating_iters", (1000, 500, 500, 0), "0"),
+    ("alternating_iters", (1000, 500, 500, 400), "(1000, 500, 500, 400)"),
+    ("roi_align_sampling_ratio", 0, "0"),
+    ("roi_align_aligned", 1, "1"),
+    ("roi_align_aligned", "yes", "'yes'"),
 ]
 
 
@@ -99,6 +106,8 @@ def test_defaults_are_the_papers():
     assert (cfg.roi_batch_size, cfg.roi_fg_fraction, cfg.roi_fg_thresh) == (128, 0.25, 0.5)
     assert (cfg.roi_bg_thresh_lo, cfg.roi_bg_thresh_hi, cfg.roi_pool_size) == (0.1, 0.5, 7)
     assert cfg.bbox_normalize_stds == (0.1, 0.1, 0.2, 0.2)
+    # the paper's RoI max pooling (F19) unless RoIAlign is asked for
+    assert (cfg.roi_op, cfg.roi_align_sampling_ratio, cfg.roi_align_aligned) == ("pool", 2, True)
     # optimisation and init (F14)
     assert (cfg.learning_rate, cfg.momentum, cfg.weight_decay, cfg.init_std) == (
         0.001,
@@ -122,7 +131,13 @@ def test_tiny_preset_and_overrides():
 
 
 def test_json_round_trip_gives_an_equal_config():
-    cfg = dataclasses.replace(Config.tiny(), anchor_scales=(1.0, 2.5), rpn_n_reg=100)
+    cfg = dataclasses.replace(
+        Config.tiny(),
+        anchor_scales=(1.0, 2.5),
+        rpn_n_reg=100,
+        roi_op="align",
+        roi_align_aligned=False,
+    )
     back = Config.from_json(cfg.to_json())
     assert back == cfg
     assert isinstance(back.anchor_scales, tuple) and isinstance(back.lr_steps, tuple)

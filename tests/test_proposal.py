@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from minirpn import Config
 from minirpn.anchors import generate_base_anchors, grid_anchors
+from minirpn.boxes import clip_boxes, decode
 from minirpn.proposal import objectness, proposal_layer
 
 
@@ -60,6 +61,20 @@ def test_hand_computed_case():
         boxes, [[1, 0, 11, 10], [15, 15, 35, 35], [35, 30, 40, 40]], atol=1e-12
     )
     np.testing.assert_allclose(probs, sigmoid(np.array([3.0, 1.0, -1.0])), rtol=1e-12)
+
+
+def test_hand_case_anchor_indices():
+    """return_indices: the anchor each proposal was decoded from (a1, a2, a3 here)."""
+    scores, deltas = hand_inputs()
+    boxes, probs, index = proposal_layer(
+        scores, deltas, HAND_ANCHORS, (40, 40), HAND_CFG, train=False, return_indices=True
+    )
+    assert index.tolist() == [1, 2, 3] and index.dtype == np.int64
+    expected = clip_boxes(decode(HAND_ANCHORS[index], HAND_DELTAS[index]), (40, 40))
+    np.testing.assert_array_equal(boxes, expected)
+    plain = proposal_layer(scores, deltas, HAND_ANCHORS, (40, 40), HAND_CFG, train=False)
+    np.testing.assert_array_equal(plain[0], boxes)
+    np.testing.assert_array_equal(plain[1], probs)
 
 
 def test_hand_case_min_size_scales_with_the_image_scale():

@@ -48,6 +48,7 @@ def test_hand_scene_labels_targets_and_weights():
     candidates = np.concatenate([PROPOSALS, GT])
     chosen = [candidate_index(roi, candidates) for roi in t.rois]
     assert sorted(chosen) == sorted(EXPECTED)
+    assert t.candidates.tolist() == chosen  # each RoI's row among [proposals; gt]
     num_fg = np.count_nonzero(t.labels)
     assert (
         num_fg == 5 and np.all(t.labels[:num_fg] > 0) and np.all(t.labels[num_fg:] == 0)

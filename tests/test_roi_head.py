@@ -1,9 +1,11 @@
 """The second stage on its own (F17-F19): shapes, loss by the formula, gradient check."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from minirpn import Config
+from minirpn import Config, ops
 from minirpn.gradcheck import numerical_gradient, relative_error
 from minirpn.proposal_target import proposal_targets
 from minirpn.roi_head import RoIHead, roi_head_loss
@@ -107,3 +109,85 @@ def test_loss_refuses_targets_of_another_batch():
     cls_logits, box_deltas = head.forward(features, rois[:-1])
     with pytest.raises(ValueError, match="targets are for"):
         roi_head_loss(cls_logits, box_deltas, targets, CFG)
+
+
+ALIGN_CFG = dataclasses.replace(CFG, roi_op="align")
+
+
+def align_scene():
+    """scene() with the RoI corners moved off the grid: RoIAlign's bilinear kinks lie where a
+    sample crosses a cell edge, and the integer boxes of scene() put samples exactly there."""
+    features, rois, targets = scene()
+    rois = rois.copy()
+    rois[:, 1:] += np.random.default_rng(3).uniform(-0.37, 0.37, size=(len(rois), 4))
+    return features, rois, targets
+
+
+def align_head():
+    head = RoIHead(4, NUM_CLASSES, ALIGN_CFG, rng=np.random.default_rng(1), dtype=np.float64)
+    for param in head.params.values():  # larger weights: gradients well above the noise
+        param += np.random.default_rng(2).normal(0.0, 0.3, size=param.shape)
+    return head
+
+
+def test_align_head_uses_roi_align_and_its_gradient_check_float64():
+    """roi_op "align": parameters and the feature map against centred differences."""
+    features, rois, targets = align_scene()
+    head = align_head()
+    pool_head = RoIHead(4, NUM_CLASSES, CFG, rng=np.random.default_rng(1), dtype=np.float64)
+    for name, param in pool_head.params.items():
+        param[...] = head.params[name]
+    cls_align, _ = head.forward(features, rois)
+    cls_pool, _ = pool_head.forward(features, rois)
+    assert np.abs(cls_align - cls_pool).max() > 1e-3  # the two layers really differ
+    pooled = ops.roi_align(features, rois, 3, 1 / CFG.feat_stride, 2, aligned=True)
+    p = head.params
+    hidden = np.maximum(pooled.reshape(len(rois), -1) @ p["fc6.weight"].T + p["fc6.bias"], 0)
+    hidden = np.maximum(hidden @ p["fc7.weight"].T + p["fc7.bias"], 0)
+    np.testing.assert_allclose(cls_align, hidden @ p["cls_score.weight"].T + p["cls_score.bias"])
+
+    def total_loss():
+        out = roi_head_loss(*head.forward(features, rois), targets, ALIGN_CFG)
+        return out.loss_cls + out.loss_reg
+
+    head.zero_grad()
+    loss = roi_head_loss(*head.forward(features, rois), targets, ALIGN_CFG)
+    dfeatures = head.backward(loss.dcls_logits, loss.dbox_deltas)
+    for name, param in head.params.items():
+        numeric = numerical_gradient(total_loss, param)
+        assert np.abs(numeric).max() > 1e-6, name
+        assert relative_error(head.grads[name], numeric) < 1e-7, name
+    numeric = numerical_gradient(total_loss, features)
+    assert relative_error(dfeatures, numeric) < 1e-7
+
+
+def test_align_head_gradient_with_respect_to_the_roi_corners():
+    """return_drois: d loss / d (x1, y1, x2, y2) against centred differences (F20)."""
+    features, rois, targets = align_scene()
+    head = align_head()
+
+    def total_loss():
+        out = roi_head_loss(*head.forward(features, rois), targets, ALIGN_CFG)
+        return out.loss_cls + out.loss_reg
+
+    head.zero_grad()
+    loss = roi_head_loss(*head.forward(features, rois), targets, ALIGN_CFG)
+    dfeatures, drois = head.backward(loss.dcls_logits, loss.dbox_deltas, return_drois=True)
+    assert drois.shape == rois.shape and drois.dtype == np.float64
+    assert not drois[:, 0].any()  # the batch index is no coordinate
+    numeric = numerical_gradient(total_loss, rois[:, 1:], h=1e-6)
+    assert np.abs(numeric).max() > 1e-4
+    assert relative_error(drois[:, 1:], numeric) < 1e-6
+    # The same features gradient as without the flag.
+    head.zero_grad()
+    head.forward(features, rois)
+    np.testing.assert_array_equal(head.backward(loss.dcls_logits, loss.dbox_deltas), dfeatures)
+
+
+def test_pool_head_has_no_gradient_for_the_corners():
+    features, rois, targets = scene()
+    head = RoIHead(4, NUM_CLASSES, CFG, rng=np.random.default_rng(1), dtype=np.float64)
+    loss = roi_head_loss(*head.forward(features, rois), targets, CFG)
+    with pytest.raises(ValueError, match="return_drois needs roi_op 'align'.*'pool'"):
+        head.backward(loss.dcls_logits, loss.dbox_deltas, return_drois=True)
+    head.backward(loss.dcls_logits, loss.dbox_deltas)  # the forward's cache is still there

@@ -128,10 +128,15 @@ class ApproximateJoint:
         rpn_cls, rpn_reg, dscores, ddeltas = rpn_batch_loss(
             scores, deltas, targets.anchor_targets, det.cfg
         )
-        cls_logits, box_deltas = det.roi_head.forward(features, targets.rois)
+        rois = self._head_rois(targets, deltas, (height, width))
+        cls_logits, box_deltas = det.roi_head.forward(features, rois)
         head = roi_head_loss(cls_logits, box_deltas, targets.roi_targets, det.cfg)
         self._cache = _Cache(dscores, ddeltas, head.dcls_logits, head.dbox_deltas)
         return {"rpn_cls": rpn_cls, "rpn_reg": rpn_reg, "cls": head.loss_cls, "reg": head.loss_reg}
+
+    def _head_rois(self, targets: Targets, deltas, image_size) -> np.ndarray:
+        """The RoIs the head runs on: here the sampled ones, constants (F20 (2))."""
+        return targets.rois
 
     def backward(self) -> None:
         """Backpropagate the last :meth:`forward`'s total loss; accumulate into the grads.
