@@ -524,6 +524,46 @@ MUTANTS = [
         "the normalisation's stds left out of the chain rule",
     ),
     M(
+        "schemes.non_approximate_drops_the_coordinate_path",
+        "minirpn/schemes/non_approximate_joint.py",
+        "            rpn_ddeltas = rpn_ddeltas + roi_boxes_backward(",
+        "            rpn_ddeltas = rpn_ddeltas + 0 * roi_boxes_backward(",
+        "test_schemes.py::test_non_approximate_joint_whole_model_gradient_check_float64",
+        "non-approximate joint training loses the gradient through the RoI corners (F20 (3))",
+    ),
+    M(
+        "roi_head.align_backward_unaligned",
+        "minirpn/roi_head.py",
+        "                self.sampling_ratio,\n                self.aligned,\n            )\n"
+        "            if return_drois:",
+        "                self.sampling_ratio,\n                not self.aligned,\n            )\n"
+        "            if return_drois:",
+        "test_roi_head.py",
+        "RoIAlign's backward without the half-pixel shift its forward used",
+    ),
+    M(
+        "schemes.alternating_step3_trains_the_backbone",
+        "minirpn/schemes/alternating.py",
+        '("backbone", "roi_head"), ("rpn",), ("roi_head",))',
+        '("backbone", "roi_head"), ("backbone", "rpn"), ("roi_head",))',
+        "test_schemes.py::test_alternating_steps_train_their_stages_on_proposals_made_once_by_the_right_network",
+        "alternating step 3 fine-tunes the shared backbone, which the original freezes (F20 (1))",
+    ),
+    M(
+        "schemes.alternating_proposals_after_reinit",
+        "minirpn/schemes/alternating.py",
+        "        if step in (1, 3):  # proposals from the network as the previous step left it\n"
+        "            self.proposals = self.generate_proposals(images, load)\n"
+        "        if step == 1:  # a detector of its own: fresh backbone and head\n"
+        '            self._reinitialise(("backbone", "roi_head"), FRESH_SEED_OFFSET[1])\n',
+        "        if step == 1:  # a detector of its own: fresh backbone and head\n"
+        '            self._reinitialise(("backbone", "roi_head"), FRESH_SEED_OFFSET[1])\n'
+        "        if step in (1, 3):  # proposals from the network as the previous step left it\n"
+        "            self.proposals = self.generate_proposals(images, load)\n",
+        "test_schemes.py::test_alternating_steps_train_their_stages_on_proposals_made_once_by_the_right_network",
+        "step 2's proposals made by the freshly initialised backbone instead of step 1's RPN",
+    ),
+    M(
         "kernel.roi_pool_floor_corners",
         "kernels/roi_pool.pyx",
         "x1 = round(coords[r, 0] * spatial_scale)",
