@@ -81,9 +81,11 @@ class Detector(Container):
                 f"cfg.feat_stride is {cfg.feat_stride} but the backbone's effective "
                 f"stride is {rf.stride}: anchors would not line up with the cells"
             )
-        # The anchors of cell (i, j) sit on that cell's receptive-field centre (F4, F7).
+        # The anchors of cell (i, j) sit on that cell's receptive-field centre (F4, F7),
+        # unless the config places them elsewhere.
+        center = float(rf.center(0)) if cfg.anchor_center is None else cfg.anchor_center
         self.base_anchors = generate_base_anchors(
-            cfg.anchor_base_size, cfg.anchor_ratios, cfg.anchor_scales, center=float(rf.center(0))
+            cfg.anchor_base_size, cfg.anchor_ratios, cfg.anchor_scales, center=center
         )
         self.min_image_size = min_input_size(self.backbone)
         channels = BACKBONE_CHANNELS[-1]

@@ -41,6 +41,9 @@ BAD_VALUES = [
     ("roi_align_sampling_ratio", 0, "0"),
     ("roi_align_aligned", 1, "1"),
     ("roi_align_aligned", "yes", "'yes'"),
+    ("anchor_center", "4", "'4'"),
+    ("anchor_center", math.nan, "nan"),
+    ("roi_coord_grad_weight", -0.1, "-0.1"),
 ]
 
 

@@ -98,6 +98,17 @@ def test_anchors_sit_on_receptive_field_centres():
     assert rf.stride == 8 and rf.center(0) == 4.0 and rf.size == 38
 
 
+def test_anchor_center_moves_every_anchor_by_the_same_offset():
+    """``cfg.anchor_center`` = 0 puts the anchors on the cells' corners (torchvision's
+    choice): every anchor shifts by -4 px in x and y from the receptive-field centres."""
+    centred = Detector(Config.tiny(), NUM_CLASSES).anchors(3, 5)
+    corners = Detector(Config.tiny(anchor_center=0.0), NUM_CLASSES).anchors(3, 5)
+    np.testing.assert_array_equal(corners, centred - 4.0)
+    # Cell (0, 0)'s square anchor of scale 2 (16 px): (-8, -8, 8, 8).
+    square = Config.tiny().anchor_ratios.index(1.0) * 3  # ratio-major order, scale 2 first
+    np.testing.assert_array_equal(corners[square], [-8.0, -8.0, 8.0, 8.0])
+
+
 def test_config_stride_must_match_backbone():
     with pytest.raises(ValueError, match="feat_stride"):
         Detector(Config.tiny(feat_stride=16), NUM_CLASSES)

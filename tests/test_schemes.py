@@ -77,8 +77,11 @@ def test_scheme_names_and_bad_arguments():
 # --- non-approximate joint training (F20 (3)) -------------------------------------------
 
 
-def joint_scene():
-    """A float64 detector with RoIAlign, larger weights (gradients well above the noise)."""
+def joint_scene(weight=1.0):
+    """A float64 detector with RoIAlign, larger weights (gradients well above the noise).
+
+    ``weight`` is the config's ``roi_coord_grad_weight``: 1, the exact gradient, by default.
+    """
     rng = np.random.default_rng(0)
     images = rng.uniform(0.0, 1.0, size=(2, 64, 64, 3))
     boxes = [
@@ -86,7 +89,7 @@ def joint_scene():
         np.array([[10.0, 8.0, 24.0, 50.0], [34.0, 10.0, 58.0, 30.0]]),
     ]
     labels = [np.array([1, 3]), np.array([2, 1])]
-    cfg = Config.tiny(roi_batch_size=16, roi_op="align")
+    cfg = Config.tiny(roi_batch_size=16, roi_op="align", roi_coord_grad_weight=weight)
     detector = Detector(cfg, NUM_CLASSES, seed=1, dtype=np.float64)
     for param in detector.params.values():
         param += rng.normal(0.0, 0.05, size=param.shape)
@@ -183,6 +186,37 @@ def test_non_approximate_joint_holds_the_selections_and_targets_fixed():
     detector.params["rpn.bbox_pred.bias"] += 0.01
     scheme.forward(images, boxes, labels, None, targets=targets)
     assert scheme.last_targets is targets
+
+
+def test_non_approximate_joint_coordinate_gradient_weight():
+    """``roi_coord_grad_weight`` scales the coordinate path alone; 0 is approximate joint."""
+    paths, targets = {}, None
+    for weight in (1.0, 0.1, 0.0):
+        detector, images, boxes, labels = joint_scene(weight)
+        grads = {}
+        for scheme_type in (NonApproximateJoint, ApproximateJoint):
+            scheme = scheme_type(detector)
+            detector.zero_grad()
+            scheme.forward(images, boxes, labels, np.random.default_rng(5), targets=targets)
+            targets = scheme.last_targets  # the first sample, reused by every other step
+            scheme.backward()
+            grads[scheme_type] = {k: g.copy() for k, g in detector.grads.items()}
+        for name in ("rpn.bbox_pred.weight", "rpn.bbox_pred.bias", "rpn.conv.weight"):
+            path = grads[NonApproximateJoint][name] - grads[ApproximateJoint][name]
+            paths[weight, name] = path
+            if weight == 0.0:
+                assert not path.any(), name
+            else:
+                assert np.abs(path).max() > 1e-3, name
+        # The RPN's scores and the head see no difference.
+        for name in ("rpn.cls_score.weight", "roi_head.cls_score.weight"):
+            np.testing.assert_array_equal(
+                grads[NonApproximateJoint][name], grads[ApproximateJoint][name]
+            )
+    for name in ("rpn.bbox_pred.weight", "rpn.bbox_pred.bias", "rpn.conv.weight"):
+        np.testing.assert_allclose(
+            paths[0.1, name], 0.1 * paths[1.0, name], rtol=1e-7, atol=1e-12, err_msg=name
+        )
 
 
 def test_non_approximate_joint_frozen_stages_and_bad_arguments():
