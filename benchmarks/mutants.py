@@ -1350,6 +1350,55 @@ MUTANTS = [
         "test_exercises.py",
         "the reference answer is the smallest width for 62 columns: 977 accepted, 993 refused",
     ),
+    M(
+        "exercises.step3_is_step2",
+        "minirpn/exercises/lesson10.py",
+        "STEP_3 = step_iterations(TINY)[2]",
+        "STEP_3 = step_iterations(TINY)[1]",
+        "test_exercises.py",
+        "exercise 10.step3_iters's reference answer is step (ii)'s 417, not step (iii)'s 833",
+    ),
+    # ------------------------------------------------------------------ issue 12/14 additions
+    M(
+        "schemes.coordinate_weight_ignored",
+        "minirpn/schemes/non_approximate_joint.py",
+        "                drois * det.cfg.roi_coord_grad_weight,",
+        "                drois,",
+        "test_schemes.py::test_non_approximate_joint_coordinate_gradient_weight",
+        "roi_coord_grad_weight has no effect: the tiny preset trains with the exact path",
+    ),
+    M(
+        "schemes.coordinate_weight_on_the_rpn_loss",
+        "minirpn/schemes/non_approximate_joint.py",
+        "        rpn_ddeltas = cache.rpn_ddeltas\n",
+        "        rpn_ddeltas = cache.rpn_ddeltas * det.cfg.roi_coord_grad_weight\n",
+        "test_schemes.py::test_non_approximate_joint_coordinate_gradient_weight",
+        "the weight scales the RPN loss's own gradient too, not the coordinate path alone",
+    ),
+    M(
+        "model.anchor_center_ignored",
+        "minirpn/model.py",
+        "center = float(rf.center(0)) if cfg.anchor_center is None else cfg.anchor_center",
+        "center = float(rf.center(0))",
+        "test_model.py::test_anchor_center_moves_every_anchor_by_the_same_offset",
+        "cfg.anchor_center has no effect: the corner anchors of the localisation study are centred",
+    ),
+    M(
+        "config.float_or_none_unchecked",
+        "minirpn/config.py",
+        "return None if value is None else _checked(name, value, kind.split()[0], *bounds)",
+        "return value",
+        "test_config.py",
+        "anchor_center='4' (a string) or NaN accepted, failing later inside the anchors",
+    ),
+    M(
+        "paper_claims.ratio_to_the_last_row",
+        "minirpn/paper_claims.py",
+        'ratio = r["train_seconds"] / rows[0]["train_seconds"]',
+        'ratio = r["train_seconds"] / rows[-1]["train_seconds"]',
+        "test_paper_claims.py",
+        "lesson 10's time ratios relative to the last scheme instead of approximate joint",
+    ),
 ]
 
 

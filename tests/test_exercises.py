@@ -80,6 +80,7 @@ def test_number_close_to_names_known_mistakes_and_direction():
         ("06.he_std", (2 / 576) ** 0.5),
         ("06.shrink_512", 0.48),  # 0.01 * sqrt(4608 / 2) = 0.01 * 48
         ("06.initial_rpn_loss", 0.6931471805599453),  # ln 2
+        ("10.step3_iters", 2083 - 1250),  # step ends 2500 x 2/6, 3/6, 5/6 rounded down
     ],
 )
 def test_answers_worked_by_hand_are_accepted(name, right):

@@ -7,6 +7,7 @@ from minirpn.data import TOY_SPLIT_SIZES
 from minirpn.exercises import Exercise, number_close_to
 from minirpn.model import Detector
 from minirpn.schemes import ApproximateJoint
+from minirpn.schemes.alternating import step_iterations
 from minirpn.train import learning_rate
 
 ITERATIONS = 700  # the lesson's training run
@@ -22,6 +23,8 @@ def _trainable_numbers(frozen) -> int:
 
 
 HEAD_NUMBERS = _trainable_numbers({"backbone", "rpn"})  # step (iv): only Fast R-CNN's layers
+TINY = Config.tiny()
+STEP_3 = step_iterations(TINY)[2]  # the RPN's fine-tuning on the frozen shared backbone
 
 EXERCISES = [
     Exercise(
@@ -68,6 +71,25 @@ EXERCISES = [
         explanation=(
             "fc6 alone holds 64 x 7 x 7 x 256 = 802,816 of them: the head is most of the "
             "tiny detector's weights."
+        ),
+    ),
+    Exercise(
+        name="10.step3_iters",
+        verify=number_close_to(
+            STEP_3,
+            rtol=0.002,
+            mistakes=[
+                (TINY.max_iters / 4, "the steps are not equal: 2:1:2:1, like 80k/40k/80k/40k"),
+                (TINY.max_iters / 6, "that is a 1-share step (ii) or (iv); step (iii) has 2"),
+                (TINY.max_iters / 3 * 2, "that is steps (i) and (ii) together"),
+            ],
+        ),
+        solution=lambda: STEP_3,
+        wrong=lambda: TINY.max_iters / 4,
+        explanation=(
+            "833 = 2500 x 2/6: the RPN steps get twice the Fast R-CNN steps, as in the original "
+            "code. Four steps in one budget leave each network fewer iterations than joint "
+            "training gives both at once."
         ),
     ),
 ]
