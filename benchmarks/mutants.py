@@ -1399,6 +1399,30 @@ MUTANTS = [
         "test_paper_claims.py",
         "lesson 10's time ratios relative to the last scheme instead of approximate joint",
     ),
+    M(
+        "schemes.alternating_budget_ratio_inverted",
+        "minirpn/schemes/alternating.py",
+        "ORIGINAL_BUDGET_RATIO = 240 / 70",
+        "ORIGINAL_BUDGET_RATIO = 240 / 80",
+        "test_cli.py::test_alternating_gets_the_original_budget_unless_iters_is_given",
+        "the original's budget read as 80k per step rather than 70k end to end",
+    ),
+    M(
+        "cli.alternating_budget_overrides_iters",
+        "minirpn/cli.py",
+        'if args.scheme == "alternating" and args.iters is None:',
+        'if args.scheme == "alternating":',
+        "test_cli.py::test_alternating_gets_the_original_budget_unless_iters_is_given",
+        "--iters ignored for alternating runs: the original budget replaces what was asked",
+    ),
+    M(
+        "schemes.alternating_lr_steps_unscaled",
+        "minirpn/schemes/alternating.py",
+        "    lr_steps = tuple(sorted({max(1, round(step * scale)) for step in cfg.lr_steps}))\n",
+        "    lr_steps = cfg.lr_steps\n",
+        "test_cli.py::test_alternating_gets_the_original_budget_unless_iters_is_given",
+        "the learning rate drops at 2000 of 8571 iterations: most of the budget at a tenth",
+    ),
 ]
 
 

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -67,14 +68,14 @@ LAMBDA_ROWS = [
     ("lambda = 100", {"rpn_lambda": 100.0}, 69.1),
 ]
 NORMALISATION_ROWS = [
-    ("paper: N_cls = minibatch, N_reg = locations, lambda 10 (default)", {}, None),
+    ("paper: N_reg = locations, lambda 10 (default)", {}, None),
     (
-        "released code: both by the minibatch, lambda 1",
+        "released code: N_reg = minibatch, lambda 1",
         {"rpn_loss_normalization": "minibatch", "rpn_lambda": 1.0},
         None,
     ),
 ]
-PROPOSAL_COUNTS = (50, 100, 300, 1000, 2000)
+PROPOSAL_COUNTS = (1, 2, 5, 10, 20, 50, 100, 300, 1000, 2000)  # the paper's: 300 to 2000
 RECALL_IOUS = np.round(np.arange(0.5, 0.951, 0.05), 2)
 TEST_PROPOSALS = (100, 300, 2000)  # the toy preset tests with 100, the paper with 300
 
@@ -206,6 +207,18 @@ def proposal_study(jobs: list[Job], runs_dir: Path) -> dict:
     }
 
 
+def cached_proposal_study(jobs: list[Job], runs_dir: Path) -> dict:
+    """:func:`proposal_study`, kept beside the runs it measured (they do not change)."""
+    key = "__".join(sorted(j.name for j in jobs)) + f"__counts={len(PROPOSAL_COUNTS)}"
+    path = runs_dir / f"proposals__{key}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    study = proposal_study(jobs, runs_dir)
+    with atomic_write(path) as f:
+        f.write(json.dumps(study).encode())
+    return study
+
+
 # --- plots ------------------------------------------------------------------------------
 
 
@@ -213,34 +226,49 @@ def plot_rows(name: str, rows: list[dict], path: Path) -> None:
     """Our COCO mAP and mAP@0.5 per row (each seed a dot, the mean a bar), the paper's
     figure beside them (or, for the schemes, the training time)."""
     third = "train_seconds" if name == "schemes" else "paper"
+    if third == "paper" and all(r["paper"] is None for r in rows):
+        third = None  # nothing to put beside ours
     labels = [r["row"] for r in rows]
     y = np.arange(len(rows))[::-1]
     fig, axes = plt.subplots(
-        1, 3, figsize=(11, 0.55 * len(rows) + 1.6), sharey=True, constrained_layout=True
+        1,
+        3 if third else 2,
+        figsize=(11 if third else 8, 0.55 * len(rows) + 1.6),
+        sharey=True,
+        constrained_layout=True,
     )
     for ax, key, title in (
         (axes[0], "map", "COCO mAP@[.5:.95] (toy, ours)"),
         (axes[1], "map50", "mAP@0.5 (toy, ours)"),
     ):
-        means = [r[key] for r in rows]
-        ax.barh(y, means, color="#9ecae1", height=0.6)
+        # A dot per seed and a bar at the mean: the axis is cut to the data, so no bars
+        # from zero whose lengths would exaggerate small differences.
         for yi, r in zip(y, rows, strict=True):
-            ax.plot(r[key + "_each"], [yi] * len(r[key + "_each"]), "o", color="#08519c", ms=4)
-            ax.text(r[key], yi, f" {r[key]:.3f}", va="center", fontsize=8)
-        low = min(min(r[key + "_each"]) for r in rows)
-        ax.set_xlim(max(0.0, low - 0.1), 1.02)
+            each = r[key + "_each"]
+            ax.plot(each, [yi] * len(each), "o", color="#6baed6", ms=5)
+            ax.plot([r[key]], [yi], "|", color="black", ms=16, mew=2)
+            ax.text(max(each), yi, f"   {r[key]:.3f}", va="center", fontsize=8)
+        values = [v for r in rows for v in r[key + "_each"]]
+        low, high = min(values), max(values)
+        span = max(high - low, 0.01)
+        ax.set_xlim(low - 0.15 * span, high + 0.45 * span)
+        ax.set_ylim(-0.6, len(rows) - 0.4)
         ax.set_title(title, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
-    ax = axes[2]
-    if third == "paper":
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
+    ax = axes[-1]
+    if third is None:
+        pass
+    elif third == "paper":
         values = [r["paper"] for r in rows]
         known = [(yi, v) for yi, v in zip(y, values, strict=True) if v is not None]
         if known:
-            ax.barh([k[0] for k in known], [k[1] for k in known], color="#fdae6b", height=0.6)
-            for yi, v in known:
-                ax.text(v, yi, f" {v:.1f}", va="center", fontsize=8)
-            low = min(v for _, v in known)
-            ax.set_xlim(low - 5, max(v for _, v in known) + 3)
+            for yi, v in known:  # markers on a cut axis, like our own panels
+                ax.plot([v], [yi], "D", color="#e6550d", ms=6)
+                ax.text(v, yi, f"   {v:.1f}", va="center", fontsize=8)
+            low, high = min(v for _, v in known), max(v for _, v in known)
+            ax.set_xlim(low - 0.15 * (high - low + 1), high + 0.45 * (high - low + 1))
+            ax.set_ylim(-0.6, len(rows) - 0.4)
         else:
             ax.text(0.5, 0.5, "no figure in the paper", ha="center", transform=ax.transAxes)
             ax.set_xticks([])
@@ -267,13 +295,14 @@ def plot_proposals(study: dict, path: Path) -> None:
     axes[0].set_xlabel("IoU threshold")
     axes[0].set_ylabel("recall of the ground-truth boxes")
     axes[0].set_title("recall vs IoU (the paper's Fig. 4, on the toy data)", fontsize=10)
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=7, ncol=2, loc="lower left")
     axes[0].grid(alpha=0.3)
     for t, marker in ((0.5, "o-"), (0.7, "s-")):
         column = study["ious"].index(t)
         axes[1].plot(study["counts"], recall[:, column], marker, label=f"IoU {t}")
     axes[1].set_xscale("log")
-    axes[1].set_xticks(study["counts"], [str(n) for n in study["counts"]])
+    axes[1].set_xticks(study["counts"], [str(n) for n in study["counts"]], rotation=45)
+    axes[1].minorticks_off()
     axes[1].set_xlabel("proposals kept (top N after NMS)")
     axes[1].set_title("recall vs number of proposals", fontsize=10)
     axes[1].legend(fontsize=8)
@@ -328,8 +357,7 @@ def proposal_tables(study: dict) -> list[str]:
     lines += [
         "",
         f"On average {study['proposals_after_nms']:.0f} proposals per image survive NMS (0.7) "
-        "when all 2,304 anchors of a 128 x 128 image enter it, so 'top 1000' and 'top 2000' "
-        "both mean all of them.",
+        "when all 2,304 anchors of a 128 x 128 image enter it, so 'top 2000' means all of them.",
         "",
         "| proposals at test time | mAP@0.5 | COCO mAP@[.5:.95] |",
         "|---|---|---|",
@@ -373,7 +401,63 @@ def write_report(
 
 # Written after reading the numbers of the committed report; a rerun that changes the
 # numbers should be read again (the tables above them are always the run's own).
-READINGS: dict[str, str] = {}
+READINGS: dict[str, str] = {
+    "anchors": (
+        "holds in part. Three scales beat one: 0.67 (3 x 1) and 0.65 (3 x 3) COCO mAP against "
+        "0.62-0.64 for every one-scale row, and with only 16 px anchors even mAP@0.5 drops "
+        "(0.981), since they must be regressed far to reach objects of up to 72 px. Three "
+        "ratios add nothing on top of three scales, as in the paper (69.8 -> 69.9); here they "
+        "even cost 0.02 COCO mAP, more than the seeds' spread: with nine shapes per cell each "
+        "shape sees fewer positives in the 128-anchor minibatch, and the box regression "
+        "handles the toy shapes' proportions (bars up to 1:4) by itself. Unlike the paper, "
+        "three ratios do not help a single scale either (0.617 vs 0.619 at 16 px, 0.637 vs "
+        "0.634 at 32 px)."
+    ),
+    "lambda": (
+        "holds in part. lambda = 10, the paper's choice, is the best here too, but the toy "
+        "detector is not insensitive to it: lambda = 1 loses 0.04 COCO mAP and lambda = 100 "
+        "loses 0.08 (and 0.03 mAP@0.5), well beyond the seeds' spread. Part of the reason is "
+        "the map size. N_reg counts anchor locations, 256 on the toy 16 x 16 map against about "
+        "2,400 on a VOC image, while N_cls is 128 against 256, so the same lambda weighs the "
+        "box loss 4.7 times more against the classification loss here: the toy lambda = 100 "
+        "is like lambda = 470 in the paper, beyond its table, and the toy lambda = 1 like "
+        "0.2, close to the paper's worst row (0.1)."
+    ),
+    "normalisation": (
+        "does not hold on the toy data: the released code's normalisation loses 0.046 COCO "
+        "mAP (0.008 mAP@0.5). The two differ only in the weight of the box term (lesson 05): "
+        "lambda / N_reg = 10 / 256 against 1 / N_cls = 1 / 128, five times less box loss with "
+        "the released code's. At the paper's scale (N_reg about 2,400, N_cls = 256) the two "
+        "weights are within 7% of each other, which is why the paper could call its "
+        "normalisation unnecessary; on a small map they are not equal, and the released "
+        "code's lands where lambda = 1 does in the table above (0.611), which weighs the box "
+        "term about as little."
+    ),
+    "schemes": (
+        "holds, with a larger saving. With the original code's budgets approximate joint "
+        "training reaches a close mAP (0.995 against 0.989 mAP@0.5, 0.649 against 0.636 COCO "
+        "mAP) in 58% less training time (149 s against 353 s; the paper: 25-50%). The "
+        "alternating steps with a frozen backbone cost less per iteration (41 ms against "
+        "joint training's 60 ms), but not enough to pay for 3.4 times the iterations. Held "
+        "to joint training's 2,500 iterations, alternating is faster but falls to 0.92 "
+        "mAP@0.5 (0.89 for one seed): its step-2 detector trains a backbone from random "
+        "weights in 417 iterations, where the paper's starts from ImageNet weights. "
+        "Non-approximate joint training, with its coordinate gradient weighted 0.1 (at the "
+        "exact weight 1 it drowns the RPN's own gradient and mAP@0.5 ends at 0.71), reaches "
+        "0.999 and a COCO mAP of 0.879, and approximate joint training with the same RoIAlign "
+        "layer 0.998 and 0.887: the gain over the default is the RoI layer's (bilinear "
+        "samples instead of a max over quantised cells), not the gradient through the box "
+        "coordinates, which changes nothing measurable here."
+    ),
+    "proposals": (
+        "holds, and the toy world needs far fewer: the RPN's top 10 proposals already cover "
+        "99% of the objects at IoU 0.5 (98% at 0.7; a toy image holds about 2.5 objects, so "
+        "one proposal can cover at most about 40%), and recall stops growing at 50. 300 "
+        "proposals at test time are as good as 2000 (2000 even lose 0.007 COCO mAP: more "
+        "low-scoring boxes for the head to turn into false positives), and the toy preset's "
+        "100 do as well as 300."
+    ),
+}
 
 
 def main(argv=None) -> int:
@@ -403,7 +487,7 @@ def main(argv=None) -> int:
             continue
         results.update(have)
         if name == "proposals":
-            sections[name] = numbers[name] = proposal_study(jobs[name], args.runs)
+            sections[name] = numbers[name] = cached_proposal_study(jobs[name], args.runs)
             plot_proposals(sections[name], args.docs / "images" / f"claims_{name}.png")
         else:
             sections[name] = numbers[name] = summarise(name, jobs[name], results)

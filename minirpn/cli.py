@@ -101,7 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the run in DIR from its checkpoint (same seed and config)",
     )
     p.add_argument(
-        "--iters", type=_positive_int, help="training iterations (default: the config's)"
+        "--iters",
+        type=_positive_int,
+        help="training iterations (default: the config's 2500; --scheme alternating: 240/70 "
+        "of it, the original code's budget for its 4 steps)",
     )
     p.add_argument(
         "--seed",
@@ -235,6 +238,10 @@ def _train(args) -> int | None:
                 )
             overrides["roi_op"] = "align"
         cfg = dataclasses.replace(Config.tiny(), **overrides)
+        if args.scheme == "alternating" and args.iters is None:
+            from minirpn.schemes.alternating import original_budget
+
+            cfg = original_budget(cfg)  # 240/70 of joint training's iterations, as the original
         _check_data_and_memory(cfg, args.data, progress=not args.no_progress)  # issue 13
     result = train(
         cfg,

@@ -428,3 +428,25 @@ def test_scheme_choices_follow_the_registry(tmp_path, capsys, monkeypatch):
     assert seen == list(SCHEMES)
     code, _, err = run_main(capsys, "train", "--scheme", "joint")
     assert_one_line_error(code, err, EXIT_USAGE, "--scheme", "alternating")
+
+
+def test_alternating_gets_the_original_budget_unless_iters_is_given(tmp_path, capsys, monkeypatch):
+    """py-faster-rcnn: 80k + 40k + 80k + 40k alternating where end to end runs 70k (F20)."""
+    import minirpn.train
+    from minirpn.schemes.alternating import step_iterations
+
+    seen = {}
+
+    def fake_train(cfg, run_dir, **kwargs):
+        seen["cfg"] = cfg
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(minirpn.train, "train", fake_train)
+    run_main(capsys, "train", "--out", tmp_path, "--scheme", "alternating")
+    # 2500 x 240 / 70 = 8571.4; the lr step 2000 x 8571 / 2500 = 6856.7.
+    assert (seen["cfg"].max_iters, seen["cfg"].lr_steps) == (8571, (6857,))
+    assert step_iterations(seen["cfg"]) == (2857, 1428, 2857, 1429)
+    run_main(capsys, "train", "--out", tmp_path, "--scheme", "alternating", "--iters", "600")
+    assert seen["cfg"].max_iters == 600
+    run_main(capsys, "train", "--out", tmp_path)
+    assert seen["cfg"].max_iters == 2500
