@@ -26,6 +26,7 @@ from minirpn.gradcheck import numerical_gradient, relative_error
 from minirpn.matching import IGNORE, POSITIVE
 from minirpn.model import Detector
 from minirpn.nn import smooth_l1
+from minirpn.paper_claims import claim_rows, claims_table
 from minirpn.rpn import rpn_loss
 from minirpn.visualize import charts, draw_regression
 
@@ -239,6 +240,35 @@ assert np.isclose(paper.loss_cls, np.log(2), atol=0.02)  # untrained: p = 0.5 (l
 #   by the anchor locations" weigh the regression term about like "divide by the
 #   minibatch" (the paper's "both terms roughly equally weighted"). On the tiny detector's
 #   small map they differ fivefold; exercise 3 works the paper's number out.
+#
+# ## Does the choice matter in training? λ and the normalisation on the toy data
+#
+# The paper trains with λ from 0.1 to 100 (its Table 9) and finds the result insensitive
+# over a wide range; it also says its normalisation "is not required and could be
+# simplified", which is what the released code did. `benchmarks/paper_claims.py` trained
+# the tiny detector with each setting, two seeds per row (`docs/paper_claims.md`):
+
+# %%
+print(claims_table(claim_rows("lambda")))
+print()
+print(claims_table(claim_rows("normalisation")))
+
+# %% [markdown]
+# Reading the two tables (± is half the difference between the two seeds; COCO mAP asks
+# for tight boxes, so it is where a weaker box loss shows):
+#
+# * **λ = 10 is the best**, as in the paper, but the tiny detector is *not* insensitive to
+#   it: λ = 1 loses 0.04 COCO mAP and λ = 100 loses 0.08. Part of the reason is the ratio
+#   computed above: on the toy 16 × 16 map $N_{reg}$ = 256 locations instead of about
+#   2,400, so the same λ weighs the box term about 4.7 times more (against
+#   $L_{cls} / N_{cls}$) than in the paper. The toy λ = 100 is like λ ≈ 470 there, beyond
+#   the paper's table.
+# * **The released code's normalisation loses 0.046 COCO mAP.** It weighs the box term by
+#   $1 / N_{cls} = 1/128$ instead of $10 / 256$: five times less, close to what λ = 1 does,
+#   and its result lands next to λ = 1's. At the paper's scale the two weights are within 7%
+#   of each other, which is why the paper could call its normalisation unnecessary.
+#
+# The plots and the other experiments are in `docs/paper_claims.md`.
 #
 # ## A gradient check of the loss
 #
