@@ -469,12 +469,19 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--iters", type=int, help="iterations per run instead of the preset's (a quick look)"
     )
-    parser.add_argument("--docs", type=Path, default=DOCS, help="where the report goes")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        help="where the report goes (default: docs/, or with --iters RUNS/report, so that a "
+        "quick look never overwrites the committed report)",
+    )
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
     if args.iters is not None and args.iters < 4:
         parser.error(f"--iters must be at least 4, got {args.iters}")
+    if args.docs is None:
+        args.docs = DOCS if args.iters is None else args.runs / "report"
     names = [args.only] if args.only else list(EXPERIMENTS)
     jobs = {name: jobs_of(name, args.seeds, args.iters) for name in EXPERIMENTS}
     tic = time.perf_counter()
