@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 RESULT_NAME = "result.json"
 
 
@@ -95,9 +97,9 @@ def run_jobs(jobs: list[Job], runs_dir: str | Path, workers: int = 2) -> dict[st
     runs_dir = Path(runs_dir)
     results, todo = {}, {}
     for job in jobs:
-        path = runs_dir / job.name / RESULT_NAME
-        if path.exists():
-            results[job.name] = json.loads(path.read_text())
+        result = load_result(runs_dir, job)
+        if result is not None:
+            results[job.name] = result
         else:
             todo.setdefault(job.name, job)
     if todo:
@@ -114,6 +116,35 @@ def run_jobs(jobs: list[Job], runs_dir: str | Path, workers: int = 2) -> dict[st
                     flush=True,
                 )
     return results
+
+
+def load_result(runs_dir: str | Path, job: Job) -> dict | None:
+    """The job's result if it was trained in ``runs_dir``, else None."""
+    path = Path(runs_dir) / job.name / RESULT_NAME
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def mean_spread(values) -> tuple[float, float]:
+    """Mean and half the range (max - min) / 2: with 2 seeds, each seed is mean +- spread."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.mean()), float(values.max() - values.min()) / 2
+
+
+def summarise(jobs: list[Job], results: dict, papers: dict | None = None) -> list[dict]:
+    """One entry per row of ``jobs`` (in their order): over the row's seeds, the mean,
+    spread and each value of mAP@0.5 (``map50``), COCO mAP (``map``) and training seconds,
+    plus ``paper``, the row's figure from ``papers`` (None if it has none)."""
+    runs_of: dict[str, list[dict]] = {}
+    for job in jobs:
+        runs_of.setdefault(job.row, []).append(results[job.name])
+    rows = []
+    for label, runs in runs_of.items():
+        entry = {"row": label, "paper": (papers or {}).get(label), "seeds": len(runs)}
+        for key in ("map50", "map", "train_seconds"):
+            entry[key], entry[key + "_spread"] = mean_spread([r[key] for r in runs])
+            entry[key + "_each"] = [r[key] for r in runs]
+        rows.append(entry)
+    return rows
 
 
 def machine() -> str:

@@ -36,7 +36,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from experiments import Job, machine, run_jobs  # noqa: E402
+from experiments import Job, load_result, machine, mean_spread, run_jobs, summarise  # noqa: E402
 from schemes import DEFAULT_RUNS, PAPER_CLAIM, scheme_rows  # noqa: E402
 
 from minirpn.backbone import preprocess  # noqa: E402
@@ -129,24 +129,6 @@ def with_iters(overrides: dict, iters: int | None) -> dict:
     total = max(4, round(overrides.get("max_iters", base) * iters / base))
     schedule = {"max_iters": total, "lr_steps": (max(1, round(0.8 * total)),)}
     return {**overrides, **schedule, "warmup_iters": min(100, total // 5)}
-
-
-def mean_spread(values) -> tuple[float, float]:
-    """Mean and half the range (max - min) / 2: with 2 seeds, each seed is mean +- spread."""
-    values = np.asarray(values, dtype=np.float64)
-    return float(values.mean()), float(values.max() - values.min()) / 2
-
-
-def summarise(name: str, jobs: list[Job], results: dict) -> list[dict]:
-    rows = []
-    for label, _, _, paper in EXPERIMENTS[name]["rows"]:
-        runs = [results[j.name] for j in jobs if j.row == label]
-        entry = {"row": label, "paper": paper, "seeds": len(runs)}
-        for key in ("map50", "map", "train_seconds"):
-            entry[key], entry[key + "_spread"] = mean_spread([r[key] for r in runs])
-            entry[key + "_each"] = [r[key] for r in runs]
-        rows.append(entry)
-    return rows
 
 
 # --- proposals: recall of the top N, and mAP with N at test time ------------------------
@@ -489,7 +471,7 @@ def main(argv=None) -> int:
     # Render every experiment whose runs are all done (from this call or an earlier one).
     sections, numbers = {}, {}
     for name in EXPERIMENTS:
-        have = {j.name: _result(args.runs, j) for j in jobs[name]}
+        have = {j.name: load_result(args.runs, j) for j in jobs[name]}
         if any(v is None for v in have.values()):
             continue
         results.update(have)
@@ -497,7 +479,8 @@ def main(argv=None) -> int:
             sections[name] = numbers[name] = cached_proposal_study(jobs[name], args.runs)
             plot_proposals(sections[name], args.docs / "images" / f"claims_{name}.png")
         else:
-            sections[name] = numbers[name] = summarise(name, jobs[name], results)
+            papers = {label: paper for label, _, _, paper in EXPERIMENTS[name]["rows"]}
+            sections[name] = numbers[name] = summarise(jobs[name], results, papers)
             plot_rows(name, sections[name], args.docs / "images" / f"claims_{name}.png")
         print(f"{name}: done")
     # Training time of the report's runs (two at a time): the sum over runs / workers.
@@ -515,11 +498,6 @@ def main(argv=None) -> int:
         f"{(time.perf_counter() - tic) / 60:.1f} min"
     )
     return 0
-
-
-def _result(runs_dir: Path, job: Job) -> dict | None:
-    path = runs_dir / job.name / "result.json"
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 if __name__ == "__main__":

@@ -23,10 +23,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-from experiments import Job, machine, run_jobs
+from experiments import Job, machine, run_jobs, summarise
 
 from minirpn.config import Config
+from minirpn.paper_claims import claims_table
 from minirpn.schemes.alternating import original_budget
 
 DEFAULT_RUNS = Path(__file__).resolve().parent / ".runs"
@@ -58,22 +58,6 @@ def scheme_jobs(seeds: int) -> list[Job]:
     ]
 
 
-def summary(jobs: list[Job], results: dict) -> list[dict]:
-    """Per row: mean and spread (max - min / 2) of time, mAP@0.5 and COCO mAP over seeds."""
-    rows = {}
-    for job in jobs:
-        rows.setdefault(job.row, []).append(results[job.name])
-    out = []
-    for row, runs in rows.items():
-        entry = {"row": row, "seeds": len(runs)}
-        for key in ("train_seconds", "map50", "map"):
-            values = np.array([r[key] for r in runs])
-            entry[key] = float(values.mean())
-            entry[key + "_spread"] = float(values.max() - values.min()) / 2
-        out.append(entry)
-    return out
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=2, help="seeds per scheme (default 2)")
@@ -81,19 +65,9 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, default=2, help="runs trained at once")
     args = parser.parse_args(argv)
     jobs = scheme_jobs(args.seeds)
-    rows = summary(jobs, run_jobs(jobs, args.runs, args.workers))
-    base = rows[0]["train_seconds"]
-    print(f"\ntoy data, {args.seeds} seed(s), {machine()}")
-    width = max(len(r["row"]) for r in rows)
-    print(
-        f"{'scheme':{width}s} {'train s':>11s} {'x joint':>8s} {'mAP@0.5':>15s} {'COCO mAP':>15s}"
-    )
-    for r in rows:
-        print(
-            f"{r['row']:{width}s} {r['train_seconds']:5.0f} ± {r['train_seconds_spread']:<3.0f}"
-            f" {r['train_seconds'] / base:7.2f}x"
-            f" {r['map50']:.4f} ± {r['map50_spread']:.4f} {r['map']:.4f} ± {r['map_spread']:.4f}"
-        )
+    rows = summarise(jobs, run_jobs(jobs, args.runs, args.workers))
+    print(f"\ntoy data, {args.seeds} seed(s), {machine()}; x first: time / approximate joint's")
+    print(claims_table(rows, time=True))
     print(f"the paper: {PAPER_CLAIM}")
 
 
