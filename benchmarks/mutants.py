@@ -1418,7 +1418,7 @@ MUTANTS = [
     M(
         "schemes.alternating_lr_steps_unscaled",
         "minirpn/schemes/alternating.py",
-        "    lr_steps = tuple(sorted({max(1, round(step * scale)) for step in cfg.lr_steps}))\n",
+        "    lr_steps = _scaled_steps(cfg.lr_steps, total / cfg.max_iters)\n",
         "    lr_steps = cfg.lr_steps\n",
         "test_cli.py::test_alternating_gets_the_original_budget_unless_iters_is_given",
         "the learning rate drops at 2000 of 8571 iterations: most of the budget at a tenth",

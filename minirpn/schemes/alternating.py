@@ -78,9 +78,13 @@ def original_budget(cfg):
     2:1:2:1 split of the new total applies).
     """
     total = round(cfg.max_iters * ORIGINAL_BUDGET_RATIO)
-    scale = total / cfg.max_iters
-    lr_steps = tuple(sorted({max(1, round(step * scale)) for step in cfg.lr_steps}))
+    lr_steps = _scaled_steps(cfg.lr_steps, total / cfg.max_iters)
     return dataclasses.replace(cfg, max_iters=total, lr_steps=lr_steps, alternating_iters=())
+
+
+def _scaled_steps(lr_steps, scale: float) -> tuple[int, ...]:
+    """The learning-rate steps of a schedule stretched by ``scale`` (a step at 0 dropped)."""
+    return tuple(sorted({round(step * scale) for step in lr_steps} - {0}))
 
 
 def step_iterations(cfg) -> tuple[int, int, int, int]:
@@ -169,10 +173,9 @@ class Alternating:
         step = self.step_of(iteration)
         n = self.iterations[step]
         scale = n / cfg.max_iters
-        lr_steps = sorted({round(s * scale) for s in cfg.lr_steps} - {0})
         step_cfg = dataclasses.replace(
             cfg,
-            lr_steps=tuple(lr_steps),
+            lr_steps=_scaled_steps(cfg.lr_steps, scale),
             warmup_iters=round(cfg.warmup_iters * scale),
             alternating_iters=(),
             max_iters=n,
