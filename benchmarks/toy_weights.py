@@ -102,12 +102,12 @@ def compare(coretypes: list[str], runs: Path, weights: Path) -> None:
             lines[coretype] = json.loads(proc.stdout.splitlines()[-1])
             with np.load(path) as archive:
                 found[coretype] = {k: archive[k] for k in archive.files}
-    print(f"{'core type':10s} {'kernel':9s} {'float32 mAP@0.5':>15s} {'COCO':>6s}  "
+    print(f"{'core type':11s} {'kernel':11s} {'float32 mAP@0.5':>15s} {'COCO':>6s}  "
           f"{'float16 mAP@0.5':>15s} {'COCO':>6s}")  # fmt: skip
     for coretype, line in lines.items():
         f32, f16 = line["float32"], line["float16"]
         print(
-            f"{coretype:10s} {line['kernel']:9s} {f32['map50']:15.4f} {f32['map']:6.4f}  "
+            f"{coretype:11s} {line['kernel']:11s} {f32['map50']:15.4f} {f32['map']:6.4f}  "
             f"{f16['map50']:15.4f} {f16['map']:6.4f}"
         )
     first = coretypes[0]
