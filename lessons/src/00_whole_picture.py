@@ -32,8 +32,8 @@ use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 # `pretrained("toy")` is a tiny Faster R-CNN trained on the package's toy data: 128×128
 # images with one to four shapes of four classes (circle, square, triangle, bar). It is the
 # detector the main job, `minirpn train`, trains in a few minutes; its weights ship with
-# minirpn, so it loads at once and finds the same boxes on every machine. We ask it for the
-# objects in one validation image, which it never saw during training.
+# minirpn, so it loads at once and finds the same objects on every machine. We ask it for
+# the objects in one validation image, which it never saw during training.
 
 # %%
 detector = pretrained("toy")
