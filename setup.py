@@ -31,6 +31,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["minirpn", "minirpn.*"]),
+    # The trained toy weights (minirpn.pretrained("toy"), made by benchmarks/toy_weights.py).
+    package_data={"minirpn": ["weights/*.npz"]},
     ext_modules=cythonize(
         extensions,
         compiler_directives={"language_level": 3},

@@ -52,6 +52,7 @@ def _short(value) -> str:
 
 def run_job(job: Job, runs_dir: str) -> dict:
     """Train and score one job in this process; write and return its result."""
+    from minirpn.blas import corename
     from minirpn.config import Config
     from minirpn.evaluation import evaluate_detector
     from minirpn.fileio import atomic_write
@@ -80,6 +81,7 @@ def run_job(job: Job, runs_dir: str) -> dict:
         "wall_seconds": time.perf_counter() - tic,
         "map50": metrics["map50"],
         "map": metrics["map"],
+        "blas": corename(),  # the OpenBLAS kernel: training depends on it (minirpn.blas)
     }
     with atomic_write(run_dir / RESULT_NAME) as f:
         f.write(json.dumps(out, indent=1).encode())

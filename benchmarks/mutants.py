@@ -17,7 +17,7 @@ the fast test files (or test ids) that should fail because of it. The runner
    failing test id, and the time;
 4. prints the table and exits with status 1 if any mutant survived.
 
-    python benchmarks/mutants.py -j 2         # all 145 mutants: ~25 min on a busy 2-core box
+    python benchmarks/mutants.py -j 2         # every mutant: ~25 min on a busy 2-core box
     python benchmarks/mutants.py --list       # the catalogue
     python benchmarks/mutants.py --only nms   # mutants whose name or file contains "nms"
     python benchmarks/mutants.py --only relu,evaluation.iou   # any of several
@@ -1332,6 +1332,39 @@ MUTANTS = [
         "ids = list(range(1, len(class_names) + 1))",
         "test_cli.py::test_detect_writes_coco_results_through_the_category_ids",
         "a loaded run forgets the category ids saved in its checkpoint",
+    ),
+    # ------------------------------------------------------------------ shipped weights, BLAS
+    M(
+        "shipped.float32_on_disk",
+        "minirpn/shipped.py",
+        "arrays[_PARAM + name] = param.astype(np.float16)",
+        "arrays[_PARAM + name] = param",
+        "test_shipped.py::test_weights_round_trip_in_float16_and_refuse_what_float16_cannot_hold",
+        "weights written in float32: twice the size, not what the format says",
+    ),
+    M(
+        "shipped.float16_range_unchecked",
+        "minirpn/shipped.py",
+        "if not (np.abs(param) <= np.finfo(np.float16).max).all():",
+        "if False:",
+        "test_shipped.py::test_weights_round_trip_in_float16_and_refuse_what_float16_cannot_hold",
+        "a weight beyond float16's range is stored as inf without a word",
+    ),
+    M(
+        "runs.folder_wins_over_the_name",
+        "minirpn/runs.py",
+        "if isinstance(run, str) and run in SHIPPED:",
+        "if isinstance(run, str) and run in SHIPPED and not Path(run).is_dir():",
+        "test_shipped.py::test_the_name_toy_wins_over_a_folder_called_toy",
+        "toy means another model in a directory that holds a folder called toy",
+    ),
+    M(
+        "blas.threads_not_set",
+        "minirpn/blas.py",
+        "    set_threads(1)\n",
+        "",
+        "test_blas_kernels.py::test_use_one_thread_pins_blas_unless_the_user_chose",
+        "use_one_thread leaves OpenBLAS on every core",
     ),
     # ------------------------------------------------------------------ exercises
     M(

@@ -11,5 +11,17 @@ Conventions, used everywhere in the package:
 
 from minirpn.config import Config
 
-__all__ = ["Config"]
+__all__ = ["Config", "pretrained"]
 __version__ = "0.1.0"
+
+
+def pretrained(name: str):
+    """The trained detector of the weights minirpn ships, in float32 and eval mode.
+
+    ``pretrained("toy")`` is the main job's detector for the toy data (Config.tiny(), its
+    classes circle, square, triangle, bar); a name minirpn does not ship raises ValueError
+    listing those it does. How the weights were made: :mod:`minirpn.shipped`.
+    """
+    from minirpn.shipped import load_shipped  # NumPy loads here, not at `import minirpn`
+
+    return load_shipped(name).detector

@@ -3,10 +3,13 @@
     minirpn train [--out DIR] [--data DIR] [--iters N] [--seed S] [--batch-size B] [--lr LR]
                   [--scheme NAME] [--roi-op pool|align]
     minirpn train --resume DIR
-    minirpn eval --run DIR [--data DIR]
-    minirpn detect --run DIR IMAGE... --out DIR
+    minirpn eval --run RUN [--data DIR]
+    minirpn detect --run RUN IMAGE... --out DIR
     minirpn make-toy-data --out DIR [--split train|val|all] [--num-images N] [--format coco|voc]
-    minirpn show KIND [--image PATH] [--checkpoint RUN_DIR] [--out PNG]
+    minirpn show KIND [--image PATH] [--checkpoint RUN] [--out PNG]
+
+RUN is a run folder, or ``toy`` for the trained weights minirpn ships
+(:func:`minirpn.runs.load_run`).
 
 Without ``--data`` the detector trains on the built-in toy shapes; ``--data DIR`` names a
 folder laid out as ``make-toy-data`` writes it -- COCO (``DIR/train`` and ``DIR/val``, each
@@ -39,6 +42,12 @@ from pathlib import Path
 # OpenBLAS's spinning threads make training 2-3x slower (80 ms), while one thread stays at
 # 35 ms. It only takes effect if NumPy is not imported yet.
 BLAS_THREADS = "1"
+
+# --run (and show's --checkpoint): a str, not a Path, so that "./toy" stays apart from "toy".
+RUN_HELP = (
+    "a run folder of 'minirpn train', or 'toy' for the trained weights minirpn ships "
+    "(the name wins over a folder called toy: write ./toy for the folder)"
+)
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -141,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     p = sub.add_parser("eval", help="evaluate a trained run on the validation split")
-    p.add_argument("--run", type=Path, required=True, metavar="DIR")
+    p.add_argument("--run", required=True, metavar="RUN", help=RUN_HELP)
     p.add_argument(
         "--data",
         type=Path,
@@ -155,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("detect", help="detect objects in images with a trained run")
-    p.add_argument("--run", type=Path, required=True, metavar="DIR")
+    p.add_argument("--run", required=True, metavar="RUN", help=RUN_HELP)
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     p.add_argument(
         "--out",

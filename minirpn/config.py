@@ -146,8 +146,8 @@ class Config:
             fc_channels=256,
             # Trained from scratch (no pre-trained backbone exists for this network), so a
             # higher rate than the paper's 0.001 after a short warm-up; 2500 iterations of
-            # 2 images (2.5 passes over the 2000 toy images) reach mAP@0.5 ~0.98 in about
-            # two minutes on two CPU cores.
+            # 2 images (2.5 passes over the 2000 toy images; the mAP they reach over seeds
+            # and BLAS kernels: benchmarks/seeds.py).
             images_per_batch=2,
             learning_rate=0.02,
             warmup_iters=100,

@@ -2,7 +2,9 @@
 
 A run folder (``minirpn train --out DIR``) holds ``checkpoint.npz``: the weights, the
 config and what the run was trained on (the data folder or None for the toy data, the
-class names and their COCO category ids).
+class names and their COCO category ids). Wherever a trained run is asked for, the name of
+weights minirpn ships (``"toy"``, :mod:`minirpn.shipped`) may stand for one:
+:func:`load_run` decides which it is, for every command.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import NamedTuple
 from minirpn.checkpoint import load_checkpoint
 from minirpn.data import ToyShapes, open_folder
 from minirpn.model import Detector
+from minirpn.shipped import SHIPPED, load_shipped
 
 CHECKPOINT_NAME = "checkpoint.npz"
 
@@ -46,9 +49,19 @@ class Run(NamedTuple):
     data: str | None
 
 
-def load_run(run_dir: str | Path) -> Run:
-    """The trained detector and what it was trained on, from ``run_dir/checkpoint.npz``."""
-    path = Path(run_dir) / CHECKPOINT_NAME
+def load_run(run: str | Path) -> Run:
+    """The trained detector and what it was trained on: from the run folder ``run``
+    (``run/checkpoint.npz``), or the shipped weights when ``run`` is a str naming them
+    (``"toy"``: the toy data's detector, :data:`minirpn.shipped.SHIPPED`).
+
+    The name wins over a folder of the same name, so that ``toy`` means the same model in
+    every directory (a data folder called ``toy`` is common): write ``./toy`` (or pass a
+    ``Path``) for a run folder called toy.
+    """
+    if isinstance(run, str) and run in SHIPPED:
+        shipped = load_shipped(run)
+        return Run(shipped.detector, shipped.class_names, shipped.category_ids, None)
+    path = Path(run) / CHECKPOINT_NAME
     state = load_checkpoint(path)
     class_names = state.extra.get("class_names")
     if not isinstance(class_names, list) or not class_names:

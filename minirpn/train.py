@@ -40,7 +40,7 @@ from minirpn.config import Config
 from minirpn.data import ToyShapes
 from minirpn.model import Detector
 from minirpn.nn import SGD, step_lr
-from minirpn.runs import CHECKPOINT_NAME, category_ids, load_run, open_split
+from minirpn.runs import CHECKPOINT_NAME, category_ids, open_split
 from minirpn.schemes import LOSS_NAMES, STAGED_SCHEMES, make_scheme
 
 DEFAULT_SCHEME = "approximate-joint"
@@ -314,29 +314,3 @@ def train(
         train_seconds=train_seconds,
         interrupted=interrupted,
     )
-
-
-def toy_run(run_dir: str | Path, iterations: int = 600, seed: int = 0):
-    """A detector trained briefly on the toy data, trained once and then read back from disk.
-
-    For the lessons and the pictures that need *a* trained model, not the best one: 600
-    iterations of 2 images (about 25 s on two cores) find most toy objects. The first call
-    trains into ``run_dir``; later calls with the same arguments load it. A run folder
-    holding another training (other iterations or seed) is trained again.
-
-    Returns:
-        a :class:`minirpn.runs.Run` (detector in eval mode, class names, ...).
-    """
-    run_dir = Path(run_dir)
-    path = run_dir / CHECKPOINT_NAME
-    if path.exists():
-        state = load_checkpoint(path)
-        if state.iteration == iterations and state.extra.get("seed") == seed:
-            return load_run(run_dir)
-    cfg = Config.tiny(
-        max_iters=iterations,
-        lr_steps=(int(0.8 * iterations),),
-        warmup_iters=min(100, iterations // 5),
-    )
-    train(cfg, run_dir, seed=seed, progress=False, checkpoint_every=iterations)
-    return load_run(run_dir)

@@ -1,8 +1,11 @@
 """Hypothesis profiles for the property tests (tests/test_ops_fuzz.py and every @given test
-that does not fix its own number of examples).
+that does not fix its own number of examples), and the ``kernel_sensitive`` marker.
 
     python -m pytest                                      # "ci": 200 examples per test
     HYPOTHESIS_PROFILE=fuzz python -m pytest tests/test_ops_fuzz.py   # 5000 per test (minutes)
+    OPENBLAS_CORETYPE=Haswell python -m pytest -m kernel_sensitive   # what test_blas_kernels runs
+
+The header of every run names the OpenBLAS kernel NumPy's matrix products run on.
 """
 
 import os
@@ -19,6 +22,23 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("ci", max_examples=200, deadline=None)
 settings.register_profile("fuzz", max_examples=5000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+KERNEL_HEADER = "OpenBLAS kernel: "
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "kernel_sensitive: asserts what float32 training learned, or what a trained model or a "
+        "lesson computes; tests/test_blas_kernels.py runs these again under other OpenBLAS "
+        "kernels, since each kernel rounds matrix products differently",
+    )
+
+
+def pytest_report_header(config):
+    from minirpn.blas import corename
+
+    return f"{KERNEL_HEADER}{corename()}"
 
 
 @pytest.fixture(scope="module")

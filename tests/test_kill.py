@@ -96,6 +96,7 @@ def straight(tmp_path_factory):
     return load_checkpoint(out / CHECKPOINT_NAME)
 
 
+@pytest.mark.kernel_sensitive  # bit-for-bit resume must hold whatever the BLAS kernel
 @pytest.mark.parametrize("point", ["array12", "before_replace"])
 def test_kill_during_a_save_keeps_the_last_checkpoint_and_resume_is_bit_identical(
     tmp_path, straight, point

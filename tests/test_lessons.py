@@ -1,7 +1,6 @@
 """The lessons: each notebook matches its jupytext source, carries no outputs, and runs
 top to bottom without an error within its time budget (F1-F21 are walked through there)."""
 
-import os
 import time
 from pathlib import Path
 
@@ -16,16 +15,6 @@ SOURCES = sorted((LESSONS / "src").glob("[0-9][0-9]_*.py"))
 NOTEBOOKS = sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
 BUDGET_SECONDS = 60  # per lesson on two cores; a lesson that trains ("train" in its name): 300
 TRAINING_BUDGET_SECONDS = 300
-# The briefly trained detector several lessons load (minirpn.train.toy_run(".runs/toy") from
-# lessons/): trained once here, so that no lesson's budget pays for it.
-TOY_RUN = LESSONS / ".runs" / "toy"
-
-
-@pytest.fixture(scope="module")
-def toy_run_ready():
-    from minirpn.train import toy_run
-
-    toy_run(TOY_RUN)
 
 
 def cells(notebook):
@@ -56,13 +45,11 @@ def test_notebook_has_no_outputs(path):
             )
 
 
+@pytest.mark.kernel_sensitive  # their prose is asserted against what they compute and train
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_within_its_budget(path, monkeypatch, toy_run_ready):
+def test_notebook_runs_within_its_budget(path, monkeypatch):
     budget = TRAINING_BUDGET_SECONDS if "train" in path.stem else BUDGET_SECONDS
     monkeypatch.setenv("MPLBACKEND", "Agg")  # the kernel inherits it: no display needed
-    # One BLAS thread, as the minirpn command uses: on a busy two-core machine a second
-    # thread makes small matrix products up to 100x slower.
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", os.environ.get("OPENBLAS_NUM_THREADS", "1"))
     notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         notebook,

@@ -1,6 +1,7 @@
 """Training: one step by hand, it overfits two images, it resumes bit for bit, it stops cleanly."""
 
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,31 +20,56 @@ from minirpn.train import TrainingDiverged, learning_rate, train
 QUICK = dict(max_iters=6, images_per_batch=1, warmup_iters=2, lr_steps=(4,))
 
 
-@pytest.fixture(scope="module")
-def two_images(tmp_path_factory):
-    """A COCO data folder of two 80 x 80 toy images: a triangle; a bar and a square."""
-    root = tmp_path_factory.mktemp("two_images")
+# The overfitting test's training: 200 iterations of both images, no learning-rate step,
+# RoIAlign (see the test).
+OVERFIT = dict(max_iters=200, images_per_batch=2, warmup_iters=10, lr_steps=(200,), roi_op="align")
+
+
+def two_toy_images(root: Path) -> Path:
+    """``root``: a COCO data folder of two 80 x 80 toy images, a triangle; a bar and a square."""
     make_toy_data(root / "train", "train", num_images=2, seed=4, image_size=80)
     return root
 
 
+@pytest.fixture(scope="module")
+def two_images(tmp_path_factory):
+    return two_toy_images(tmp_path_factory.mktemp("two_images"))
+
+
+def overfit(data: Path, run_dir: Path, seed: int, **overrides):
+    """Train ``Config.tiny(**{**OVERFIT, **overrides})`` on the two images of ``data``.
+
+    Returns the loss history and, per image, the best IoU of each of its objects with the
+    detections of its class scoring at least 0.5 (0 if there is none).
+    """
+    cfg = Config.tiny(**{**OVERFIT, **overrides})
+    result = train(cfg, run_dir, data=data, seed=seed, progress=False, checkpoint_every=200)
+    dataset = CocoDataset(data / "train")
+    found = []
+    for sample in (dataset[0], dataset[1]):
+        boxes, scores, labels = result.detector.detect(sample.image)
+        iou = box_iou(sample.boxes, boxes)  # (G, D)
+        iou[(sample.labels[:, None] != labels[None, :]) | (scores[None, :] < 0.5)] = 0.0
+        found.append(iou.max(axis=1, initial=0.0))
+    return result.loss_history, found
+
+
+@pytest.mark.kernel_sensitive
 def test_overfitting_two_images_finds_every_object_tightly(two_images, tmp_path):
     """~8 s: 200 iterations on the same two images. A detector that can learn at all must
-    then find each of their objects with the right class, a score of at least 0.5 and
-    IoU >= 0.7 (the RPN's own positive threshold); with seeds 0-3 the worst IoU is ~0.8."""
-    cfg = Config.tiny(max_iters=200, images_per_batch=2, warmup_iters=10, lr_steps=(200,))
-    result = train(cfg, tmp_path, data=two_images, seed=3, progress=False, checkpoint_every=200)
-    history = result.loss_history
+    then find each of their objects with the right class, a score of at least 0.5 and IoU
+    >= 0.7 (the RPN's own positive threshold). It trains with RoIAlign: RoI pooling rounds
+    every RoI to whole cells of the stride-8 map (F19), so RoIs a few pixels apart pool the
+    same cells and get the same box correction, and after so short a training the
+    18-pixel-wide bar's box is loose for some seeds and BLAS kernels although the RPN
+    proposes it tightly. ``python benchmarks/overfit.py`` measures both RoI layers over seeds
+    0-7 and three kernels."""
+    history, found = overfit(two_images, tmp_path, seed=3)
     assert history.shape == (200, 4) and np.isfinite(history).all()
     assert history[-10:].sum(axis=1).mean() < 0.2 * history[:10].sum(axis=1).mean()
     data = CocoDataset(two_images / "train")
     assert [s.labels.tolist() for s in (data[0], data[1])] == [[3], [4, 2]]
-    for sample in (data[0], data[1]):
-        boxes, scores, labels = result.detector.detect(sample.image)
-        confident = scores >= 0.5
-        iou = box_iou(sample.boxes, boxes[confident])  # (G, D)
-        iou[sample.labels[:, None] != labels[confident][None, :]] = 0.0
-        best = iou.max(axis=1, initial=0.0)
+    for sample, best in zip((data[0], data[1]), found, strict=True):
         assert (best >= 0.7).all(), f"{sample.file_name}: best IoU per object {best}"
 
 
@@ -112,6 +138,7 @@ def test_a_batch_gradient_is_the_mean_of_its_images_gradients():
         )
 
 
+@pytest.mark.kernel_sensitive  # bit-for-bit resume must hold whatever the BLAS kernel
 def test_resume_after_ctrl_c_ends_with_identical_weights(tmp_path):
     cfg = Config.tiny(**QUICK)
     straight = train(cfg, tmp_path / "straight", seed=3, progress=False)

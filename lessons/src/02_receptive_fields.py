@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from minirpn.backbone import preprocess
+from minirpn.blas import use_one_thread
 from minirpn.config import Config
 from minirpn.data import ToyShapes
 from minirpn.exercises import check
@@ -34,6 +35,8 @@ from minirpn.receptive_field import (
 from minirpn.visualize import stages
 from minirpn.visualize.scenes import feature_shape, growth, paper_scale
 from minirpn.visualize.show import photograph_path
+
+use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 
 # %% [markdown]
 # ## The formula (F3)

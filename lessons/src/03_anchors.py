@@ -18,6 +18,7 @@ import numpy as np
 
 from minirpn.anchor_target import inside_image
 from minirpn.anchors import generate_base_anchors, grid_anchors
+from minirpn.blas import use_one_thread
 from minirpn.config import Config
 from minirpn.exercises import check
 from minirpn.image import read_image
@@ -27,6 +28,8 @@ from minirpn.receptive_field import vgg16_conv5_3
 from minirpn.rpn import RPNHead
 from minirpn.visualize.scenes import anchors_panel, feature_shape, paper_scale
 from minirpn.visualize.show import photograph_path
+
+use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 
 # %% [markdown]
 # ## The formula (F7)

@@ -10,12 +10,6 @@
 # object, which as background and which are left out decides what the RPN learns.
 
 # %%
-import os
-
-# One BLAS thread, as the `minirpn` command uses: timings on a busy machine mean nothing
-# otherwise. It only takes effect before NumPy is first imported, so it comes first.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 import dataclasses
 
 import matplotlib.pyplot as plt
@@ -24,6 +18,7 @@ import numpy as np
 from minirpn import ops
 from minirpn.anchor_target import anchor_targets, inside_image, label_anchors
 from minirpn.anchors import generate_base_anchors, grid_anchors
+from minirpn.blas import use_one_thread
 from minirpn.config import Config
 from minirpn.data import ToyShapes
 from minirpn.exercises import check
@@ -40,6 +35,8 @@ from minirpn.model import Detector
 from minirpn.ops import reference
 from minirpn.timing import best_time
 from minirpn.visualize import charts, stages
+
+use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 
 # %% [markdown]
 # ## The formula (F9)

@@ -18,6 +18,7 @@ import numpy as np
 
 from minirpn.anchor_target import anchor_targets
 from minirpn.backbone import preprocess
+from minirpn.blas import use_one_thread
 from minirpn.boxes import decode, encode
 from minirpn.config import Config
 from minirpn.data import ToyShapes
@@ -29,6 +30,8 @@ from minirpn.nn import smooth_l1
 from minirpn.paper_claims import claim_rows, claims_table
 from minirpn.rpn import rpn_loss
 from minirpn.visualize import charts, draw_regression
+
+use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 
 # %% [markdown]
 # ## F10: a box relative to an anchor

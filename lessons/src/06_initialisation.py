@@ -16,10 +16,13 @@ import inspect
 import matplotlib.pyplot as plt
 import numpy as np
 
+from minirpn.blas import use_one_thread
 from minirpn.exercises import check
 from minirpn.nn import Conv2d, ReLU, Sequential, init, softmax
 from minirpn.rpn import RPNHead, flatten_scores
 from minirpn.visualize import charts
+
+use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 
 # %% [markdown]
 # ## The formula

@@ -11,19 +11,14 @@
 # most likely to hold one: 300 per image at test time in the paper.
 
 # %%
-import os
-
-# One BLAS thread (see lesson 01): the timings below mean nothing on a busy machine
-# otherwise. It only takes effect before NumPy is first imported.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 import inspect
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from minirpn import ops
+from minirpn import ops, pretrained
 from minirpn.backbone import preprocess
+from minirpn.blas import use_one_thread
 from minirpn.boxes import clip_boxes, decode, remove_small_boxes
 from minirpn.data import ToyShapes
 from minirpn.exercises import check
@@ -31,9 +26,10 @@ from minirpn.ops import reference
 from minirpn.proposal import objectness, proposal_layer
 from minirpn.rpn import flatten_deltas
 from minirpn.timing import best_time
-from minirpn.train import toy_run
 from minirpn.visualize import charts, draw_proposals
 from minirpn.visualize.stages import objectness_colorbar
+
+use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 
 # %% [markdown]
 # ## The steps (F15)
@@ -57,14 +53,14 @@ print(inspect.getsource(proposal_layer).split('"""')[-1])
 # %% [markdown]
 # ## On a trained detector
 #
-# `toy_run` trains the tiny detector for 600 iterations once (about 25 s) and then loads
-# it from `.runs/toy`. Its configuration is the paper's scaled down to 128 × 128 images:
+# `pretrained("toy")` is the tiny detector trained by the main job, whose weights ship
+# with minirpn (lesson 00). Its configuration is the paper's scaled down to 128 × 128 images:
 # stride 8, 9 anchors per cell, top N = 1,000 and top M = 100 at test, minimum size 4
 # pixels. We run the backbone and the RPN head on a validation image.
 
 # %%
-run = toy_run(".runs/toy")
-detector, cfg = run.detector, run.detector.cfg
+detector = pretrained("toy")
+cfg = detector.cfg
 sample = ToyShapes("val")[12]  # four objects on a dark background
 image_size = sample.image.shape[:2]
 features = detector.backbone.forward(preprocess(sample.image[None], detector.dtype))
@@ -103,25 +99,28 @@ counts[f"top M = {cfg.rpn_post_nms_top_n_test}"] = len(boxes)
 for step, count in counts.items():
     print(f"{step:20} {count:6,}")
 assert counts["clipped"] == counts["anchors, decoded"] == len(anchors)  # clipping drops nothing
+assert counts[f"at least {cfg.rpn_min_size:g} px"] >= 0.99 * len(anchors)
+assert 1 / 3 < len(after_nms[0]) / len(before_nms[0]) < 2 / 3
 
 proposals, proposal_scores = proposal_layer(scores, deltas, anchors, image_size, cfg, train=False)
 assert np.array_equal(boxes, proposals) and np.array_equal(probs, proposal_scores)
 print("the steps give exactly proposal_layer's output")
 
 # %% [markdown]
-# Reading the counts (they can differ slightly on your machine: training in float32 does
-# not round identically everywhere):
+# Reading the counts:
 #
 # * **2,304 anchors** (16 × 16 cells × 9) give 2,304 decoded boxes, one each.
 # * **Clipping removes nothing**, it only moves edges inside the image; a box that lay
 #   entirely outside would become a line of zero width, for the next step to drop.
 # * **The minimum size** (4 px here, 16 px in the paper) drops nothing or almost nothing
-#   on these images: the trained RPN predicts no boxes that small. It matters for
+#   on these images (at most 1%, asserted): the trained RPN predicts hardly any boxes that
+#   small. It matters for
 #   predictions that clipping squeezed against the border.
 # * **Top N** cuts to 1,000 — on the paper's 20,000 anchors it is 6,000 — so that NMS,
 #   whose cost grows with the square of its input, stays cheap.
-# * **NMS** removes about half of those: the near-duplicates that neighbouring anchors
-#   predicted for the same object or the same patch of background.
+# * **NMS** removes about half of those (between a third and two thirds, asserted): the
+#   near-duplicates that neighbouring anchors predicted for the same object or the same
+#   patch of background.
 # * **Top M** keeps the 100 best survivors; they are sorted by objectness, so that is a
 #   slice.
 #
@@ -241,8 +240,7 @@ plt.show()
 # other; the brighter ones crowd around the four objects. Middle: NMS has thinned every
 # pile; no two boxes left overlap by more than 0.7. Right: the best 100 of those, the
 # brightest on the objects; the rest lie on background and are what the second stage
-# learns to reject. (This detector trained for only 600 iterations, so few boxes are very
-# confident yet.)
+# learns to reject.
 #
 # ## Summary
 #

@@ -17,14 +17,16 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 
-from minirpn import ops
+from minirpn import ops, pretrained
 from minirpn.backbone import preprocess
+from minirpn.blas import use_one_thread
 from minirpn.data import ToyShapes
 from minirpn.exercises import check
 from minirpn.gradcheck import numerical_gradient, relative_error
 from minirpn.receptive_field import map_box, project_roi, vgg16_conv5_3
-from minirpn.train import toy_run
 from minirpn.visualize import draw_mapping_image, draw_pooled, draw_roi_bins
+
+use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 
 # %% [markdown]
 # ## F18: projecting an RoI onto the map
@@ -42,8 +44,8 @@ on_vgg = project_roi(vgg16_conv5_3(), box)
 print("VGG-16, image box", box, "-> conv5_3 window", on_vgg)
 assert np.allclose(on_vgg, box / 16)
 
-run = toy_run(".runs/toy")
-detector, cfg = run.detector, run.detector.cfg
+detector = pretrained("toy")  # the trained tiny detector of lesson 00
+cfg = detector.cfg
 on_tiny = project_roi(detector.backbone, box)
 print("tiny backbone:   ", box, "->", on_tiny)
 assert np.allclose(on_tiny, box / cfg.feat_stride)

@@ -10,12 +10,6 @@
 # which change while the RPN learns. How to train such a network is a real design choice.
 
 # %%
-import os
-
-# One BLAS thread, as the `minirpn` command uses: on a busy two-core machine a second
-# thread makes small matrix products up to 100x slower. Set before NumPy is imported.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 import inspect
 import tempfile
 import time
@@ -24,7 +18,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from minirpn import pretrained
 from minirpn.batching import batch_indices, load_batch
+from minirpn.blas import corename, use_one_thread
 from minirpn.config import Config
 from minirpn.data import ToyShapes
 from minirpn.evaluation import evaluate_detector
@@ -35,6 +31,8 @@ from minirpn.schemes import LOSS_NAMES, ApproximateJoint, NonApproximateJoint, a
 from minirpn.schemes.alternating import step_iterations  # noqa: F401 (for exercise 4)
 from minirpn.train import learning_rate, train
 from minirpn.visualize import charts, plot_loss_curves
+
+use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 
 # %% [markdown]
 # ## Training in the notebook
@@ -68,6 +66,8 @@ print(f"iteration 1: cls {history[0, 2]:.3f} (ln 5 = {np.log(5):.3f})")
 for name, first, last in zip(LOSS_NAMES, history[:20].mean(0), history[-50:].mean(0), strict=True):
     print(f"{name:8} mean of the first 20 iterations {first:.3f}  ->  of the last 50 {last:.3f}")
 assert abs(history[0, 2] / np.log(5) - 1) < 0.15
+first, last = history[:20].mean(0), history[-50:].mean(0)
+assert last[0] < first[0] / 2 and last[2] < first[2] / 2  # rpn_cls and cls: several-fold
 
 # %% [markdown]
 # Four losses, in the order of `LOSS_NAMES`: the RPN's object / not-object log loss
@@ -75,9 +75,10 @@ assert abs(history[0, 2] / np.log(5) - 1) < 0.15
 # background and four shapes (`cls`, F17) and its class-specific box regression (`reg`).
 # The head's classification starts close to $\ln 5 \approx 1.61$: its new layers start
 # near zero (lesson 06), so every RoI gets a nearly uniform guess over five classes (near,
-# not exactly: the logits are small, not zero, so the first value is about 1.7). The two
-# classification losses fall several-fold. The head's box regression `reg` hardly moves,
-# for a reason the curves show. Plotted, each loss raw (faint) and as a moving average:
+# not exactly: the logits are small, not zero, so the first value is a little more, as
+# printed). The two classification losses fall several-fold (asserted). The head's box
+# regression `reg` hardly moves, for a reason the curves show. Plotted, each loss raw (faint)
+# and as a moving average:
 
 # %%
 curves_png = run_dir / "losses.png"
@@ -112,17 +113,26 @@ val = ToyShapes("val")
 trained_map = evaluate_detector(result.detector, val, result.class_names, num_images=60)
 untrained = Detector(cfg, num_classes=len(result.class_names), seed=0).eval()
 untrained_map = evaluate_detector(untrained, val, result.class_names, num_images=60)
+full_map = evaluate_detector(pretrained("toy"), val, result.class_names, num_images=60)
 print(f"untrained: mAP@0.5 {untrained_map['map50']:.3f}")
 print(f"trained:   mAP@0.5 {trained_map['map50']:.3f}, COCO mAP {trained_map['map']:.3f}")
+print(f"the full preset's 2,500 iterations (pretrained('toy')): mAP@0.5 {full_map['map50']:.3f}")
+print(f"{'AP@0.5':8} {'700 its':>8} {'2,500 its':>9}")
 for name, ap in trained_map["per_class_ap50"].items():
-    print(f"  AP@0.5 {name:8} {ap:.3f}")
-assert untrained_map["map50"] < 0.05 < 0.5 < trained_map["map50"]
+    print(f"{name:8} {ap:8.3f} {full_map['per_class_ap50'][name]:9.3f}")
+print(f"BLAS kernel of this training: {corename()} (minirpn.blas)")
+assert untrained_map["map50"] < 0.05 < 0.5 < trained_map["map50"] < full_map["map50"]
+hardest = min(trained_map["per_class_ap50"], key=trained_map["per_class_ap50"].get)
+assert hardest == "bar"
 
 # %% [markdown]
-# From about 0 to about 0.9 in about a minute of CPU (the assert asks only for 0.5: other
-# machines round differently, and a short training amplifies that). The full preset (2,500
-# iterations, `minirpn train`) reaches about 0.98 on the toy data; the bars, thin and of
-# varied proportions, are the hardest class. The COCO mAP is lower
+# From about 0 to well above 0.5 in about a minute of CPU. How far above depends on the
+# machine: each CPU's BLAS kernel rounds the matrix products in its own way, and a short
+# float32 training amplifies those last bits into a different model (`minirpn.blas`; the
+# kernel of this run is printed), so the assert asks only for 0.5. The full preset (2,500
+# iterations, `minirpn train`), whose weights ship as `pretrained("toy")`, does better on
+# the same images. After the short training the bars, thin and of varied proportions, are
+# the hardest class (asserted); the full preset has learnt them too. The COCO mAP is lower
 # because it also asks for tight boxes (IoU up to 0.95); a short training has not refined
 # them yet.
 #
@@ -219,10 +229,12 @@ print(f"|grad {name}|: RPN path {norms[0]:.4f}, head path {norms[1]:.4f}, both {
 for key in both:
     np.testing.assert_allclose(both[key], rpn_only[key] + head_only[key], rtol=1e-4, atol=1e-7)
 print("both paths = RPN path + head path, for every backbone parameter")
+assert min(norms[:2]) > 0.2 * max(norms[:2]) and norms[2] < norms[0] + norms[1]
 
 # %% [markdown]
-# Both paths matter: neither norm is negligible, and the norm of the sum is less than the sum
-# of the norms (the two heads do not always pull the shared features the same way).
+# Both paths matter: neither norm is negligible (each is over a fifth of the other,
+# asserted), and the norm of the sum is less than the sum of the norms (the two heads do not
+# always pull the shared features the same way).
 #
 # Is the summed gradient the true gradient of the total loss? With the sampled targets held
 # fixed (the RoIs as constants, exactly what approximate joint training assumes), the total
@@ -253,13 +265,15 @@ for index in [(0, 0, 1, 1), (5, 2, 0, 2), (11, 1, 2, 0)]:
     minus = total_loss()
     weight[index] = saved
     numeric = (plus - minus) / (2 * EPS)
+    gap = abs(numeric - analytic[index])
     print(f"{name}{list(index)}: backward {analytic[index]:+.6f}, difference {numeric:+.6f}")
-    assert abs(numeric - analytic[index]) <= 1e-4 * max(1.0, abs(numeric))
+    print(f"  they differ by {gap:.1e}")
+    assert gap <= 2e-5
 
 # %% [markdown]
-# They agree to about six digits. What the check does *not* see is how the loss would change
-# if the RoIs moved with the RPN's weights — they were fixed. Non-approximate joint training
-# (scheme 3) is the one that would add that term.
+# They agree to 2e-5 or better (asserted). What the check does *not* see is how the loss
+# would change if the RoIs moved with the RPN's weights — they were fixed. Non-approximate
+# joint training (scheme 3) is the one that would add that term.
 #
 # Freezing is also how alternating training (scheme 1) shares the backbone in its steps
 # (iii) and (iv): a frozen stage drops out of the optimiser. With the backbone frozen:
@@ -309,16 +323,17 @@ rpn_norm, path_norm = np.linalg.norm(rpn_loss_only), np.linalg.norm(through_corn
 print(f"|gradient of rpn.bbox_pred.weight| from the RPN loss:     {rpn_norm:.4f}")
 print(f"                                 through the box corners: {path_norm:.4f}")
 print(f"ratio: {path_norm / rpn_norm:.1f}")
+assert path_norm > 5 * rpn_norm
 
 # %% [markdown]
-# The path through the corners is about ten times the RPN loss's own gradient (the ratio
-# printed). Most of it comes from the head's *classification* loss: moving a foreground RoI
-# to where the head is surest of its class lowers that loss, whether or not the box gets
-# tighter. Trained with this exact gradient at the tiny preset's learning rate, the push
-# drowns the RPN's own learning: its objectness loss stays near 0.1 instead of falling to
-# 0.01, the proposals stay poor, and mAP@0.5 ends at 0.71 instead of 0.998. So
-# `Config.tiny()` sets `roi_coord_grad_weight = 0.1`: the head still moves the proposals, but
-# the RPN's own loss keeps the upper hand. The paper calls this way of training a
+# The path through the corners is many times the RPN loss's own gradient (the ratio printed;
+# more than 5, asserted). Most of it comes from the head's *classification* loss: moving a
+# foreground RoI to where the head is surest of its class lowers that loss, whether or not
+# the box gets tighter. Trained with this exact gradient at the tiny preset's learning rate,
+# the push drowns the RPN's own learning: its objectness loss stays near 0.1 instead of
+# falling to 0.01, the proposals stay poor, and mAP@0.5 ends at 0.71 instead of 0.998. So
+# `Config.tiny()` sets `roi_coord_grad_weight = 0.1`: the head still moves the proposals,
+# but the RPN's own loss keeps the upper hand. The paper calls this way of training a
 # nontrivial problem and leaves it out of scope; this is one face of it.
 #
 # ## The three schemes compared
@@ -354,7 +369,8 @@ print(claims_table(schemes, time=True))
 # ## Summary
 #
 # * `minirpn.train.train` runs SGD with momentum over the four losses; 700 iterations of two
-#   toy images take about a minute and lift mAP@0.5 from about 0 to about 0.9.
+#   toy images take about a minute and lift mAP@0.5 from about 0 to well above 0.5 (how
+#   far above depends on the machine's BLAS kernel: a short training amplifies its rounding).
 # * F20: alternating training (four steps, the backbone shared by freezing it), approximate
 #   joint training (one network, proposals as constants; what runs here), non-approximate
 #   joint training (also differentiates through the box coordinates, with RoIAlign). All

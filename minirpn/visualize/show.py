@@ -1,6 +1,6 @@
 """``minirpn show KIND``: draw one stage picture into a PNG.
 
-    minirpn show KIND [--image PATH] [--box X1 Y1 X2 Y2] [--checkpoint RUN_DIR] [--out PNG]
+    minirpn show KIND [--image PATH] [--box X1 Y1 X2 Y2] [--checkpoint RUN] [--out PNG]
 
 The photograph kinds (anchors, receptive-field) default to matplotlib's sample photograph
 ``grace_hopper.jpg`` (shipped with matplotlib, nothing to download) and rescale it as the
@@ -37,11 +37,12 @@ def untrained_detector(num_classes: int = 4, seed: int = SEED):
     return Detector(Config.tiny(), num_classes=num_classes, seed=seed)
 
 
-def load_trained(run_dir):
-    """``(detector, class_names)`` of the trained run in ``run_dir``; ValueError if unusable."""
+def load_trained(run):
+    """``(detector, class_names)`` of the run folder or shipped weights ``run``
+    (:func:`minirpn.runs.load_run`); ValueError if unusable."""
     from minirpn.runs import load_run
 
-    run = load_run(run_dir)
+    run = load_run(run)
     return run.detector, run.class_names
 
 
@@ -211,10 +212,10 @@ def add_show_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--checkpoint",
-        type=Path,
-        metavar="RUN_DIR",
-        help="a run folder of 'minirpn train' (needed by proposals and detections; "
-        "erf, labels, regression, mapping and roi-pool use it when given)",
+        metavar="RUN",
+        help="a run folder of 'minirpn train', or 'toy' for the trained weights minirpn ships "
+        "(./toy for a folder called toy); needed by proposals and detections, "
+        "erf, labels, regression, mapping and roi-pool use it when given",
     )
     parser.add_argument("--out", type=Path, metavar="PNG", help="output file (default: KIND.png)")
     return parser
@@ -227,8 +228,8 @@ def run_show(args) -> int:
     kind = KINDS[args.kind]
     if kind.needs_run and args.checkpoint is None:
         raise ValueError(
-            f"'{args.kind}' needs a trained model: pass --checkpoint RUN_DIR "
-            "(a run folder of 'minirpn train')"
+            f"'{args.kind}' needs a trained model: pass --checkpoint RUN (a run folder of "
+            "'minirpn train', or toy for the weights minirpn ships)"
         )
     detector, class_names = (None, ())
     if args.checkpoint is not None:
