@@ -24,10 +24,9 @@ import numbers
 import os
 from dataclasses import dataclass
 
+from minirpn.roi_ops import ROI_OPS
+
 RPN_LOSS_NORMALIZATIONS = ("anchor_locations", "minibatch")
-# The head's RoI layer: "pool" is the paper's RoI max pooling (F19); "align" is RoIAlign
-# (bilinear samples, no quantisation), differentiable w.r.t. the box coordinates (F20).
-ROI_OPS = ("pool", "align")
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,9 @@ class Config:
     bbox_normalize_means: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     bbox_normalize_stds: tuple[float, float, float, float] = (0.1, 0.1, 0.2, 0.2)
     roi_pool_size: int = 7  # F19: the output grid of either RoI layer
-    roi_op: str = "pool"  # "pool" (F19, the paper) or "align" (RoIAlign), see ROI_OPS
+    # The head's RoI layer, a name in minirpn.roi_ops.ROI_OPS: "pool" is the paper's RoI max
+    # pooling (F19); "align" is RoIAlign (bilinear samples, no rounding, F20 (3)).
+    roi_op: str = "pool"
     roi_align_sampling_ratio: int = 2  # bilinear samples per bin side (roi_op "align")
     roi_align_aligned: bool = True  # half-pixel shift of the projected corners ("align")
     head_sigma: float = 1.0  # smooth-L1 sigma of the Fast R-CNN head
@@ -226,7 +227,7 @@ _FIELD_RULES = {
     "bbox_normalize_means": ("finite floats", 4),
     "bbox_normalize_stds": ("positive floats", 4),
     "roi_pool_size": _POSITIVE_INT,
-    "roi_op": ("choice", ROI_OPS),
+    "roi_op": ("choice", ROI_OPS),  # the registry itself: a new RoI layer is known at once
     "roi_align_sampling_ratio": _POSITIVE_INT,
     "roi_align_aligned": ("bool",),
     "head_sigma": _POSITIVE_FLOAT,

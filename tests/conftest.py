@@ -31,6 +31,7 @@ def run_dir(tmp_path_factory):
     from minirpn.checkpoint import Checkpoint, save_checkpoint
     from minirpn.data import TOY_CLASS_NAMES
     from minirpn.model import Detector
+    from minirpn.run_state import RunState
     from minirpn.runs import CHECKPOINT_NAME
 
     path = tmp_path_factory.mktemp("run")
@@ -44,12 +45,13 @@ def run_dir(tmp_path_factory):
             momentum={},
             iteration=0,
             rng_state=np.random.default_rng(0).bit_generator.state,
-            extra={
-                "seed": 0,
-                "class_names": list(TOY_CLASS_NAMES),
-                "loss_history": [],
-                "train_seconds": 0.0,
-            },
+            run=RunState(
+                seed=0,
+                scheme="approximate-joint",
+                data=None,
+                class_names=TOY_CLASS_NAMES,
+                category_ids=tuple(range(1, len(TOY_CLASS_NAMES) + 1)),
+            ),
         ),
     )
     return path

@@ -150,7 +150,7 @@ plt.show()
 # ## A slow convolution to check the fast one
 #
 # The definition of a convolution is a loop: for every output cell, the dot product of the
-# kernel with the window of the (zero-padded) input it sits on. `minirpn.nn.naive.conv2d`
+# kernel with the window of the (zero-padded) input it sits on. `minirpn.nn.reference.conv2d`
 # is exactly that, four nested loops (after checking its arguments):
 
 # %%
@@ -270,7 +270,7 @@ assert relative_error(wrong_db, numeric_db) > 1e-2
 # * F2, $(W_{out} - 1)S - 2P + K$, goes back to the input a map covers; it is exact only when
 #   F1 divided evenly (63 columns cover 1008, not 1000).
 # * The fast convolution (im2col + one matrix product) equals the four-loop definition in
-#   `minirpn.nn.naive` to 1e-14 and is hundreds of times faster; copying the windows
+#   `minirpn.nn.reference` to 1e-14 and is hundreds of times faster; copying the windows
 #   costs memory, 9× the input for a 3×3 kernel.
 # * A correct backward pass agrees with centred differences to about 1e-10 in float64.
 #

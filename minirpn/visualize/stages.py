@@ -777,7 +777,7 @@ def draw_roi_bins(
 
     feature_map: (h, w) the channel shown, in cell units.
     roi_on_map:  (4,) the RoI times the spatial scale (continuous, before rounding; F18).
-    bins:        ``(h_start, h_end, w_start, w_end)`` of :func:`minirpn.ops.reference.roi_pool_bins`
+    bins:        ``(h_start, h_end, w_start, w_end)`` of :func:`minirpn.ops.geometry.roi_pool_bins`
                  for this RoI, each (ph,) or (pw,): bin (i, j) covers rows
                  ``h_start[i]:h_end[i]``, columns ``w_start[j]:w_end[j]``.
     argmax:      (ph, pw) flat index ``row * w + col`` of each bin's maximum from
