@@ -26,6 +26,7 @@ initialisation. The new layers use the paper's Gaussian: ``cls_score`` std
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -124,7 +125,7 @@ class RoIHead(Container):
         """features (N, C, H, W), rois (R, 5) -> ``((cls_logits (R, C + 1), box_deltas
         (R, 4 (C + 1))), cache)``. R may be 0 (an image with no proposal): empty outputs."""
         pooled, roi_cache = self.roi_op.forward(features, rois)  # (R, C, ph, pw)
-        flat = pooled.reshape(len(pooled), -1)  # (R, C * ph * pw)
+        flat = pooled.reshape(len(pooled), math.prod(pooled.shape[1:]))  # (R, C * ph * pw)
         hidden, fc6 = self.fc6.forward(flat)
         hidden, relu6 = self.relu6.forward(hidden)
         hidden, fc7 = self.fc7.forward(hidden)
