@@ -14,6 +14,7 @@ from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from minirpn.cli import EXIT_ERROR, EXIT_USAGE
 from minirpn.data import TOY_CLASS_NAMES, CocoDataset, Sample, ToyShapes, write_coco
 from minirpn.model import Detector
+from minirpn.run_state import RunState
 from minirpn.runs import CHECKPOINT_NAME, load_run
 
 
@@ -86,12 +87,20 @@ def test_missing_and_corrupt_checkpoints(tmp_path, capsys):
     assert_one_line_error(code, err, EXIT_ERROR, "not a readable minirpn checkpoint")
 
 
-def test_resume_needs_training_state(tmp_path, run_dir, capsys):
-    """A checkpoint with weights but no seed / loss history can be evaluated, not resumed."""
-    state = load_checkpoint(run_dir / CHECKPOINT_NAME)
-    save_checkpoint(tmp_path / CHECKPOINT_NAME, state._replace(extra={"class_names": ["a"] * 4}))
-    code, _, err = run_main(capsys, "train", "--resume", tmp_path, "--no-progress")
-    assert_one_line_error(code, err, EXIT_ERROR, "no training state", "'seed'")
+def test_an_old_checkpoint_without_training_state_is_refused_naming_the_field(
+    tmp_path, run_dir, capsys
+):
+    """A version-2 checkpoint whose free-form state has no seed: its run state is checked whole
+    on load, so resuming and evaluating it are refused naming the file and the field."""
+    with np.load(run_dir / CHECKPOINT_NAME) as archive:
+        entries = {k: archive[k] for k in archive.files if k != "run_state"}
+    entries["format_version"] = np.array(2)
+    entries["extra"] = np.array(json.dumps({"class_names": ["a"] * 4}))
+    with open(tmp_path / CHECKPOINT_NAME, "wb") as f:
+        np.savez(f, **entries)
+    for argv in (("train", "--resume", tmp_path, "--no-progress"), ("eval", "--run", tmp_path)):
+        code, _, err = run_main(capsys, *argv)
+        assert_one_line_error(code, err, EXIT_ERROR, CHECKPOINT_NAME, "run state field seed")
 
 
 def test_bad_command_lines_are_usage_errors(tmp_path, capsys):
@@ -295,7 +304,13 @@ def rigged_run(path, category_ids):
             momentum={},
             iteration=0,
             rng_state=np.random.default_rng(0).bit_generator.state,
-            extra={"class_names": list(CATS_AND_DOGS), "category_ids": list(category_ids)},
+            run=RunState(
+                seed=0,
+                scheme="approximate-joint",
+                data=None,
+                class_names=CATS_AND_DOGS,
+                category_ids=tuple(category_ids),
+            ),
         ),
     )
     return path
@@ -409,7 +424,7 @@ def test_roi_op_option_reaches_the_config_and_cannot_change_on_resume(
     code, _, err = run_main(
         capsys, "train", "--scheme", "non-approximate-joint", "--roi-op", "pool"
     )
-    assert_one_line_error(code, err, EXIT_USAGE, "needs --roi-op align")
+    assert_one_line_error(code, err, EXIT_USAGE, "needs a --roi-op with a gradient", "(align)")
 
 
 def test_scheme_choices_follow_the_registry(tmp_path, capsys, monkeypatch):
