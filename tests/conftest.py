@@ -64,3 +64,13 @@ def run_main(capsys, *argv):
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory):
+    """A COCO data folder of six 80 x 80 toy training images: quick training runs."""
+    from minirpn.data import make_toy_data
+
+    root = tmp_path_factory.mktemp("small_data")
+    make_toy_data(root / "train", "train", num_images=6, seed=2, image_size=80)
+    return root
