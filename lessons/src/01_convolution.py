@@ -25,7 +25,7 @@ import numpy as np
 
 from minirpn.exercises import check
 from minirpn.gradcheck import numerical_gradient, relative_error
-from minirpn.nn import conv, conv2d_backward, conv2d_forward, naive
+from minirpn.nn import conv, conv2d_backward, conv2d_forward, reference
 from minirpn.receptive_field import input_size, output_size, vgg16_conv5_3
 from minirpn.timing import best_time
 from minirpn.visualize import charts
@@ -154,7 +154,7 @@ plt.show()
 # is exactly that, four nested loops (after checking its arguments):
 
 # %%
-print(inspect.getsource(naive.conv2d))
+print(inspect.getsource(reference.conv2d))
 
 # %% [markdown]
 # The package's `conv2d_forward` computes the same numbers differently. `_im2col` copies
@@ -176,7 +176,7 @@ w = rng.standard_normal((32, 16, 3, 3))
 b = rng.standard_normal(32)
 
 
-t_naive, slow = best_time(lambda: naive.conv2d(x, w, b, stride=1, padding=1), repeats=1)
+t_naive, slow = best_time(lambda: reference.conv2d(x, w, b, stride=1, padding=1), repeats=1)
 t_fast, (fast, _) = best_time(lambda: conv2d_forward(x, w, b, stride=1, padding=1), repeats=20)
 filters = w.reshape(32, -1)  # (F, C*kH*kW) = (32, 144)
 columns = conv._im2col(x, (3, 3), (1, 1), (1, 1))[0][0]  # (144, 1024)
@@ -216,10 +216,13 @@ plt.show()
 # ## Checking the backward pass
 #
 # `conv2d_backward` returns $\partial L/\partial x$, $\partial L/\partial w$ and
-# $\partial L/\partial b$. To check them we take the scalar $f = \sum(\text{out} \cdot
-# d_{out})$, whose gradient with respect to the output is $d_{out}$, and compare with
-# centred differences, $\frac{f(a + h) - f(a - h)}{2h}$, entry by entry
-# (`minirpn.gradcheck.numerical_gradient`). The measure is the relative error
+# $\partial L/\partial b$ from $d_{out}$ and the `cache` that `conv2d_forward` returned
+# with its output (the im2col columns and the weights). The caller keeps the cache and hands
+# it back; the `Conv2d` layer works the same way (`out, cache = layer.forward(x)`, then
+# `layer.backward(dout, cache)`, lesson 06). To check the gradients we take the scalar
+# $f = \sum(\text{out} \cdot d_{out})$, whose gradient with respect to the output is
+# $d_{out}$, and compare with centred differences, $\frac{f(a + h) - f(a - h)}{2h}$, entry
+# by entry (`minirpn.gradcheck.numerical_gradient`). The measure is the relative error
 # $\lVert g - \tilde g \rVert / (\lVert g \rVert + \lVert \tilde g \rVert)$.
 
 
