@@ -133,6 +133,16 @@ def test_console_script_error_has_no_traceback(tmp_path):
     assert_one_line_error(proc.returncode, proc.stderr, EXIT_ERROR, "checkpoint")
 
 
+def test_the_command_chooses_its_blas_threads_before_numpy_loads():
+    """OPENBLAS_NUM_THREADS counts only if set before NumPy loads, so importing the package
+    and its command line must not import NumPy (when Config imported the RoI layers, it did:
+    training ran two BLAS threads, 3-6x slower on a busy two-core machine)."""
+    code = "import sys, minirpn.cli; print(sorted(m for m in sys.modules if 'numpy' in m)[:3])"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
 def test_train_writes_the_run_folder(tmp_path, capsys):
     out = tmp_path / "run"
     code, stdout, err = run_main(
