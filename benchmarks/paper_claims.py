@@ -39,10 +39,10 @@ import numpy as np  # noqa: E402
 from experiments import Job, load_result, machine, mean_spread, run_jobs, summarise  # noqa: E402
 from schemes import DEFAULT_RUNS, PAPER_CLAIM, scheme_rows  # noqa: E402
 
-from minirpn.backbone import preprocess  # noqa: E402
 from minirpn.config import Config  # noqa: E402
 from minirpn.evaluation import evaluate_detector  # noqa: E402
 from minirpn.fileio import atomic_write  # noqa: E402
+from minirpn.model import Detector  # noqa: E402
 from minirpn.ops import box_iou  # noqa: E402
 from minirpn.proposal import proposal_layer  # noqa: E402
 from minirpn.runs import load_run, open_split  # noqa: E402
@@ -149,9 +149,8 @@ def proposal_study(jobs: list[Job], runs_dir: Path) -> dict:
         total, found = 0, []
         for index in range(len(val)):
             sample = val[index]
-            features = det.backbone.forward(preprocess(sample.image[None], det.dtype))
-            scores, deltas = det.rpn.forward(features)
-            anchors = det.anchors(*features.shape[2:])
+            features, _ = det.features(sample.image[None])
+            (scores,), (deltas,), (anchors,) = det.rpn.forward(features)[0]
             boxes, _ = proposal_layer(
                 scores, deltas, anchors, sample.image.shape[:2], wide, train=False
             )
@@ -167,10 +166,11 @@ def proposal_study(jobs: list[Job], runs_dir: Path) -> dict:
         recalls.append(hits / max(total, 1))
         counts.append(float(np.mean(found)))
         for n in TEST_PROPOSALS:
-            det.cfg = dataclasses.replace(
-                det.cfg, rpn_pre_nms_top_n_test=6000, rpn_post_nms_top_n_test=n
-            )
-            metrics = evaluate_detector(det, val, run.class_names)
+            # The same weights in a detector whose stages are built with n test proposals.
+            cfg = dataclasses.replace(wide, rpn_post_nms_top_n_test=n)
+            with_n = Detector(cfg, det.num_classes, dtype=det.dtype)
+            with_n.load_params(det.params)
+            metrics = evaluate_detector(with_n.eval(), val, run.class_names)
             maps[n].append((metrics["map50"], metrics["map"]))
     recall = np.array(recalls)  # (seeds, N, IoU)
     return {

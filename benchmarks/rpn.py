@@ -31,7 +31,7 @@ from minirpn.boxes import clip_boxes, decode, encode, remove_small_boxes
 from minirpn.matching import match, max_positive, sample_balanced
 from minirpn.ops import box_iou, nms
 from minirpn.proposal import objectness, proposal_layer
-from minirpn.rpn import flatten_deltas
+from minirpn.rpn_head import flatten_deltas
 
 IMAGE_SIZE = (600, 1000)  # (height, width)
 VGG_POOLINGS = 4

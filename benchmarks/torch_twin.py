@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 
 from minirpn import Config  # noqa: E402
 from minirpn.backbone import preprocess  # noqa: E402
+from minirpn.batching import load_batch  # noqa: E402
 from minirpn.data import TOY_CLASS_NAMES, ToyShapes  # noqa: E402
 from minirpn.model import Detector  # noqa: E402
 from minirpn.nn import SGD, Conv2d, MaxPool2d, ReLU  # noqa: E402
@@ -98,8 +99,8 @@ class TorchTwin:
                 raise TypeError(f"the twin does not know layer {type(layer).__name__}")
         return x
 
-    def losses(self, x, targets, argmax):
-        """The four losses for input x (B, 3, H, W) and our sampled targets and RoI argmax."""
+    def losses(self, x, samples, argmax):
+        """The four losses for input x (B, 3, H, W) and our samples and RoI argmax."""
         p, cfg = self.params, self.cfg
         features = self.backbone(x)  # (B, C, h, w)
         batch, channels, feat_h, feat_w = features.shape
@@ -108,7 +109,7 @@ class TorchTwin:
         deltas = F.conv2d(hidden, p["rpn.bbox_pred.weight"], p["rpn.bbox_pred.bias"])
         num_anchors = scores.shape[1] // 2
         rpn_cls = rpn_reg = 0.0
-        for b, at in enumerate(targets.anchor_targets):
+        for b, at in enumerate(samples.anchor_targets):
             # (2A, h, w) -> (h*w*A, 2): the grid-anchor order of minirpn.rpn.flatten_scores.
             logits = scores[b].reshape(num_anchors, 2, feat_h, feat_w)
             logits = logits.permute(2, 3, 0, 1).reshape(-1, 2)  # (h*w*A, 2)
@@ -126,7 +127,7 @@ class TorchTwin:
             rpn_reg = rpn_reg + cfg.rpn_lambda / (feat_h * feat_w) * reg / batch
 
         # RoI pooling: gather the cells our kernel picked; empty bins (argmax -1) give 0.
-        rois = targets.rois
+        rois = samples.rois
         index = torch.as_tensor(argmax).reshape(len(rois), channels, -1)  # (R, C, ph*pw)
         flat = features.reshape(batch, channels, -1)[torch.as_tensor(rois[:, 0].astype(np.int64))]
         pooled = flat.gather(2, index.clamp(min=0)) * (index >= 0)  # (R, C, ph*pw)
@@ -135,7 +136,7 @@ class TorchTwin:
         h7 = F.relu(F.linear(h6, p["roi_head.fc7.weight"], p["roi_head.fc7.bias"]))
         cls_logits = F.linear(h7, p["roi_head.cls_score.weight"], p["roi_head.cls_score.bias"])
         box_deltas = F.linear(h7, p["roi_head.bbox_pred.weight"], p["roi_head.bbox_pred.bias"])
-        t = targets.roi_targets
+        t = samples.roi_targets
         cls = F.cross_entropy(cls_logits, torch.as_tensor(t.labels))
         as_t = lambda a: torch.as_tensor(a, dtype=box_deltas.dtype)  # noqa: E731
         reg = smooth_l1_sum(
@@ -148,15 +149,6 @@ class TorchTwin:
         return {"rpn_cls": rpn_cls, "rpn_reg": rpn_reg, "cls": cls, "reg": reg}
 
 
-def batch_of(dataset, size):
-    samples = [dataset[i] for i in range(size)]
-    return (
-        np.stack([s.image for s in samples]),
-        [s.boxes for s in samples],
-        [s.labels for s in samples],
-    )
-
-
 def detector_like(trained: Detector | None, dtype) -> Detector:
     cfg = trained.cfg if trained is not None else Config.tiny()
     detector = Detector(cfg, num_classes=len(TOY_CLASS_NAMES), seed=0, dtype=dtype)
@@ -165,32 +157,30 @@ def detector_like(trained: Detector | None, dtype) -> Detector:
     return detector
 
 
-def sample(detector, images, boxes, labels):
-    """Our forward once: the sampled targets and the RoI-pooling argmax they lead to."""
-    scheme = ApproximateJoint(detector)
-    scheme.forward(images, boxes, labels, np.random.default_rng(0))
-    targets = scheme.last_targets
-    features = detector.backbone.forward(preprocess(images, detector.dtype))
-    _, argmax = roi_pool(
-        features, targets.rois, detector.cfg.roi_pool_size, 1.0 / detector.cfg.feat_stride
-    )
-    return targets, argmax
+def sample(detector, batch):
+    """Our forward once: the samples (anchor targets, RoIs) and the RoI-pooling argmax."""
+    _, tape = ApproximateJoint(detector).forward(batch, np.random.default_rng(0))
+    (features,), _ = detector.features(batch.images)
+    cfg = detector.cfg
+    _, argmax = roi_pool(features, tape.samples.rois, cfg.roi_pool_size, 1.0 / cfg.feat_stride)
+    return tape.samples, argmax
 
 
-def check(trained, images, boxes, labels) -> None:
+def check(trained, batch) -> None:
     ours = detector_like(trained, np.float64)
-    targets, argmax = sample(ours, images, boxes, labels)
-    scheme = ApproximateJoint(ours)
+    samples, argmax = sample(ours, batch)
+    step = ApproximateJoint(ours)
     ours.zero_grad()
-    our_losses = scheme.forward(images, boxes, labels, None, targets=targets)
-    scheme.backward()
+    our_losses, tape = step.forward(batch, None, samples=samples)
+    step.backward(tape)
     twin = TorchTwin(ours, torch.float64)
-    twin_losses = twin.losses(torch.as_tensor(preprocess(images, np.float64)), targets, argmax)
+    x = torch.as_tensor(preprocess(batch.images, np.float64))
+    twin_losses = twin.losses(x, samples, argmax)
     sum(twin_losses.values()).backward()
 
     print(
-        f"check, float64, {len(images)} images, {len(targets.rois)} RoIs, "
-        f"{sum((a.labels >= 0).sum() for a in targets.anchor_targets)} sampled anchors:"
+        f"check, float64, {len(batch.images)} images, {len(samples.rois)} RoIs, "
+        f"{sum((a.labels >= 0).sum() for a in samples.anchor_targets)} sampled anchors:"
     )
     print(f"{'loss':<10}{'minirpn':>14}{'torch twin':>14}{'rel. diff':>11}")
     for name in LOSS_NAMES:
@@ -223,8 +213,8 @@ def check_roi_head() -> None:
     dcls = rng.standard_normal((len(rois), num_classes + 1))
     ddeltas = rng.standard_normal((len(rois), 4 * (num_classes + 1)))
     head.zero_grad()
-    cls_logits, box_deltas = head.forward(features, rois)
-    dfeatures = head.backward(dcls, ddeltas)
+    (cls_logits, box_deltas), cache = head.forward(features, rois)
+    dfeatures = head.backward((dcls, ddeltas), cache).dfeatures
 
     params = {n: torch.tensor(p, requires_grad=True) for n, p in head.params.items()}
     x = torch.tensor(features, requires_grad=True)
@@ -270,16 +260,16 @@ def median_seconds(step, repeats):
     return float(np.median(times))
 
 
-def speed(trained, images, boxes, labels, repeats) -> None:
+def speed(trained, batch, repeats) -> None:
     ours = detector_like(trained, np.float32)
-    targets, argmax = sample(ours, images, boxes, labels)
-    scheme = ApproximateJoint(ours)
+    samples, argmax = sample(ours, batch)
+    step = ApproximateJoint(ours)
     twin = TorchTwin(ours, torch.float32)
-    x = torch.as_tensor(preprocess(images, np.float32))
+    x = torch.as_tensor(preprocess(batch.images, np.float32))
     # Each step ends with an SGD update; the tiny rate keeps the repeated steps where they are.
     cfg = ours.cfg
     our_sgd = SGD(
-        scheme.parameters(),
+        step.parameters(),
         lr=TIMING_LR,
         momentum=cfg.momentum,
         weight_decay=cfg.weight_decay,
@@ -290,19 +280,17 @@ def speed(trained, images, boxes, labels, repeats) -> None:
 
     def our_step():
         ours.zero_grad()
-        scheme.forward(images, boxes, labels, None, targets=targets)
-        scheme.backward()
+        step.backward(step.forward(batch, None, samples=samples)[1])
         our_sgd.step()
 
     def our_full_step():
         ours.zero_grad()
-        scheme.forward(images, boxes, labels, np.random.default_rng(0))
-        scheme.backward()
+        step.backward(step.forward(batch, np.random.default_rng(0))[1])
         our_sgd.step()
 
     def twin_step():
         twin_sgd.zero_grad()
-        sum(twin.losses(x, targets, argmax).values()).backward()
+        sum(twin.losses(x, samples, argmax).values()).backward()
         twin_sgd.step()
 
     rows = {
@@ -322,8 +310,8 @@ def speed(trained, images, boxes, labels, repeats) -> None:
     reference = best["torch twin, 1 thread"]
     print()
     print(
-        f"one training step, float32, {len(images)} images of "
-        f"{images.shape[1]}x{images.shape[2]}, best of 3 medians of {repeats}:"
+        f"one training step, float32, {len(batch.images)} images of "
+        f"{batch.images.shape[1]}x{batch.images.shape[2]}, best of 3 medians of {repeats}:"
     )
     print(f"{'':<38}{'ms':>8}{'vs twin (1 thread)':>20}")
     for name, seconds in best.items():
@@ -351,10 +339,10 @@ def main() -> None:
         f"weights: {'trained run ' + str(args.run) if trained else 'untrained (seed 0)'}; "
         f"torch {torch.__version__}"
     )
-    images, boxes, labels = batch_of(ToyShapes("train"), Config.tiny().images_per_batch)
-    check(trained, images, boxes, labels)
+    batch = load_batch(ToyShapes("train"), np.arange(Config.tiny().images_per_batch), None)
+    check(trained, batch)
     check_roi_head()
-    speed(trained, images, boxes, labels, args.repeats)
+    speed(trained, batch, args.repeats)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@
    and the seconds per training iteration (from ``metrics.json``).
    Targets: <= 5 minutes on a 2-core machine, mAP@0.5 >= 0.90.
 2. Loads the trained weights and times ``--iterations`` more training iterations with a
-   stopwatch around every stage object: backbone forward / backward, RPN head, the
-   scheme's sampling (anchor targets, proposal layer, RoI sampling), the RoI head
-   (RoI pooling + fc layers) forward / backward, and the rest (losses, SGD step, glue).
+   stopwatch around every stage object: backbone forward / backward, the RPN stage's head,
+   the training step's sampling (anchor targets, proposal layer, RoI sampling), the RoI
+   head (RoI pooling + fc layers) forward / backward, and the rest (losses, SGD step, glue).
    The stages are objects of their own, so the stopwatch wraps their methods on the
    instances; no module is patched.
 """
@@ -80,9 +80,9 @@ class Stopwatch:
         return timed
 
 
-def instrument(scheme: ApproximateJoint, watch: Stopwatch) -> None:
-    """Put every stage object of the scheme's detector, and its sampling, under the stopwatch."""
-    detector = scheme.detector
+def instrument(step: ApproximateJoint, watch: Stopwatch) -> None:
+    """Put every stage object of the step's detector, and its sampling, under the stopwatch."""
+    detector = step.detector
     for stage, name in (
         (detector.backbone, "backbone"),
         (detector.rpn, "RPN head"),
@@ -90,7 +90,7 @@ def instrument(scheme: ApproximateJoint, watch: Stopwatch) -> None:
     ):
         stage.forward = watch.wrap(f"{name} fwd", stage.forward)
         stage.backward = watch.wrap(f"{name} bwd", stage.backward)
-    scheme.sample = watch.wrap("sampling (anchors, proposals, RoIs)", scheme.sample)
+    step.sample = watch.wrap("sampling (anchors, proposals, RoIs)", step.sample)
 
 
 def time_iterations(run_dir: Path, iterations: int) -> None:
@@ -98,9 +98,9 @@ def time_iterations(run_dir: Path, iterations: int) -> None:
     cfg = detector.cfg
     detector.train()
     dataset = ToyShapes("train")
-    scheme = ApproximateJoint(detector)
+    step = ApproximateJoint(detector)
     optimizer = SGD(
-        scheme.parameters(),
+        step.parameters(),
         lr=learning_rate(cfg, cfg.max_iters),
         momentum=cfg.momentum,
         weight_decay=cfg.weight_decay,
@@ -111,18 +111,18 @@ def time_iterations(run_dir: Path, iterations: int) -> None:
         for it in range(iterations)
     ]
 
-    def step(batch):
+    def iterate(batch):
         detector.zero_grad()
-        scheme.forward(*batch, rng)
-        scheme.backward()
+        _, tape = step.forward(batch, rng)
+        step.backward(tape)
         optimizer.step()
 
-    step(batches[0])  # warm up (first-call allocations)
+    iterate(batches[0])  # warm up (first-call allocations)
     watch = Stopwatch()
-    instrument(scheme, watch)
+    instrument(step, watch)
     tic = time.perf_counter()
     for batch in batches:
-        step(batch)
+        iterate(batch)
     total = (time.perf_counter() - tic) / iterations
     per_iteration = {stage: s / iterations for stage, s in watch.seconds.items()}
     per_iteration["other (losses, SGD step, glue)"] = total - sum(per_iteration.values())

@@ -105,7 +105,7 @@ def grid_anchors(base_anchors: np.ndarray, feat_h: int, feat_w: int, stride: flo
         array of shape (feat_h * feat_w * A, 4), dtype of ``base_anchors``. Row
         ``(i * feat_w + j) * A + a`` is anchor ``a`` of cell (i, j): cells in row-major
         order, the A anchors of one cell contiguous. This is the order in which
-        :func:`minirpn.rpn.flatten_scores` and :func:`minirpn.rpn.flatten_deltas` lay out
+        :func:`minirpn.rpn_head.flatten_scores` and :func:`minirpn.rpn_head.flatten_deltas` lay out
         the RPN head's outputs.
     """
     base_anchors = np.asarray(base_anchors)

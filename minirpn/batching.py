@@ -6,9 +6,12 @@ resumed run sees exactly the same images without saving any state.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from minirpn.backbone import PIXEL_MEAN, UINT8_MAX
+from minirpn.ground_truth import GroundTruth
 
 # Images of different sizes in one batch are padded at the bottom and right with this grey
 # (128), which preprocess() maps to about 0; the boxes do not move.
@@ -32,8 +35,21 @@ def batch_indices(seed: int, iteration: int, batch_size: int, num_images: int) -
     return indices
 
 
-def load_batch(dataset, indices: np.ndarray, cache: dict | None):
-    """Pack the images of ``indices`` into the detector's input and list their boxes.
+class Batch(NamedTuple):
+    """One training batch.
+
+    images: (B, H, W, 3) uint8, padded to the largest image (bottom and right, PAD_VALUE).
+    targets: B :class:`~minirpn.ground_truth.GroundTruth` records, one per image.
+    indices: (B,) int64, each image's index in the dataset.
+    """
+
+    images: np.ndarray
+    targets: list[GroundTruth]
+    indices: np.ndarray
+
+
+def load_batch(dataset, indices: np.ndarray, cache: dict | None) -> Batch:
+    """Pack the images of ``indices`` into the detector's input with their ground truth.
 
     Images of different sizes are padded to the largest (bottom and right, PAD_VALUE).
     ``cache`` (index → sample), if given, keeps every image drawn so far: drawing a toy
@@ -52,4 +68,5 @@ def load_batch(dataset, indices: np.ndarray, cache: dict | None):
     images = np.full((len(samples), height, width, 3), PAD_VALUE, dtype=np.uint8)  # (B, H, W, 3)
     for b, s in enumerate(samples):
         images[b, : s.image.shape[0], : s.image.shape[1]] = s.image
-    return images, [s.boxes for s in samples], [s.labels for s in samples]
+    targets = [GroundTruth(s.boxes, s.labels) for s in samples]
+    return Batch(images, targets, np.asarray(indices, dtype=np.int64))

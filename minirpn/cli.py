@@ -52,6 +52,7 @@ RUN_HELP = (
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # the shell's code for "stopped by SIGINT"
+EXIT_SIGNAL_BASE = 128  # the shell's code for "stopped by signal N" is 128 + N (SIGTERM: 143)
 
 
 class UsageError(Exception):
@@ -85,13 +86,24 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from minirpn.schemes import SCHEMES
-
     parser = _Parser(
         prog="minirpn",
         description="Train, evaluate and run the tiny Faster R-CNN detector; write the toy data.",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_train_parser(sub)
+    _add_eval_parser(sub)
+    _add_detect_parser(sub)
+    _add_toy_data_parser(sub)
+    from minirpn.visualize.show import add_show_parser  # no NumPy / matplotlib at import
+
+    add_show_parser(sub)
+    return parser
+
+
+def _add_train_parser(sub) -> None:
+    from minirpn.roi_ops import ROI_OPS
+    from minirpn.schemes import SCHEMES
 
     p = sub.add_parser("train", help="train the tiny detector on the toy data")
     p.add_argument("--out", type=Path, help="run folder (default: runs/<date-time>)")
@@ -136,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--roi-op",
-        choices=("pool", "align"),
+        choices=sorted(ROI_OPS),
         help="the head's RoI layer: pool = RoI max pooling as in the paper (F19, the "
         "default), align = RoIAlign (bilinear sampling; non-approximate-joint always uses it)",
     )
@@ -149,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
+
+def _add_eval_parser(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a trained run on the validation split")
     p.add_argument("--run", required=True, metavar="RUN", help=RUN_HELP)
     p.add_argument(
@@ -163,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="validation images to evaluate (default: the whole split)",
     )
 
+
+def _add_detect_parser(sub) -> None:
     p = sub.add_parser("detect", help="detect objects in images with a trained run")
     p.add_argument("--run", required=True, metavar="RUN", help=RUN_HELP)
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
@@ -175,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
         "detections.json (every detection, COCO results format)",
     )
 
+
+def _add_toy_data_parser(sub) -> None:
     p = sub.add_parser(
         "make-toy-data", help="write the toy data as PNG images + COCO JSON or Pascal VOC XML"
     )
@@ -198,16 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
         "ImageSets/Main/{train,val}.txt",
     )
 
-    from minirpn.visualize.show import add_show_parser  # no NumPy / matplotlib at import
-
-    add_show_parser(sub)
-    return parser
-
 
 def _train(args) -> int | None:
     from minirpn.config import Config
     from minirpn.report import write_report
-    from minirpn.train import DEFAULT_SCHEME, train
+    from minirpn.roi_ops import box_differentiable_ops
+    from minirpn.schemes import DEFAULT_SCHEME, SCHEMES
+    from minirpn.train import train
 
     if args.resume is not None:
         if args.out is not None and args.out != args.resume:
@@ -239,13 +254,15 @@ def _train(args) -> int | None:
             )
             if value is not None
         }
-        if args.scheme == "non-approximate-joint":  # it needs RoIAlign's corner gradient
-            if args.roi_op == "pool":
+        scheme = SCHEMES[args.scheme or DEFAULT_SCHEME]
+        if scheme.needs_box_gradient:  # the RoI layer must be differentiable in the boxes
+            usable = box_differentiable_ops()
+            if args.roi_op is not None and args.roi_op not in usable:
                 raise UsageError(
-                    "--scheme non-approximate-joint needs --roi-op align (RoI pooling has no "
-                    "gradient with respect to the box coordinates)"
+                    f"--scheme {scheme.name} needs a --roi-op with a gradient with respect to "
+                    f"the box coordinates ({', '.join(usable)}); {args.roi_op} has none"
                 )
-            overrides["roi_op"] = "align"
+            overrides.setdefault("roi_op", usable[0])
         cfg = dataclasses.replace(Config.tiny(), **overrides)
         if args.scheme == "alternating" and args.iters is None:
             from minirpn.schemes.alternating import original_budget
@@ -263,18 +280,12 @@ def _train(args) -> int | None:
         checkpoint_every=args.checkpoint_every,
     )
     if result.interrupted:
-        from minirpn.schemes import STAGED_SCHEMES
-
-        then = (
-            "an alternating run cannot be resumed"
-            if (args.scheme or DEFAULT_SCHEME) in STAGED_SCHEMES
-            else f"continue with 'minirpn train --resume {run_dir}'"
-        )
         print(
-            f"interrupted at iteration {result.iteration}; checkpoint saved, {then}",
+            f"interrupted at iteration {result.iteration}; checkpoint saved, continue with "
+            f"'minirpn train --resume {run_dir}'",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        return EXIT_SIGNAL_BASE + result.stop_signal
     metrics = write_report(run_dir, result, val_images=args.val_images)
     print(f"run folder: {run_dir}")
     _print_metrics(metrics)
@@ -288,13 +299,16 @@ def _check_data_and_memory(cfg, data: Path | None, progress: bool) -> None:
     """
     from minirpn.data import TOY_IMAGE_SIZE
     from minirpn.memory import check_batch_memory
+    from minirpn.model import Detector
+    from minirpn.runs import open_split
 
     if data is None:
         height = width = TOY_IMAGE_SIZE
     else:
         reports = _check_data(data, ("train", "val"), progress)
         height, width = reports["train"].max_image_size
-    check_batch_memory(cfg, height, width)
+    classes = len(open_split(data, "train").class_names)
+    check_batch_memory(Detector(cfg, num_classes=classes), height, width)
 
 
 def _check_data(data: Path, splits, progress: bool):

@@ -25,9 +25,6 @@ import os
 from dataclasses import dataclass
 
 RPN_LOSS_NORMALIZATIONS = ("anchor_locations", "minibatch")
-# The head's RoI layer: "pool" is the paper's RoI max pooling (F19); "align" is RoIAlign
-# (bilinear samples, no quantisation), differentiable w.r.t. the box coordinates (F20).
-ROI_OPS = ("pool", "align")
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,9 @@ class Config:
     bbox_normalize_means: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     bbox_normalize_stds: tuple[float, float, float, float] = (0.1, 0.1, 0.2, 0.2)
     roi_pool_size: int = 7  # F19: the output grid of either RoI layer
-    roi_op: str = "pool"  # "pool" (F19, the paper) or "align" (RoIAlign), see ROI_OPS
+    # The head's RoI layer, a name in minirpn.roi_ops.ROI_OPS: "pool" is the paper's RoI max
+    # pooling (F19); "align" is RoIAlign (bilinear samples, no rounding, F20 (3)).
+    roi_op: str = "pool"
     roi_align_sampling_ratio: int = 2  # bilinear samples per bin side (roi_op "align")
     roi_align_aligned: bool = True  # half-pixel shift of the projected corners ("align")
     head_sigma: float = 1.0  # smooth-L1 sigma of the Fast R-CNN head
@@ -196,6 +195,17 @@ _POSITIVE_INT = ("int", 1, None)
 _PROBABILITY = ("float", 0.0, 1.0)
 _POSITIVE_FLOAT = ("float", 0.0, None, "exclusive")
 _NON_NEGATIVE_FLOAT = ("float", 0.0, None)
+
+
+def _roi_ops():
+    """The RoI layers' registry, :data:`minirpn.roi_ops.ROI_OPS`, imported when a config is
+    checked rather than with this module: ``import minirpn`` must not load NumPy, so that the
+    command line can still choose NumPy's BLAS threads (:mod:`minirpn.cli`)."""
+    from minirpn.roi_ops import ROI_OPS
+
+    return ROI_OPS
+
+
 _FIELD_RULES = {
     "anchor_base_size": _POSITIVE_INT,
     "anchor_ratios": ("positive floats", None),
@@ -226,7 +236,7 @@ _FIELD_RULES = {
     "bbox_normalize_means": ("finite floats", 4),
     "bbox_normalize_stds": ("positive floats", 4),
     "roi_pool_size": _POSITIVE_INT,
-    "roi_op": ("choice", ROI_OPS),
+    "roi_op": ("choice", _roi_ops),  # the registry itself: a new RoI layer is known at once
     "roi_align_sampling_ratio": _POSITIVE_INT,
     "roi_align_aligned": ("bool",),
     "head_sigma": _POSITIVE_FLOAT,
@@ -253,8 +263,9 @@ def _checked(name: str, value, kind: str, *bounds):
     """``value`` normalised for field ``name`` of the given kind, or ValueError naming both."""
     shown = f"{value!r} ({type(value).__name__})"
     if kind == "choice":
-        if value not in bounds[0]:
-            raise ValueError(f"{name} must be one of {list(bounds[0])}, got {shown}")
+        choices = bounds[0]() if callable(bounds[0]) else bounds[0]
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {list(choices)}, got {shown}")
         return value
     if kind == "bool":
         if not isinstance(value, bool):  # not 1 or "yes": a typo should not pass

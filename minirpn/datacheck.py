@@ -19,7 +19,8 @@ Each problem names the file, the annotation (COCO id, or ``object N (name)`` in 
 and the value; a long list is cut after :data:`MAX_REPORTED` lines plus a count. A progress
 bar appears when the check takes longer than :data:`PROGRESS_DELAY` seconds.
 
-:func:`check_batch` is the cheap per-iteration counterpart: the shapes of one training batch.
+The cheap per-iteration counterpart, the shapes of one training batch, is
+:func:`minirpn.ground_truth.check_batch`.
 """
 
 from __future__ import annotations
@@ -167,46 +168,3 @@ def format_problems(problems: list[Problem], limit: int = MAX_REPORTED) -> list[
     if len(problems) > limit:
         lines.append(f"... and {len(problems) - limit} more")
     return lines
-
-
-def check_batch(images, gt_boxes, gt_labels) -> None:
-    """Check one training batch before it goes into the detector; ValueError / TypeError.
-
-    images:    (B, H, W, 3) uint8, or float in [0, 1]. (Pixel values are not checked here:
-               NaN pixels give NaN losses, which the training loop reports.)
-    gt_boxes:  B arrays (G_b, 4) of finite boxes ``(x1, y1, x2, y2)``.
-    gt_labels: B int arrays (G_b,).
-    """
-    if not isinstance(images, np.ndarray):
-        raise TypeError(f"images must be a NumPy array (B, H, W, 3), got {type(images).__name__}")
-    if images.ndim != 4 or images.shape[3] != 3:
-        hint = " (one image? add the batch axis: images[None])" if images.ndim == 3 else ""
-        raise ValueError(f"images must have shape (B, H, W, 3), got shape {images.shape}{hint}")
-    if not (images.dtype == np.uint8 or np.issubdtype(images.dtype, np.floating)):
-        raise TypeError(f"images must be uint8 or float, got dtype {images.dtype}")
-    batch = len(images)
-    for name, values in (("gt_boxes", gt_boxes), ("gt_labels", gt_labels)):
-        if isinstance(values, np.ndarray) or not hasattr(values, "__len__"):
-            raise TypeError(
-                f"{name} must be a list of one array per image, got {type(values).__name__}"
-            )
-        if len(values) != batch:
-            raise ValueError(
-                f"{name} must hold one array per image of the batch ({batch}), got {len(values)}"
-            )
-    for b, (boxes, labels) in enumerate(zip(gt_boxes, gt_labels, strict=True)):
-        boxes, labels = np.asarray(boxes), np.asarray(labels)
-        if boxes.size == 0 and labels.size == 0:
-            continue
-        if boxes.ndim != 2 or boxes.shape[1] != 4 or boxes.dtype.kind not in "iuf":
-            raise ValueError(
-                f"gt_boxes[{b}] must be a (G, 4) array of numbers, "
-                f"got shape {boxes.shape} dtype {boxes.dtype}"
-            )
-        if not np.isfinite(boxes).all():
-            raise ValueError(f"gt_boxes[{b}] has a non-finite coordinate: {boxes.tolist()}")
-        if labels.shape != (len(boxes),) or labels.dtype.kind not in "iu":
-            raise ValueError(
-                f"gt_labels[{b}] must be {len(boxes)} ints (one per box), "
-                f"got shape {labels.shape} dtype {labels.dtype}"
-            )

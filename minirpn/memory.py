@@ -1,28 +1,21 @@
-"""How much memory a training batch needs, checked before training starts.
+"""How much memory a batch needs, estimated from the layers themselves before it runs.
 
-``minirpn train --batch-size 100000`` would otherwise run for a minute and then be killed
-by the kernel without a word. :func:`check_batch_memory` compares an estimate of one
-training iteration's memory with what the machine has free (``MemAvailable`` in
-``/proc/meminfo``) and refuses, naming ``--batch-size``, a batch that cannot fit.
+``minirpn train --batch-size 100000`` would otherwise run for a minute and then be killed by
+the kernel without a word. :func:`check_batch_memory` compares an estimate of one training
+iteration's memory with what the machine has free (``MemAvailable`` in ``/proc/meminfo``)
+and refuses, naming ``--batch-size``, a batch that cannot fit.
 
-The estimate (float32, 4 bytes per value), for B images padded to H x W:
-
-* **backbone and RPN conv**, per image pixel: every 3x3 convolution keeps its im2col
-  columns for the backward pass (``9 C_in`` values per cell of its map), and its ReLU
-  output (``C_out``, what the next layer reads) and the ReLU's bool mask (``C_out / 4``
-  in float32 units); a map after s 2x2 pools has ``H W / 4^s`` cells. For the tiny
-  backbone (3 -> 16 -> 32 -> 64 -> 64, then the RPN's 64) that is
-  ``47 + 184/4 + 368/16 + 656/64 + 656/64 = 136.5`` values per pixel, plus the input
-  (3 float32 values and 3 bytes);
-* **second stage**, per image: ``roi_batch_size`` pooled RoIs (``C 7 x 7``) and their
-  activations in fc6 and fc7 (x2 for the ReLU outputs), and the anchors, scores and deltas
-  of the proposal layer (``A (4 + 2 + 4) h w`` float64 values on the ``h x w`` map);
-* **the model**: parameters, gradients and SGD momentum (3 copies);
-* all times :data:`SAFETY_FACTOR` for NumPy's temporaries (the backward pass's column
-  gradients, col2im's padded map). Measured with ``tracemalloc`` (tests/test_memory.py),
-  a real iteration's peak (plus the parameters and momentum, which exist before it) is
-  65-80 % of this estimate for 96 to 512 pixels and 1 to 4 images: slightly conservative,
-  meant to refuse what would surely not fit.
+The estimate is not a second model of the network written by hand: it runs the detector's
+own layers once on a small probe image and measures what they keep for the backward pass
+(every array in their caches: im2col columns, ReLU masks, pooling argmaxes, the outputs
+they pass on). The backbone and the RPN keep a fixed number of bytes per input pixel, so
+the probe's bytes per pixel scale to any image; the second stage keeps a fixed number per
+RoI. To that come the proposal layer's arrays (``A (4 + 2 + 4)`` float64 values per cell),
+the input, and the model (parameters, gradients and SGD momentum); all times
+:data:`SAFETY_FACTOR` for the temporaries of the backward pass, which allocates for each
+layer gradients about the size of what it keeps (the column gradients, col2im's padded map).
+tests/test_memory.py checks the estimate against a ``tracemalloc`` measurement of a real
+iteration: it must not be below it, nor far above.
 """
 
 from __future__ import annotations
@@ -30,53 +23,75 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from minirpn.config import Config
+import numpy as np
 
-BYTES_PER_VALUE = 4  # float32 training
-CONV_KERNEL_CELLS = 9  # 3x3 convolutions
-RELU_VALUES = 1.25  # a ReLU's float32 output plus its bool mask (1 byte = 1/4 value)
-SAFETY_FACTOR = 1.25
+SAFETY_FACTOR = 1.5  # the backward pass allocates about half as much again (see docstring)
+PROBE_SIDE = 64  # the probe image: 8 x 8 cells of the tiny backbone, small enough to be instant
+PROPOSAL_VALUES_PER_ANCHOR = 4 + 2 + 4  # anchors, scores, deltas (float64) in the proposal layer
 # Fraction of MemAvailable a run may plan to use: the rest stays for the OS, the page cache
 # of the data being read, and Python itself.
 USABLE_FRACTION = 0.9
 MEMINFO = Path("/proc/meminfo")
 
 
-def backbone_values_per_pixel(channels: tuple[int, ...], rpn_channels: int) -> float:
-    """Values kept per input pixel by the convolutions (see the module docstring).
+def tape_bytes(tape, exclude=()) -> int:
+    """Bytes of every distinct array in a cache (nested tuples, lists and NamedTuples), not
+    counting the arrays in ``exclude`` (the parameters, which caches refer to)."""
+    skip = {id(a) for a in exclude}
+    seen: dict[int, int] = {}
 
-    channels: output channels of the backbone's conv stages, a 2x2 pool between stages
-    (``minirpn.backbone.BACKBONE_CHANNELS``); rpn_channels: the RPN's 3x3 conv.
+    def visit(item):
+        if isinstance(item, np.ndarray):
+            owner = item.base if isinstance(item.base, np.ndarray) else item
+            if id(owner) not in skip and id(item) not in skip:
+                seen[id(owner)] = owner.nbytes
+        elif isinstance(item, (tuple, list)):
+            for child in item:
+                visit(child)
+
+    visit(tape)
+    return sum(seen.values())
+
+
+def per_pixel_bytes(detector) -> float:
+    """Bytes the backbone and the RPN head keep per input pixel, measured on a probe image."""
+    probe = np.zeros((1, PROBE_SIDE, PROBE_SIDE, 3), dtype=np.uint8)
+    features, features_cache = detector.features(probe)
+    rpn_out, rpn_cache = detector.rpn.forward(features)
+    kept = tape_bytes(
+        (features, features_cache, rpn_out.scores, rpn_out.deltas, rpn_cache),
+        exclude=detector.params.values(),
+    )
+    return kept / PROBE_SIDE**2
+
+
+def per_roi_bytes(detector) -> float:
+    """Bytes the second stage keeps per RoI (the RoI layer's output and the fc caches)."""
+    cells = max(PROBE_SIDE // detector.cfg.feat_stride, 1)
+    channels = detector.rpn.head.conv.in_channels  # of the shared map
+    features = np.zeros((1, channels, cells, cells), dtype=detector.dtype)  # (1, C, h, w)
+    rois = np.tile(np.array([[0.0, 0.0, 0.0, PROBE_SIDE, PROBE_SIDE]], detector.dtype), (8, 1))
+    outputs, cache = detector.roi_head.forward(features, rois)
+    params = [*detector.params.values(), features]
+    return tape_bytes((outputs, cache), exclude=params) / len(rois)
+
+
+def batch_memory_bytes(detector, images_per_batch: int, height: int, width: int) -> int:
+    """Estimated peak memory (bytes) of one training iteration (see the module docstring).
+
+    images_per_batch: B; height, width: the size the batch is padded to.
     """
-    total, in_channels = 0.0, 3
-    stages = [*enumerate(channels), (len(channels) - 1, rpn_channels)]  # RPN: last map
-    for stage, out_channels in stages:
-        cells = 4.0**-stage  # cells of this stage's map per input pixel
-        total += (CONV_KERNEL_CELLS * in_channels + RELU_VALUES * out_channels) * cells
-        in_channels = out_channels
-    return total
-
-
-def batch_memory_bytes(
-    cfg: Config, images_per_batch: int, height: int, width: int, num_params: int = 0
-) -> int:
-    """Estimated peak memory (bytes) of one training iteration (formula: module docstring).
-
-    images_per_batch: B; height, width: the size the batch is padded to; num_params: the
-    model's parameter count (0 leaves the model out).
-    """
-    from minirpn.backbone import BACKBONE_CHANNELS
-
+    cfg = detector.cfg
     pixels = height * width
-    backbone = backbone_values_per_pixel(BACKBONE_CHANNELS, cfg.rpn_channels) + 3
-    per_image = (backbone * BYTES_PER_VALUE + 3) * pixels  # + the uint8 input
-    map_cells = math.ceil(height / cfg.feat_stride) * math.ceil(width / cfg.feat_stride)
-    proposals = cfg.num_anchors * (4 + 2 + 4) * map_cells * 8  # float64
-    pooled = BACKBONE_CHANNELS[-1] * cfg.roi_pool_size**2
-    head = cfg.roi_batch_size * (pooled + 4 * cfg.fc_channels) * BYTES_PER_VALUE
-    model = 3 * num_params * BYTES_PER_VALUE
-    total = images_per_batch * (per_image + proposals + head) + model
-    return int(SAFETY_FACTOR * total)
+    cells = math.ceil(height / cfg.feat_stride) * math.ceil(width / cfg.feat_stride)
+    per_image = (
+        per_pixel_bytes(detector) * pixels
+        + pixels * (3 + 3 * np.dtype(detector.dtype).itemsize)  # uint8 input, float input
+        + cfg.num_anchors * PROPOSAL_VALUES_PER_ANCHOR * cells * 8
+        + per_roi_bytes(detector) * cfg.roi_batch_size
+    )
+    model = 3 * sum(p.nbytes for p in detector.params.values())  # params, grads, momentum
+    return int(SAFETY_FACTOR * (images_per_batch * per_image + model))
 
 
 def available_memory_bytes() -> int | None:
@@ -91,35 +106,34 @@ def available_memory_bytes() -> int | None:
     return None
 
 
-def check_batch_memory(
-    cfg: Config, height: int, width: int, available: int | None = None, num_params: int = 0
-) -> int:
+def check_batch_memory(detector, height: int, width: int, available: int | None = None) -> int:
     """Refuse a batch whose estimated memory exceeds what is free; return the estimate.
 
+    detector: the model to be trained (its ``cfg.images_per_batch`` is the batch).
     height, width: the largest image of the training data (batches are padded to it).
     available: free bytes; None reads :func:`available_memory_bytes` (if that cannot be
     read either, nothing is refused). Raises ValueError naming ``--batch-size``, the
     estimate, the memory available and the largest batch that fits.
     """
-    need = batch_memory_bytes(cfg, cfg.images_per_batch, height, width, num_params)
+    batch = detector.cfg.images_per_batch
+    need = batch_memory_bytes(detector, batch, height, width)
     if available is None:
         available = available_memory_bytes()
     if available is None:
         return need
     usable = USABLE_FRACTION * available
     if need > usable:
-        per_image = batch_memory_bytes(cfg, 1, height, width) - batch_memory_bytes(
-            cfg, 0, height, width
-        )
-        fits = int((usable - batch_memory_bytes(cfg, 0, height, width, num_params)) // per_image)
+        fixed = batch_memory_bytes(detector, 0, height, width)
+        per_image = batch_memory_bytes(detector, 1, height, width) - fixed
+        fits = int((usable - fixed) // per_image)
         advice = (
             f"use --batch-size {fits} or less"
             if fits >= 1
             else "even one image does not fit: free memory or use smaller images"
         )
         raise ValueError(
-            f"--batch-size {cfg.images_per_batch} would need about {_size(need)} of memory "
-            f"for {cfg.images_per_batch} images of {width}x{height} (estimate), only "
+            f"--batch-size {batch} would need about {_size(need)} of memory "
+            f"for {batch} images of {width}x{height} (estimate), only "
             f"{_size(available)} is available; {advice}"
         )
     return need

@@ -1,12 +1,14 @@
 """The tiny Faster R-CNN: backbone → RPN → proposals → RoI pooling → head (F21).
 
-The four parts of the paper (F21), each an object or a function of the module named after it:
+The four parts of the paper (F21), each an object of the module named after it:
 
 1. **feature extraction** — :mod:`minirpn.backbone`: four 3x3 conv + ReLU stages with
    three 2x2 max-poolings: a 128 x 128 image becomes a 64-channel 16 x 16 map (stride 8);
-2. **RPN** — :class:`minirpn.rpn.RPNHead` slides over that map (F6); every cell has
-   ``cfg.num_anchors`` anchors (F7) centred on the cell's receptive-field centre (F4);
-3. **proposal layer** — :func:`minirpn.proposal.proposal_layer` turns the RPN's output into
+   :meth:`Detector.features` runs it and returns the list of feature maps (one here);
+2. **RPN** — :class:`minirpn.rpn.RegionProposalNetwork`: its head slides over the maps
+   (F6); every cell has ``cfg.num_anchors`` anchors (F7) centred on the cell's
+   receptive-field centre (F4);
+3. **proposal layer** — :meth:`RegionProposalNetwork.propose` turns the RPN's output into
    proposals (F15, F16);
 4. **RoI pooling + classifier** — :class:`minirpn.roi_head.RoIHead` pools a 7 x 7 grid out
    of the map for each proposal (F18, F19), then classifies it and refines its box (F17).
@@ -14,21 +16,21 @@ The four parts of the paper (F21), each an object or a function of the module na
 :class:`Detector` holds these parts and their weights, and runs the test-time pipeline
 (:meth:`Detector.detect`). It holds no training state: how the parts are trained —
 which targets are sampled, which losses are added, which gradients flow where — is a
-training scheme's business (:mod:`minirpn.schemes`, F20).
+training scheme's business (:mod:`minirpn.schemes`, F20). Every ``forward`` returns its
+cache to the caller, so nothing stays behind on the model after a call returns.
 
 Usage::
 
     detector = Detector(Config.tiny(), num_classes=4)
     boxes, scores, labels = detector.detect(image)        # (D, 4), (D,), (D,)
-    features = detector.backbone.forward(preprocess(images))
-    scores, deltas = detector.rpn.forward(features)
+    features, cache = detector.features(images)           # [(B, 64, H / 8, W / 8)]
+    rpn_out, rpn_cache = detector.rpn.forward(features)   # scores, deltas, anchors per map
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from minirpn.anchors import generate_base_anchors, grid_anchors
 from minirpn.backbone import (
     BACKBONE_CHANNELS,
     check_images,
@@ -39,10 +41,9 @@ from minirpn.backbone import (
 from minirpn.config import Config
 from minirpn.image import as_rgb
 from minirpn.nn import Container
-from minirpn.proposal import proposal_layer
 from minirpn.receptive_field import receptive_field
 from minirpn.roi_head import RoIHead, postprocess
-from minirpn.rpn import RPNHead
+from minirpn.rpn import RegionProposalNetwork
 
 
 class Detector(Container):
@@ -55,9 +56,10 @@ class Detector(Container):
         seed: seeds the weight initialisation.
         dtype: float32 to train, float64 for gradient checks.
 
-    Attributes: ``backbone`` (an ``nn.Sequential``), ``rpn`` (:class:`~minirpn.rpn.RPNHead`),
-    ``roi_head`` (:class:`~minirpn.roi_head.RoIHead`), ``base_anchors`` (k, 4) centred on cell
-    0's receptive-field centre, ``min_image_size`` (the smallest side giving a 1-cell map).
+    Attributes: ``backbone`` (an ``nn.Sequential``), ``rpn``
+    (:class:`~minirpn.rpn.RegionProposalNetwork`, whose anchors are centred on cell 0's
+    receptive-field centre), ``roi_head`` (:class:`~minirpn.roi_head.RoIHead`),
+    ``min_image_size`` (the smallest side giving a 1-cell map).
     Parameter names: ``backbone.<i>.weight`` (i = index in the backbone), ``rpn.conv.weight``,
     ``rpn.cls_score.weight``, ``rpn.bbox_pred.weight``, ``roi_head.fc6.weight``,
     ``roi_head.fc7.weight``, ``roi_head.cls_score.weight``, ``roi_head.bbox_pred.weight`` and
@@ -84,14 +86,9 @@ class Detector(Container):
         # The anchors of cell (i, j) sit on that cell's receptive-field centre (F4, F7),
         # unless the config places them elsewhere.
         center = float(rf.center(0)) if cfg.anchor_center is None else cfg.anchor_center
-        self.base_anchors = generate_base_anchors(
-            cfg.anchor_base_size, cfg.anchor_ratios, cfg.anchor_scales, center=center
-        )
         self.min_image_size = min_input_size(self.backbone)
         channels = BACKBONE_CHANNELS[-1]
-        self.rpn = RPNHead(
-            channels, cfg.rpn_channels, cfg.num_anchors, std=cfg.init_std, rng=rng, dtype=dtype
-        )
+        self.rpn = RegionProposalNetwork(cfg, channels, center, rng=rng, dtype=dtype)
         self.roi_head = RoIHead(channels, self.num_classes, cfg, rng=rng, dtype=dtype)
         super().__init__({"backbone": self.backbone, "rpn": self.rpn, "roi_head": self.roi_head})
 
@@ -114,9 +111,19 @@ class Detector(Container):
                 )
             param[...] = params[name]
 
-    def anchors(self, feat_h: int, feat_w: int) -> np.ndarray:
-        """(feat_h * feat_w * A, 4) anchors of a feature map, in the RPN's output order (F7)."""
-        return grid_anchors(self.base_anchors, feat_h, feat_w, self.cfg.feat_stride)
+    def features(self, images: np.ndarray):
+        """Images (B, H, W, 3), uint8 or float in [0, 1] -> ``(feature maps, cache)``.
+
+        The maps are a list (the tiny backbone makes one, (B, 64, H // 8, W // 8)); give the
+        cache and the maps' gradients to :meth:`features_backward`.
+        """
+        feature, cache = self.backbone.forward(preprocess(images, self.dtype))
+        return [feature], cache
+
+    def features_backward(self, dfeatures: list[np.ndarray], cache) -> None:
+        """Backpropagate d loss / d each feature map into the backbone's gradients."""
+        (dfeature,) = dfeatures
+        self.backbone.backward(dfeature, cache)
 
     def detect(self, image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Detect objects in one image (the test-time pipeline).
@@ -139,10 +146,10 @@ class Detector(Container):
                 f"image is {height}x{width} pixels; the backbone needs at least "
                 f"{self.min_image_size}x{self.min_image_size}"
             )
-        features = self.backbone.forward(preprocess(rgb[None], self.dtype))  # (1, C, h, w)
-        scores, deltas = self.rpn.forward(features)
-        anchors = self.anchors(*features.shape[2:])
-        proposals, _ = proposal_layer(scores, deltas, anchors, (height, width), cfg, train=False)
-        rois = np.hstack([np.zeros((len(proposals), 1), self.dtype), proposals.astype(self.dtype)])
-        cls_logits, box_deltas = self.roi_head.forward(features, rois)
-        return postprocess(proposals, cls_logits, box_deltas, (height, width), cfg)
+        features, _ = self.features(rgb[None])  # [(1, C, h, w)]
+        rpn_out, _ = self.rpn.forward(features)
+        (proposals,) = self.rpn.propose(rpn_out, (height, width), train=False)
+        boxes = proposals.boxes
+        rois = np.hstack([np.zeros((len(boxes), 1), self.dtype), boxes.astype(self.dtype)])
+        (cls_logits, box_deltas), _ = self.roi_head.forward(features[0], rois)
+        return postprocess(boxes, cls_logits, box_deltas, (height, width), cfg)

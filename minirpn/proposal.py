@@ -32,7 +32,7 @@ from minirpn.boxes import check_image_size, clip_boxes, decode, remove_small_box
 from minirpn.config import Config
 from minirpn.nn import softmax
 from minirpn.ops import nms
-from minirpn.rpn import check_head_outputs, flatten_deltas, flatten_scores
+from minirpn.rpn_head import check_head_outputs, flatten_deltas, flatten_scores
 
 OBJECT = 1  # column of the "object" class in the flattened (H*W*A, 2) scores
 
@@ -93,15 +93,46 @@ def proposal_layer(
     check_image_size(image_size)
     if not (np.isfinite(image_scale) and image_scale > 0):
         raise ValueError(f"image_scale must be a positive number, got {image_scale!r}")
+    boxes, probs, index = propose_rows(
+        flatten_scores(scores[0]),
+        flatten_deltas(deltas[0]),
+        anchors,
+        image_size,
+        cfg,
+        train=train,
+        image_scale=image_scale,
+    )
+    return (boxes, probs, index) if return_indices else (boxes, probs)
+
+
+def propose_rows(
+    logits: np.ndarray,
+    deltas: np.ndarray,
+    anchors: np.ndarray,
+    image_size: tuple[int, int],
+    cfg: Config,
+    *,
+    train: bool,
+    image_scale: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps 1-7 (F15, F16) on one image's anchors given as rows, from any number of maps.
+
+    Args:
+        logits: (K, 2) (background, object) logits; deltas: (K, 4); anchors: (K, 4).
+        image_size, cfg, train, image_scale: as for :func:`proposal_layer`, which has
+            checked them.
+
+    Returns:
+        ``(proposals (P, 4), objectness (P,), anchor_indices (P,))`` as :func:`proposal_layer`
+        with ``return_indices``.
+    """
     if train:
         pre_nms_top_n, post_nms_top_n = cfg.rpn_pre_nms_top_n_train, cfg.rpn_post_nms_top_n_train
     else:
         pre_nms_top_n, post_nms_top_n = cfg.rpn_pre_nms_top_n_test, cfg.rpn_post_nms_top_n_test
 
-    probs = objectness(scores)  # (H*W*A,)
-    boxes = decode(
-        anchors.astype(deltas.dtype, copy=False), flatten_deltas(deltas[0])
-    )  # (H*W*A, 4)
+    probs = softmax(logits)[:, OBJECT]  # (K,)
+    boxes = decode(anchors.astype(deltas.dtype, copy=False), deltas)  # (K, 4)
     boxes = clip_boxes(boxes, image_size)
     keep = remove_small_boxes(boxes, cfg.rpn_min_size * image_scale)
     boxes, probs, index = boxes[keep], probs[keep], keep  # index: the anchor rows kept
@@ -109,6 +140,4 @@ def proposal_layer(
     order = np.argsort(-probs, kind="stable")[:pre_nms_top_n]
     boxes, probs, index = boxes[order], probs[order], index[order]
     keep = nms(boxes, probs, cfg.rpn_nms_thresh)[:post_nms_top_n]
-    if return_indices:
-        return boxes[keep], probs[keep], index[keep]
-    return boxes[keep], probs[keep]
+    return boxes[keep], probs[keep], index[keep]

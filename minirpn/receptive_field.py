@@ -171,7 +171,8 @@ def effective_receptive_field(net, x, index=None):
     receptive field, brightest at the centre.
 
     Args:
-        net: a layer with ``forward`` and ``backward`` (e.g. ``minirpn.nn.Sequential``).
+        net: a layer with ``forward(x) -> (out, cache)`` and ``backward(dout, cache)`` (e.g.
+            ``minirpn.nn.Sequential``); its gradients are left untouched.
         x: input of shape (1, C, H, W); ReLUs gate the gradient depending on it.
         index: ``(row, col)`` of the output cell; the centre cell by default.
 
@@ -181,14 +182,17 @@ def effective_receptive_field(net, x, index=None):
     x = np.asarray(x)
     if x.ndim != 4 or x.shape[0] != 1:
         raise ValueError(f"x must have shape (1, C, H, W), got {x.shape}")
-    out = net.forward(x)
+    out, cache = net.forward(x)
     _, _, oh, ow = out.shape
     row, col = (oh // 2, ow // 2) if index is None else index
     if not (0 <= row < oh and 0 <= col < ow):
         raise ValueError(f"index={index} is outside the output map of size {(oh, ow)}")
     dout = np.zeros_like(out)
     dout[0, :, row, col] = 1.0
-    dx = net.backward(dout)
+    saved = {name: grad.copy() for name, grad in net.grads.items()}
+    dx = net.backward(dout, cache)
+    for name, grad in net.grads.items():  # the backward added into them: put them back
+        grad[...] = saved[name]
     return np.abs(dx[0]).sum(axis=0)
 
 

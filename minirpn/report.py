@@ -16,7 +16,6 @@ from minirpn.evaluation import evaluate_detector
 from minirpn.fileio import atomic_write
 from minirpn.model import Detector
 from minirpn.runs import open_split
-from minirpn.schemes import LOSS_NAMES
 from minirpn.train import TrainResult
 from minirpn.visualize import (
     draw_detections,
@@ -108,7 +107,8 @@ def write_report(run_dir: str | Path, result: TrainResult, val_images: int | Non
         f.write(json.dumps(metrics, indent=1).encode("utf-8"))
     if len(result.loss_history):
         plot_loss_curves(
-            dict(zip(LOSS_NAMES, result.loss_history.T, strict=True)), run_dir / LOSS_CURVE_NAME
+            dict(zip(result.loss_names, result.loss_history.T, strict=True)),
+            run_dir / LOSS_CURVE_NAME,
         )
     save_png(
         detections_grid(result.detector, val, result.class_names), run_dir / DETECTIONS_GRID_NAME

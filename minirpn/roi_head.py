@@ -2,14 +2,13 @@
 
 For each RoI ``(batch_index, x1, y1, x2, y2)`` in image pixels:
 
-1. **RoI pooling** (F18, F19): the RoI is projected onto the shared map (spatial scale
-   ``1 / cfg.feat_stride``) and max-pooled to a fixed ``cfg.roi_pool_size`` grid
-   (:func:`minirpn.ops.roi_pool`), so RoIs of any size give the same number of features.
-   With ``cfg.roi_op == "align"`` RoIAlign replaces it (:func:`minirpn.ops.roi_align`:
-   each bin the mean of ``cfg.roi_align_sampling_ratio``² bilinear samples, no rounding of
-   the coordinates), whose output is also differentiable with respect to the RoI corners —
-   :meth:`RoIHead.backward` then returns that gradient on request (``return_drois=True``),
-   which non-approximate joint training (F20 (3)) sends on into the RPN;
+1. **the RoI layer** (F18, F19): the RoI is projected onto the shared map (spatial scale
+   ``1 / cfg.feat_stride``) and pooled to a fixed ``cfg.roi_pool_size`` grid, so RoIs of any
+   size give the same number of features. Which layer is ``cfg.roi_op``, a name of
+   :data:`minirpn.roi_ops.ROI_OPS`: RoI max pooling (the paper's, F19) or RoIAlign (bilinear
+   samples, no rounding). A layer that is differentiable in the box coordinates
+   (``box_differentiable``, RoIAlign) also gives that gradient on request
+   (``need_drois=True``), which non-approximate joint training (F20 (3)) sends on into the RPN;
 2. **fc6 → ReLU → fc7 → ReLU** (``cfg.fc_channels`` each);
 3. two siblings: ``cls_score``, C + 1 logits (background and the C classes, softmax), and
    ``bbox_pred``, 4 (C + 1) class-specific deltas (F10, normalised by
@@ -27,6 +26,7 @@ initialisation. The new layers use the paper's Gaussian: ``cls_score`` std
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -34,24 +34,38 @@ import numpy as np
 from minirpn.boxes import COORDS_PER_BOX, clip_boxes, decode
 from minirpn.config import Config
 from minirpn.nn import Container, Linear, ReLU, smooth_l1, softmax, softmax_cross_entropy
-from minirpn.ops import batched_nms, roi_align, roi_align_backward, roi_pool, roi_pool_backward
+from minirpn.ops import batched_nms
 from minirpn.proposal_target import BACKGROUND, ProposalTargets
+from minirpn.roi_ops import make_roi_op
 
 # bbox_pred starts 10x smaller than the other new layers, as in py-faster-rcnn: early
 # regression outputs then stay close to "no change" while the classifier learns.
 BBOX_PRED_STD = 0.001
 
 
-class _PoolCache(NamedTuple):
-    rois: np.ndarray  # (R, 5)
-    argmax: np.ndarray  # (R, C, ph, pw) from roi_pool
-    features_shape: tuple[int, int, int, int]
+class RoIHeadCache(NamedTuple):
+    """The tape of one :meth:`RoIHead.forward`: the RoI layer's cache and each fc layer's."""
 
-
-class _AlignCache(NamedTuple):
-    rois: np.ndarray  # (R, 5)
-    features: np.ndarray  # (N, C, H, W): RoIAlign's backward interpolates from it
+    roi_op: object
     pooled_shape: tuple[int, int, int, int]  # (R, C, ph, pw)
+    fc6: object
+    relu6: object
+    fc7: object
+    relu7: object
+    cls_score: object
+    bbox_pred: object
+
+
+class HeadGradients(NamedTuple):
+    """What :meth:`RoIHead.backward` returns.
+
+    dfeatures: (N, C, H, W) d loss / d the feature map.
+    drois: (R, 5) d loss / d ``(batch_index, x1, y1, x2, y2)`` (column 0 is 0), or None
+        unless asked for with ``need_drois``.
+    """
+
+    dfeatures: np.ndarray
+    drois: np.ndarray | None
 
 
 class RoIHead(Container):
@@ -60,13 +74,13 @@ class RoIHead(Container):
     Args:
         in_channels: channels of the shared feature map.
         num_classes: C, the object classes (labels 1..C; 0 is background).
-        cfg: uses ``roi_pool_size``, ``fc_channels``, ``feat_stride`` (spatial scale
-            ``1 / feat_stride``), ``init_std``, ``roi_op`` (``"pool"`` or ``"align"``) and,
-            for RoIAlign, ``roi_align_sampling_ratio`` and ``roi_align_aligned``.
+        cfg: uses ``roi_pool_size``, ``fc_channels``, ``init_std`` and ``roi_op`` with its
+            settings (:func:`minirpn.roi_ops.make_roi_op`).
         rng: ``np.random.Generator`` for the initialisation.
         dtype: float32 to train, float64 for gradient checks.
 
-    Parameters: ``fc6.weight`` (fc, in_channels * ph * pw), ``fc7.weight`` (fc, fc),
+    Attributes: ``roi_op``, the RoI layer. Parameters: ``fc6.weight`` (fc, in_channels * ph *
+    pw), ``fc7.weight`` (fc, fc),
     ``cls_score.weight`` (C + 1, fc), ``bbox_pred.weight`` (4 (C + 1), fc) and the
     matching ``.bias`` entries.
     """
@@ -85,11 +99,7 @@ class RoIHead(Container):
         if num_classes < 1:
             raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
         self.num_classes = int(num_classes)
-        self.pool_size = cfg.roi_pool_size
-        self.spatial_scale = 1.0 / cfg.feat_stride
-        self.roi_op = cfg.roi_op
-        self.sampling_ratio = cfg.roi_align_sampling_ratio
-        self.aligned = cfg.roi_align_aligned
+        self.roi_op = make_roi_op(cfg)
         rng = np.random.default_rng() if rng is None else rng
         pooled = in_channels * cfg.roi_pool_size * cfg.roi_pool_size
         outputs = self.num_classes + 1  # background + C
@@ -101,6 +111,7 @@ class RoIHead(Container):
         self.relu6, self.relu7 = ReLU(), ReLU()
         super().__init__(
             {
+                "roi_op": self.roi_op,
                 "fc6": self.fc6,
                 "relu6": self.relu6,
                 "fc7": self.fc7,
@@ -110,70 +121,41 @@ class RoIHead(Container):
             }
         )
 
-    def forward(self, features: np.ndarray, rois: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """features (N, C, H, W), rois (R, 5) → cls_logits (R, C + 1), box_deltas (R, 4 (C + 1))."""
-        if self.roi_op == "align":
-            pooled = roi_align(
-                features,
-                rois,
-                self.pool_size,
-                self.spatial_scale,
-                self.sampling_ratio,
-                self.aligned,
-            )
-            self._cache = _AlignCache(rois, features, pooled.shape)
-        else:
-            pooled, argmax = roi_pool(features, rois, self.pool_size, self.spatial_scale)
-            self._cache = _PoolCache(rois, argmax, features.shape)
-        flat = pooled.reshape(len(rois), -1)  # (R, C * ph * pw)
-        hidden = self.relu7.forward(self.fc7.forward(self.relu6.forward(self.fc6.forward(flat))))
-        return self.cls_score.forward(hidden), self.bbox_pred.forward(hidden)
+    def forward(self, features: np.ndarray, rois: np.ndarray):
+        """features (N, C, H, W), rois (R, 5) -> ``((cls_logits (R, C + 1), box_deltas
+        (R, 4 (C + 1))), cache)``. R may be 0 (an image with no proposal): empty outputs."""
+        pooled, roi_cache = self.roi_op.forward(features, rois)  # (R, C, ph, pw)
+        flat = pooled.reshape(len(pooled), math.prod(pooled.shape[1:]))  # (R, C * ph * pw)
+        hidden, fc6 = self.fc6.forward(flat)
+        hidden, relu6 = self.relu6.forward(hidden)
+        hidden, fc7 = self.fc7.forward(hidden)
+        hidden, relu7 = self.relu7.forward(hidden)
+        cls_logits, cls_cache = self.cls_score.forward(hidden)
+        box_deltas, box_cache = self.bbox_pred.forward(hidden)
+        cache = RoIHeadCache(roi_cache, pooled.shape, fc6, relu6, fc7, relu7, cls_cache, box_cache)
+        return (cls_logits, box_deltas), cache
 
     def backward(
-        self, dcls_logits: np.ndarray, dbox_deltas: np.ndarray, *, return_drois: bool = False
-    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Gradients of the two outputs → d features (N, C, H, W); accumulates into ``grads``.
+        self, dout: tuple[np.ndarray, np.ndarray], cache: RoIHeadCache, need_drois: bool = False
+    ) -> HeadGradients:
+        """``(dcls_logits, dbox_deltas)`` and the forward's cache -> :class:`HeadGradients`.
 
-        RoI pooling sends each bin's gradient to the cell that won its max (F19); RoIAlign
-        spreads it over the four cells around each sample with the bilinear weights.
-
-        Args:
-            dcls_logits, dbox_deltas: d loss / d the outputs of the last :meth:`forward`.
-            return_drois: also return d loss / d the RoIs, (R, 5) in the features' dtype,
-                columns ``(0, dx1, dy1, dx2, dy2)`` (the batch index gets none). Only
-                RoIAlign has that gradient (``cfg.roi_op == "align"``); RoI pooling rounds
-                the corners to cells, so its output is piecewise constant in them and this
-                raises ValueError.
-
-        Returns:
-            dfeatures, or ``(dfeatures, drois)`` with ``return_drois``.
+        Accumulates the parameter gradients. RoI pooling sends each bin's gradient to the
+        cell that won its max (F19); RoIAlign spreads it over the four cells around each
+        sample with the bilinear weights. ``need_drois`` also asks for d loss / d the RoIs,
+        which only a ``box_differentiable`` RoI layer has (others raise ValueError).
         """
-        if return_drois and self.roi_op != "align":
-            raise ValueError(
-                f"return_drois needs roi_op 'align' (RoIAlign); this head uses {self.roi_op!r}, "
-                "whose output does not change smoothly with the box coordinates"
-            )
-        cache = self._pop_cache()
+        dcls_logits, dbox_deltas = dout
         # fc7's output feeds both siblings: its gradient is the sum of theirs.
-        dhidden = self.cls_score.backward(dcls_logits) + self.bbox_pred.backward(dbox_deltas)
-        dflat = self.fc6.backward(
-            self.relu6.backward(self.fc7.backward(self.relu7.backward(dhidden)))
+        dhidden = self.cls_score.backward(dcls_logits, cache.cls_score) + self.bbox_pred.backward(
+            dbox_deltas, cache.bbox_pred
         )
-        if isinstance(cache, _AlignCache):
-            dfeatures, drois = roi_align_backward(
-                dflat.reshape(cache.pooled_shape),  # (R, C, ph, pw)
-                cache.features,
-                cache.rois,
-                self.pool_size,
-                self.spatial_scale,
-                self.sampling_ratio,
-                self.aligned,
-            )
-            if return_drois:
-                return dfeatures, drois.astype(dfeatures.dtype, copy=False)
-            return dfeatures
-        dpooled = dflat.reshape(cache.argmax.shape)  # (R, C, ph, pw)
-        return roi_pool_backward(dpooled, cache.rois, cache.argmax, cache.features_shape)
+        dhidden = self.fc7.backward(self.relu7.backward(dhidden, cache.relu7), cache.fc7)
+        dflat = self.fc6.backward(self.relu6.backward(dhidden, cache.relu6), cache.fc6)
+        dfeatures, drois = self.roi_op.backward(
+            dflat.reshape(cache.pooled_shape), cache.roi_op, need_drois=need_drois
+        )
+        return HeadGradients(dfeatures, drois)
 
 
 class HeadLoss(NamedTuple):

@@ -1,234 +1,214 @@
-"""The region proposal network's head and loss (F6, F11, F12).
+"""The region proposal network as one stage (F6, F7, F8, F11, F13, F15, F16).
 
-Head (F6): a 3x3 sliding window over the shared feature map — a 3x3 convolution with
-padding 1 to ``mid_channels`` (512 for VGG-16, 256 for ZF) and a ReLU — then two sibling
-1x1 convolutions ("fully connected layers as convolutions", so any input size works):
+:class:`RegionProposalNetwork` owns everything the first stage does, so that the chain
+features -> head -> anchors -> proposals is written once, here:
 
-* cls: ``2A`` channels, an (background, object) score pair for each of the A anchors;
-* reg: ``4A`` channels, the deltas ``(t_x, t_y, t_w, t_h)`` (F10) for each anchor.
+* the **anchors** of every cell (F7), centred on the cells' receptive-field centres (F4);
+* the **head** (:class:`minirpn.rpn_head.RPNHead`, F6): objectness logits and box deltas
+  for every anchor;
+* the **anchor targets** (:func:`minirpn.anchor_target.anchor_targets`, F8, F13): which
+  anchors a training image's ground truth makes positive or negative;
+* the **loss** (:func:`minirpn.rpn_head.rpn_loss_rows`, F11, F12), averaged over the images;
+* the **proposal layer** (:func:`minirpn.proposal.propose_rows`, F15, F16).
 
-Channel layout (anchor-major, the same for both outputs): channel ``2 a + k`` of the cls
-output is class k (0 background, 1 object) of anchor a; channel ``4 a + c`` of the reg
-output is coordinate c of anchor a. :func:`flatten_scores` / :func:`flatten_deltas` turn
-one image's outputs into one row per anchor, in the order of
-:func:`minirpn.anchors.grid_anchors` (cell-major, anchors of a cell contiguous), and the
-``unflatten_*`` functions take gradients back. (The Caffe original stores all background
-scores first, then all object scores; that only matters when loading its weights.)
+It works on a list of feature maps (the tiny detector has one): the head slides over each
+map, and an image's anchors are those of every map, one after the other, as rows. With one
+map the rows are exactly :func:`minirpn.rpn_head.flatten_scores` of the head's output.
 
-Loss (F11) for one image::
+Use::
 
-    L = (1 / N_cls) sum_i L_cls(p_i, p_i*) + lambda (1 / N_reg) sum_i p_i* L_reg(t_i, t_i*)
-
-L_cls is the two-class softmax log loss over the sampled anchors (N_cls = their number,
-at most 256); L_reg the smooth L1 of F12 with sigma = 3 (the original RPN's), summed over
-the four coordinates of positive anchors only (p_i* = 1). Two normalisations
-(``cfg.rpn_loss_normalization``):
-
-* ``"anchor_locations"`` (the paper): N_reg = number of anchor locations H*W (about 2,400
-  for a 1000x600 image; ``cfg.rpn_n_reg`` overrides it) and lambda = ``cfg.rpn_lambda`` = 10,
-  which weighs both terms about equally;
-* ``"minibatch"`` (py-faster-rcnn's released code): both terms divided by the number of
-  sampled anchors, lambda = 1.
+    rpn = detector.rpn
+    out, cache = rpn.forward(features)                  # RPNOutput: scores, deltas, anchors
+    proposals = rpn.propose(out, (height, width), train=False)   # one Proposals per image
+    targets = rpn.anchor_targets(out, gt_boxes, (height, width), rng)
+    loss = rpn.loss(out, targets)                       # losses by name and their gradients
+    dfeatures = rpn.backward(loss.dscores, loss.ddeltas, cache)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
-from minirpn.anchor_target import AnchorTargets
-from minirpn.boxes import COORDS_PER_BOX
+from minirpn.anchor_target import AnchorTargets, anchor_targets
+from minirpn.anchors import generate_base_anchors, grid_anchors
+from minirpn.boxes import as_boxes
 from minirpn.config import Config
-from minirpn.matching import IGNORE
-from minirpn.nn import Container, Conv2d, ReLU, smooth_l1, softmax_cross_entropy
-
-NUM_CLASSES = 2  # background, object
-LOSS_NORMALIZATIONS = ("anchor_locations", "minibatch")
+from minirpn.nn import Container
+from minirpn.proposal import propose_rows
+from minirpn.rpn_head import RPNHead, flatten_deltas, flatten_scores, rpn_loss_rows, unflatten_rows
 
 
-class RPNHead(Container):
-    """3x3 conv + ReLU, then sibling 1x1 convs for scores and deltas (F6).
+class RPNOutput(NamedTuple):
+    """What the RPN predicts for a batch, one entry per feature map.
+
+    scores: (B, 2A, h, w) (background, object) logits of each anchor (layout:
+        :mod:`minirpn.rpn_head`).
+    deltas: (B, 4A, h, w) box deltas (F10) of each anchor.
+    anchors: (h * w * A, 4) the anchors of that map, in the head's output order (F7).
+    """
+
+    scores: list[np.ndarray]
+    deltas: list[np.ndarray]
+    anchors: list[np.ndarray]
+
+    def rows(self, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Image ``b``'s anchors as rows, every map's after the previous one's:
+        ``(logits (K, 2), deltas (K, 4), anchors (K, 4))``."""
+        return (
+            np.concatenate([flatten_scores(s[b]) for s in self.scores]),
+            np.concatenate([flatten_deltas(d[b]) for d in self.deltas]),
+            np.concatenate(self.anchors),
+        )
+
+    def scatter_rows(self, rows: np.ndarray, grads: list[np.ndarray], b: int) -> None:
+        """Write image ``b``'s row gradients (K, k) into each map's (B, k A, h, w) array:
+        the inverse of :meth:`rows` for a gradient."""
+        start = 0
+        for grad in grads:
+            _, channels, feat_h, feat_w = grad.shape
+            stop = start + feat_h * feat_w * channels // rows.shape[1]
+            grad[b] = unflatten_rows(rows[start:stop], feat_h, feat_w)
+            start = stop
+
+    @property
+    def num_locations(self) -> int:
+        """Anchor locations (cells) of all maps: the paper's N_reg (F11)."""
+        return sum(s.shape[2] * s.shape[3] for s in self.scores)
+
+
+class Proposals(NamedTuple):
+    """One image's proposals (F15, F16), best first.
+
+    boxes: (P, 4) ``(x1, y1, x2, y2)`` inside the image; scores: (P,) objectness;
+    anchor_rows: (P,) int64 row of each proposal's anchor among the image's anchor rows
+    (:meth:`RPNOutput.rows`), the selection non-approximate joint training holds fixed.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    anchor_rows: np.ndarray
+
+
+class RPNLossResult(NamedTuple):
+    """The RPN loss of a batch (F11): the terms by name and the gradients of their sum.
+
+    losses: ``{"rpn_cls": ..., "rpn_reg": ...}`` (``rpn_reg`` includes lambda), each the mean
+    over the images. dscores, ddeltas: per map, shaped as :class:`RPNOutput`'s.
+    """
+
+    losses: dict[str, float]
+    dscores: list[np.ndarray]
+    ddeltas: list[np.ndarray]
+
+
+class RegionProposalNetwork(Container):
+    """The first stage of Faster R-CNN over a list of feature maps (see the module docstring).
 
     Args:
-        in_channels: channels C of the shared feature map.
-        mid_channels: channels of the 3x3 "sliding window" layer (512 for VGG-16).
-        num_anchors: A, anchors per cell (9).
-        std: standard deviation of the Gaussian initialisation of all three convs (F14);
-            biases start at 0.
-        rng: ``np.random.Generator`` for the initialisation.
-        dtype: parameter dtype (float32 to train, float64 for gradient checks).
+        cfg: uses the anchor fields (``anchor_base_size``, ``anchor_ratios``,
+            ``anchor_scales``, ``feat_stride``), ``rpn_channels``, ``init_std``, and the
+            fields of the anchor targets, the RPN loss and the proposal layer.
+        in_channels: channels of the feature maps.
+        anchor_center: x = y centre of cell 0's anchors in image pixels (the receptive-field
+            centre of cell 0, F4, unless ``cfg.anchor_center`` says otherwise).
+        rng, dtype: the head's initialisation (F14) and parameter dtype.
 
-    Parameters, as ``named_parameters()`` names them: ``conv.weight`` (mid, C, 3, 3),
-    ``conv.bias`` (mid,), ``cls_score.weight`` (2A, mid, 1, 1), ``cls_score.bias`` (2A,),
-    ``bbox_pred.weight`` (4A, mid, 1, 1), ``bbox_pred.bias`` (4A,).
+    Its parameters are the head's, named as the head names them (``conv.weight``,
+    ``cls_score.weight``, ``bbox_pred.weight`` and the biases); the anchors are computed
+    from the config when asked for, never stored.
     """
 
     def __init__(
         self,
+        cfg: Config,
         in_channels: int,
-        mid_channels: int,
-        num_anchors: int,
+        anchor_center: float,
         *,
-        std: float = 0.01,
         rng: np.random.Generator | None = None,
         dtype=np.float32,
     ):
-        if not isinstance(num_anchors, (int, np.integer)) or num_anchors <= 0:
-            raise ValueError(f"num_anchors must be a positive int, got {num_anchors!r}")
-        self.num_anchors = int(num_anchors)
-        init = dict(init="gaussian", std=std, rng=rng, dtype=dtype)
-        self.conv = Conv2d(in_channels, mid_channels, 3, padding=1, **init)
-        self.relu = ReLU()
-        self.cls_score = Conv2d(mid_channels, NUM_CLASSES * num_anchors, 1, **init)
-        self.bbox_pred = Conv2d(mid_channels, COORDS_PER_BOX * num_anchors, 1, **init)
-        super().__init__(
-            {
-                "conv": self.conv,
-                "relu": self.relu,
-                "cls_score": self.cls_score,
-                "bbox_pred": self.bbox_pred,
-            }
+        self.cfg = cfg
+        self.anchor_center = float(anchor_center)
+        self.head = RPNHead(
+            in_channels, cfg.rpn_channels, cfg.num_anchors, std=cfg.init_std, rng=rng, dtype=dtype
+        )
+        super().__init__(self.head.children)  # the head's layers, under the head's names
+
+    @property
+    def base_anchors(self) -> np.ndarray:
+        """(A, 4) the anchors of cell 0 (F7), centred on :attr:`anchor_center`."""
+        cfg = self.cfg
+        return generate_base_anchors(
+            cfg.anchor_base_size, cfg.anchor_ratios, cfg.anchor_scales, center=self.anchor_center
         )
 
-    def forward(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """features (N, C, H, W) → scores (N, 2A, H, W), deltas (N, 4A, H, W)."""
-        hidden = self.relu.forward(self.conv.forward(features))  # (N, mid, H, W)
-        return self.cls_score.forward(hidden), self.bbox_pred.forward(hidden)
+    def anchors(self, feat_h: int, feat_w: int) -> np.ndarray:
+        """(feat_h * feat_w * A, 4) anchors of one map, in the head's output order (F7)."""
+        return grid_anchors(self.base_anchors, feat_h, feat_w, self.cfg.feat_stride)
 
-    def backward(self, dscores: np.ndarray, ddeltas: np.ndarray) -> np.ndarray:
-        """Gradients of the two outputs → d features (N, C, H, W); accumulates parameter grads."""
-        # The hidden map feeds both siblings, so its gradient is the sum of theirs.
-        dhidden = self.cls_score.backward(dscores) + self.bbox_pred.backward(ddeltas)
-        return self.conv.backward(self.relu.backward(dhidden))
+    def forward(self, features: Sequence[np.ndarray]):
+        """The head on each map: ``(RPNOutput, cache)``, cache one head cache per map."""
+        scores, deltas, anchors, caches = [], [], [], []
+        for feature in features:
+            (s, d), cache = self.head.forward(feature)
+            scores.append(s)
+            deltas.append(d)
+            anchors.append(self.anchors(*feature.shape[2:]))
+            caches.append(cache)
+        return RPNOutput(scores, deltas, anchors), tuple(caches)
 
+    def backward(self, dscores, ddeltas, cache) -> list[np.ndarray]:
+        """Gradients of the outputs (per map) -> d loss / d each feature map."""
+        return [
+            self.head.backward((ds, dd), c)
+            for ds, dd, c in zip(dscores, ddeltas, cache, strict=True)
+        ]
 
-def flatten_scores(scores: np.ndarray) -> np.ndarray:
-    """One image's cls output (2A, H, W) → (H*W*A, 2) logits in grid-anchor order."""
-    return _per_anchor_rows(scores, NUM_CLASSES)
+    def propose(self, out: RPNOutput, image_size: tuple[int, int], *, train: bool):
+        """The proposal layer (F15, F16) on each image of the batch: a list of :class:`Proposals`.
 
-
-def unflatten_scores(flat: np.ndarray, feat_h: int, feat_w: int) -> np.ndarray:
-    """Inverse of :func:`flatten_scores`: (H*W*A, 2) → (2A, H, W)."""
-    return _per_anchor_channels(flat, feat_h, feat_w)
-
-
-def flatten_deltas(deltas: np.ndarray) -> np.ndarray:
-    """One image's reg output (4A, H, W) → (H*W*A, 4) deltas in grid-anchor order."""
-    return _per_anchor_rows(deltas, COORDS_PER_BOX)
-
-
-def unflatten_deltas(flat: np.ndarray, feat_h: int, feat_w: int) -> np.ndarray:
-    """Inverse of :func:`flatten_deltas`: (H*W*A, 4) → (4A, H, W)."""
-    return _per_anchor_channels(flat, feat_h, feat_w)
-
-
-def _per_anchor_rows(maps: np.ndarray, k: int) -> np.ndarray:
-    """(A*k, H, W), channel ``a*k + c`` → (H*W*A, k), row ``(i*W + j)*A + a`` (grid order)."""
-    channels, feat_h, feat_w = maps.shape
-    return (
-        maps.reshape(channels // k, k, feat_h, feat_w)  # (A, k, H, W)
-        .transpose(2, 3, 0, 1)  # (H, W, A, k)
-        .reshape(-1, k)
-    )
-
-
-def _per_anchor_channels(flat: np.ndarray, feat_h: int, feat_w: int) -> np.ndarray:
-    """Inverse of :func:`_per_anchor_rows`: (H*W*A, k) → (A*k, H, W)."""
-    k = flat.shape[1]
-    return (
-        flat.reshape(feat_h, feat_w, -1, k)  # (H, W, A, k)
-        .transpose(2, 3, 0, 1)  # (A, k, H, W)
-        .reshape(-1, feat_h, feat_w)
-    )
-
-
-def check_head_outputs(scores: np.ndarray, deltas: np.ndarray) -> int:
-    """Check one image's head outputs, scores (1, 2A, H, W) and deltas (1, 4A, H, W); return A."""
-    for name, array in (("scores", scores), ("deltas", deltas)):
-        if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.floating):
-            got = getattr(array, "dtype", type(array))
-            raise TypeError(f"{name} must be a floating-point numpy array, got {got}")
-        if array.ndim != 4 or array.shape[0] != 1:
-            raise ValueError(
-                f"{name} must have shape (1, channels, H, W) for one image, got {array.shape}"
+        ``train`` picks the training or the test top-N of the config.
+        """
+        proposals = []
+        for b in range(len(out.scores[0])):
+            logits, deltas, anchors = out.rows(b)
+            boxes, scores, rows = propose_rows(
+                logits, deltas, anchors, image_size, self.cfg, train=train
             )
-    num_anchors = scores.shape[1] // NUM_CLASSES
-    if scores.shape[1] != NUM_CLASSES * num_anchors or num_anchors == 0:
-        raise ValueError(f"scores must have 2A channels, got shape {scores.shape}")
-    expected = (1, COORDS_PER_BOX * num_anchors, *scores.shape[2:])
-    if deltas.shape != expected:
-        raise ValueError(
-            f"deltas must have shape {expected} to match scores {scores.shape}, got {deltas.shape}"
-        )
-    return num_anchors
+            proposals.append(Proposals(boxes, scores, rows))
+        return proposals
 
+    def anchor_targets(
+        self, out: RPNOutput, gt_boxes: Sequence, image_size: tuple[int, int], rng
+    ) -> list[AnchorTargets]:
+        """Labels and regression targets of every anchor of each image (F8, F13).
 
-class RPNLoss(NamedTuple):
-    """What :func:`rpn_loss` returns: both terms and the gradients of their sum."""
+        gt_boxes: one (G_b, 4) array per image; rng draws the minibatch of each image in turn.
+        """
+        anchors = np.concatenate(out.anchors)
+        return [
+            anchor_targets(anchors, as_boxes(boxes, "gt_boxes"), image_size, self.cfg, rng)
+            for boxes in gt_boxes
+        ]
 
-    loss_cls: float
-    loss_reg: float  # already multiplied by lambda
-    dscores: np.ndarray  # (1, 2A, H, W)
-    ddeltas: np.ndarray  # (1, 4A, H, W)
-
-
-def rpn_loss(
-    scores: np.ndarray, deltas: np.ndarray, targets: AnchorTargets, cfg: Config
-) -> RPNLoss:
-    """The RPN loss of one image (F11, F12) and its gradient with respect to the head outputs.
-
-    One image, as in the paper (each RPN minibatch comes from a single image, F13). For a
-    batch of N images call it on ``scores[n:n + 1]``, ``deltas[n:n + 1]`` with each image's
-    targets, and stack the gradients (dividing by N if the batch loss is their mean).
-
-    Args:
-        scores: (1, 2A, H, W) float, the head's cls output for one image.
-        deltas: (1, 4A, H, W) float, the head's reg output.
-        targets: :class:`minirpn.anchor_target.AnchorTargets` for the H*W*A anchors.
-        cfg: uses ``rpn_sigma``, ``rpn_lambda``, ``rpn_loss_normalization``, ``rpn_n_reg``.
-
-    Returns:
-        :class:`RPNLoss` ``(loss_cls, loss_reg, dscores, ddeltas)``: the two terms of F11
-        (``loss_reg`` includes lambda) and d(loss_cls + loss_reg) with respect to ``scores``
-        and ``deltas`` (same shapes and dtypes). Without positive anchors (e.g. no ground
-        truth) ``loss_reg`` is 0 and ``ddeltas`` is 0; without any sampled anchor both are 0.
-    """
-    num_anchors = check_head_outputs(scores, deltas)
-    _, _, feat_h, feat_w = scores.shape
-    total = feat_h * feat_w * num_anchors
-    if targets.labels.shape != (total,) or targets.bbox_targets.shape != (total, COORDS_PER_BOX):
-        raise ValueError(
-            f"targets are for {targets.labels.shape[0]} anchors, "
-            f"the head outputs have {total} (H*W*A)"
-        )
-    if cfg.rpn_loss_normalization not in LOSS_NORMALIZATIONS:
-        raise ValueError(
-            f"cfg.rpn_loss_normalization must be one of {LOSS_NORMALIZATIONS}, "
-            f"got {cfg.rpn_loss_normalization!r}"
-        )
-
-    # Classification: mean over the sampled anchors, i.e. divided by N_cls.
-    loss_cls, dlogits = softmax_cross_entropy(
-        flatten_scores(scores[0]), targets.labels, ignore_index=IGNORE
-    )
-
-    # Regression: summed smooth L1 over the positives (inside weights = p_i*), then scaled.
-    if cfg.rpn_loss_normalization == "anchor_locations":
-        n_reg = cfg.rpn_n_reg if cfg.rpn_n_reg is not None else feat_h * feat_w
-        scale = cfg.rpn_lambda / n_reg
-    else:
-        # max(..., 1): with no sampled anchor the sum is 0 and must stay 0, not 0 / 0.
-        scale = 1.0 / max(int(np.count_nonzero(targets.labels != IGNORE)), 1)
-    pred = flatten_deltas(deltas[0])  # (H*W*A, 4)
-    reg_sum, dpred = smooth_l1(
-        pred,
-        targets.bbox_targets.astype(pred.dtype, copy=False),
-        sigma=cfg.rpn_sigma,
-        inside_weights=targets.inside_weights,
-    )
-    dscores = unflatten_scores(dlogits, feat_h, feat_w)[None]  # (1, 2A, H, W)
-    ddeltas = unflatten_deltas(dpred * pred.dtype.type(scale), feat_h, feat_w)[
-        None
-    ]  # (1, 4A, H, W)
-    return RPNLoss(loss_cls, scale * reg_sum, dscores, ddeltas)
+    def loss(self, out: RPNOutput, targets: Sequence[AnchorTargets]) -> RPNLossResult:
+        """The RPN loss (F11) of each image, averaged over the batch, and its gradients."""
+        batch = len(targets)
+        losses = {"rpn_cls": 0.0, "rpn_reg": 0.0}
+        dscores = [np.empty_like(s) for s in out.scores]
+        ddeltas = [np.empty_like(d) for d in out.deltas]
+        for b, image_targets in enumerate(targets):
+            logits, deltas, _ = out.rows(b)
+            loss_cls, loss_reg, dlogits, dpred = rpn_loss_rows(
+                logits, deltas, image_targets, self.cfg, out.num_locations
+            )
+            losses["rpn_cls"] += loss_cls / batch
+            losses["rpn_reg"] += loss_reg / batch
+            out.scatter_rows(dlogits, dscores, b)
+            out.scatter_rows(dpred, ddeltas, b)
+        for grad in dscores + ddeltas:  # the batch loss is the mean of the images'
+            grad /= batch
+        return RPNLossResult(losses, dscores, ddeltas)

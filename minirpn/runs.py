@@ -62,11 +62,8 @@ def load_run(run: str | Path) -> Run:
         shipped = load_shipped(run)
         return Run(shipped.detector, shipped.class_names, shipped.category_ids, None)
     path = Path(run) / CHECKPOINT_NAME
-    state = load_checkpoint(path)
-    class_names = state.extra.get("class_names")
-    if not isinstance(class_names, list) or not class_names:
-        raise ValueError(f"checkpoint {str(path)!r} does not list its class names")
-    ids = state.extra.get("category_ids", list(range(1, len(class_names) + 1)))
-    detector = Detector(state.config, num_classes=len(class_names))
-    detector.load_params(state.params, source=f"checkpoint {str(path)!r}")
-    return Run(detector.eval(), tuple(class_names), tuple(ids), state.extra.get("data"))
+    checkpoint = load_checkpoint(path)
+    state = checkpoint.run
+    detector = Detector(checkpoint.config, num_classes=len(state.class_names))
+    detector.load_params(checkpoint.params, source=f"checkpoint {str(path)!r}")
+    return Run(detector.eval(), state.class_names, state.category_ids, state.data)

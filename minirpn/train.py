@@ -1,29 +1,33 @@
-"""The training loop of the tiny detector: SGD with momentum, checkpoints, exact resume.
+"""Training the tiny detector: a scheme's phases, each run by one loop with SGD and checkpoints.
 
-One iteration: take ``cfg.images_per_batch`` training images (:mod:`minirpn.batching`), let
-the training scheme (:mod:`minirpn.schemes`, F20; approximate joint training by default)
-run the stages forward, add the losses and backpropagate by hand, then take one SGD step
-on the scheme's trainable parameters.
+A training scheme (:mod:`minirpn.schemes`, F20; approximate joint training by default) is a
+plan of phases: one for joint training, four for alternating training. :func:`train` runs
+them in order. Each phase is one run of :func:`run_phase`, the loop, which knows no scheme:
+each iteration takes ``cfg.images_per_batch`` training images (:mod:`minirpn.batching`), lets
+the phase's step run the stages forward, add the losses and backpropagate by hand, then
+takes one SGD step on the step's trainable parameters.
 
 Reproducibility is a design goal, so that ``--resume`` ends with the *same bits* as an
-uninterrupted run:
+uninterrupted run, in whatever phase it was interrupted:
 
 * every random draw of training (anchor and RoI sampling) comes from one
   ``np.random.Generator`` seeded with ``seed``; its state is saved in the checkpoint;
 * the data order is a pure function of ``(seed, iteration)``
   (:func:`minirpn.batching.batch_indices`), so it needs no state at all;
-* the learning rate is a pure function of the iteration (:func:`learning_rate`);
-* the momentum buffers are saved with the weights.
+* the learning rate is a pure function of the iteration in its phase (:func:`learning_rate`);
+* the momentum buffers are saved with the weights, and what a phase does at its start
+  (fresh weights, proposals) is seeded or saved in the run folder.
 
-Ctrl-C is caught between iterations (never in the middle of an SGD step, which would
-leave half-updated weights): the loop saves a checkpoint and returns. A NaN or infinite
-loss stops training with :class:`TrainingDiverged` before the step, and the checkpoint
-on disk (the last good one) is left alone.
+Ctrl-C (SIGINT) and SIGTERM are caught between iterations (never in the middle of an SGD
+step, which would leave half-updated weights): the loop saves a checkpoint and returns. A
+NaN or infinite loss stops training with :class:`TrainingDiverged` before the step, and the
+checkpoint on disk (the last good one) is left alone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import signal
 import time
@@ -38,13 +42,15 @@ from minirpn.batching import batch_indices, load_batch
 from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from minirpn.config import Config
 from minirpn.data import ToyShapes
+from minirpn.fileio import atomic_write
 from minirpn.model import Detector
 from minirpn.nn import SGD, step_lr
+from minirpn.run_state import RunState
 from minirpn.runs import CHECKPOINT_NAME, category_ids, open_split
-from minirpn.schemes import LOSS_NAMES, STAGED_SCHEMES, make_scheme
+from minirpn.schemes import DEFAULT_SCHEME, SCHEMES, STAGES, Phase, scheme_phases
 
-DEFAULT_SCHEME = "approximate-joint"
 PROGRESS_SMOOTHING = 0.95  # weight of the past in the progress bar's moving average
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class TrainingDiverged(RuntimeError):
@@ -56,21 +62,26 @@ class TrainResult(NamedTuple):
 
     detector: the trained model (in eval mode).
     class_names: names of the labels 1..C.
-    data: the COCO data folder trained on, or None for the toy data.
+    data: the data folder trained on, or None for the toy data.
     iteration: iterations finished (``cfg.max_iters`` unless interrupted).
-    loss_history: (iteration, 4) float array, the four losses of every iteration so far
-        (columns in the order of :data:`minirpn.schemes.LOSS_NAMES`).
+    loss_names: the names of the losses, the columns of ``loss_history``.
+    loss_history: (iteration, len(loss_names)) float array, the losses of every iteration.
     train_seconds: wall time spent in training iterations, summed over resumed sessions.
-    interrupted: True if Ctrl-C stopped the run early.
+    stop_signal: the signal (SIGINT, SIGTERM) that stopped the run early, or None.
     """
 
     detector: Detector
     class_names: tuple[str, ...]
     data: str | None
     iteration: int
+    loss_names: tuple[str, ...]
     loss_history: np.ndarray
     train_seconds: float
-    interrupted: bool
+    stop_signal: int | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stop_signal is not None
 
 
 def learning_rate(cfg: Config, iteration: int) -> float:
@@ -89,28 +100,74 @@ def learning_rate(cfg: Config, iteration: int) -> float:
 
 
 @contextlib.contextmanager
-def _stop_on_ctrl_c():
-    """Turn the first Ctrl-C into a flag the loop checks between iterations.
+def _stop_on_signals():
+    """Turn the first SIGINT or SIGTERM into a request the loop checks between iterations.
 
-    Yields a one-element list whose item becomes True on SIGINT. A second Ctrl-C raises
-    ``KeyboardInterrupt`` as usual (a way out if saving hangs). Outside the main thread
-    (where Python cannot install signal handlers) the flag simply never turns True.
+    Yields a one-element list whose item becomes the signal's number. A second signal acts
+    as usual (Ctrl-C raises ``KeyboardInterrupt``, SIGTERM ends the process): a way out if
+    saving hangs. Outside the main thread (where Python cannot install signal handlers) the
+    request simply never comes.
     """
-    requested = [False]
+    requested: list[int | None] = [None]
 
     def handler(signum, frame):
-        requested[0] = True
+        requested[0] = signum
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     try:
-        previous = signal.signal(signal.SIGINT, handler)
+        previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     except ValueError:  # not the main thread
         yield requested
         return
     try:
         yield requested
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@dataclasses.dataclass
+class TrainingRun:
+    """A training run in progress: what :func:`run_phase` reads and updates.
+
+    The fields of the checkpoint's :class:`~minirpn.run_state.RunState` live here as they
+    change (``history``, ``train_seconds``, ``phase``), next to the model, the data and the
+    run's random generator.
+    """
+
+    cfg: Config
+    run_dir: Path
+    detector: Detector
+    dataset: object
+    state: RunState
+    iteration: int
+    rng: np.random.Generator
+    history: list[list[float]]
+    last_saved: int | None = None  # iteration of the checkpoint on disk written by this run
+    samples: dict | None = None  # toy images drawn so far (drawing one costs a fifth of a step)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / CHECKPOINT_NAME
+
+    def save(self, momentum: dict[str, np.ndarray]) -> None:
+        state = dataclasses.replace(
+            self.state, loss_history=tuple(tuple(row) for row in self.history)
+        )
+        save_checkpoint(
+            self.checkpoint_path,
+            Checkpoint(
+                config=self.cfg,
+                params=self.detector.params,
+                momentum=momentum,
+                iteration=self.iteration,
+                rng_state=self.rng.bit_generator.state,
+                run=state,
+            ),
+        )
+        self.state = state
+        self.last_saved = self.iteration
 
 
 def train(
@@ -131,19 +188,17 @@ def train(
         cfg: the configuration (``Config.tiny()`` for the toy data); with ``resume`` the
             checkpoint's configuration is used instead.
         run_dir: folder of the run (created if needed).
-        data: a folder with COCO folders ``train`` and ``val``
+        data: a folder with COCO folders ``train`` and ``val`` or a Pascal VOC folder
             (:func:`minirpn.runs.open_split`); None trains on the built-in toy data.
         seed: seeds the weights, the sampling generator and the data order.
-        resume: continue from ``run_dir/checkpoint.npz`` (its seed, config and data win).
-        progress: show a tqdm progress bar (the four losses and iterations per second).
-        checkpoint_every: iterations between checkpoints (one is always saved at the end).
+        resume: continue from ``run_dir/checkpoint.npz`` (its seed, config, scheme and data
+            win), in whatever phase it stopped.
+        progress: show a tqdm progress bar (the losses and iterations per second).
+        checkpoint_every: iterations between checkpoints (one is also saved at the end of
+            every phase).
         on_iteration: called after each finished iteration with ``(iteration, losses)``,
             ``iteration`` counting from 1 — for lessons that want to watch training.
-        scheme: the training scheme's name (:data:`minirpn.schemes.SCHEMES`); with
-            ``resume`` the checkpoint's scheme is used. A scheme in steps
-            (:data:`minirpn.schemes.STAGED_SCHEMES`, alternating training) is told where
-            each iteration falls (``begin_iteration``), gets a new SGD solver at each step
-            and sets the learning rate; its runs cannot be resumed (ValueError).
+        scheme: the training scheme's name (:data:`minirpn.schemes.SCHEMES`).
 
     Returns:
         a :class:`TrainResult`.
@@ -154,163 +209,267 @@ def train(
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint_path = run_dir / CHECKPOINT_NAME
-
-    if resume:
-        state = load_checkpoint(checkpoint_path)
-        try:
-            cfg, seed, data = state.config, int(state.extra["seed"]), state.extra["data"]
-            history = [[float(v) for v in row] for row in state.extra["loss_history"]]
-            train_seconds = float(state.extra["train_seconds"])
-            scheme = str(state.extra.get("scheme", DEFAULT_SCHEME))
-        except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(
-                f"checkpoint {str(checkpoint_path)!r} holds no training state to "
-                f"resume from (missing or bad {error})"
-            ) from None
-        if scheme in STAGED_SCHEMES:
-            raise ValueError(
-                f"checkpoint {str(checkpoint_path)!r} is from an {scheme!r} run, which cannot "
-                "be resumed (its step networks and proposals are not saved): start it again"
-            )
-        dataset = open_split(data, "train")
-        detector = Detector(cfg, num_classes=len(dataset.class_names), seed=seed)
-        detector.load_params(state.params, source=f"checkpoint {str(checkpoint_path)!r}")
-        start = state.iteration
-    else:
-        data = None if data is None else str(Path(data).resolve())
-        dataset = open_split(data, "train")
-        detector = Detector(cfg, num_classes=len(dataset.class_names), seed=seed)
-        start, history, train_seconds = 0, [], 0.0
-    staged = scheme in STAGED_SCHEMES  # a scheme in steps, each with its own solver
-    trainer = make_scheme(scheme, detector, **({"seed": seed} if staged else {}))
-    last_saved = start if resume else None  # iteration of the checkpoint on disk from this run
-    # One generator for every random draw of training (sampling anchors and RoIs).
-    rng = np.random.default_rng(seed)
-
-    def new_optimizer() -> SGD:
-        return SGD(
-            trainer.parameters(),
-            lr=cfg.learning_rate,
-            momentum=cfg.momentum,
-            weight_decay=cfg.weight_decay,
-        )
-
-    # A staged scheme names its trainable parameters when its first step starts.
-    optimizer = None if staged else new_optimizer()
-    if resume:
-        rng.bit_generator.state = state.rng_state
-        optimizer.load_state(state.momentum)
-
-    def step_images(step: int) -> list[int]:
-        """Every dataset index the iterations of a step load (the order is seeded)."""
-        return sorted(
-            {
-                int(i)
-                for it in trainer.step_range(step)
-                for i in batch_indices(seed, it, cfg.images_per_batch, len(dataset))
-            }
-        )
-
-    def load_image(index: int) -> np.ndarray:
-        return load_batch(dataset, np.array([index]), samples)[0][0]
-
-    def save(iteration: int) -> None:
-        nonlocal last_saved
-        save_checkpoint(
-            checkpoint_path,
-            Checkpoint(
-                config=cfg,
-                params=detector.params,
-                momentum={} if optimizer is None else optimizer.state(),
-                iteration=iteration,
-                rng_state=rng.bit_generator.state,
-                extra={
-                    "seed": seed,
-                    "scheme": scheme,
-                    "scheme_step": getattr(trainer, "step", None),
-                    "data": data,
-                    "class_names": list(dataset.class_names),
-                    "category_ids": list(category_ids(dataset)),
-                    "loss_history": history,
-                    "train_seconds": train_seconds,
-                },
-            ),
-        )
-        last_saved = iteration
-
-    # Toy images are drawn on the fly: keep them. Files on disk are read each time.
-    samples: dict | None = {} if isinstance(dataset, ToyShapes) else None
-    smoothed: dict[str, float] = {}
-    detector.train()
-    iteration = start
-    interrupted = False
+    run, momentum = (
+        _resumed_run(run_dir) if resume else (_new_run(cfg, run_dir, data, seed, scheme), {})
+    )
+    phases = scheme_phases(run.state.scheme, run.cfg)
+    stop_signal = None
     bar = tqdm(
-        total=cfg.max_iters,
-        initial=start,
+        total=run.cfg.max_iters,
+        initial=run.iteration,
         disable=not progress,
         unit="it",
         desc="train",
         dynamic_ncols=True,
     )
-    with bar, _stop_on_ctrl_c() as stop_requested:
-        while iteration < cfg.max_iters:
-            if stop_requested[0]:
-                interrupted = True
+    run.detector.train()
+    with bar, _stop_on_signals() as stop:
+        for index in range(run.state.phase, len(phases)):
+            if stop[0] is not None:  # between two phases: the last one's end is saved
+                stop_signal = stop[0]
                 break
-            tic = time.perf_counter()
-            indices = batch_indices(seed, iteration, cfg.images_per_batch, len(dataset))
-            if staged and trainer.begin_iteration(iteration, indices, step_images, load_image):
-                optimizer = new_optimizer()  # a new step: a new solver, as the original
-            images, boxes, labels = load_batch(dataset, indices, samples)
-            # A diverging run overflows before its loss turns NaN; the check below reports
-            # that in one clear message, NumPy's overflow warnings would only be noise.
-            with np.errstate(over="ignore", invalid="ignore"):
-                detector.zero_grad()
-                losses = trainer.forward(images, boxes, labels, rng)
-                if not all(math.isfinite(v) for v in losses.values()):
-                    kept = (
-                        "no checkpoint was written"
-                        if last_saved is None
-                        else f"the last good checkpoint (iteration {last_saved}) is kept in "
-                        f"{checkpoint_path}"
-                    )
-                    values = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
-                    raise TrainingDiverged(
-                        f"training diverged at iteration {iteration + 1} ({values}); {kept}; "
-                        f"try a lower learning rate (it was {learning_rate(cfg, iteration):g})"
-                    )
-                trainer.backward()
-                optimizer.lr = learning_rate(cfg, iteration)
-                if staged:  # each step its own schedule
-                    optimizer.lr = learning_rate(*trainer.schedule(iteration))
-                optimizer.step()
-            iteration += 1
-            train_seconds += time.perf_counter() - tic
-            history.append([losses[name] for name in LOSS_NAMES])
-            if on_iteration is not None:
-                on_iteration(iteration, losses)
-            for name, value in losses.items():  # the bar shows a moving average (less jumpy)
-                smoothed[name] = (
-                    value
-                    if name not in smoothed
-                    else (PROGRESS_SMOOTHING * smoothed[name] + (1 - PROGRESS_SMOOTHING) * value)
-                )
-            bar.update(1)
-            bar.set_postfix(
-                {name: f"{value:.3f}" for name, value in smoothed.items()}, refresh=False
+            stop_signal = run_phase(
+                run, phases, index, momentum, stop, bar, on_iteration, checkpoint_every
             )
-            if iteration % checkpoint_every == 0:
-                save(iteration)
-        save(iteration)
-    detector.eval()
-    loss_history = np.asarray(history, dtype=np.float64).reshape(-1, len(LOSS_NAMES))
+            momentum = {}  # each phase its own solver
+            if stop_signal is not None:
+                break
+    run.detector.eval()
+    names = run.state.loss_names
     return TrainResult(
-        detector=detector,
-        class_names=tuple(dataset.class_names),
-        data=data,
-        iteration=iteration,
-        loss_history=loss_history,
-        train_seconds=train_seconds,
-        interrupted=interrupted,
+        detector=run.detector,
+        class_names=run.state.class_names,
+        data=run.state.data,
+        iteration=run.iteration,
+        loss_names=names,
+        loss_history=np.asarray(run.history, dtype=np.float64).reshape(-1, len(names)),
+        train_seconds=run.state.train_seconds,
+        stop_signal=stop_signal,
     )
+
+
+def _new_run(cfg: Config, run_dir: Path, data, seed: int, scheme: str) -> TrainingRun:
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {sorted(SCHEMES)}, got {scheme!r}")
+    data = None if data is None else str(Path(data).resolve())
+    dataset = open_split(data, "train")
+    state = RunState(
+        seed=seed,
+        scheme=scheme,
+        data=data,
+        class_names=tuple(dataset.class_names),
+        category_ids=tuple(category_ids(dataset)),
+    )
+    return TrainingRun(
+        cfg=cfg,
+        run_dir=run_dir,
+        detector=Detector(cfg, num_classes=len(dataset.class_names), seed=seed),
+        dataset=dataset,
+        state=state,
+        iteration=0,
+        rng=np.random.default_rng(seed),
+        history=[],
+        samples={} if isinstance(dataset, ToyShapes) else None,
+    )
+
+
+def _resumed_run(run_dir: Path) -> tuple[TrainingRun, dict[str, np.ndarray]]:
+    """The run in ``run_dir`` as its checkpoint left it, and the momentum of its solver."""
+    path = run_dir / CHECKPOINT_NAME
+    checkpoint = load_checkpoint(path)
+    state = checkpoint.run
+    if state.scheme not in SCHEMES:
+        raise ValueError(f"checkpoint {str(path)!r} names an unknown scheme {state.scheme!r}")
+    if state.phase > len(scheme_phases(state.scheme, checkpoint.config)):
+        raise ValueError(f"checkpoint {str(path)!r} names phase {state.phase}, beyond its scheme's")
+    if len(state.loss_history) != checkpoint.iteration:
+        raise ValueError(
+            f"checkpoint {str(path)!r} holds {len(state.loss_history)} rows of loss history "
+            f"for {checkpoint.iteration} iterations"
+        )
+    dataset = open_split(state.data, "train")
+    detector = Detector(checkpoint.config, num_classes=len(state.class_names), seed=state.seed)
+    detector.load_params(checkpoint.params, source=f"checkpoint {str(path)!r}")
+    rng = np.random.default_rng(state.seed)
+    rng.bit_generator.state = checkpoint.rng_state
+    run = TrainingRun(
+        cfg=checkpoint.config,
+        run_dir=run_dir,
+        detector=detector,
+        dataset=dataset,
+        state=state,
+        iteration=checkpoint.iteration,
+        rng=rng,
+        history=[list(row) for row in state.loss_history],
+        last_saved=checkpoint.iteration,
+        samples={} if isinstance(dataset, ToyShapes) else None,
+    )
+    return run, checkpoint.momentum
+
+
+def run_phase(
+    run: TrainingRun,
+    phases: list[Phase],
+    index: int,
+    momentum: dict[str, np.ndarray],
+    stop: list,
+    bar,
+    on_iteration=None,
+    checkpoint_every: int = 200,
+) -> int | None:
+    """The training loop: the iterations of ``phases[index]`` that remain; the stop signal
+    that ended it early, or None.
+
+    Builds the phase's step and a new SGD solver (its momentum restored from ``momentum``
+    when the phase was under way), then runs iterations until the phase ends or a stop is
+    requested, saving a checkpoint every ``checkpoint_every`` iterations and when it returns.
+    """
+    phase = phases[index]
+    first = sum(p.iterations for p in phases[:index])  # the phase's first iteration
+    step = _start_phase(run, phase, first)
+    optimizer = SGD(
+        step.parameters(),
+        lr=run.cfg.learning_rate,
+        momentum=run.cfg.momentum,
+        weight_decay=run.cfg.weight_decay,
+    )
+    if momentum:
+        try:
+            optimizer.load_state(momentum)
+        except ValueError as error:
+            raise ValueError(f"checkpoint {str(run.checkpoint_path)!r}: momentum {error}") from None
+    smoothed: dict[str, float] = {}
+    while run.iteration < first + phase.iterations:
+        # Not before a phase's first iteration: its start (fresh weights) must not be saved
+        # as if it were the previous phase's end.
+        if stop[0] is not None and run.iteration > first:
+            run.save(optimizer.state())
+            return stop[0]
+        tic = time.perf_counter()
+        losses = _iterate(run, step, optimizer, phase, run.iteration - first)
+        run.iteration += 1
+        run.state = dataclasses.replace(
+            run.state, train_seconds=run.state.train_seconds + time.perf_counter() - tic
+        )
+        if not run.state.loss_names:
+            run.state = dataclasses.replace(run.state, loss_names=tuple(losses))
+        run.history.append([losses[name] for name in run.state.loss_names])
+        if on_iteration is not None:
+            on_iteration(run.iteration, losses)
+        _show_progress(bar, smoothed, losses)
+        if run.iteration % checkpoint_every == 0:
+            run.save(optimizer.state())
+    last = index == len(phases) - 1
+    run.state = dataclasses.replace(run.state, phase=index + 1)
+    run.save(optimizer.state() if last else {})  # the next phase starts a new solver
+    return None
+
+
+def _iterate(run: TrainingRun, step, optimizer: SGD, phase: Phase, in_phase: int):
+    """One iteration: a batch forward and backward, then one SGD step; the losses by name."""
+    cfg = run.cfg
+    indices = batch_indices(run.state.seed, run.iteration, cfg.images_per_batch, len(run.dataset))
+    batch = load_batch(run.dataset, indices, run.samples)
+    # A diverging run overflows before its loss turns NaN; the check below reports that in
+    # one clear message, NumPy's overflow warnings would only be noise.
+    with np.errstate(over="ignore", invalid="ignore"):
+        run.detector.zero_grad()
+        losses, tape = step.forward(batch, run.rng)
+        if not all(math.isfinite(v) for v in losses.values()):
+            raise TrainingDiverged(_diverged_message(run, losses, phase, in_phase))
+        step.backward(tape)
+        optimizer.lr = learning_rate(phase.schedule, in_phase)
+        optimizer.step()
+    return losses
+
+
+def _diverged_message(run: TrainingRun, losses, phase: Phase, in_phase: int) -> str:
+    kept = (
+        "no checkpoint was written"
+        if run.last_saved is None
+        else f"the last good checkpoint (iteration {run.last_saved}) is kept in "
+        f"{run.checkpoint_path}"
+    )
+    values = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
+    return (
+        f"training diverged at iteration {run.iteration + 1} ({values}); {kept}; "
+        f"try a lower learning rate (it was {learning_rate(phase.schedule, in_phase):g})"
+    )
+
+
+def _show_progress(bar, smoothed: dict[str, float], losses: dict[str, float]) -> None:
+    """Advance the bar, showing each loss as a moving average (less jumpy than the values)."""
+    for name, value in losses.items():
+        smoothed[name] = (
+            value
+            if name not in smoothed
+            else PROGRESS_SMOOTHING * smoothed[name] + (1 - PROGRESS_SMOOTHING) * value
+        )
+    bar.update(1)
+    bar.set_postfix({name: f"{value:.3f}" for name, value in smoothed.items()}, refresh=False)
+
+
+def _start_phase(run: TrainingRun, phase: Phase, first: int):
+    """The phase's step. At the phase's very start (not when resuming inside it) its
+    proposals are made and its fresh stages re-initialised, in that order; a resumed phase
+    reads its proposals back from the run folder."""
+    starting = run.iteration == first
+    proposals = None
+    if phase.given_proposals:
+        path = run.run_dir / f"proposals-{phase.name}.npz"
+        if starting:
+            images = _phase_images(run, first, phase.iterations)
+            proposals = _make_proposals(run, images)
+            _save_proposals(path, proposals)
+        else:
+            proposals = _load_proposals(path)
+    if starting and phase.fresh:
+        det = run.detector
+        fresh = Detector(
+            run.cfg, det.num_classes, seed=run.state.seed + phase.seed_offset, dtype=det.dtype
+        )
+        for name, param in det.params.items():
+            if name.split(".", 1)[0] in phase.fresh:
+                param[...] = fresh.params[name]
+    frozen = set(STAGES) - set(phase.trains)
+    return phase.step(run.detector, frozen=frozen, proposals=proposals)
+
+
+def _phase_images(run: TrainingRun, first: int, iterations: int) -> list[int]:
+    """Every dataset index the iterations of a phase load (the order is seeded)."""
+    cfg = run.cfg
+    return sorted(
+        {
+            int(i)
+            for it in range(first, first + iterations)
+            for i in batch_indices(run.state.seed, it, cfg.images_per_batch, len(run.dataset))
+        }
+    )
+
+
+def _make_proposals(run: TrainingRun, indices: list[int]) -> dict[int, np.ndarray]:
+    """Proposals of each image (F15, F16, training top-N) from the network as it is now."""
+    det = run.detector
+    out = {}
+    for index in indices:
+        batch = load_batch(run.dataset, np.array([index]), run.samples)
+        features, _ = det.features(batch.images)
+        rpn_out, _ = det.rpn.forward(features)
+        (proposals,) = det.rpn.propose(rpn_out, batch.images.shape[1:3], train=True)
+        out[index] = proposals.boxes
+    return out
+
+
+def _save_proposals(path: Path, proposals: dict[int, np.ndarray]) -> None:
+    with atomic_write(path) as f:
+        np.savez(f, **{f"image/{index}": boxes for index, boxes in proposals.items()})
+
+
+def _load_proposals(path: Path) -> dict[int, np.ndarray]:
+    if not path.is_file():
+        raise ValueError(
+            f"the run stopped inside a phase whose proposals file {str(path)!r} is missing; "
+            "start the run again"
+        )
+    with np.load(path, allow_pickle=False) as archive:
+        return {int(key.split("/", 1)[1]): archive[key] for key in archive.files}

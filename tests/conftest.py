@@ -51,6 +51,7 @@ def run_dir(tmp_path_factory):
     from minirpn.checkpoint import Checkpoint, save_checkpoint
     from minirpn.data import TOY_CLASS_NAMES
     from minirpn.model import Detector
+    from minirpn.run_state import RunState
     from minirpn.runs import CHECKPOINT_NAME
 
     path = tmp_path_factory.mktemp("run")
@@ -64,12 +65,13 @@ def run_dir(tmp_path_factory):
             momentum={},
             iteration=0,
             rng_state=np.random.default_rng(0).bit_generator.state,
-            extra={
-                "seed": 0,
-                "class_names": list(TOY_CLASS_NAMES),
-                "loss_history": [],
-                "train_seconds": 0.0,
-            },
+            run=RunState(
+                seed=0,
+                scheme="approximate-joint",
+                data=None,
+                class_names=TOY_CLASS_NAMES,
+                category_ids=tuple(range(1, len(TOY_CLASS_NAMES) + 1)),
+            ),
         ),
     )
     return path
@@ -82,3 +84,13 @@ def run_main(capsys, *argv):
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory):
+    """A COCO data folder of six 80 x 80 toy training images: quick training runs."""
+    from minirpn.data import make_toy_data
+
+    root = tmp_path_factory.mktemp("small_data")
+    make_toy_data(root / "train", "train", num_images=6, seed=2, image_size=80)
+    return root

@@ -1,11 +1,26 @@
 """Checkpoints: round trip, atomic writes, and refusal of pickled or corrupt files."""
 
+import json
+
 import numpy as np
 import numpy.lib.format
 import pytest
 
 from minirpn import Config
 from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from minirpn.run_state import RunState
+
+RUN = RunState(
+    seed=3,
+    scheme="alternating",
+    data="/data/shapes",
+    class_names=("cat", "dog"),
+    category_ids=(17, 90),
+    loss_names=("rpn_cls", "rpn_reg", "cls", "reg"),
+    loss_history=((1.0, 0.5, 0.25, 0.125),),
+    train_seconds=2.5,
+    phase=1,
+)
 
 
 def make_checkpoint(iteration=7, fill=1.0):
@@ -22,7 +37,7 @@ def make_checkpoint(iteration=7, fill=1.0):
         momentum=momentum,
         iteration=iteration,
         rng_state=rng.bit_generator.state,
-        extra={"seed": 3, "loss_history": [[1.0, 0.5, 0.25, 0.125]]},
+        run=RUN,
     )
 
 
@@ -30,7 +45,7 @@ def assert_same(a: Checkpoint, b: Checkpoint):
     assert a.config == b.config
     assert a.iteration == b.iteration
     assert a.rng_state == b.rng_state
-    assert a.extra == b.extra
+    assert a.run == b.run
     for mine, theirs in ((a.params, b.params), (a.momentum, b.momentum)):
         assert mine.keys() == theirs.keys()
         for name in mine:
@@ -103,24 +118,58 @@ def test_foreign_npz_and_missing_file(tmp_path):
         load_checkpoint(tmp_path / "nowhere.npz")
 
 
-def test_version_1_checkpoints_are_converted_to_the_stage_names(tmp_path):
-    """Before the stages became objects, the second stage's parameters were "head.*"."""
+OLD_EXTRA = {"seed": 3, "class_names": ["cat", "dog"], "loss_history": [[1.0, 0.5, 0.25, 0.125]]}
+
+
+def as_old_version(path, version, extra=OLD_EXTRA):
+    """Rewrite the checkpoint at ``path`` as format ``version`` (1 or 2) wrote it: a free-form
+    ``extra`` object instead of the run state."""
+    rewrite(
+        path,
+        format_version=np.array(version, dtype=np.int64),
+        run_state=None,
+        extra=np.array(json.dumps(extra)),
+    )
+
+
+def test_versions_1_and_2_are_converted_to_the_stage_names_and_a_run_state(tmp_path):
+    """Before the stages became objects, the second stage's parameters were "head.*"; before
+    the run state, a free-form ``extra`` held the four losses of a two-stage step unnamed."""
     path = tmp_path / "old.npz"
     save_checkpoint(path, make_checkpoint())
-    with np.load(path) as archive:
-        entries = {key: archive[key] for key in archive.files}
-    entries["format_version"] = np.array(1, dtype=np.int64)
-    np.savez(path, **entries)
+    as_old_version(path, 1)
     state = load_checkpoint(path)
     assert set(state.params) == {"backbone.0.weight", "roi_head.cls.bias"}
     assert set(state.momentum) == {"backbone.0.weight", "roi_head.cls.bias"}
     np.testing.assert_array_equal(state.params["roi_head.cls.bias"], np.arange(5))
-    # A version-2 file keeps its names as they are, "head." included.
+    # The toy data's category ids are the labels; no scheme was joint training; phase 0.
+    assert state.run == RunState(
+        seed=3,
+        scheme="approximate-joint",
+        data=None,
+        class_names=("cat", "dog"),
+        category_ids=(1, 2),
+        loss_names=("rpn_cls", "rpn_reg", "cls", "reg"),
+        loss_history=((1.0, 0.5, 0.25, 0.125),),
+    )
+    # A version-2 file keeps its parameter names as they are, "head." included, and its
+    # extra's scheme, data and category ids.
     save_checkpoint(path, make_checkpoint())
-    assert "head.cls.bias" in load_checkpoint(path).params
-    entries["format_version"] = np.array(3, dtype=np.int64)
-    np.savez(path, **entries)
-    with pytest.raises(ValueError, match="format version 3"):
+    extra = {**OLD_EXTRA, "scheme": "alternating", "data": "/d", "category_ids": [5, 9]}
+    as_old_version(path, 2, extra)
+    state = load_checkpoint(path)
+    assert "head.cls.bias" in state.params
+    assert (state.run.scheme, state.run.data, state.run.category_ids) == (
+        "alternating",
+        "/d",
+        (5, 9),
+    )
+    # An old file without the training state (no seed) is refused naming the field.
+    as_old_version(path, 2, {"class_names": ["cat", "dog"]})
+    with pytest.raises(ValueError, match=r"old.npz.*run state field seed .* got None"):
+        load_checkpoint(path)
+    rewrite(path, format_version=np.array(4, dtype=np.int64))
+    with pytest.raises(ValueError, match="format version 4, this minirpn reads version 3"):
         load_checkpoint(path)
 
 
@@ -130,7 +179,7 @@ def rewrite(path, **changes):
         entries = {k: archive[k] for k in archive.files}
     for key, value in changes.items():
         if value is None:
-            entries.pop(key)
+            entries.pop(key, None)
         else:
             entries[key] = value
     with open(path, "wb") as f:  # keep the name: np.savez would append ".npz" to a str
@@ -148,12 +197,13 @@ def test_npy_file_named_like_a_checkpoint(tmp_path):
 @pytest.mark.parametrize(
     "key, value, expected",
     [
-        ("extra", np.array('["not", "a", "dict"]'), "extra must be a JSON object, got list"),
-        ("extra", np.array("42"), "extra must be a JSON object, got int 42"),
-        ("extra", np.array("{broken"), "extra is not valid JSON"),
+        ("run_state", np.array('["a", "list"]'), "run_state must be a JSON object, got list"),
+        ("run_state", np.array("42"), "run_state must be a JSON object, got int 42"),
+        ("run_state", np.array("{broken"), "run_state is not valid JSON"),
+        ("run_state", None, "missing entries ['run_state']"),
         ("rng_state", np.array("null"), "rng_state must be a JSON object, got NoneType"),
         ("format_version", np.array("one"), "format_version must be an integer, got 'one'"),
-        ("format_version", np.array(3), "format version 3"),
+        ("format_version", np.array(7), "format version 7"),
         ("iteration", np.array(1.5), "iteration must be an integer, got 1.5"),
         ("iteration", np.array(-3), "negative iteration -3"),
         ("config", np.array(3), "config must be a JSON string"),
@@ -180,3 +230,42 @@ def test_a_bad_config_in_a_checkpoint_names_the_file_and_the_field(tmp_path):
     rewrite(path, config=np.array(text))
     with pytest.raises(ValueError, match=r"checkpoint.npz.*max_iters.*'many'"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        ("seed", "x", "run state field seed must be a non-negative int, got 'x'"),
+        ("seed", True, "run state field seed must be a non-negative int, got True"),
+        ("data", 5, "run state field data must be a non-empty string, got 5"),
+        ("class_names", [], "run state field class_names is empty"),
+        ("class_names", [None, "dog"], "class_names must be a list of non-empty strings"),
+        ("category_ids", [1], "category_ids must be 2 distinct ints"),
+        ("loss_history", [[1.0]], r"loss_history\[0\] must be a row of 4 numbers"),
+        ("train_seconds", -1.0, "train_seconds must be a finite number >= 0"),
+        ("phase", 1.5, "run state field phase must be a non-negative int"),
+        ("surprise", 1, r"unknown fields \['surprise'\]"),
+    ],
+)
+def test_a_bad_run_state_field_is_named(tmp_path, field, value, expected):
+    path = tmp_path / "checkpoint.npz"
+    save_checkpoint(path, make_checkpoint())
+    rewrite(path, run_state=np.array(json.dumps({**RUN.to_dict(), field: value})))
+    with pytest.raises(ValueError, match=rf"checkpoint.npz.*{expected}"):
+        load_checkpoint(path)
+
+
+def test_weights_momentum_and_generator_state_are_checked(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    checkpoint = make_checkpoint()
+    nan = np.full((4, 3, 3, 3), np.nan, np.float32)
+    for changes, expected in (
+        ({"param/backbone.0.weight": nan}, "parameter backbone.0.weight has non-finite values"),
+        ({"momentum/nowhere": np.zeros(2)}, r"momentum for parameters that do not exist"),
+        ({"momentum/head.cls.bias": np.zeros(4)}, r"momentum/head.cls.bias must be finite"),
+        ({"rng_state": np.array("{}")}, "rng_state is not a generator state"),
+    ):
+        save_checkpoint(path, checkpoint)
+        rewrite(path, **changes)
+        with pytest.raises(ValueError, match=rf"checkpoint.npz.*{expected}"):
+            load_checkpoint(path)

@@ -14,6 +14,7 @@ from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from minirpn.cli import EXIT_ERROR, EXIT_USAGE
 from minirpn.data import TOY_CLASS_NAMES, CocoDataset, Sample, ToyShapes, write_coco
 from minirpn.model import Detector
+from minirpn.run_state import RunState
 from minirpn.runs import CHECKPOINT_NAME, load_run
 
 
@@ -86,12 +87,20 @@ def test_missing_and_corrupt_checkpoints(tmp_path, capsys):
     assert_one_line_error(code, err, EXIT_ERROR, "not a readable minirpn checkpoint")
 
 
-def test_resume_needs_training_state(tmp_path, run_dir, capsys):
-    """A checkpoint with weights but no seed / loss history can be evaluated, not resumed."""
-    state = load_checkpoint(run_dir / CHECKPOINT_NAME)
-    save_checkpoint(tmp_path / CHECKPOINT_NAME, state._replace(extra={"class_names": ["a"] * 4}))
-    code, _, err = run_main(capsys, "train", "--resume", tmp_path, "--no-progress")
-    assert_one_line_error(code, err, EXIT_ERROR, "no training state", "'seed'")
+def test_an_old_checkpoint_without_training_state_is_refused_naming_the_field(
+    tmp_path, run_dir, capsys
+):
+    """A version-2 checkpoint whose free-form state has no seed: its run state is checked whole
+    on load, so resuming and evaluating it are refused naming the file and the field."""
+    with np.load(run_dir / CHECKPOINT_NAME) as archive:
+        entries = {k: archive[k] for k in archive.files if k != "run_state"}
+    entries["format_version"] = np.array(2)
+    entries["extra"] = np.array(json.dumps({"class_names": ["a"] * 4}))
+    with open(tmp_path / CHECKPOINT_NAME, "wb") as f:
+        np.savez(f, **entries)
+    for argv in (("train", "--resume", tmp_path, "--no-progress"), ("eval", "--run", tmp_path)):
+        code, _, err = run_main(capsys, *argv)
+        assert_one_line_error(code, err, EXIT_ERROR, CHECKPOINT_NAME, "run state field seed")
 
 
 def test_bad_command_lines_are_usage_errors(tmp_path, capsys):
@@ -122,6 +131,16 @@ def test_console_script_error_has_no_traceback(tmp_path):
         timeout=120,
     )
     assert_one_line_error(proc.returncode, proc.stderr, EXIT_ERROR, "checkpoint")
+
+
+def test_the_command_chooses_its_blas_threads_before_numpy_loads():
+    """OPENBLAS_NUM_THREADS counts only if set before NumPy loads, so importing the package
+    and its command line must not import NumPy (when Config imported the RoI layers, it did:
+    training ran two BLAS threads, 3-6x slower on a busy two-core machine)."""
+    code = "import sys, minirpn.cli; print(sorted(m for m in sys.modules if 'numpy' in m)[:3])"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
 
 
 def test_train_writes_the_run_folder(tmp_path, capsys):
@@ -295,7 +314,13 @@ def rigged_run(path, category_ids):
             momentum={},
             iteration=0,
             rng_state=np.random.default_rng(0).bit_generator.state,
-            extra={"class_names": list(CATS_AND_DOGS), "category_ids": list(category_ids)},
+            run=RunState(
+                seed=0,
+                scheme="approximate-joint",
+                data=None,
+                class_names=CATS_AND_DOGS,
+                category_ids=tuple(category_ids),
+            ),
         ),
     )
     return path
@@ -409,7 +434,7 @@ def test_roi_op_option_reaches_the_config_and_cannot_change_on_resume(
     code, _, err = run_main(
         capsys, "train", "--scheme", "non-approximate-joint", "--roi-op", "pool"
     )
-    assert_one_line_error(code, err, EXIT_USAGE, "needs --roi-op align")
+    assert_one_line_error(code, err, EXIT_USAGE, "needs a --roi-op with a gradient", "(align)")
 
 
 def test_scheme_choices_follow_the_registry(tmp_path, capsys, monkeypatch):

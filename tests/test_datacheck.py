@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from minirpn.data import CocoDataset, DataError, ToyShapes, make_toy_data, open_folder
-from minirpn.datacheck import MAX_REPORTED, check_batch, check_data_folder, check_dataset
+from minirpn.datacheck import MAX_REPORTED, check_data_folder, check_dataset
 
 
 def png(path, width=40, height=30):
@@ -123,50 +123,6 @@ def test_good_toy_folders_pass_in_both_layouts(tmp_path):
 def test_a_folder_in_neither_layout(tmp_path):
     with pytest.raises(ValueError, match="neither a COCO folder .* nor a Pascal VOC folder"):
         check_data_folder(tmp_path, progress=False)
-
-
-# ------------------------------------------------------------------------- check_batch
-
-IMAGES = np.zeros((2, 16, 16, 3), np.uint8)
-BOXES = [np.array([[1, 1, 5, 5.0]]), np.zeros((0, 4))]
-LABELS = [np.array([1]), np.zeros(0, np.int64)]
-
-
-@pytest.mark.parametrize(
-    "images, boxes, labels, error, message",
-    [
-        (IMAGES[0], BOXES[:1], LABELS[:1], ValueError, r"shape \(16, 16, 3\).*images\[None\]"),
-        (
-            IMAGES,
-            BOXES[:1],
-            LABELS,
-            ValueError,
-            r"gt_boxes must hold one array per image .*\(2\), got 1",
-        ),
-        (IMAGES, BOXES, LABELS[:1], ValueError, r"gt_labels must hold .*\(2\), got 1"),
-        (IMAGES, np.zeros((2, 1, 4)), LABELS, TypeError, "gt_boxes must be a list"),
-        (IMAGES.astype(np.int32), BOXES, LABELS, TypeError, "dtype int32"),
-        (IMAGES, [np.array([[1, 1, np.nan, 5]]), BOXES[1]], LABELS, ValueError, r"gt_boxes\[0\]"),
-        (IMAGES, [np.array([1, 1, 5, 5]), BOXES[1]], LABELS, ValueError, r"gt_boxes\[0\].*\(4,\)"),
-        (IMAGES, BOXES, [np.array([1, 2]), LABELS[1]], ValueError, r"gt_labels\[0\] must be 1"),
-    ],
-)
-def test_check_batch_names_the_argument_and_the_value(images, boxes, labels, error, message):
-    with pytest.raises(error, match=message):
-        check_batch(images, boxes, labels)
-    check_batch(IMAGES, BOXES, LABELS)  # the good batch passes
-
-
-def test_the_training_scheme_checks_its_batch():
-    from minirpn import Config
-    from minirpn.model import Detector
-    from minirpn.schemes import ApproximateJoint
-
-    scheme = ApproximateJoint(Detector(Config.tiny(), num_classes=2))
-    with pytest.raises(ValueError, match="gt_boxes must hold one array per image"):
-        scheme.forward(IMAGES, BOXES[:1], LABELS[:1], np.random.default_rng(0))
-    with pytest.raises(ValueError, match=r"images\[None\]"):
-        scheme.forward(IMAGES[0], BOXES, LABELS, np.random.default_rng(0))
 
 
 def test_difficult_boxes_are_not_training_boxes(tmp_path):

@@ -5,7 +5,9 @@ import pytest
 
 from minirpn import Config
 from minirpn.backbone import FLOAT_PIXEL_SLACK, check_images, preprocess
+from minirpn.batching import Batch
 from minirpn.gradcheck import numerical_gradient, relative_error
+from minirpn.ground_truth import GroundTruth
 from minirpn.model import Detector
 from minirpn.proposal import proposal_layer
 from minirpn.receptive_field import receptive_field
@@ -17,21 +19,22 @@ IMAGE_SIZE = 64  # an 8 x 8 feature map: small enough for finite differences of 
 
 
 def scene(rng):
-    """Two 64 x 64 noise images, each with two ground-truth boxes."""
+    """A batch of two 64 x 64 noise images, each with two ground-truth boxes."""
     images = rng.uniform(0.0, 1.0, size=(2, IMAGE_SIZE, IMAGE_SIZE, 3))
-    boxes = [
-        np.array([[4.0, 6.0, 30.0, 26.0], [30.0, 28.0, 60.0, 62.0]]),
-        np.array([[10.0, 8.0, 24.0, 50.0], [34.0, 10.0, 58.0, 30.0]]),
+    targets = [
+        GroundTruth(np.array([[4.0, 6.0, 30.0, 26.0], [30.0, 28.0, 60.0, 62.0]]), np.array([1, 3])),
+        GroundTruth(
+            np.array([[10.0, 8.0, 24.0, 50.0], [34.0, 10.0, 58.0, 30.0]]), np.array([2, 1])
+        ),
     ]
-    labels = [np.array([1, 3]), np.array([2, 1])]
-    return images, boxes, labels
+    return Batch(images, targets, np.arange(2))
 
 
 def test_whole_model_gradient_check_float64():
     """Analytic gradients of rpn_cls + rpn_reg + cls + reg against centred differences.
 
     Float64, fixed seed. The sampled anchors and RoIs are computed once and then held
-    fixed (``targets=``): that is exactly what approximate joint training (F20) treats as
+    fixed (``samples=``): that is exactly what approximate joint training (F20) treats as
     constant, and it makes the loss a smooth function of the weights except at ReLU and
     max-pooling kinks. For every parameter tensor we check the entries with the largest
     analytic gradient (so the comparison is not swamped by rounding noise of entries
@@ -43,7 +46,7 @@ def test_whole_model_gradient_check_float64():
     all errors are below ~1e-8; a wrong backward gives > 1e-2.
     """
     rng = np.random.default_rng(0)
-    images, boxes, labels = scene(rng)
+    batch = scene(rng)
     cfg = Config.tiny(roi_batch_size=16)
     detector = Detector(cfg, NUM_CLASSES, seed=1, dtype=np.float64)
     # Larger weights than the Gaussian 0.01 init, so that every layer's gradient is
@@ -51,16 +54,16 @@ def test_whole_model_gradient_check_float64():
     for param in detector.params.values():
         param += rng.normal(0.0, 0.05, size=param.shape)
 
-    scheme = ApproximateJoint(detector)
+    step = ApproximateJoint(detector)
     detector.zero_grad()
-    losses = scheme.forward(images, boxes, labels, np.random.default_rng(5))
-    targets = scheme.last_targets
-    assert (targets.roi_targets.labels > 0).any(), "the check needs foreground RoIs"
-    scheme.backward()
+    losses, tape = step.forward(batch, np.random.default_rng(5))
+    samples = tape.samples
+    assert (samples.roi_targets.labels > 0).any(), "the check needs foreground RoIs"
+    step.backward(tape)
     analytic = {name: grad.copy() for name, grad in detector.grads.items()}
 
     def total_loss():
-        out = scheme.forward(images, boxes, labels, None, targets=targets)
+        out, _ = step.forward(batch, None, samples=samples)
         return sum(out[name] for name in LOSS_NAMES)
 
     assert total_loss() == pytest.approx(sum(losses.values()), rel=1e-12)
@@ -84,7 +87,7 @@ def test_whole_model_gradient_check_float64():
 def test_anchors_sit_on_receptive_field_centres():
     detector = Detector(Config.tiny(), NUM_CLASSES)
     rf = receptive_field(detector.backbone)
-    anchors = detector.anchors(3, 5).reshape(3, 5, -1, 4)  # (h, w, A, 4)
+    anchors = detector.rpn.anchors(3, 5).reshape(3, 5, -1, 4)  # (h, w, A, 4)
     centres_x = (anchors[..., 0] + anchors[..., 2]) / 2
     centres_y = (anchors[..., 1] + anchors[..., 3]) / 2
     np.testing.assert_allclose(
@@ -101,8 +104,8 @@ def test_anchors_sit_on_receptive_field_centres():
 def test_anchor_center_moves_every_anchor_by_the_same_offset():
     """``cfg.anchor_center`` = 0 puts the anchors on the cells' corners (torchvision's
     choice): every anchor shifts by -4 px in x and y from the receptive-field centres."""
-    centred = Detector(Config.tiny(), NUM_CLASSES).anchors(3, 5)
-    corners = Detector(Config.tiny(anchor_center=0.0), NUM_CLASSES).anchors(3, 5)
+    centred = Detector(Config.tiny(), NUM_CLASSES).rpn.anchors(3, 5)
+    corners = Detector(Config.tiny(anchor_center=0.0), NUM_CLASSES).rpn.anchors(3, 5)
     np.testing.assert_array_equal(corners, centred - 4.0)
     # Cell (0, 0)'s square anchor of scale 2 (16 px): (-8, -8, 8, 8).
     square = Config.tiny().anchor_ratios.index(1.0) * 3  # ratio-major order, scale 2 first
@@ -220,43 +223,44 @@ def test_preprocess_layout_and_scale():
 
 def test_loss_terms_are_finite_and_nan_input_gives_nan_losses():
     rng = np.random.default_rng(3)
-    images, boxes, labels = scene(rng)
-    scheme = ApproximateJoint(Detector(Config.tiny(), NUM_CLASSES))
-    images = images.astype(np.float32)
-    losses = scheme.forward(images, boxes, labels, np.random.default_rng(0))
-    assert set(losses) == set(LOSS_NAMES) and all(np.isfinite(v) for v in losses.values())
-    # A diverging run: weights overflowed to infinity give NaN losses, not an exception.
-    scheme.detector.params["rpn.conv.weight"][0, 0, 0, 0] = np.inf
+    batch = scene(rng)
+    step = ApproximateJoint(Detector(Config.tiny(), NUM_CLASSES))
+    batch = batch._replace(images=batch.images.astype(np.float32))
+    losses, tape = step.forward(batch, np.random.default_rng(0))
+    assert tuple(losses) == LOSS_NAMES and all(np.isfinite(v) for v in losses.values())
+    # A diverging run: weights overflowed to infinity give NaN losses, not an exception,
+    # and no tape to run backward on.
+    step.detector.params["rpn.conv.weight"][0, 0, 0, 0] = np.inf
     with np.errstate(invalid="ignore", over="ignore"):
-        losses = scheme.forward(images, boxes, labels, np.random.default_rng(0))
-    assert all(np.isnan(v) for v in losses.values())
-    with pytest.raises(RuntimeError, match="forward"):
-        scheme.backward()
+        losses, tape = step.forward(batch, np.random.default_rng(0))
+    assert all(np.isnan(v) for v in losses.values()) and tape is None
+    with pytest.raises(RuntimeError, match="needs the tape of a successful forward"):
+        step.backward(tape)
 
 
 def test_bad_training_input_is_named():
-    """D6: NaN or wrongly scaled pixels, a short box list, a missing batch axis."""
+    """D6: NaN or wrongly scaled pixels, a short target list, a missing batch axis."""
     rng = np.random.default_rng(3)
-    images, boxes, labels = scene(rng)
-    scheme = ApproximateJoint(Detector(Config.tiny(), NUM_CLASSES))
-    nan_images = images.copy()
+    batch = scene(rng)
+    step = ApproximateJoint(Detector(Config.tiny(), NUM_CLASSES))
+    nan_images = batch.images.copy()
     nan_images[1, 5, 6, 2] = np.nan
     with pytest.raises(
         ValueError, match=r"images has a non-finite pixel value nan at index \(1, 5, 6, 2\)"
     ):
-        scheme.forward(nan_images, boxes, labels, rng)
+        step.forward(batch._replace(images=nan_images), rng)
     with pytest.raises(
         ValueError, match=r"values in \[0, 25[0-9.]*\]; float pixels must lie in \[0, 1\]"
     ):
-        scheme.forward(images * 255.0, boxes, labels, rng)
+        step.forward(batch._replace(images=batch.images * 255.0), rng)
     with pytest.raises(
-        ValueError, match=r"gt_boxes must hold one array per image of the batch \(2\), got 1"
+        ValueError, match=r"targets must hold one GroundTruth per image of the batch \(2\), got 1"
     ):
-        scheme.forward(images, boxes[:1], labels, rng)
+        step.forward(batch._replace(targets=batch.targets[:1]), rng)
     with pytest.raises(
         ValueError, match=r"images must have shape \(B, H, W, 3\), got shape \(64, 64, 3\)"
     ):
-        scheme.forward(images[0], boxes, labels, rng)
+        step.forward(batch._replace(images=batch.images[0]), rng)
 
 
 def test_float64_model_keeps_float64():
@@ -281,11 +285,9 @@ def test_detect_applies_the_class_specific_deltas_of_the_winning_class():
     np.testing.assert_allclose(scores, np.exp(5.0) / (np.exp(5.0) + 3.0), rtol=1e-5)
 
     # Each detection is a proposal moved by t = bias * stds = (0.1, -0.05, 0.5 * 0.2, 0) (F10).
-    features = detector.backbone.forward(preprocess(image[None]))
-    scores_rpn, deltas_rpn = detector.rpn.forward(features)
-    proposals, _ = proposal_layer(
-        scores_rpn, deltas_rpn, detector.anchors(*features.shape[2:]), (64, 96), cfg, train=False
-    )
+    (features,), _ = detector.features(image[None])
+    (scores_rpn,), (deltas_rpn,), (anchors,) = detector.rpn.forward([features])[0]
+    proposals, _ = proposal_layer(scores_rpn, deltas_rpn, anchors, (64, 96), cfg, train=False)
     width = proposals[:, 2] - proposals[:, 0]
     height = proposals[:, 3] - proposals[:, 1]
     centre_x = proposals[:, 0] + width / 2 + 0.1 * width
@@ -381,3 +383,63 @@ def test_postprocess_keeps_exactly_test_max_detections_best_first():
     assert len(scores) == 3 and np.all(np.diff(scores) < 0)
     boxes, _, _ = rigged(proposals[:3], logits[:3], test_max_detections=3, test_score_thresh=0.3)
     assert len(boxes) == 3
+
+
+# --------------------------------------------------------------- nothing stays behind (issue 20)
+
+
+def held_arrays(root):
+    """Every ndarray reachable from ``root`` through object attributes, dicts, lists, tuples
+    and sets: ``{id: (path, array)}``, and the minirpn objects visited on the way."""
+    found, visited = {}, {}
+
+    def visit(item, path):
+        if isinstance(item, np.ndarray):
+            found[id(item)] = (path, item)
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                visit(value, f"{path}[{key!r}]")
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            for i, value in enumerate(item):
+                visit(value, f"{path}[{i}]")
+        elif type(item).__module__.startswith("minirpn") and id(item) not in visited:
+            visited[id(item)] = item
+            for name, value in vars(item).items():
+                visit(value, f"{path}.{name}")
+
+    visit(root, "detector")
+    return found, visited
+
+
+def test_after_detect_no_layer_or_stage_holds_an_array_but_its_parameters_and_gradients():
+    """Issue 20: inference keeps nothing (no im2col columns, no ReLU masks, no anchors or
+    proposals) on the model once ``detect`` returns; a layer that kept its last cache on
+    itself (``self._last = cols``) is caught."""
+    detector = Detector(Config.tiny(), NUM_CLASSES).eval()
+    image = np.random.default_rng(0).integers(0, 256, size=(96, 80, 3), dtype=np.uint8)
+    _, visited = held_arrays(detector)
+    boxes, _, _ = detector.detect(image)
+    found, after = held_arrays(detector)
+    allowed = {id(a) for a in (*detector.params.values(), *detector.grads.values())}
+    stray = sorted(path for key, (path, _) in found.items() if key not in allowed)
+    assert not stray, f"arrays left on the model after detect: {stray}"
+    # The walk reached every layer, down to the RoI layer and the ReLUs.
+    layers = [
+        *detector.backbone.layers,
+        *detector.rpn.head.children.values(),
+        *detector.roi_head.children.values(),
+    ]
+    assert all(id(layer) in after for layer in layers) and after.keys() == visited.keys()
+    assert len(found) == 2 * len(detector.params)
+
+
+def test_detect_with_no_proposal_gives_zero_detections():
+    """Issue 21 R10: no proposal survives the minimum size (200 px on a 128 px image): zero
+    RoIs reach the head, which gives zero detections of the documented shapes and dtypes."""
+    for roi_op in ("pool", "align"):
+        detector = Detector(Config.tiny(rpn_min_size=200.0, roi_op=roi_op), NUM_CLASSES).eval()
+        image = np.random.default_rng(0).integers(0, 256, size=(128, 128, 3), dtype=np.uint8)
+        boxes, scores, labels = detector.detect(image)
+        assert (boxes.shape, boxes.dtype) == ((0, 4), np.float32)
+        assert (scores.shape, scores.dtype) == ((0,), np.float32)
+        assert (labels.shape, labels.dtype) == ((0,), np.int64)

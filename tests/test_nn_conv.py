@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from minirpn.gradcheck import numerical_gradient, relative_error
 from minirpn.nn import conv2d_backward, conv2d_forward
-from minirpn.nn.naive import conv2d as naive_conv2d
+from minirpn.nn.reference import conv2d as naive_conv2d
 
 # (N, C, H, W), (F, kH, kW), stride, padding
 CASES = [

@@ -38,11 +38,11 @@ def test_linear_bad_inputs():
 def check_layer_gradients(layer, x, dout):
     """Compare ``layer``'s dx and accumulated parameter grads with centred differences."""
     layer.zero_grad()
-    layer.forward(x)
-    dx = layer.backward(dout)
+    _, cache = layer.forward(x)
+    dx = layer.backward(dout, cache)
 
     def f():
-        return np.sum(layer.forward(x) * dout)
+        return np.sum(layer.forward(x)[0] * dout)
 
     assert relative_error(dx, numerical_gradient(f, x)) < 1e-6
     for name, param, grad in layer.named_parameters():
@@ -54,7 +54,7 @@ def test_conv2d_layer_gradients():
     layer = nn.Conv2d(2, 3, (3, 2), stride=2, padding=(1, 0), init="he", rng=rng, dtype=np.float64)
     layer.params["bias"][...] = rng.standard_normal(3)  # a non-zero bias shows up in the check
     x = rng.standard_normal((2, 2, 7, 6))
-    check_layer_gradients(layer, x, rng.standard_normal(layer.forward(x).shape))
+    check_layer_gradients(layer, x, rng.standard_normal(layer.forward(x)[0].shape))
 
 
 def test_linear_layer_gradients():
@@ -83,11 +83,13 @@ def test_sequential_gradients_through_a_small_net():
     x = rng.standard_normal((2, 2, 7, 7))  # 7 -> conv 7 -> ceil pool 4 -> (4, 1) -> 16 -> 3
     labels = np.array([0, 2])
     net.zero_grad()
-    _, dlogits = softmax_cross_entropy(net.forward(x), labels)
-    dx = net.backward(dlogits)
+    logits, caches = net.forward(x)
+    assert len(caches) == len(net)  # one cache per layer, in order
+    _, dlogits = softmax_cross_entropy(logits, labels)
+    dx = net.backward(dlogits, caches)
 
     def f():
-        return softmax_cross_entropy(net.forward(x), labels)[0]
+        return softmax_cross_entropy(net.forward(x)[0], labels)[0]
 
     assert relative_error(dx, numerical_gradient(f, x)) < 1e-6
     for name, param, grad in net.named_parameters():
@@ -120,24 +122,64 @@ def test_backward_accumulates_and_zero_grad_clears_in_place():
     layer = nn.Linear(3, 2, rng=rng, dtype=np.float64)
     x, dout = rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
     grad_array = layer.grads["weight"]
-    layer.forward(x)
-    layer.backward(dout)
+    _, cache = layer.forward(x)
+    layer.backward(dout, cache)
     once = grad_array.copy()
-    layer.forward(x)
-    layer.backward(dout)
+    _, cache = layer.forward(x)
+    layer.backward(dout, cache)
     np.testing.assert_allclose(layer.grads["weight"], 2 * once)
     layer.zero_grad()
     assert layer.grads["weight"] is grad_array and not grad_array.any()
-    with pytest.raises(RuntimeError, match="without a preceding forward"):
-        layer.backward(dout)
+
+
+def test_a_conv_applied_to_two_inputs_of_different_sizes_gets_both_contributions():
+    """Issue 20: one Conv2d on two inputs of different sizes, both caches held, one loss over
+    both outputs, both backwards called: the weight, bias and both inputs' gradients against
+    centred differences (float64). A layer that kept its cache on itself (the last call's)
+    or overwrote its gradients instead of adding fails."""
+    rng = np.random.default_rng(9)
+    conv = nn.Conv2d(2, 3, 3, stride=2, padding=1, init="he", rng=rng, dtype=np.float64)
+    conv.params["bias"][...] = rng.standard_normal(3)
+    x1, x2 = rng.standard_normal((1, 2, 7, 6)), rng.standard_normal((2, 2, 5, 9))
+    weights = rng.standard_normal(conv.forward(x1)[0].shape)
+
+    def loss():  # linear in the first output, quadratic in the second
+        return np.sum(conv.forward(x1)[0] * weights) + 0.5 * np.sum(conv.forward(x2)[0] ** 2)
+
+    y1, cache1 = conv.forward(x1)
+    y2, cache2 = conv.forward(x2)
+    assert y1.shape[2:] != y2.shape[2:]
+    conv.zero_grad()
+    dx2 = conv.backward(y2, cache2)  # d loss / d y2 = y2; the order of the calls is free
+    dx1 = conv.backward(weights, cache1)
+    assert relative_error(dx1, numerical_gradient(loss, x1)) < 1e-6
+    assert relative_error(dx2, numerical_gradient(loss, x2)) < 1e-6
+    for name, param, grad in conv.named_parameters():
+        assert relative_error(grad, numerical_gradient(loss, param)) < 1e-6, name
+
+
+def test_a_cache_belongs_to_its_own_call():
+    """Backward with the cache of another call (another input size) or with the wrong number
+    of caches is refused, and nothing is added to the gradients."""
+    rng = np.random.default_rng(10)
+    conv = nn.Conv2d(2, 3, 3, rng=rng, dtype=np.float64)
+    y1, _ = conv.forward(rng.standard_normal((1, 2, 6, 6)))
+    _, cache2 = conv.forward(rng.standard_normal((1, 2, 8, 5)))
+    with pytest.raises(ValueError, match="does not match the forward output"):
+        conv.backward(np.ones_like(y1), cache2)
+    assert not any(grad.any() for grad in conv.grads.values())
+    net = small_net(rng)
+    out, caches = net.forward(rng.standard_normal((2, 2, 7, 7)))
+    with pytest.raises(ValueError, match="caches holds 7 entries, this Sequential has 8 layers"):
+        net.backward(np.ones_like(out), caches[1:])
 
 
 def test_float32_layers_accept_a_float64_input():
     rng = np.random.default_rng(6)
     layer = nn.Conv2d(1, 2, 3, rng=rng)
     x = rng.standard_normal((1, 1, 5, 5))
-    out = layer.forward(x)
-    dx = layer.backward(np.ones_like(out))
+    out, cache = layer.forward(x)
+    dx = layer.backward(np.ones_like(out), cache)
     assert (out.dtype, dx.dtype) == (np.float64, np.float64)
     assert layer.grads["weight"].dtype == np.float32
 
@@ -145,11 +187,11 @@ def test_float32_layers_accept_a_float64_input():
 def test_dropout_layer_follows_train_and_eval():
     layer = nn.Dropout(0.5, rng=np.random.default_rng(8))
     x = np.ones((20, 30))
-    out = layer.forward(x)
+    out, cache = layer.forward(x)
     assert set(np.unique(out)) == {0.0, 2.0}
-    np.testing.assert_array_equal(layer.backward(x), out)  # same mask, same scaling
+    np.testing.assert_array_equal(layer.backward(x, cache), out)  # same mask, same scaling
     layer.eval()
-    np.testing.assert_array_equal(layer.forward(x), x)
+    np.testing.assert_array_equal(layer.forward(x)[0], x)
 
 
 def test_geometry_is_exposed_as_pairs():

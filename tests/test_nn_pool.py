@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from minirpn.gradcheck import numerical_gradient, relative_error
 from minirpn.nn import max_pool2d_backward, max_pool2d_forward
-from minirpn.nn.naive import max_pool2d as naive_max_pool2d
-from minirpn.nn.naive import pool_output_size
+from minirpn.nn.reference import max_pool2d as naive_max_pool2d
+from minirpn.nn.reference import pool_output_size
 from minirpn.receptive_field import output_size
 
 # (N, C, H, W), kernel, stride, padding, ceil_mode

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from minirpn import ops
 from minirpn.gradcheck import numerical_gradient, relative_error
 from minirpn.ops import reference
+from minirpn.ops.geometry import round_half_away_from_zero
 
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None)
 FORWARD = [ops.roi_pool, reference.roi_pool]
@@ -174,7 +175,7 @@ def test_backward_matches_finite_differences(forward, backward):
 def test_rounding_is_half_away_from_zero(x):
     # Decimal converts the float exactly and rounds it as C's round does.
     expected = float(Decimal(x).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    assert reference.round_half_away_from_zero(np.float64(x)) == expected
+    assert round_half_away_from_zero(np.float64(x)) == expected
 
 
 @pytest.mark.parametrize("corner", [0.49999999999999994, 0.5, 1.5, 2.5, -0.5])

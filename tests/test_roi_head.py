@@ -9,6 +9,7 @@ from minirpn import Config, ops
 from minirpn.gradcheck import numerical_gradient, relative_error
 from minirpn.proposal_target import proposal_targets
 from minirpn.roi_head import RoIHead, roi_head_loss
+from minirpn.roi_ops import RoIAlign, RoIPool
 
 NUM_CLASSES = 3
 CFG = Config.tiny(fc_channels=12, roi_pool_size=3, roi_batch_size=12)
@@ -44,7 +45,8 @@ def test_shapes_and_parameter_names():
         "bbox_pred.bias": (4 * (NUM_CLASSES + 1),),
     }
     features = np.zeros((1, 64, 16, 16), np.float32)
-    cls_logits, box_deltas = head.forward(features, np.array([[0, 0, 0, 64, 48]], np.float32))
+    (cls_logits, box_deltas), _ = head.forward(features, np.array([[0, 0, 0, 64, 48]], np.float32))
+    assert isinstance(head.roi_op, RoIPool) and head.roi_op.output_size == 7
     assert cls_logits.shape == (1, NUM_CLASSES + 1) and box_deltas.shape == (1, 16)
     # The new layers follow F14's Gaussian: cls_score std 0.01, bbox_pred 0.001.
     assert head.params["cls_score.weight"].std() == pytest.approx(0.01, rel=0.1)
@@ -56,7 +58,7 @@ def test_shapes_and_parameter_names():
 def test_loss_matches_the_formula_written_with_loops():
     features, rois, targets = scene()
     head = RoIHead(4, NUM_CLASSES, CFG, rng=np.random.default_rng(1), dtype=np.float64)
-    cls_logits, box_deltas = head.forward(features, rois)
+    (cls_logits, box_deltas), _ = head.forward(features, rois)
     loss = roi_head_loss(cls_logits, box_deltas, targets, CFG)
     num_rois = len(rois)
     assert (targets.labels > 0).any() and (targets.labels == 0).any()
@@ -85,14 +87,14 @@ def test_gradient_check_of_the_head_alone_float64():
         param += np.random.default_rng(2).normal(0.0, 0.3, size=param.shape)
 
     def total_loss():
-        out = roi_head_loss(*head.forward(features, rois), targets, CFG)
+        out = roi_head_loss(*head.forward(features, rois)[0], targets, CFG)
         return out.loss_cls + out.loss_reg
 
     head.zero_grad()
-    loss = roi_head_loss(*head.forward(features, rois), targets, CFG)
-    dfeatures = head.backward(loss.dcls_logits, loss.dbox_deltas)
-    with pytest.raises(RuntimeError, match="without a preceding forward"):
-        head.backward(loss.dcls_logits, loss.dbox_deltas)
+    outputs, cache = head.forward(features, rois)
+    loss = roi_head_loss(*outputs, targets, CFG)
+    dfeatures, drois = head.backward((loss.dcls_logits, loss.dbox_deltas), cache)
+    assert drois is None  # not asked for
     for name, param in head.params.items():
         numeric = numerical_gradient(total_loss, param)
         assert np.abs(numeric).max() > 1e-6, name
@@ -106,9 +108,25 @@ def test_gradient_check_of_the_head_alone_float64():
 def test_loss_refuses_targets_of_another_batch():
     features, rois, targets = scene()
     head = RoIHead(4, NUM_CLASSES, CFG, rng=np.random.default_rng(1), dtype=np.float64)
-    cls_logits, box_deltas = head.forward(features, rois[:-1])
+    (cls_logits, box_deltas), _ = head.forward(features, rois[:-1])
     with pytest.raises(ValueError, match="targets are for"):
         roi_head_loss(cls_logits, box_deltas, targets, CFG)
+
+
+def test_backward_refuses_the_cache_of_another_forward():
+    """The cache is the tape of one call: the gradients of R RoIs with the cache of a forward
+    on R - 1 are refused, and nothing is added to the gradients."""
+    features, rois, targets = scene()
+    head = RoIHead(4, NUM_CLASSES, CFG, rng=np.random.default_rng(1), dtype=np.float64)
+    loss = roi_head_loss(*head.forward(features, rois)[0], targets, CFG)
+    _, other = head.forward(features, rois[:-1])
+    head.zero_grad()
+    num_rois = len(rois)
+    with pytest.raises(
+        ValueError, match=rf"dout has shape \({num_rois}, 4\), expected \({num_rois - 1}, 4\)"
+    ):
+        head.backward((loss.dcls_logits, loss.dbox_deltas), other)
+    assert not any(grad.any() for grad in head.grads.values())
 
 
 ALIGN_CFG = dataclasses.replace(CFG, roi_op="align")
@@ -137,8 +155,9 @@ def test_align_head_uses_roi_align_and_its_gradient_check_float64():
     pool_head = RoIHead(4, NUM_CLASSES, CFG, rng=np.random.default_rng(1), dtype=np.float64)
     for name, param in pool_head.params.items():
         param[...] = head.params[name]
-    cls_align, _ = head.forward(features, rois)
-    cls_pool, _ = pool_head.forward(features, rois)
+    assert isinstance(head.roi_op, RoIAlign) and head.roi_op.sampling_ratio == 2
+    (cls_align, _), _ = head.forward(features, rois)
+    (cls_pool, _), _ = pool_head.forward(features, rois)
     assert np.abs(cls_align - cls_pool).max() > 1e-3  # the two layers really differ
     pooled = ops.roi_align(features, rois, 3, 1 / CFG.feat_stride, 2, aligned=True)
     p = head.params
@@ -147,12 +166,13 @@ def test_align_head_uses_roi_align_and_its_gradient_check_float64():
     np.testing.assert_allclose(cls_align, hidden @ p["cls_score.weight"].T + p["cls_score.bias"])
 
     def total_loss():
-        out = roi_head_loss(*head.forward(features, rois), targets, ALIGN_CFG)
+        out = roi_head_loss(*head.forward(features, rois)[0], targets, ALIGN_CFG)
         return out.loss_cls + out.loss_reg
 
     head.zero_grad()
-    loss = roi_head_loss(*head.forward(features, rois), targets, ALIGN_CFG)
-    dfeatures = head.backward(loss.dcls_logits, loss.dbox_deltas)
+    outputs, cache = head.forward(features, rois)
+    loss = roi_head_loss(*outputs, targets, ALIGN_CFG)
+    dfeatures, _ = head.backward((loss.dcls_logits, loss.dbox_deltas), cache)
     for name, param in head.params.items():
         numeric = numerical_gradient(total_loss, param)
         assert np.abs(numeric).max() > 1e-6, name
@@ -162,32 +182,35 @@ def test_align_head_uses_roi_align_and_its_gradient_check_float64():
 
 
 def test_align_head_gradient_with_respect_to_the_roi_corners():
-    """return_drois: d loss / d (x1, y1, x2, y2) against centred differences (F20)."""
+    """need_drois: d loss / d (x1, y1, x2, y2) against centred differences (F20)."""
     features, rois, targets = align_scene()
     head = align_head()
 
     def total_loss():
-        out = roi_head_loss(*head.forward(features, rois), targets, ALIGN_CFG)
+        out = roi_head_loss(*head.forward(features, rois)[0], targets, ALIGN_CFG)
         return out.loss_cls + out.loss_reg
 
     head.zero_grad()
-    loss = roi_head_loss(*head.forward(features, rois), targets, ALIGN_CFG)
-    dfeatures, drois = head.backward(loss.dcls_logits, loss.dbox_deltas, return_drois=True)
+    outputs, cache = head.forward(features, rois)
+    loss = roi_head_loss(*outputs, targets, ALIGN_CFG)
+    dout = (loss.dcls_logits, loss.dbox_deltas)
+    dfeatures, drois = head.backward(dout, cache, need_drois=True)
     assert drois.shape == rois.shape and drois.dtype == np.float64
     assert not drois[:, 0].any()  # the batch index is no coordinate
     numeric = numerical_gradient(total_loss, rois[:, 1:], h=1e-6)
     assert np.abs(numeric).max() > 1e-4
     assert relative_error(drois[:, 1:], numeric) < 1e-6
-    # The same features gradient as without the flag.
-    head.zero_grad()
-    head.forward(features, rois)
-    np.testing.assert_array_equal(head.backward(loss.dcls_logits, loss.dbox_deltas), dfeatures)
+    # The same features gradient as without the flag, from the same cache.
+    np.testing.assert_array_equal(head.backward(dout, cache).dfeatures, dfeatures)
 
 
 def test_pool_head_has_no_gradient_for_the_corners():
     features, rois, targets = scene()
     head = RoIHead(4, NUM_CLASSES, CFG, rng=np.random.default_rng(1), dtype=np.float64)
-    loss = roi_head_loss(*head.forward(features, rois), targets, CFG)
-    with pytest.raises(ValueError, match="return_drois needs roi_op 'align'.*'pool'"):
-        head.backward(loss.dcls_logits, loss.dbox_deltas, return_drois=True)
-    head.backward(loss.dcls_logits, loss.dbox_deltas)  # the forward's cache is still there
+    outputs, cache = head.forward(features, rois)
+    loss = roi_head_loss(*outputs, targets, CFG)
+    dout = (loss.dcls_logits, loss.dbox_deltas)
+    assert not head.roi_op.box_differentiable
+    with pytest.raises(ValueError, match="RoI layer 'pool' has no gradient for the box coord"):
+        head.backward(dout, cache, need_drois=True)
+    assert head.backward(dout, cache).drois is None  # the same cache, without the request

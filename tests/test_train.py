@@ -1,5 +1,6 @@
 """Training: one step by hand, it overfits two images, it resumes bit for bit, it stops cleanly."""
 
+import dataclasses
 import signal
 from pathlib import Path
 
@@ -7,14 +8,15 @@ import numpy as np
 import pytest
 
 from minirpn import Config
-from minirpn.batching import PAD_VALUE, batch_indices, load_batch
+from minirpn.batching import PAD_VALUE, Batch, batch_indices, load_batch
 from minirpn.checkpoint import load_checkpoint
 from minirpn.data import CocoDataset, Sample, make_toy_data
+from minirpn.ground_truth import GroundTruth
 from minirpn.model import Detector
 from minirpn.ops import box_iou
 from minirpn.proposal_target import ProposalTargets
 from minirpn.runs import CHECKPOINT_NAME
-from minirpn.schemes import ApproximateJoint, Targets
+from minirpn.schemes import ApproximateJoint, Samples
 from minirpn.train import TrainingDiverged, learning_rate, train
 
 QUICK = dict(max_iters=6, images_per_batch=1, warmup_iters=2, lr_steps=(4,))
@@ -87,11 +89,10 @@ def test_one_sgd_step_is_the_update_worked_by_hand(two_images, tmp_path):
     data = CocoDataset(two_images / "train")
     detector = Detector(cfg, num_classes=len(data.class_names), seed=5)
     before = {name: p.copy() for name, p in detector.params.items()}
-    images, boxes, labels = load_batch(data, batch_indices(5, 0, 2, len(data)), cache=None)
-    scheme = ApproximateJoint(detector)
+    batch = load_batch(data, batch_indices(5, 0, 2, len(data)), cache=None)
+    step = ApproximateJoint(detector)
     detector.zero_grad()
-    scheme.forward(images, boxes, labels, np.random.default_rng(5))
-    scheme.backward()
+    step.backward(step.forward(batch, np.random.default_rng(5))[1])
     for name, after in result.detector.params.items():
         p, g = before[name].astype(np.float64), detector.grads[name].astype(np.float64)
         decay = 0.01 * p if name.endswith(".weight") else 0.0
@@ -107,30 +108,33 @@ def test_a_batch_gradient_is_the_mean_of_its_images_gradients():
     cfg = Config.tiny(roi_batch_size=16)
     rng = np.random.default_rng(0)
     images = rng.uniform(0.0, 1.0, size=(2, 48, 48, 3))
-    boxes = [np.array([[4.0, 6.0, 30.0, 26.0]]), np.array([[10.0, 8.0, 24.0, 40.0]])]
-    labels = [np.array([1]), np.array([3])]
+    targets = [
+        GroundTruth(np.array([[4.0, 6.0, 30.0, 26.0]]), np.array([1])),
+        GroundTruth(np.array([[10.0, 8.0, 24.0, 40.0]]), np.array([3])),
+    ]
 
-    def gradients(images, boxes, labels, targets):
+    def gradients(batch, samples):
         detector = Detector(cfg, 3, seed=1, dtype=np.float64)
-        scheme = ApproximateJoint(detector)
+        step = ApproximateJoint(detector)
         detector.zero_grad()
-        scheme.forward(images, boxes, labels, np.random.default_rng(5), targets=targets)
-        scheme.backward()
-        return {name: g.copy() for name, g in detector.grads.items()}, scheme.last_targets
+        _, tape = step.forward(batch, np.random.default_rng(5), samples=samples)
+        step.backward(tape)
+        return {name: g.copy() for name, g in detector.grads.items()}, tape.samples
 
-    both, targets = gradients(images, boxes, labels, None)
+    both, samples = gradients(Batch(images, targets, np.arange(2)), None)
     singles = []
     for b in range(2):
-        rows = targets.rois[:, 0] == b
+        rows = samples.rois[:, 0] == b
         assert rows.sum() == 16  # equal RoI counts: the head's mean over 32 = mean of means
-        rois = targets.rois[rows].copy()
+        rois = samples.rois[rows].copy()
         rois[:, 0] = 0
-        alone = Targets(
-            targets.anchor_targets[b : b + 1],
+        alone = Samples(
+            samples.anchor_targets[b : b + 1],
             rois,
-            ProposalTargets(*(field[rows] for field in targets.roi_targets)),
+            ProposalTargets(*(field[rows] for field in samples.roi_targets)),
         )
-        singles.append(gradients(images[b : b + 1], boxes[b : b + 1], labels[b : b + 1], alone)[0])
+        batch = Batch(images[b : b + 1], targets[b : b + 1], np.arange(1))
+        singles.append(gradients(batch, alone)[0])
     for name, grad in both.items():
         assert np.abs(grad).max() > 0, name
         np.testing.assert_allclose(
@@ -138,30 +142,95 @@ def test_a_batch_gradient_is_the_mean_of_its_images_gradients():
         )
 
 
+def ctrl_c_after(stop_after):
+    """An ``on_iteration`` that presses Ctrl-C once iteration ``stop_after`` has finished."""
+
+    def press_ctrl_c(iteration, losses):
+        if iteration == stop_after:
+            signal.raise_signal(signal.SIGINT)  # the handler turns it into a clean stop
+
+    return press_ctrl_c
+
+
+def assert_same_run(a_dir, b_dir, a, b):
+    """Two finished runs (folders and TrainResults) are bit-identical: weights, loss history,
+    momentum, generator state, run state (but for the wall time) and phase proposals."""
+    for name, param in a.detector.params.items():
+        assert np.array_equal(param, b.detector.params[name]), name
+    np.testing.assert_array_equal(a.loss_history, b.loss_history)
+    first, second = (
+        load_checkpoint(a_dir / CHECKPOINT_NAME),
+        load_checkpoint(b_dir / CHECKPOINT_NAME),
+    )
+    assert first.rng_state == second.rng_state and first.iteration == second.iteration
+    untimed = dict(train_seconds=0.0)
+    assert dataclasses.replace(first.run, **untimed) == dataclasses.replace(second.run, **untimed)
+    assert first.momentum.keys() == second.momentum.keys()
+    for name in first.momentum:
+        assert np.array_equal(first.momentum[name], second.momentum[name]), name
+    proposals = sorted(p.name for p in a_dir.glob("proposals-*.npz"))
+    assert proposals == sorted(p.name for p in b_dir.glob("proposals-*.npz"))
+    for name in proposals:
+        with np.load(a_dir / name) as mine, np.load(b_dir / name) as theirs:
+            assert mine.files == theirs.files
+            for key in mine.files:
+                np.testing.assert_array_equal(mine[key], theirs[key], err_msg=f"{name}: {key}")
+
+
 @pytest.mark.kernel_sensitive  # bit-for-bit resume must hold whatever the BLAS kernel
 def test_resume_after_ctrl_c_ends_with_identical_weights(tmp_path):
     cfg = Config.tiny(**QUICK)
     straight = train(cfg, tmp_path / "straight", seed=3, progress=False)
-
-    def press_ctrl_c(iteration, losses):
-        if iteration == 3:
-            signal.raise_signal(signal.SIGINT)  # the handler turns it into a clean stop
-
-    stopped = train(cfg, tmp_path / "resumed", seed=3, progress=False, on_iteration=press_ctrl_c)
-    assert stopped.interrupted and stopped.iteration == 3
+    stopped = train(cfg, tmp_path / "resumed", seed=3, progress=False, on_iteration=ctrl_c_after(3))
+    assert stopped.interrupted and stopped.stop_signal == signal.SIGINT and stopped.iteration == 3
     assert load_checkpoint(tmp_path / "resumed" / CHECKPOINT_NAME).iteration == 3
     # resume=True takes config and seed from the checkpoint, whatever is passed here.
     resumed = train(Config.tiny(), tmp_path / "resumed", seed=99, resume=True, progress=False)
     assert resumed.iteration == 6 and not resumed.interrupted
+    assert_same_run(tmp_path / "straight", tmp_path / "resumed", straight, resumed)
 
-    for name, param in straight.detector.params.items():
-        assert np.array_equal(param, resumed.detector.params[name]), name
-    np.testing.assert_array_equal(straight.loss_history, resumed.loss_history)
-    a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)
-    b = load_checkpoint(tmp_path / "resumed" / CHECKPOINT_NAME)
-    assert a.rng_state == b.rng_state
-    for name in a.momentum:
-        assert np.array_equal(a.momentum[name], b.momentum[name]), name
+
+# Alternating training in 3 + 2 + 3 + 2 iterations: phase 1 runs iterations 1-3, phase 2
+# iterations 4-5, phase 3 iterations 6-8 and phase 4 iterations 9-10.
+ALTERNATING = dict(
+    max_iters=10, alternating_iters=(3, 2, 3, 2), images_per_batch=1, warmup_iters=2,
+    lr_steps=(8,), roi_batch_size=16,
+)  # fmt: skip
+PHASE_ENDS = (3, 5, 8, 10)
+
+
+@pytest.fixture(scope="module")
+def alternating_straight(small_data, tmp_path_factory):
+    """An uninterrupted alternating run: its folder and its TrainResult."""
+    run_dir = tmp_path_factory.mktemp("alternating_straight")
+    cfg = Config.tiny(**ALTERNATING)
+    result = train(cfg, run_dir, data=small_data, seed=4, scheme="alternating", progress=False)
+    return run_dir, result
+
+
+@pytest.mark.parametrize("stop_after", [1, 3, 4, 5, 6, 7, 8, 9, 10])
+def test_alternating_training_interrupted_in_any_phase_resumes_bit_identically(
+    small_data, alternating_straight, tmp_path, stop_after
+):
+    """Ctrl-C after iteration ``stop_after``: at a phase's first iteration (1, 4, 6, 9), in
+    its middle (7) or at its last (3, 5, 8, 10). The checkpoint names the phase the next
+    iteration belongs to; the resumed run ends bit-identical to the uninterrupted one
+    (issue 20: an alternating run resumes in whatever phase it stopped)."""
+    straight_dir, straight = alternating_straight
+    cfg = Config.tiny(**ALTERNATING)
+    stopped = train(
+        cfg, tmp_path, data=small_data, seed=4, scheme="alternating", progress=False,
+        on_iteration=ctrl_c_after(stop_after),
+    )  # fmt: skip
+    assert stopped.iteration == stop_after
+    assert stopped.interrupted == (stop_after < cfg.max_iters)
+    saved = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    next_phase = sum(end <= stop_after for end in PHASE_ENDS)  # the phase of iteration + 1
+    assert (saved.iteration, saved.run.phase) == (stop_after, next_phase)
+    assert len(saved.run.loss_history) == stop_after
+    resumed = train(Config.tiny(), tmp_path, seed=99, resume=True, progress=False)
+    assert resumed.iteration == cfg.max_iters and not resumed.interrupted
+    assert_same_run(straight_dir, tmp_path, straight, resumed)
 
 
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -171,7 +240,8 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_pa
     good = load_checkpoint(tmp_path / CHECKPOINT_NAME)
     assert good.iteration >= 1
     assert all(np.isfinite(p).all() for p in good.params.values())
-    assert all(np.isfinite(row).all() for row in good.extra["loss_history"])
+    assert len(good.run.loss_history) == good.iteration
+    assert all(np.isfinite(row).all() for row in good.run.loss_history)
 
 
 def test_learning_rate_warm_up_then_steps():
@@ -205,9 +275,10 @@ def test_images_of_different_sizes_are_padded_bottom_right():
     wide = Sample(
         np.full((8, 16, 3), 9, np.uint8), np.zeros((0, 4)), np.zeros(0, np.int64), "b.png"
     )
-    images, boxes, labels = load_batch([small, wide], np.array([1, 0]), cache=None)
+    images, targets, indices = load_batch([small, wide], np.array([1, 0]), cache=None)
     assert images.shape == (2, 10, 16, 3) and images.dtype == np.uint8
     assert (images[0, :8] == 9).all() and (images[0, 8:] == PAD_VALUE).all()
     assert (images[1, :, :12] == 7).all() and (images[1, :, 12:] == PAD_VALUE).all()
-    np.testing.assert_array_equal(boxes[1], small.boxes)  # boxes do not move
-    assert [len(b) for b in boxes] == [0, 1] and labels[1].tolist() == [1]
+    np.testing.assert_array_equal(targets[1].boxes, small.boxes)  # boxes do not move
+    assert [len(t.boxes) for t in targets] == [0, 1] and targets[1].labels.tolist() == [1]
+    assert indices.tolist() == [1, 0] and indices.dtype == np.int64

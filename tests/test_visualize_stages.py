@@ -16,7 +16,7 @@ from minirpn.data import ToyShapes
 from minirpn.matching import NEGATIVE, POSITIVE
 from minirpn.model import Detector
 from minirpn.ops import roi_pool
-from minirpn.ops.reference import roi_pool_bins
+from minirpn.ops.geometry import roi_pool_bins
 from minirpn.proposal import proposal_layer
 from minirpn.receptive_field import (
     effective_receptive_field,
@@ -74,7 +74,7 @@ def test_anchors_figure_draws_the_paper_and_the_tiny_anchors(detector):
     # The tiny model: 128 px short side (100 -> 128, 120 -> 154), stride 8.
     h, w = 154 // 8, 128 // 8
     cell = (h // 2) * w + w // 2
-    expected = detector.anchors(h, w)[cell * 9 : (cell + 1) * 9]
+    expected = detector.rpn.anchors(h, w)[cell * 9 : (cell + 1) * 9]
     np.testing.assert_array_equal(boxes_of(tiny, "anchor"), expected)
     assert f"= {h * w * 9:,} anchors" in tiny.get_title()
     centers = tiny.collections[0].get_offsets()
@@ -136,7 +136,7 @@ def test_mapping_projects_the_box_onto_the_map_and_back(detector, sample):
 def test_labels_picture_counts_and_boxes_equal_the_anchor_targets(detector, sample):
     figure = scenes.labels_figure(sample.image, sample.boxes, detector)
     left, right = figure.axes[:2]
-    anchors = detector.anchors(16, 16)
+    anchors = detector.rpn.anchors(16, 16)
     targets = anchor_targets(
         anchors, sample.boxes, (128, 128), detector.cfg, np.random.default_rng(0)
     )
@@ -179,11 +179,9 @@ def test_regression_writes_the_targets_and_decodes_back_to_the_ground_truth(dete
 def test_proposal_panels_are_the_proposal_layer_outputs(detector, sample):
     figure = scenes.proposals_figure(sample.image, detector, sample.boxes)
     before, after, final = figure.axes[:3]
-    features = detector.backbone.forward(preprocess(sample.image[None], detector.dtype))
-    scores, deltas = detector.rpn.forward(features)
-    boxes, probs = proposal_layer(
-        scores, deltas, detector.anchors(16, 16), (128, 128), detector.cfg, train=False
-    )
+    features, _ = detector.features(sample.image[None])
+    (scores,), (deltas,), (anchors,) = detector.rpn.forward(features)[0]
+    boxes, probs = proposal_layer(scores, deltas, anchors, (128, 128), detector.cfg, train=False)
     drawn = boxes_of(final, "proposal")  # drawn lowest score first
     np.testing.assert_allclose(drawn, boxes[np.argsort(probs, kind="stable")], rtol=1e-6)
     assert f"the best {len(boxes)} survivors" in final.get_title()
@@ -198,7 +196,7 @@ def test_roi_pool_picture_is_the_pooled_output_its_bins_and_maxima(detector, sam
     figure = scenes.roi_pool_figure(sample.image, box, detector)
     _, middle, right = figure.axes[:3]
     channel = int(re.search(r"channel (\d+)", right.get_title()).group(1))
-    features = detector.backbone.forward(preprocess(sample.image[None], detector.dtype))
+    (features,), _ = detector.features(sample.image[None])
     rois = np.concatenate([[0.0], box])[None].astype(np.float32)
     pooled, argmax = roi_pool(features, rois, 7, 1 / 8)
     np.testing.assert_array_equal(right.images[0].get_array(), pooled[0, channel])

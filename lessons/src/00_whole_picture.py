@@ -19,8 +19,7 @@ from minirpn.blas import use_one_thread
 from minirpn.config import Config
 from minirpn.data import ToyShapes
 from minirpn.exercises import check
-from minirpn.ops import box_iou, roi_pool
-from minirpn.proposal import proposal_layer
+from minirpn.ops import box_iou
 from minirpn.roi_head import postprocess
 from minirpn.visualize import charts, draw_detection_boxes
 
@@ -75,34 +74,40 @@ plt.show()
 # Faster R-CNN is four parts in a row. We run them one by one on the same image, with the
 # package's functions, and keep the shape of every array that passes between them.
 #
-# 1. **Feature extraction** (`detector.backbone`): convolutions and poolings turn the image
-#    into a *shared feature map*. The tiny backbone has 64 channels and stride 8 (one cell
-#    per 8×8 pixels); VGG-16 has 512 channels and stride 16 (lessons 01, 02).
+# 1. **Feature extraction** (`detector.features`, which runs `detector.backbone`):
+#    convolutions and poolings turn the image into a *shared feature map*. The tiny
+#    backbone has 64 channels and stride 8 (one cell per 8×8 pixels); VGG-16 has 512
+#    channels and stride 16 (lessons 01, 02).
+#
+# Every `forward` in the package returns two things: its output and its *cache*, what its
+# backward pass will need (the tape of the call, lesson 06). Here we only look, so we drop
+# the caches (`_`), and nothing of the forward pass stays behind.
 
 # %%
 image_batch = preprocess(sample.image[None], detector.dtype)  # (N, 3, H, W), normalised
-features = detector.backbone.forward(image_batch)
-print(f"image {image_batch.shape} -> shared map {features.shape}")
+features, _ = detector.features(sample.image[None])  # preprocess + backbone: a list of maps
+(feature_map,) = features  # the tiny backbone makes one map
+print(f"image {image_batch.shape} -> shared map {feature_map.shape}")
 
 # %% [markdown]
 # 2. **The RPN** (`detector.rpn`): a 3×3 convolution slides over the map, and two 1×1
 #    convolutions give, for each of the $k = 9$ anchors of every cell, two object / not-object
-#    scores ($2k = 18$ channels) and four box deltas ($4k = 36$ channels) (lesson 03).
+#    scores ($2k = 18$ channels) and four box deltas ($4k = 36$ channels) (lesson 03). Its
+#    output holds, for each map, the scores, the deltas and the anchors they belong to.
 
 # %%
-rpn_scores, rpn_deltas = detector.rpn.forward(features)
-anchors = detector.anchors(*features.shape[2:])
+rpn_out, _ = detector.rpn.forward(features)
+(rpn_scores,), (rpn_deltas,), (anchors,) = rpn_out  # one entry per map
 print(f"RPN scores {rpn_scores.shape}, deltas {rpn_deltas.shape}, {len(anchors)} anchors")
 
 # %% [markdown]
-# 3. **The proposal layer** (`minirpn.proposal.proposal_layer`, no weights): moves each
-#    anchor by its deltas, keeps the best-scoring boxes and removes near-duplicates with NMS
-#    (lesson 07). The tiny detector keeps 100 at test time; VGG-16's Faster R-CNN keeps 300.
+# 3. **The proposal layer** (`detector.rpn.propose`, no weights): moves each anchor by its
+#    deltas, keeps the best-scoring boxes and removes near-duplicates with NMS (lesson 07).
+#    The tiny detector keeps 100 at test time; VGG-16's Faster R-CNN keeps 300.
 
 # %%
-proposals, objectness = proposal_layer(
-    rpn_scores, rpn_deltas, anchors, sample.image.shape[:2], detector.cfg, train=False
-)
+(proposed,) = detector.rpn.propose(rpn_out, sample.image.shape[:2], train=False)  # one image
+proposals = proposed.boxes  # best first; proposed.scores holds their objectness
 print(f"{len(anchors)} anchors -> {len(proposals)} proposals {proposals.shape}")
 
 # %% [markdown]
@@ -110,12 +115,13 @@ print(f"{len(anchors)} anchors -> {len(proposals)} proposals {proposals.shape}")
 #    *same* shared map and max-pooled to 7×7 cells (lesson 08), then two fully connected
 #    layers and two siblings give $C + 1 = 5$ class scores (background and the four shapes)
 #    and $4(C + 1) = 20$ class-specific box deltas (lesson 09). Here is the pooling on its
-#    own, to see its shape; `roi_head.forward` does the pooling and the rest.
+#    own (the head's RoI layer, `roi_head.roi_op`), to see its shape; `roi_head.forward`
+#    does the pooling and the rest.
 
 # %%
 rois = np.hstack([np.zeros((len(proposals), 1), detector.dtype), proposals])  # (R, 5): image 0
-pooled, _ = roi_pool(features, rois, detector.cfg.roi_pool_size, 1 / detector.cfg.feat_stride)
-cls_logits, box_deltas = detector.roi_head.forward(features, rois)
+pooled, _ = detector.roi_head.roi_op.forward(feature_map, rois)
+(cls_logits, box_deltas), _ = detector.roi_head.forward(feature_map, rois)
 print(f"pooled {pooled.shape}, class scores {cls_logits.shape}, box deltas {box_deltas.shape}")
 
 # %% [markdown]
@@ -125,7 +131,7 @@ print(f"pooled {pooled.shape}, class scores {cls_logits.shape}, box deltas {box_
 
 # %%
 assert image_batch.shape == (1, 3, 128, 128)
-assert features.shape == (1, 64, 16, 16)
+assert feature_map.shape == (1, 64, 16, 16)
 assert rpn_scores.shape == (1, 18, 16, 16) and rpn_deltas.shape == (1, 36, 16, 16)
 assert proposals.shape == (100, 4)
 assert pooled.shape == (100, 64, 7, 7)
@@ -153,10 +159,10 @@ nodes = [
 ]
 edges = [
     (0, 1, fmt(image_batch.shape)),
-    (1, 2, f"shared map {fmt(features.shape)}"),
+    (1, 2, f"shared map {fmt(feature_map.shape)}"),
     (2, 3, f"scores {fmt(rpn_scores.shape)}\ndeltas {fmt(rpn_deltas.shape)}"),
     (3, 4, f"{len(proposals)} proposals {fmt(proposals.shape)}"),
-    (1, 4, f"shared map\n{fmt(features.shape)}"),
+    (1, 4, f"shared map\n{fmt(feature_map.shape)}"),
     (4, 5, f"pooled {fmt(pooled.shape)}"),
     (5, 6, f"class scores {fmt(cls_logits.shape)}\nbox deltas {fmt(box_deltas.shape)}"),
 ]
@@ -244,12 +250,11 @@ window_hits, proposal_hits, num_proposals = 0, 0, 0
 for index in range(20):
     image_sample = val[index]
     window_hits += (box_iou(toy_windows, image_sample.boxes).max(axis=1) >= 0.5).sum()
-    image_features = detector.backbone.forward(preprocess(image_sample.image[None]))
-    image_proposals, _ = proposal_layer(
-        *detector.rpn.forward(image_features), anchors, (128, 128), detector.cfg, train=False
-    )
-    proposal_hits += (box_iou(image_proposals, image_sample.boxes).max(axis=1) >= 0.5).sum()
-    num_proposals += len(image_proposals)
+    image_features, _ = detector.features(image_sample.image[None])
+    image_rpn_out, _ = detector.rpn.forward(image_features)
+    (image_proposals,) = detector.rpn.propose(image_rpn_out, (128, 128), train=False)
+    proposal_hits += (box_iou(image_proposals.boxes, image_sample.boxes).max(axis=1) >= 0.5).sum()
+    num_proposals += len(image_proposals.boxes)
 window_share = window_hits / (20 * len(toy_windows))
 proposal_share = proposal_hits / num_proposals
 print(f"{len(toy_windows):,} windows per image: {window_share:.1%} on an object (IoU >= 0.5)")

@@ -19,7 +19,7 @@ import numpy as np
 from minirpn.blas import use_one_thread
 from minirpn.exercises import check
 from minirpn.gradcheck import numerical_gradient, relative_error
-from minirpn.nn import conv, conv2d_backward, conv2d_forward, naive
+from minirpn.nn import conv, conv2d_backward, conv2d_forward, reference
 from minirpn.receptive_field import input_size, output_size, vgg16_conv5_3
 from minirpn.timing import best_time
 from minirpn.visualize import charts
@@ -146,11 +146,11 @@ plt.show()
 # ## A slow convolution to check the fast one
 #
 # The definition of a convolution is a loop: for every output cell, the dot product of the
-# kernel with the window of the (zero-padded) input it sits on. `minirpn.nn.naive.conv2d`
+# kernel with the window of the (zero-padded) input it sits on. `minirpn.nn.reference.conv2d`
 # is exactly that, four nested loops (after checking its arguments):
 
 # %%
-print(inspect.getsource(naive.conv2d))
+print(inspect.getsource(reference.conv2d))
 
 # %% [markdown]
 # The package's `conv2d_forward` computes the same numbers differently. `_im2col` copies
@@ -172,7 +172,7 @@ w = rng.standard_normal((32, 16, 3, 3))
 b = rng.standard_normal(32)
 
 
-t_naive, slow = best_time(lambda: naive.conv2d(x, w, b, stride=1, padding=1), repeats=1)
+t_naive, slow = best_time(lambda: reference.conv2d(x, w, b, stride=1, padding=1), repeats=1)
 t_fast, (fast, _) = best_time(lambda: conv2d_forward(x, w, b, stride=1, padding=1), repeats=20)
 filters = w.reshape(32, -1)  # (F, C*kH*kW) = (32, 144)
 columns = conv._im2col(x, (3, 3), (1, 1), (1, 1))[0][0]  # (144, 1024)
@@ -212,10 +212,13 @@ plt.show()
 # ## Checking the backward pass
 #
 # `conv2d_backward` returns $\partial L/\partial x$, $\partial L/\partial w$ and
-# $\partial L/\partial b$. To check them we take the scalar $f = \sum(\text{out} \cdot
-# d_{out})$, whose gradient with respect to the output is $d_{out}$, and compare with
-# centred differences, $\frac{f(a + h) - f(a - h)}{2h}$, entry by entry
-# (`minirpn.gradcheck.numerical_gradient`). The measure is the relative error
+# $\partial L/\partial b$ from $d_{out}$ and the `cache` that `conv2d_forward` returned
+# with its output (the im2col columns and the weights). The caller keeps the cache and hands
+# it back; the `Conv2d` layer works the same way (`out, cache = layer.forward(x)`, then
+# `layer.backward(dout, cache)`, lesson 06). To check the gradients we take the scalar
+# $f = \sum(\text{out} \cdot d_{out})$, whose gradient with respect to the output is
+# $d_{out}$, and compare with centred differences, $\frac{f(a + h) - f(a - h)}{2h}$, entry
+# by entry (`minirpn.gradcheck.numerical_gradient`). The measure is the relative error
 # $\lVert g - \tilde g \rVert / (\lVert g \rVert + \lVert \tilde g \rVert)$.
 
 
@@ -267,7 +270,7 @@ assert relative_error(wrong_db, numeric_db) > 1e-2
 # * F2, $(W_{out} - 1)S - 2P + K$, goes back to the input a map covers; it is exact only when
 #   F1 divided evenly (63 columns cover 1008, not 1000).
 # * The fast convolution (im2col + one matrix product) equals the four-loop definition in
-#   `minirpn.nn.naive` to 1e-14 and is hundreds of times faster; copying the windows
+#   `minirpn.nn.reference` to 1e-14 and is hundreds of times faster; copying the windows
 #   costs memory, 9× the input for a 3×3 kernel.
 # * A correct backward pass agrees with centred differences to about 1e-10 in float64.
 #

@@ -25,7 +25,7 @@ from minirpn.image import read_image
 from minirpn.model import Detector
 from minirpn.paper_claims import claim_rows, claims_table
 from minirpn.receptive_field import vgg16_conv5_3
-from minirpn.rpn import RPNHead
+from minirpn.rpn_head import RPNHead
 from minirpn.visualize.scenes import anchors_panel, feature_shape, paper_scale
 from minirpn.visualize.show import photograph_path
 
@@ -146,7 +146,7 @@ h, w = small.shape[:2]
 tiny = detector.cfg
 anchors_panel(
     small,
-    detector.base_anchors,
+    detector.rpn.base_anchors,
     len(tiny.anchor_ratios),
     tiny.feat_stride,
     feature_shape(detector.backbone, h, w),
@@ -168,7 +168,8 @@ plt.show()
 # 512-d feature, and two sibling fully connected layers read it: *cls* gives $2k$ scores
 # (object or not, per anchor), *reg* gives $4k$ box deltas. Sliding the same small network
 # over every cell is exactly a convolution: the window is a 3×3 conv (+ ReLU), and a fully
-# connected layer applied to every cell's vector is a 1×1 conv.
+# connected layer applied to every cell's vector is a 1×1 conv. `forward` returns the two
+# outputs and the caches of its four layers, which its `backward` takes back:
 
 # %%
 print(inspect.getsource(RPNHead.forward))
@@ -196,14 +197,16 @@ rng = np.random.default_rng(0)
 head = RPNHead(64, 64, 9, rng=rng, dtype=np.float64)
 for size in [(16, 16), (12, 21)]:
     features = rng.standard_normal((1, 64, *size))  # (N, C, H, W)
-    scores, deltas = head.forward(features)
+    (scores, deltas), cache = head.forward(features)
     print(f"features {features.shape} -> scores {scores.shape}, deltas {deltas.shape}")
     assert scores.shape == (1, 2 * 9, *size) and deltas.shape == (1, 4 * 9, *size)
+print(f"each call also returns its own cache: {type(cache).__name__}{cache._fields}")
 
 # %% [markdown]
 # The same weights give one output per cell, whatever the number of cells: 18 scores and
-# 36 deltas at each of the 16·16 or 12·21 positions. Two checks that this *is* a sliding
-# fully connected network:
+# 36 deltas at each of the 16·16 or 12·21 positions. The head keeps nothing of either call:
+# each cache goes to the caller, so one head can run on several maps before any backward
+# pass. Two checks that this *is* a sliding fully connected network:
 #
 # 1. At one cell, the cls output equals a fully connected layer — weight matrix (18, 64)
 #    times the 64-d vector of the 3×3 layer at that cell, plus the bias.
@@ -212,7 +215,8 @@ for size in [(16, 16), (12, 21)]:
 #    the cell is or how large the map is.
 
 # %%
-hidden = head.relu.forward(head.conv.forward(features))  # (1, 64, 12, 21), the 64-d vectors
+hidden, _ = head.conv.forward(features)
+hidden, _ = head.relu.forward(hidden)  # (1, 64, 12, 21), the 64-d vectors
 row, col = 5, 7
 fc_weight = head.params["cls_score.weight"].reshape(18, 64)  # a 1x1 kernel is a matrix
 by_hand = fc_weight @ hidden[0, :, row, col] + head.params["cls_score.bias"]
@@ -223,7 +227,7 @@ print(
 assert np.allclose(scores[0, :, row, col], by_hand, rtol=1e-12, atol=1e-12)
 
 crop = features[:, :, 2:10, 4:15]  # rows 2..9, columns 4..14 of the 12x21 map
-crop_scores, _ = head.forward(crop)  # (1, 18, 8, 11)
+(crop_scores, _), _ = head.forward(crop)  # (1, 18, 8, 11)
 interior = crop_scores[:, :, 1:-1, 1:-1]  # the crop's border cells saw padding instead
 print(
     f"crop vs full map (interior {interior.shape[2]}x{interior.shape[3]} cells): largest "

@@ -143,7 +143,7 @@ cfg = Config.tiny(rpn_batch_size=256)  # the tiny model, with the paper's miniba
 detector = Detector(cfg, num_classes=4, seed=0)
 sample = ToyShapes("val", num_images=11)[10]
 image, gt = sample.image, sample.boxes  # (128, 128, 3) uint8, (3, 4)
-anchors = detector.anchors(16, 16)  # (2304, 4)
+anchors = detector.rpn.anchors(16, 16)  # (2304, 4)
 print("ground truth:", [ToyShapes.class_names[c - 1] for c in sample.labels], gt.tolist())
 
 # %% [markdown]
@@ -245,7 +245,7 @@ stages.draw_label_map(
     everything(outside=~inside),
     none_sampled,
     (16, 16),
-    cell_anchors=detector.base_anchors,
+    cell_anchors=detector.rpn.base_anchors,
     num_ratios=3,
     ax=left,
 )
@@ -254,7 +254,7 @@ stages.draw_label_map(
     everything(outside=~inside, negative=negative),
     none_sampled,
     (16, 16),
-    cell_anchors=detector.base_anchors,
+    cell_anchors=detector.rpn.base_anchors,
     num_ratios=3,
     ax=right,
 )
@@ -334,7 +334,7 @@ stages.draw_label_map(
     stages.label_categories(before.labels, inside),
     targets.labels != IGNORE,
     (16, 16),
-    detector.base_anchors,
+    detector.rpn.base_anchors,
     len(cfg.anchor_ratios),
     ax=right,
 )

@@ -16,8 +16,6 @@ import inspect
 import matplotlib.pyplot as plt
 import numpy as np
 
-from minirpn.anchor_target import anchor_targets
-from minirpn.backbone import preprocess
 from minirpn.blas import use_one_thread
 from minirpn.boxes import decode, encode
 from minirpn.config import Config
@@ -28,7 +26,7 @@ from minirpn.matching import IGNORE, POSITIVE
 from minirpn.model import Detector
 from minirpn.nn import smooth_l1
 from minirpn.paper_claims import claim_rows, claims_table
-from minirpn.rpn import rpn_loss
+from minirpn.rpn_head import rpn_loss, rpn_loss_rows
 from minirpn.visualize import charts, draw_regression
 
 use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
@@ -174,10 +172,12 @@ assert np.allclose(np.array(curves["σ = 3"])[outer], np.abs(x[outer]) - 0.5 / 9
 #   with λ = 1. `Config.rpn_loss_normalization` picks `"anchor_locations"` (the paper, the
 #   default) or `"minibatch"`.
 #
-# The code, after its argument checks:
+# `rpn_loss` (in `minirpn.rpn_head`) takes one image's head outputs, lays them out as one
+# row per anchor and calls `rpn_loss_rows`, which is F11 (the RPN stage, `detector.rpn.loss`,
+# calls it for each image of a batch). Its code, after the argument checks:
 
 # %%
-source = inspect.getsource(rpn_loss)
+source = inspect.getsource(rpn_loss_rows)
 print(source[source.index("    # Classification") :])
 
 # %% [markdown]
@@ -189,12 +189,12 @@ print(source[source.index("    # Classification") :])
 cfg = Config.tiny()
 sample = ToyShapes("train")[7]
 detector = Detector(cfg, num_classes=4, seed=0, dtype=np.float64)
-features = detector.backbone.forward(preprocess(sample.image[None], np.float64))
-scores, deltas = detector.rpn.forward(features)  # (1, 2A, H, W), (1, 4A, H, W)
+features, _ = detector.features(sample.image[None])  # [(1, C, H, W)], float64
+rpn_out, _ = detector.rpn.forward(features)
+(scores,), (deltas,), (anchors,) = rpn_out  # one map: (1, 2A, H, W), (1, 4A, H, W), (H*W*A, 4)
 _, _, feat_h, feat_w = scores.shape
-anchors = detector.anchors(feat_h, feat_w)
-targets = anchor_targets(
-    anchors, sample.boxes, sample.image.shape[:2], cfg, np.random.default_rng(0)
+(targets,) = detector.rpn.anchor_targets(
+    rpn_out, [sample.boxes], sample.image.shape[:2], np.random.default_rng(0)
 )
 n_cls = int(np.count_nonzero(targets.labels != IGNORE))
 n_pos = int(np.count_nonzero(targets.labels == POSITIVE))

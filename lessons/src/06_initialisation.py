@@ -19,7 +19,7 @@ import numpy as np
 from minirpn.blas import use_one_thread
 from minirpn.exercises import check
 from minirpn.nn import Conv2d, ReLU, Sequential, init, softmax
-from minirpn.rpn import RPNHead, flatten_scores
+from minirpn.rpn_head import RPNHead, flatten_scores
 from minirpn.visualize import charts
 
 use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
@@ -83,7 +83,7 @@ scales = {}
 for label, net in nets.items():
     signal, values = x, [rms(x)]
     for layer in net.layers:
-        signal = layer.forward(signal)
+        signal, _ = layer.forward(signal)  # (output, cache): no backward here, drop the cache
         if isinstance(layer, ReLU):  # one value per conv + ReLU
             values.append(rms(signal))
     scales[label] = values
@@ -114,19 +114,31 @@ assert abs(he_g - 1) < 0.05
 # Training needs the gradient of the loss with respect to each layer's weights. We send a
 # gradient of RMS 1 back from the top (as a loss would) through each stack's own backward
 # pass and read the RMS of every layer's weight gradient.
+#
+# A backward pass needs what its forward pass saw. Every layer's `forward` returns its
+# output *and* a cache, the part of the forward that the backward needs: a convolution's
+# im2col columns (lesson 01), a ReLU's mask of positive inputs. `Sequential.forward` returns
+# the caches of all its layers in order: the *tape* of that call. We hold it and give it to
+# `backward`, which walks it from the end; the layers themselves keep only their weights and
+# gradients.
 
 # %%
 grad_scales = {}
 for label, net in nets.items():
     net.zero_grad()
-    out = net.forward(x)
-    net.backward(np.random.default_rng(2).standard_normal(out.shape))
+    out, tape = net.forward(x)  # tape: one cache per layer
+    net.backward(np.random.default_rng(2).standard_normal(out.shape), tape)
     convs = [layer for layer in net.layers if isinstance(layer, Conv2d)]
     grad_scales[label] = [rms(conv.grads["weight"]) for conv in convs]
     print(
         f"{label:36} weight-gradient RMS, layers 1..13: "
         f"{min(grad_scales[label]):.1e} to {max(grad_scales[label]):.1e}"
     )
+print(
+    f"the tape of one forward: {len(tape)} caches; conv 1's im2col columns "
+    f"{tape[0].cols.shape}, ReLU 1's mask {tape[1].shape}"
+)
+assert len(tape) == len(net.layers) == 2 * DEPTH
 
 # %% [markdown]
 # With 0.01 *every* layer's weight gradient is about a billionth of He's. The gradient of
@@ -166,7 +178,7 @@ plt.show()
 rng = np.random.default_rng(3)
 head = RPNHead(512, 512, num_anchors=9, std=0.01, rng=rng)
 features = rng.standard_normal((1, 512, 10, 10)).astype(np.float32)
-scores, deltas = head.forward(features)
+(scores, deltas), _ = head.forward(features)
 probabilities = softmax(flatten_scores(scores[0]))[:, 1]  # P(object) per anchor
 print(f"scores RMS {rms(scores):.3f}, deltas RMS {rms(deltas):.3f}")
 print(

@@ -17,14 +17,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from minirpn import ops, pretrained
-from minirpn.backbone import preprocess
 from minirpn.blas import use_one_thread
 from minirpn.boxes import clip_boxes, decode, remove_small_boxes
 from minirpn.data import ToyShapes
 from minirpn.exercises import check
 from minirpn.ops import reference
-from minirpn.proposal import objectness, proposal_layer
-from minirpn.rpn import flatten_deltas
+from minirpn.proposal import objectness, propose_rows
+from minirpn.rpn_head import flatten_deltas
 from minirpn.timing import best_time
 from minirpn.visualize import charts, draw_proposals
 from minirpn.visualize.stages import objectness_colorbar
@@ -45,10 +44,13 @@ use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 # 6. **NMS** at IoU 0.7 (F16, below);
 # 7. keep the **top M** survivors (300 at test, 2,000 in training).
 #
-# `minirpn.proposal.proposal_layer` does exactly this; its last lines are the seven steps:
+# `minirpn.proposal.propose_rows` does exactly this, on one image's anchors laid out as rows
+# (the RPN stage's `propose` calls it for each image; `proposal_layer` for the outputs of one
+# map). After it picks the training or the test values of N and M, its lines are the seven
+# steps:
 
 # %%
-print(inspect.getsource(proposal_layer).split('"""')[-1])
+print(inspect.getsource(propose_rows).split('"""')[-1])
 
 # %% [markdown]
 # ## On a trained detector
@@ -56,17 +58,18 @@ print(inspect.getsource(proposal_layer).split('"""')[-1])
 # `pretrained("toy")` is the tiny detector trained by the main job, whose weights ship
 # with minirpn (lesson 00). Its configuration is the paper's scaled down to 128 × 128 images:
 # stride 8, 9 anchors per cell, top N = 1,000 and top M = 100 at test, minimum size 4
-# pixels. We run the backbone and the RPN head on a validation image.
+# pixels. We run the backbone and the RPN on a validation image: the RPN stage
+# (`detector.rpn`) gives the scores, the deltas and the anchors they belong to.
 
 # %%
 detector = pretrained("toy")
 cfg = detector.cfg
 sample = ToyShapes("val")[12]  # four objects on a dark background
 image_size = sample.image.shape[:2]
-features = detector.backbone.forward(preprocess(sample.image[None], detector.dtype))
-scores, deltas = detector.rpn.forward(features)  # (1, 2k, H, W), (1, 4k, H, W)
-anchors = detector.anchors(*features.shape[2:])
-print(f"image {image_size}, feature map {features.shape[2:]}, {len(anchors)} anchors")
+features, _ = detector.features(sample.image[None])  # one map, (1, C, H, W)
+rpn_out, _ = detector.rpn.forward(features)
+(scores,), (deltas,), (anchors,) = rpn_out  # (1, 2k, H, W), (1, 4k, H, W), (H*W*k, 4)
+print(f"image {image_size}, feature map {features[0].shape[2:]}, {len(anchors)} anchors")
 print(
     f"top N = {cfg.rpn_pre_nms_top_n_test}, NMS at {cfg.rpn_nms_thresh}, "
     f"top M = {cfg.rpn_post_nms_top_n_test}, min size {cfg.rpn_min_size} px"
@@ -102,9 +105,10 @@ assert counts["clipped"] == counts["anchors, decoded"] == len(anchors)  # clippi
 assert counts[f"at least {cfg.rpn_min_size:g} px"] >= 0.99 * len(anchors)
 assert 1 / 3 < len(after_nms[0]) / len(before_nms[0]) < 2 / 3
 
-proposals, proposal_scores = proposal_layer(scores, deltas, anchors, image_size, cfg, train=False)
+(from_stage,) = detector.rpn.propose(rpn_out, image_size, train=False)  # what detect uses
+proposals, proposal_scores = from_stage.boxes, from_stage.scores
 assert np.array_equal(boxes, proposals) and np.array_equal(probs, proposal_scores)
-print("the steps give exactly proposal_layer's output")
+print("the steps give exactly the RPN stage's proposals")
 
 # %% [markdown]
 # Reading the counts:
@@ -245,8 +249,9 @@ plt.show()
 # ## Summary
 #
 # * F15: objectness → decode → clip → drop boxes below the minimum size → top N → NMS →
-#   top M. Clipping removes no box; NMS removes most of them. `proposal_layer` is exactly
-#   these package functions in this order (asserted equal).
+#   top M. Clipping removes no box; NMS removes most of them. The RPN stage's proposals
+#   (`detector.rpn.propose`) are exactly these package functions in this order (asserted
+#   equal).
 # * F16: greedy NMS keeps the best box, drops those overlapping it by more than the
 #   threshold, and repeats; a dropped box suppresses nothing (box C survived). Hand,
 #   Cython kernel and NumPy twin give the same keep list.

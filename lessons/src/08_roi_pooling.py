@@ -18,12 +18,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from minirpn import ops, pretrained
-from minirpn.backbone import preprocess
 from minirpn.blas import use_one_thread
 from minirpn.data import ToyShapes
 from minirpn.exercises import check
 from minirpn.gradcheck import numerical_gradient, relative_error
+from minirpn.ops.geometry import roi_pool_bins
 from minirpn.receptive_field import map_box, project_roi, vgg16_conv5_3
+from minirpn.roi_ops import RoIPool
 from minirpn.visualize import draw_mapping_image, draw_pooled, draw_roi_bins
 
 use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
@@ -110,7 +111,7 @@ def roi_pool_by_hand(features, roi, pooled_size, scale):
 
 
 sample = ToyShapes("val")[12]
-features = detector.backbone.forward(preprocess(sample.image[None], detector.dtype))
+(features,), _ = detector.features(sample.image[None])  # the one map, (1, C, H, W)
 areas = (sample.boxes[:, 2] - sample.boxes[:, 0]) * (sample.boxes[:, 3] - sample.boxes[:, 1])
 roi = sample.boxes[np.argmax(areas)].astype(np.float64)  # the largest object: a triangle
 scale, size = 1 / cfg.feat_stride, cfg.roi_pool_size
@@ -135,7 +136,7 @@ fast, fast_argmax = ops.roi_pool(features, rois, size, scale)  # (1, C, 7, 7) ea
 print(f"pooled: {fast.shape}, largest difference {np.abs(fast[0] - slow).max()}")
 assert np.array_equal(fast[0], slow)
 assert np.array_equal(fast_argmax[0], slow_argmax)
-bins = ops.reference.roi_pool_bins(roi[None], (size, size), scale, *features.shape[2:])
+bins = roi_pool_bins(roi[None], (size, size), scale, *features.shape[2:])
 assert [tuple(e) for e in zip(bins[0][0], bins[1][0], strict=True)] == edges["rows"]
 assert [tuple(e) for e in zip(bins[2][0], bins[3][0], strict=True)] == edges["cols"]
 print("the loop and the kernel agree exactly: values, argmax and bin edges")
@@ -220,6 +221,23 @@ assert relative_error(dx, numeric) < 1e-9
 # pooling is linear in its winning inputs, so the finite difference is exact up to
 # rounding.
 #
+# The head wraps these two functions in a layer, its RoI layer `detector.roi_head.roi_op`:
+# a `minirpn.roi_ops.RoIPool` (`minirpn.roi_ops.ROI_OPS` names the RoI layers a config can
+# choose). Like every layer, its `forward` returns the output and a cache — the RoIs, the
+# argmax and the map's shape — and its `backward` takes that cache back. The backward
+# returns d features and d RoIs; the second only when asked for (`need_drois=True`), and
+# RoI pooling has none to give: it rounds the corners to cells (`box_differentiable` is
+# False; lesson 10 meets a layer that has one).
+
+# %%
+layer = RoIPool(output_size=2, spatial_scale=1.0)  # the small case above
+layer_out, cache = layer.forward(x, small_rois)
+layer_dx, drois = layer.backward(dout, cache)
+print(f"{type(detector.roi_head.roi_op).__name__}'s cache: {cache._fields}")
+print(f"box_differentiable: {layer.box_differentiable}, d RoIs: {drois}")
+assert np.array_equal(layer_out, out) and np.array_equal(layer_dx, dx) and drois is None
+
+# %% [markdown]
 # ## Summary
 #
 # * F18: an image RoI lands on the map at its corners times the spatial scale 1/stride

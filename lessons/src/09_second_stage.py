@@ -17,7 +17,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from minirpn import pretrained
-from minirpn.backbone import preprocess
 from minirpn.blas import use_one_thread
 from minirpn.boxes import encode
 from minirpn.data import ToyShapes
@@ -25,7 +24,6 @@ from minirpn.exercises import check
 from minirpn.matching import max_positive
 from minirpn.nn import softmax
 from minirpn.ops import box_iou
-from minirpn.proposal import proposal_layer
 from minirpn.proposal_target import proposal_targets
 from minirpn.roi_head import postprocess, roi_head_loss
 from minirpn.visualize import draw_detection_boxes
@@ -51,17 +49,26 @@ use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 # ## Sampling the RoIs
 #
 # We take the trained tiny detector of lesson 00 and one training image, run it up to the
-# proposal layer in training mode (300 proposals), and sample with `proposal_targets`:
+# proposal layer in training mode (300 proposals) with its RPN stage, and sample with
+# `proposal_targets`:
 
 # %%
 detector = pretrained("toy")
 class_names = ToyShapes("train").class_names
 cfg, num_classes = detector.cfg, detector.num_classes
+
+
+def rpn_proposals(image, train):
+    """One image's shared map (1, C, H, W) and its proposals (P, 4): backbone, RPN, proposal
+    layer (lessons 03-07)."""
+    features, _ = detector.features(image[None])
+    rpn_out, _ = detector.rpn.forward(features)
+    (proposals,) = detector.rpn.propose(rpn_out, image.shape[:2], train=train)
+    return features[0], proposals.boxes
+
+
 sample = ToyShapes("train")[3]
-features = detector.backbone.forward(preprocess(sample.image[None]))
-rpn_scores, rpn_deltas = detector.rpn.forward(features)
-anchors = detector.anchors(*features.shape[2:])
-proposals, _ = proposal_layer(rpn_scores, rpn_deltas, anchors, (128, 128), cfg, train=True)
+features, proposals = rpn_proposals(sample.image, train=True)
 targets = proposal_targets(
     proposals, sample.boxes, sample.labels, num_classes, cfg, np.random.default_rng(0)
 )
@@ -151,7 +158,7 @@ print("each foreground row: 4 columns of its own class, = encode(RoI, object) / 
 # %%
 print(inspect.getsource(roi_head_loss).split('"""')[2])  # the body, without the docstring
 rois = np.hstack([np.zeros((len(targets.rois), 1), np.float32), targets.rois])  # image 0
-cls_logits, box_deltas = detector.roi_head.forward(features, rois)
+(cls_logits, box_deltas), _ = detector.roi_head.forward(features, rois)
 loss = roi_head_loss(cls_logits, box_deltas, targets, cfg)
 print(f"classification {loss.loss_cls:.4f}, regression {loss.loss_reg:.4f}")
 
@@ -189,11 +196,9 @@ assert abs(loss_cls / R - loss.loss_cls) < 1e-4 and abs(loss_reg / R - loss.loss
 # %%
 val_sample = ToyShapes("val")[12]
 image = val_sample.image
-test_features = detector.backbone.forward(preprocess(image[None]))
-test_scores, test_deltas = detector.rpn.forward(test_features)
-test_proposals, _ = proposal_layer(test_scores, test_deltas, anchors, (128, 128), cfg, train=False)
+test_features, test_proposals = rpn_proposals(image, train=False)
 test_rois = np.hstack([np.zeros((len(test_proposals), 1), np.float32), test_proposals])
-test_logits, test_box_deltas = detector.roi_head.forward(test_features, test_rois)
+(test_logits, test_box_deltas), _ = detector.roi_head.forward(test_features, test_rois)
 outputs = (test_proposals, test_logits, test_box_deltas, (128, 128))
 settings = {
     "every candidate": replace(cfg, test_score_thresh=0.0, test_nms=1.0, test_max_detections=400),

@@ -191,38 +191,44 @@ plt.show()
 # %% [markdown]
 # ## The shared map's gradient is the sum of the two paths
 #
-# `ApproximateJoint.backward` asks each head for its gradient with respect to the shared map
-# and adds them before the backbone's backward pass:
+# `ApproximateJoint.backward` takes the tape its `forward` returned (the caches of the
+# backbone, the RPN and the head, the RPN's output and loss, the sampled RoIs), asks each
+# head for its gradient with respect to the shared map and adds them before the backbone's
+# backward pass:
 
 # %%
 print(inspect.getsource(ApproximateJoint.backward))
 
 # %% [markdown]
-# `ApproximateJoint(detector, frozen=...)` lets us check that numerically. A frozen stage
-# still runs forward, but no gradient flows into it or through it. Freezing the RoI head
-# leaves the backbone with path 1 alone; freezing the RPN head leaves it path 2. On one
-# batch, with the same sampled targets each time, the backbone's gradient from both paths
-# must equal the sum of the two:
+# `ApproximateJoint(detector, frozen=...)` lets us check that numerically. Its
+# `forward(batch, rng)` returns the four losses by name and the tape; `tape.samples` holds
+# what it sampled (anchor labels, RoIs and their targets), and `forward(batch, rng, samples)`
+# reuses them. A frozen stage still runs forward, but no gradient flows into it or through
+# it. Freezing the RoI head leaves the backbone with path 1 alone; freezing the RPN head
+# leaves it path 2. On one batch, with the same sampled targets each time, the backbone's
+# gradient from both paths must equal the sum of the two:
 
 # %%
 detector = result.detector
 dataset = ToyShapes("train")
-images, gt_boxes, gt_labels = load_batch(dataset, batch_indices(0, 0, 2, len(dataset)), None)
+batch = load_batch(dataset, batch_indices(0, 0, 2, len(dataset)), None)  # images, targets
 
 
-def backbone_gradient(frozen, targets=None):
+def backbone_gradient(frozen, samples=None):
     """The backbone's weight gradients after one forward + backward of this batch."""
-    scheme = ApproximateJoint(detector, frozen=frozen)
+    step = ApproximateJoint(detector, frozen=frozen)
     detector.zero_grad()
-    losses = scheme.forward(images, gt_boxes, gt_labels, np.random.default_rng(0), targets)
-    scheme.backward()
+    _, tape = step.forward(batch, np.random.default_rng(0), samples)
+    step.backward(tape)
     grads = {k: v.copy() for k, v in detector.grads.items() if k.startswith("backbone.")}
-    return grads, losses, scheme.last_targets
+    return grads, tape
 
 
-both, losses, targets = backbone_gradient(frozen=())
-rpn_only, _, _ = backbone_gradient(frozen={"roi_head"}, targets=targets)
-head_only, _, _ = backbone_gradient(frozen={"rpn"}, targets=targets)
+both, tape = backbone_gradient(frozen=())
+samples = tape.samples  # the sampled anchors and RoIs, reused below
+rpn_only, _ = backbone_gradient(frozen={"roi_head"}, samples=samples)
+head_only, _ = backbone_gradient(frozen={"rpn"}, samples=samples)
+print("the tape of one step:", ", ".join(tape._fields))
 name = "backbone.0.weight"  # the first convolution: every gradient passes through it
 norms = [np.linalg.norm(g[name]) for g in (rpn_only, head_only, both)]
 print(f"|grad {name}|: RPN path {norms[0]:.4f}, head path {norms[1]:.4f}, both {norms[2]:.4f}")
@@ -248,13 +254,13 @@ exact = ApproximateJoint(precise)
 
 
 def total_loss():
-    rng = np.random.default_rng(0)
-    return sum(exact.forward(images, gt_boxes, gt_labels, rng, targets).values())
+    losses, _ = exact.forward(batch, np.random.default_rng(0), samples)
+    return sum(losses.values())
 
 
 precise.zero_grad()
-total_loss()
-exact.backward()
+_, precise_tape = exact.forward(batch, np.random.default_rng(0), samples)
+exact.backward(precise_tape)
 weight, analytic = precise.params[name], precise.grads[name]
 EPS = 1e-5
 for index in [(0, 0, 1, 1), (5, 2, 0, 2), (11, 1, 2, 0)]:
@@ -307,17 +313,17 @@ aligned = Detector(exact_cfg, num_classes=len(result.class_names))
 aligned.load_params(detector.params)  # RoIAlign has no weights: the same network
 
 
-def bbox_pred_gradient(scheme_type, targets=None):
-    """rpn.bbox_pred's weight gradient after one step of the scheme, and its targets."""
-    scheme = scheme_type(aligned)
+def bbox_pred_gradient(step_type, samples=None):
+    """rpn.bbox_pred's weight gradient after one step of the scheme, and its samples."""
+    step = step_type(aligned)
     aligned.zero_grad()
-    scheme.forward(images, gt_boxes, gt_labels, np.random.default_rng(0), targets)
-    scheme.backward()
-    return aligned.grads["rpn.bbox_pred.weight"].copy(), scheme.last_targets
+    _, tape = step.forward(batch, np.random.default_rng(0), samples)
+    step.backward(tape)
+    return aligned.grads["rpn.bbox_pred.weight"].copy(), tape.samples
 
 
-with_path, joint_targets = bbox_pred_gradient(NonApproximateJoint)
-rpn_loss_only, _ = bbox_pred_gradient(ApproximateJoint, joint_targets)
+with_path, joint_samples = bbox_pred_gradient(NonApproximateJoint)
+rpn_loss_only, _ = bbox_pred_gradient(ApproximateJoint, joint_samples)
 through_corners = with_path - rpn_loss_only
 rpn_norm, path_norm = np.linalg.norm(rpn_loss_only), np.linalg.norm(through_corners)
 print(f"|gradient of rpn.bbox_pred.weight| from the RPN loss:     {rpn_norm:.4f}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from minirpn.anchors import generate_base_anchors
 from minirpn.exercises import Exercise, number_close_to
 from minirpn.receptive_field import output_size, vgg16_conv5_3
-from minirpn.rpn import RPNHead
+from minirpn.rpn_head import RPNHead
 
 NUM_ANCHORS = 9
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from minirpn.exercises import Exercise, number_close_to
 from minirpn.nn import softmax_cross_entropy
-from minirpn.rpn import RPNHead, flatten_scores
+from minirpn.rpn_head import RPNHead, flatten_scores
 
 FAN_IN_64 = 64 * 3 * 3  # a 3x3 conv reading 64 channels
 FAN_IN_512 = 512 * 3 * 3  # a 3x3 conv reading 512 channels (VGG-16's conv5 block)
@@ -21,7 +21,7 @@ def _initial_rpn_loss(seed: int = 0) -> float:
     rng = np.random.default_rng(seed)
     head = RPNHead(64, 64, 9, std=PAPER_STD, rng=rng)
     features = rng.standard_normal((1, 64, 8, 8)).astype(np.float32)
-    scores, _ = head.forward(features)
+    (scores, _), _ = head.forward(features)
     logits = flatten_scores(scores[0])  # (H * W * A, 2)
     labels = rng.integers(0, 2, len(logits))
     loss, _ = softmax_cross_entropy(logits, labels)

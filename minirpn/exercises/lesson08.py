@@ -6,7 +6,7 @@ import numpy as np
 
 from minirpn.exercises import Exercise, number_close_to
 from minirpn.ops import roi_pool, roi_pool_backward
-from minirpn.ops.reference import roi_pool_bins
+from minirpn.ops.geometry import roi_pool_bins
 
 VGG_SCALE = 1 / 16
 ROI_X = (100.0, 300.0)

@@ -12,10 +12,14 @@ gradients. One module per idea:
   ``softmax`` / ``log_softmax`` they and the detector's scoring share;
 * ``init``: Gaussian N(0, 0.01**2) (F14) and He initialisation;
 * ``layers``: ``Conv2d``, ``ReLU``, ``MaxPool2d``, ``Linear``, ``Dropout``, ``Flatten``,
-  and the containers of named layers, ``Container`` and ``Sequential``;
+  and the containers of named layers, ``Container`` and ``Sequential``: they hold parameters
+  and gradients; ``forward(x) -> (out, cache)`` hands the tape to the caller, who gives it
+  back to ``backward(dout, cache)``;
 * ``optim``: ``SGD`` (Caffe-style momentum, weight decay) and ``step_lr``;
-* ``naive``: slow loop versions of the convolution and max pooling, the definitions the
-  fast ones are tested against (import ``minirpn.nn.naive`` explicitly).
+* ``reference``: slow loop versions of the convolution and max pooling, the definitions the
+  fast ones are tested against; with :mod:`minirpn.ops.reference`, the package's reference
+  implementations, which only tests, lessons and pictures import (import
+  ``minirpn.nn.reference`` explicitly).
 
 Gradients are checked with ``minirpn.gradcheck``.
 """

@@ -1,9 +1,20 @@
-"""Thin layer classes over the functional pairs: they hold parameters, gradients and caches.
+"""Thin layer classes over the functional pairs: parameters and gradients, never a forward.
 
-Every layer has ``forward(x)``, ``backward(dout) -> dx``, a ``params`` dict and a ``grads``
-dict with the same keys. ``backward`` *adds* into ``grads`` (a parameter used twice gets
-both contributions), so call ``zero_grad()`` before each iteration. ``zero_grad`` clears
-the arrays in place: optimisers keep references to them.
+Every layer has ``forward(x) -> (out, cache)`` and ``backward(dout, cache) -> dx``, a
+``params`` dict and a ``grads`` dict with the same keys. The cache is the tape of one call:
+the caller keeps it and hands it back to ``backward`` (as in the CS231n layers), so a layer
+can be applied any number of times before the backward passes, and nothing outlives a
+forward whose cache the caller drops (inference keeps no im2col columns alive).
+
+``backward`` *adds* into ``grads``: a layer applied to two inputs, each backward called with
+its own cache, gets both contributions. Call ``zero_grad()`` before each iteration; it clears
+the arrays in place, because optimisers keep references to them. ::
+
+    y1, cache1 = conv.forward(x1)
+    y2, cache2 = conv.forward(x2)          # the same weights, another input
+    conv.zero_grad()
+    dx1 = conv.backward(dy1, cache1)
+    dx2 = conv.backward(dy2, cache2)       # conv.grads now holds the sum of both
 """
 
 from __future__ import annotations
@@ -27,15 +38,16 @@ class Layer:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.training = True
-        self._cache = None
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def forward(self, x: np.ndarray):
+        """``x`` -> ``(out, cache)``; the cache is what :meth:`backward` needs of this call."""
         raise NotImplementedError
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
+    def backward(self, dout: np.ndarray, cache) -> np.ndarray:
+        """d loss / d out and the cache of the forward that made out -> d loss / d x."""
         raise NotImplementedError
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray):
         return self.forward(x)
 
     def zero_grad(self) -> None:
@@ -53,13 +65,6 @@ class Layer:
 
     def eval(self) -> Layer:
         return self.train(False)
-
-    def _pop_cache(self):
-        """The forward cache, consumed once: a second backward without a forward is a bug."""
-        if self._cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called without a preceding forward")
-        cache, self._cache = self._cache, None
-        return cache
 
     def _init_params(self, weight_shape, bias_size, init, std, rng, dtype) -> None:
         self.params = {
@@ -106,12 +111,12 @@ class Conv2d(Layer):
         self._init_params(weight_shape, out_channels, init, std, rng, dtype)
 
     def forward(self, x):
-        weight, bias = self.params["weight"], self.params["bias"]
-        out, self._cache = conv2d_forward(x, weight, bias, self.stride, self.padding)
-        return out
+        return conv2d_forward(
+            x, self.params["weight"], self.params["bias"], self.stride, self.padding
+        )
 
-    def backward(self, dout):
-        dx, dw, db = conv2d_backward(dout, self._pop_cache())
+    def backward(self, dout, cache):
+        dx, dw, db = conv2d_backward(dout, cache)
         self._accumulate(dw, db)
         return dx
 
@@ -138,22 +143,20 @@ class Linear(Layer):
         self._init_params((out_features, in_features), out_features, init, std, rng, dtype)
 
     def forward(self, x):
-        out, self._cache = linear_forward(x, self.params["weight"], self.params["bias"])
-        return out
+        return linear_forward(x, self.params["weight"], self.params["bias"])
 
-    def backward(self, dout):
-        dx, dw, db = linear_backward(dout, self._pop_cache())
+    def backward(self, dout, cache):
+        dx, dw, db = linear_backward(dout, cache)
         self._accumulate(dw, db)
         return dx
 
 
 class ReLU(Layer):
     def forward(self, x):
-        out, self._cache = relu_forward(x)
-        return out
+        return relu_forward(x)
 
-    def backward(self, dout):
-        return relu_backward(dout, self._pop_cache())
+    def backward(self, dout, cache):
+        return relu_backward(dout, cache)
 
 
 class MaxPool2d(Layer):
@@ -167,13 +170,10 @@ class MaxPool2d(Layer):
         self.ceil_mode = bool(ceil_mode)
 
     def forward(self, x):
-        out, self._cache = max_pool2d_forward(
-            x, self.kernel_size, self.stride, self.padding, self.ceil_mode
-        )
-        return out
+        return max_pool2d_forward(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
 
-    def backward(self, dout):
-        return max_pool2d_backward(dout, self._pop_cache())
+    def backward(self, dout, cache):
+        return max_pool2d_backward(dout, cache)
 
 
 class Dropout(Layer):
@@ -187,22 +187,20 @@ class Dropout(Layer):
         self.rng = np.random.default_rng() if rng is None else rng
 
     def forward(self, x):
-        out, self._cache = dropout_forward(x, self.p, self.training, self.rng)
-        return out
+        return dropout_forward(x, self.p, self.training, self.rng)
 
-    def backward(self, dout):
-        return dropout_backward(dout, self._pop_cache())
+    def backward(self, dout, cache):
+        return dropout_backward(dout, cache)
 
 
 class Flatten(Layer):
     """(N, C, H, W) -> (N, C*H*W), e.g. between the last pooling and the first Linear."""
 
     def forward(self, x):
-        self._cache = x.shape
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], -1), x.shape
 
-    def backward(self, dout):
-        return dout.reshape(self._pop_cache())
+    def backward(self, dout, cache):
+        return dout.reshape(cache)
 
 
 class Container(Layer):
@@ -222,7 +220,6 @@ class Container(Layer):
                 )
         self.children = dict(children)
         self.training = True
-        self._cache = None
 
     @property
     def params(self) -> dict[str, np.ndarray]:
@@ -251,6 +248,9 @@ class Container(Layer):
 class Sequential(Container):
     """Layers applied in order; backward runs them in reverse.
 
+    ``forward(x) -> (out, caches)`` with one cache per layer, a tuple that ``backward(dout,
+    caches)`` walks from the end.
+
     Parameters are named ``"<index>.<name>"`` (``"0.weight"``, ``"0.bias"``, ``"2.weight"``...),
     nested Sequentials giving ``"1.0.weight"``.
     """
@@ -260,13 +260,19 @@ class Sequential(Container):
         self.layers = list(layers)
 
     def forward(self, x):
+        caches = []
         for layer in self.layers:
-            x = layer.forward(x)
-        return x
+            x, cache = layer.forward(x)
+            caches.append(cache)
+        return x, tuple(caches)
 
-    def backward(self, dout):
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
+    def backward(self, dout, caches):
+        if len(caches) != len(self.layers):
+            raise ValueError(
+                f"caches holds {len(caches)} entries, this Sequential has {len(self.layers)} layers"
+            )
+        for layer, cache in zip(reversed(self.layers), reversed(caches), strict=True):
+            dout = layer.backward(dout, cache)
         return dout
 
     def __len__(self):

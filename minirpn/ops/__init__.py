@@ -14,7 +14,7 @@ from minirpn._kernels import boxes as _boxes
 from minirpn._kernels import roi_align as _roi_align
 from minirpn._kernels import roi_pool as _roi_pool
 from minirpn.ops import _validate
-from minirpn.ops.reference import score_order
+from minirpn.ops.geometry import score_order
 
 # Padding of each cell of the channels-last gradient buffer of roi_align_backward.
 CELL_PADDING = 8

@@ -1,50 +1,53 @@
 """Training schemes (F20): how the shared network and its two heads are trained.
 
-A scheme owns everything a training step needs beyond the weights: it samples the
-targets (anchor labels, proposals, RoIs), adds the losses, and sends the gradients back
-through the stages of a :class:`minirpn.model.Detector`. The training loop
-(:mod:`minirpn.train`) only asks it for a step and hands its trainable parameters to SGD.
+A scheme is a plan of :class:`~minirpn.schemes.phase.Phase` s (``Scheme.phases(cfg)``), each
+run by the training loop (:mod:`minirpn.train`) with a *step*: the object that samples the
+targets (anchor labels, proposals, RoIs), adds the losses and sends the gradients back
+through the stages of a :class:`minirpn.model.Detector`. The loop only asks a step for
+``forward(batch, rng) -> (losses, tape)``, ``backward(tape)`` and ``parameters()``.
 
-The pieces every scheme composes — sampling the RPN's anchor targets, proposing, sampling
-the head's RoIs, the two losses — live in :mod:`minirpn.schemes.steps`; a scheme decides
-their order and which stages are frozen (no backward into them, their gradients untouched).
+The steps differ only in where the proposals come from and what flows back
+(:class:`ApproximateJoint`, whose pieces live in :mod:`minirpn.schemes.steps`).
 
 Schemes, by the name ``minirpn train --scheme`` takes:
 
 * ``approximate-joint`` (:class:`ApproximateJoint`, the default): one network trained end
-  to end, the proposals treated as constants.
+  to end, the proposals treated as constants; one phase.
 * ``non-approximate-joint`` (:class:`NonApproximateJoint`): the same, with the head's
-  gradient also flowing through the RoI coordinates into the RPN's deltas (RoIAlign).
+  gradient also flowing through the RoI coordinates into the RPN's deltas; one phase.
 * ``alternating`` (:class:`Alternating`): the original code's 4 steps — RPN, detector on
-  its proposals, RPN layers on the detector's fixed backbone, head on the new proposals.
-  It runs in steps (:data:`STAGED_SCHEMES`), each with its own solver.
+  its proposals, RPN layers on the detector's fixed backbone, head on the new proposals —
+  four phases.
 """
 
 from __future__ import annotations
 
 from minirpn.schemes.alternating import Alternating
-from minirpn.schemes.approximate_joint import ApproximateJoint
+from minirpn.schemes.approximate_joint import LOSS_NAMES, ApproximateJoint, Tape
 from minirpn.schemes.non_approximate_joint import NonApproximateJoint
-from minirpn.schemes.steps import LOSS_NAMES, Targets
+from minirpn.schemes.phase import STAGES, Phase
+from minirpn.schemes.steps import Samples
 
 SCHEMES = {scheme.name: scheme for scheme in (ApproximateJoint, NonApproximateJoint, Alternating)}
-# Schemes that run in steps: the loop calls their begin_iteration() and schedule().
-STAGED_SCHEMES = frozenset({Alternating.name})
+DEFAULT_SCHEME = ApproximateJoint.name
 
 __all__ = [
+    "DEFAULT_SCHEME",
     "LOSS_NAMES",
     "SCHEMES",
-    "STAGED_SCHEMES",
+    "STAGES",
     "Alternating",
     "ApproximateJoint",
     "NonApproximateJoint",
-    "Targets",
-    "make_scheme",
+    "Phase",
+    "Samples",
+    "Tape",
+    "scheme_phases",
 ]
 
 
-def make_scheme(name: str, detector, **options):
-    """The scheme called ``name`` (a key of :data:`SCHEMES`) for ``detector``."""
+def scheme_phases(name: str, cfg) -> list[Phase]:
+    """The phases of the scheme called ``name`` (a key of :data:`SCHEMES`) for ``cfg``."""
     if name not in SCHEMES:
         raise ValueError(f"scheme must be one of {sorted(SCHEMES)}, got {name!r}")
-    return SCHEMES[name](detector, **options)
+    return SCHEMES[name].phases(cfg)

@@ -31,40 +31,38 @@ Iterations per step: ``cfg.alternating_iters``, or by default ``cfg.max_iters`` 
 417. The budget itself: the original trains its alternating steps 240k iterations where its
 end-to-end solver runs 70k; :func:`original_budget` scales a joint training config the same
 way, and ``minirpn train --scheme alternating`` uses it unless ``--iters`` is given (the
-tiny preset's 2500 become 8571: 2857, 1428, 2857, 1429). With joint training's 2500 the
+tiny preset's 2500 become 8571: 2857, 1428, 2857, 1429). With joint training's budget the
 step-2 detector, whose backbone starts from random weights here (the paper's starts from
-ImageNet), gets 417 iterations and mAP@0.5 ends at 0.89-0.94; with the original budget 0.99.
-One network (the :class:`~minirpn.model.Detector` given) holds
-the result: step 2 re-initialises its backbone and head, step 3 its RPN layers.
+ImageNet), gets too few iterations (``docs/paper_claims.md`` and ``benchmarks/schemes.py``
+measure both budgets). One network holds the result: step 2 re-initialises its backbone
+and head, step 3 its RPN layers.
 
-Each step is an :class:`~minirpn.schemes.approximate_joint.ApproximateJoint` with the
-other stages frozen (frozen stages still run forward and report their losses). The
-training loop (:func:`minirpn.train.train`) drives the steps through
-:meth:`Alternating.begin_iteration`, which says when a step starts so that it builds the
-step's solver. Resuming an alternating run is not supported (the proposals and the step
-networks are not in the checkpoint); the loop refuses it with a message.
+Each step is a :class:`~minirpn.schemes.phase.Phase` of training, run by the same loop as
+joint training: an :class:`~minirpn.schemes.approximate_joint.ApproximateJoint` step with
+the other stages frozen (frozen stages still run forward and report their losses), fed, in
+steps 2 and 4, the proposals made at the step's start. :meth:`Alternating.phases` is the
+whole plan; :func:`minirpn.train.train` runs it, and a run interrupted in any step resumes
+there (the step's proposals are kept in the run folder).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
 
-import numpy as np
-
-from minirpn.backbone import preprocess
-from minirpn.model import Detector
-from minirpn.proposal import proposal_layer
 from minirpn.schemes.approximate_joint import ApproximateJoint
-from minirpn.schemes.steps import Targets, sample_anchor_targets, sample_rois
+from minirpn.schemes.phase import Phase
 
-# Stages each step trains (the others are frozen), and what the step starts with.
-STEP_TRAINS = (("backbone", "rpn"), ("backbone", "roi_head"), ("rpn",), ("roi_head",))
+# The steps: a name, the stages each trains (the others are frozen), the stages it starts
+# afresh, and whether its RoIs come from proposals made at its start.
+STEPS = (
+    ("1-rpn", ("backbone", "rpn"), (), False),
+    ("2-detector", ("backbone", "roi_head"), ("backbone", "roi_head"), True),
+    ("3-rpn", ("rpn",), ("rpn",), False),
+    ("4-detector", ("roi_head",), (), True),
+)
 STEP_SPLIT = (2, 1, 2, 1)  # py-faster-rcnn: 80k RPN, 40k Fast R-CNN, 80k RPN, 40k Fast R-CNN
-STAGES = ("backbone", "rpn", "roi_head")
 # Seed offsets of the fresh initialisations of steps 2 and 3 (other weights than step 1's).
 FRESH_SEED_OFFSET = {1: 1000, 2: 2000}
-
 
 # py-faster-rcnn (VOC 2007, VGG-16): 80k + 40k + 80k + 40k alternating, 70k end-to-end.
 ORIGINAL_BUDGET_RATIO = 240 / 70
@@ -74,7 +72,7 @@ def original_budget(cfg):
     """``cfg`` (a joint training budget) with the original code's alternating budget (F20 (1)).
 
     ``max_iters`` times 240/70 and the learning-rate steps scaled alike; the warm-up is
-    scaled per step by :meth:`Alternating.schedule`. ``alternating_iters`` is cleared (the
+    scaled per step by :meth:`Alternating.phases`. ``alternating_iters`` is cleared (the
     2:1:2:1 split of the new total applies).
     """
     total = round(cfg.max_iters * ORIGINAL_BUDGET_RATIO)
@@ -100,168 +98,38 @@ def step_iterations(cfg) -> tuple[int, int, int, int]:
     return tuple(int(b - a) for a, b in zip([0] + ends[:-1], ends, strict=True))  # all >= 1
 
 
-class _GivenProposals(ApproximateJoint):
-    """Approximate joint training whose RoIs are sampled from proposals computed beforehand."""
-
-    def __init__(self, detector, proposals: dict[int, np.ndarray], *, frozen):
-        super().__init__(detector, frozen=frozen)
-        self.proposals = proposals  # dataset index -> (P, 4) boxes
-        self.batch_indices: Sequence[int] = ()
-
-    def sample(self, scores, deltas, gt_boxes, gt_labels, image_size, rng) -> Targets:
-        det = self.detector
-        anchors = det.anchors(*scores.shape[2:])
-        anchor_targets = sample_anchor_targets(anchors, gt_boxes, image_size, det.cfg, rng)
-        given = [self.proposals[int(i)].astype(det.dtype, copy=False) for i in self.batch_indices]
-        if len(given) != len(scores):
-            raise RuntimeError("begin_iteration() must name the images of each batch")
-        rois, roi_targets = sample_rois(
-            given, gt_boxes, gt_labels, det.num_classes, det.cfg, rng, det.dtype
-        )
-        return Targets(anchor_targets, rois, roi_targets)
-
-
 class Alternating:
-    """The 4-step alternating training of the original code (F20 (1)).
-
-    Args:
-        detector: the network the 4 steps train (steps 2 and 3 re-initialise parts of it).
-        seed: seeds the fresh initialisations of steps 2 and 3.
-
-    Use (what :func:`minirpn.train.train` does)::
-
-        scheme = Alternating(detector, seed=0)
-        for iteration in range(cfg.max_iters):
-            indices = ...                       # dataset indices of this batch
-            if scheme.begin_iteration(iteration, indices, step_images, load):
-                optimizer = SGD(scheme.parameters(), ...)   # a new step: a new solver
-            losses = scheme.forward(images, boxes, labels, rng)
-            scheme.backward()
-            optimizer.lr = learning_rate(*scheme.schedule(iteration))
-            optimizer.step()
-
-    ``step_images(step)`` lists the dataset indices the step trains on (its proposals are
-    made for those) and ``load(index)`` reads one training image (H, W, 3).
-    """
+    """The 4-step alternating training of the original code (F20 (1)): a plan of phases."""
 
     name = "alternating"
+    needs_box_gradient = False
 
-    def __init__(self, detector, *, seed: int = 0):
-        self.detector = detector
-        self.seed = seed
-        self.iterations = step_iterations(detector.cfg)
-        self.starts = tuple(int(s) for s in np.cumsum((0,) + self.iterations[:-1]))
-        self.step: int | None = None  # 0-based index of the current step
-        self._inner: ApproximateJoint | None = None
-        self.proposals: dict[int, np.ndarray] = {}
-
-    # --- which step --------------------------------------------------------------------
-    def step_of(self, iteration: int) -> int:
-        """0-based step of ``iteration`` (0-based)."""
-        return int(np.searchsorted(self.starts, iteration, side="right") - 1)
-
-    def step_range(self, step: int) -> range:
-        return range(self.starts[step], self.starts[step] + self.iterations[step])
-
-    def schedule(self, iteration: int):
-        """``(step_cfg, iteration_in_step)``: the step's own learning-rate schedule.
-
-        ``step_cfg`` is ``cfg`` with its warm-up and lr steps scaled to the step's length;
-        the loop's :func:`minirpn.train.learning_rate` of the pair is the rate.
-        """
-        cfg = self.detector.cfg
-        step = self.step_of(iteration)
-        n = self.iterations[step]
-        scale = n / cfg.max_iters
-        step_cfg = dataclasses.replace(
-            cfg,
-            lr_steps=_scaled_steps(cfg.lr_steps, scale),
-            warmup_iters=round(cfg.warmup_iters * scale),
-            alternating_iters=(),
-            max_iters=n,
-        )
-        return step_cfg, iteration - self.starts[step]
-
-    # --- the steps ---------------------------------------------------------------------
-    def begin_iteration(
-        self,
-        iteration: int,
-        batch_indices: Sequence[int],
-        step_images: Callable[[int], Sequence[int]],
-        load: Callable[[int], np.ndarray],
-    ) -> bool:
-        """Called by the loop before each iteration; True when a new step starts there.
-
-        Args:
-            iteration: 0-based iteration about to run.
-            batch_indices: the dataset indices of its batch.
-            step_images: ``step -> indices`` of every image the step trains on.
-            load: ``index -> image (H, W, 3)`` of the training set.
-        """
-        step = self.step_of(iteration)
-        started = step != self.step
-        if started:
-            self._start_step(step, step_images(step), load)
-        if isinstance(self._inner, _GivenProposals):
-            self._inner.batch_indices = list(batch_indices)
-        return started
-
-    def _start_step(self, step: int, images: Sequence[int], load) -> None:
-        det = self.detector
-        if step in (1, 3):  # proposals from the network as the previous step left it
-            self.proposals = self.generate_proposals(images, load)
-        if step == 1:  # a detector of its own: fresh backbone and head
-            self._reinitialise(("backbone", "roi_head"), FRESH_SEED_OFFSET[1])
-        if step == 2:  # the RPN's own layers start fresh on step 2's backbone
-            self._reinitialise(("rpn",), FRESH_SEED_OFFSET[2])
-        frozen = set(STAGES) - set(STEP_TRAINS[step])
-        if step in (1, 3):
-            self._inner = _GivenProposals(det, self.proposals, frozen=frozen)
-        else:
-            self._inner = ApproximateJoint(det, frozen=frozen)
-        self.step = step
-
-    def _reinitialise(self, stages: Sequence[str], offset: int) -> None:
-        det = self.detector
-        fresh = Detector(det.cfg, det.num_classes, seed=self.seed + offset, dtype=det.dtype)
-        for name, param in det.params.items():
-            if name.split(".", 1)[0] in stages:
-                param[...] = fresh.params[name]
-
-    def generate_proposals(self, indices: Sequence[int], load) -> dict[int, np.ndarray]:
-        """Proposals of each image (F15, F16, training top-N), from the current network."""
-        det = self.detector
-        out = {}
-        for index in indices:
-            image = load(int(index))
-            features = det.backbone.forward(preprocess(image[None], det.dtype))
-            scores, deltas = det.rpn.forward(features)
-            anchors = det.anchors(*features.shape[2:])
-            boxes, _ = proposal_layer(scores, deltas, anchors, image.shape[:2], det.cfg, train=True)
-            out[int(index)] = boxes
-        return out
-
-    # --- the scheme interface -----------------------------------------------------------
-    @property
-    def frozen(self) -> frozenset[str]:
-        return self._current().frozen
-
-    @property
-    def last_targets(self) -> Targets | None:
-        return self._current().last_targets
-
-    def parameters(self):
-        """``(name, param, grad)`` of the stages the current step trains."""
-        return self._current().parameters()
-
-    def forward(self, images, gt_boxes, gt_labels, rng, targets: Targets | None = None):
-        """The current step's forward pass and its four losses (frozen stages' too)."""
-        return self._current().forward(images, gt_boxes, gt_labels, rng, targets=targets)
-
-    def backward(self) -> None:
-        self._current().backward()
-
-    def _current(self) -> ApproximateJoint:
-        if self._inner is None:
-            raise RuntimeError("call begin_iteration() before the first step")
-        return self._inner
+    @staticmethod
+    def phases(cfg) -> list[Phase]:
+        """The 4 steps as phases, each with its own schedule: ``cfg``'s warm-up and
+        learning-rate steps scaled to the step's length (a new solver per step)."""
+        phases = []
+        for index, (n, (name, trains, fresh, given)) in enumerate(
+            zip(step_iterations(cfg), STEPS, strict=True)
+        ):
+            scale = n / cfg.max_iters
+            schedule = dataclasses.replace(
+                cfg,
+                lr_steps=_scaled_steps(cfg.lr_steps, scale),
+                warmup_iters=round(cfg.warmup_iters * scale),
+                alternating_iters=(),
+                max_iters=n,
+            )
+            phases.append(
+                Phase(
+                    name,
+                    n,
+                    schedule,
+                    trains,
+                    ApproximateJoint,
+                    fresh=fresh,
+                    seed_offset=FRESH_SEED_OFFSET.get(index, 0),
+                    given_proposals=given,
+                )
+            )
+        return phases

@@ -44,7 +44,8 @@ ones). At the tiny preset's learning rate it swamps the RPN: its objectness loss
 (and differentiating that too) was tried and changed nothing measurable, so the targets
 stay constants as above.
 
-The head must use RoIAlign (``cfg.roi_op == "align"``). :class:`NonApproximateJoint` is
+The head's RoI layer must be differentiable in the box coordinates (``box_differentiable``
+in :data:`minirpn.roi_ops.ROI_OPS`: RoIAlign). :class:`NonApproximateJoint` is
 :class:`~minirpn.schemes.approximate_joint.ApproximateJoint` with the RoIs recomputed from
 the current deltas and this extra backward path; ``frozen`` works the same way (a frozen
 RPN gets no gradient from either path).
@@ -53,105 +54,54 @@ RPN gets no gradient from either path).
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import NamedTuple
 
 import numpy as np
 
-from minirpn.schemes.approximate_joint import ApproximateJoint
-from minirpn.schemes.steps import (
-    Targets,
-    propose,
-    roi_anchors,
-    roi_boxes,
-    roi_boxes_backward,
-    sample_anchor_targets,
-    sample_rois,
-)
-
-
-class _Coords(NamedTuple):
-    rois: np.ndarray  # (R, 5) the RoIs the head ran on
-    anchor_rows: np.ndarray  # (R,) their anchors (GROUND_TRUTH for gt boxes)
-    deltas: np.ndarray  # (B, 4A, h, w) the RPN's deltas they were decoded with
-    anchors: np.ndarray  # (h * w * A, 4)
-    image_size: tuple[int, int]
+from minirpn.rpn import RPNOutput
+from minirpn.schemes.approximate_joint import ApproximateJoint, Tape
+from minirpn.schemes.steps import Samples, roi_boxes, roi_boxes_backward
 
 
 class NonApproximateJoint(ApproximateJoint):
     """Joint training with the gradient through the proposal coordinates (F20 (3)).
 
     Args:
-        detector: a :class:`minirpn.model.Detector` whose config has ``roi_op == "align"``.
+        detector: a :class:`minirpn.model.Detector` whose RoI layer is box-differentiable.
         frozen: stages that do not train, as for :class:`ApproximateJoint`.
 
-    Same use as :class:`ApproximateJoint`; :attr:`last_targets` also holds
-    ``roi_anchors``, and ``forward(..., targets=...)`` recomputes the RoIs from the current
-    deltas with those selections (what the gradient check perturbs).
+    Same use as :class:`ApproximateJoint`; ``forward(batch, rng, samples=...)`` recomputes
+    the RoIs from the current deltas with the samples' selections (``roi_anchors``), which is
+    what the gradient check perturbs.
     """
 
     name = "non-approximate-joint"
+    needs_box_gradient = True
 
-    def __init__(self, detector, *, frozen: Collection[str] = ()):
-        if detector.cfg.roi_op != "align":
+    def __init__(self, detector, *, frozen: Collection[str] = (), proposals=None):
+        op = detector.roi_head.roi_op
+        if not op.box_differentiable:
             raise ValueError(
                 "non-approximate joint training needs the RoI layer's gradient with respect "
-                f"to the box coordinates, i.e. cfg.roi_op 'align'; got {detector.cfg.roi_op!r}"
+                f"to the box coordinates; cfg.roi_op {op.name!r} has none (use 'align')"
             )
+        if proposals is not None:
+            raise ValueError("non-approximate joint training differentiates its own proposals")
         super().__init__(detector, frozen=frozen)
-        self._coords: _Coords | None = None
 
-    def sample(self, scores, deltas, gt_boxes, gt_labels, image_size, rng) -> Targets:
-        """As :meth:`ApproximateJoint.sample`, plus the anchor of every sampled RoI."""
-        det = self.detector
-        anchors = det.anchors(*scores.shape[2:])
-        anchor_targets = sample_anchor_targets(anchors, gt_boxes, image_size, det.cfg, rng)
-        proposed = propose(
-            scores, deltas, anchors, image_size, det.cfg, train=True, return_indices=True
+    def head_rois(self, samples: Samples, rpn_out: RPNOutput, image_size) -> np.ndarray:
+        """The sampled RoIs recomputed from the current deltas, selections fixed (F20 (3))."""
+        if samples.roi_anchors is None:
+            raise ValueError("samples must come from NonApproximateJoint.sample (need roi_anchors)")
+        return roi_boxes(samples.rois, samples.roi_anchors, rpn_out, image_size)
+
+    def rpn_deltas_gradient(self, tape: Tape, drois) -> list[np.ndarray]:
+        """The RPN loss's gradient plus the head's, through the RoI corners, the clip and
+        the box decoding, weighted by ``cfg.roi_coord_grad_weight`` (F20 (3))."""
+        through_boxes = roi_boxes_backward(
+            drois * self.detector.cfg.roi_coord_grad_weight,
+            tape.rois,
+            tape.samples.roi_anchors,
+            tape.rpn_out,
+            tape.image_size,
         )
-        rois, roi_targets = sample_rois(
-            [boxes for boxes, _ in proposed],
-            gt_boxes,
-            gt_labels,
-            det.num_classes,
-            det.cfg,
-            rng,
-            det.dtype,
-        )
-        anchor_rows = roi_anchors(rois, roi_targets.candidates, [index for _, index in proposed])
-        return Targets(anchor_targets, rois, roi_targets, anchor_rows)
-
-    def _head_rois(self, targets: Targets, deltas, image_size) -> np.ndarray:
-        if targets.roi_anchors is None:
-            raise ValueError(
-                "targets must come from NonApproximateJoint.sample (they need roi_anchors)"
-            )
-        anchors = self.detector.anchors(*deltas.shape[2:])
-        rois = roi_boxes(targets.rois, targets.roi_anchors, deltas, anchors, image_size)
-        self._coords = _Coords(rois, targets.roi_anchors, deltas, anchors, image_size)
-        return rois
-
-    def backward(self) -> None:
-        """Backpropagate the total loss, the RoI-coordinate path included (F20 (3))."""
-        cache, self._cache = self._cache, None
-        coords, self._coords = self._coords, None
-        if cache is None or coords is None:
-            raise RuntimeError("backward() needs a successful forward() first")
-        det = self.detector
-        dfeatures = 0.0
-        rpn_ddeltas = cache.rpn_ddeltas
-        if "roi_head" not in self.frozen:
-            dhead, drois = det.roi_head.backward(cache.dcls, cache.dreg, return_drois=True)
-            dfeatures = dfeatures + dhead
-            # RoI corners → proposal boxes → the deltas of their anchors (weighted).
-            rpn_ddeltas = rpn_ddeltas + roi_boxes_backward(
-                drois * det.cfg.roi_coord_grad_weight,
-                coords.rois,
-                coords.anchor_rows,
-                coords.deltas,
-                coords.anchors,
-                coords.image_size,
-            )
-        if "rpn" not in self.frozen:
-            dfeatures = dfeatures + det.rpn.backward(cache.rpn_dscores, rpn_ddeltas)
-        if "backbone" not in self.frozen and not np.isscalar(dfeatures):
-            det.backbone.backward(dfeatures)
+        return [a + b for a, b in zip(tape.rpn_loss.ddeltas, through_boxes, strict=True)]

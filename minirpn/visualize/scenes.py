@@ -21,7 +21,7 @@ from minirpn.boxes import decode
 from minirpn.config import Config
 from minirpn.matching import POSITIVE
 from minirpn.ops import roi_pool
-from minirpn.ops.reference import roi_pool_bins
+from minirpn.ops.geometry import roi_pool_bins, round_half_away_from_zero
 from minirpn.proposal import proposal_layer
 from minirpn.receptive_field import (
     effective_receptive_field,
@@ -127,7 +127,7 @@ def anchors_figure(photo: np.ndarray, detector):
     h, w = small.shape[:2]
     anchors_panel(
         small,
-        detector.base_anchors,
+        detector.rpn.base_anchors,
         len(cfg.anchor_ratios),
         cfg.feat_stride,
         feature_shape(detector.backbone, h, w),
@@ -193,7 +193,7 @@ def erf_figure(image: np.ndarray, untrained, trained=None):
     figure, axes = new_figure(len(detectors), (6.2 * len(detectors), 6.2))
     for (name, detector), ax in zip(detectors, axes, strict=True):
         x = preprocess(image[None], detector.dtype)
-        features = detector.backbone.forward(x)
+        (features,), _ = detector.features(image[None])
         cell = (features.shape[2] // 2, features.shape[3] // 2)
         erf = effective_receptive_field(detector.backbone, x, cell)
         rf = receptive_field(detector.backbone)
@@ -236,7 +236,7 @@ def mapping_figure(image: np.ndarray, box, detector):
 def image_anchors(detector, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
     """All anchors of ``image`` for ``detector`` and the feature map's (h, w)."""
     feat_shape = feature_shape(detector.backbone, *image.shape[:2])
-    return detector.anchors(*feat_shape), feat_shape
+    return detector.rpn.anchors(*feat_shape), feat_shape
 
 
 def labelled_anchors(detector, image, gt_boxes, seed: int = SEED):
@@ -265,7 +265,7 @@ def labels_figure(image: np.ndarray, gt_boxes, detector, seed: int = SEED):
         stages.label_categories(all_labels, inside),
         targets.labels != -1,
         feat_shape,
-        detector.base_anchors,
+        detector.rpn.base_anchors,
         len(detector.cfg.anchor_ratios),
         ax=right,
     )
@@ -292,10 +292,10 @@ def regression_figure(image: np.ndarray, gt_boxes, detector, seed: int = SEED):
 
 
 def rpn_outputs(detector, image: np.ndarray):
-    """The RPN's (scores, deltas) and the anchors for ``image``."""
-    features = detector.backbone.forward(preprocess(image[None], detector.dtype))
-    scores, deltas = detector.rpn.forward(features)
-    return scores, deltas, detector.anchors(*features.shape[2:])
+    """The RPN's output for ``image``: scores (1, 2A, h, w), deltas (1, 4A, h, w), anchors."""
+    features, _ = detector.features(image[None])
+    rpn_out, _ = detector.rpn.forward(features)
+    return rpn_out.scores[0], rpn_out.deltas[0], rpn_out.anchors[0]
 
 
 def proposal_stages(detector, image: np.ndarray, train: bool = False):
@@ -347,7 +347,7 @@ def proposals_figure(image: np.ndarray, detector, gt_boxes=None):
 def roi_pool_figure(image: np.ndarray, box, detector):
     """One RoI pooled from the backbone's map: image, sub-windows on the map, pooled grid."""
     cfg = detector.cfg
-    features = detector.backbone.forward(preprocess(image[None], detector.dtype))  # (1, C, h, w)
+    (features,), _ = detector.features(image[None])  # (1, C, h, w)
     scale = 1.0 / cfg.feat_stride
     rois = np.concatenate([[0.0], np.asarray(box, dtype=np.float64)])[None]  # (1, 5)
     pooled, argmax = roi_pool(features, rois.astype(features.dtype), cfg.roi_pool_size, scale)
@@ -380,8 +380,6 @@ def roi_pool_figure(image: np.ndarray, box, detector):
 
 def _snap(box, scale) -> np.ndarray:
     """The map cells RoI pooling uses: corners times the scale, rounded, end cell included."""
-    from minirpn.ops.reference import round_half_away_from_zero
-
     x1, y1, x2, y2 = round_half_away_from_zero(np.asarray(box, dtype=np.float64) * scale)
     return np.array([x1, y1, x2 + 1, y2 + 1])
 

@@ -105,25 +105,7 @@ def draw_anchors(
 
     title = [setting] if setting else []
     if all_anchors is not None:
-        all_anchors = np.asarray(all_anchors, dtype=np.float64)
-        h, w = feat_shape
-        if all_anchors.shape != (h * w * k, 4):
-            raise ValueError(
-                f"all_anchors must have shape ({h * w * k}, 4) for feat_shape {feat_shape} and "
-                f"{k} anchors per cell, got {all_anchors.shape}"
-            )
-        first = all_anchors.reshape(h * w, k, 4)[:, 0]  # (h*w, 4): anchor 0 of every cell
-        ax.scatter(
-            (first[:, 0] + first[:, 2]) / 2,
-            (first[:, 1] + first[:, 3]) / 2,
-            s=4,
-            color="white",
-            edgecolors="black",
-            linewidths=0.3,
-            zorder=3,
-            gid="centers",
-        )
-        title.append(f"{w}×{h} cells (w×h) × {k} = {h * w * k:,} anchors (F7)")
+        title.append(_draw_cell_centres(ax, all_anchors, feat_shape, k))
     else:
         title.append(f"{k} anchors of one cell (F7)")
     if stride is not None:
@@ -170,6 +152,29 @@ def draw_anchors(
     ax.set_xticks([])
     ax.set_yticks([])
     return ax
+
+
+def _draw_cell_centres(ax: Axes, all_anchors, feat_shape, k: int) -> str:
+    """Dot the centre of every cell (its anchor 0's centre); return the title's count line."""
+    all_anchors = np.asarray(all_anchors, dtype=np.float64)
+    h, w = feat_shape
+    if all_anchors.shape != (h * w * k, 4):
+        raise ValueError(
+            f"all_anchors must have shape ({h * w * k}, 4) for feat_shape {feat_shape} and "
+            f"{k} anchors per cell, got {all_anchors.shape}"
+        )
+    first = all_anchors.reshape(h * w, k, 4)[:, 0]  # (h*w, 4): anchor 0 of every cell
+    ax.scatter(
+        (first[:, 0] + first[:, 2]) / 2,
+        (first[:, 1] + first[:, 3]) / 2,
+        s=4,
+        color="white",
+        edgecolors="black",
+        linewidths=0.3,
+        zorder=3,
+        gid="centers",
+    )
+    return f"{w}×{h} cells (w×h) × {k} = {h * w * k:,} anchors (F7)"
 
 
 # --------------------------------------------------------------------------- receptive fields
@@ -777,7 +782,7 @@ def draw_roi_bins(
 
     feature_map: (h, w) the channel shown, in cell units.
     roi_on_map:  (4,) the RoI times the spatial scale (continuous, before rounding; F18).
-    bins:        ``(h_start, h_end, w_start, w_end)`` of :func:`minirpn.ops.reference.roi_pool_bins`
+    bins:        ``(h_start, h_end, w_start, w_end)`` of :func:`minirpn.ops.geometry.roi_pool_bins`
                  for this RoI, each (ph,) or (pw,): bin (i, j) covers rows
                  ``h_start[i]:h_end[i]``, columns ``w_start[j]:w_end[j]``.
     argmax:      (ph, pw) flat index ``row * w + col`` of each bin's maximum from

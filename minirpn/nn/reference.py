@@ -1,5 +1,8 @@
 """Slow, obvious loop versions of the fast layers: the definitions the fast code must match.
 
+With :mod:`minirpn.ops.reference` these are the package's reference implementations: tests,
+lessons and pictures import them, the package's own code never does.
+
 Each function takes the same arguments as its fast twin in ``minirpn.nn`` and returns only
 the output (there is no cache: nothing here has a backward pass). They loop over every
 output cell and read the window it sees, exactly as the formula is written, so a learner
