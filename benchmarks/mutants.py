@@ -712,7 +712,7 @@ MUTANTS = [
     # ------------------------------------------------------------------ data
     M(
         "data.box_end_inclusive",
-        "minirpn/data.py",
+        "minirpn/data/toy.py",
         "cols[-1] + 1, rows[-1] + 1",
         "cols[-1], rows[-1]",
         "test_data.py",
@@ -720,7 +720,7 @@ MUTANTS = [
     ),
     M(
         "data.coco_read_wh_as_corner",
-        "minirpn/data.py",
+        "minirpn/data/coco.py",
         'return [x, y, x + w, y + h], row_of[ann["image_id"]]',
         'return [x, y, w, h], row_of[ann["image_id"]]',
         "test_data.py",
@@ -728,7 +728,7 @@ MUTANTS = [
     ),
     M(
         "data.coco_write_corners",
-        "minirpn/data.py",
+        "minirpn/data/coco.py",
         '"bbox": [x1, y1, x2 - x1, y2 - y1],',
         '"bbox": [x1, y1, x2, y2],',
         "test_data.py",
@@ -736,7 +736,7 @@ MUTANTS = [
     ),
     M(
         "data.splits_share_a_stream",
-        "minirpn/data.py",
+        "minirpn/data/toy.py",
         '_SPLIT_STREAMS = {"train": 0, "val": 1}',
         '_SPLIT_STREAMS = {"train": 0, "val": 0}',
         "test_data.py",
@@ -1114,7 +1114,7 @@ MUTANTS = [
     # ------------------------------------------------------------------ data: Pascal VOC
     M(
         "data.voc_xmin_not_shifted",
-        "minirpn/data.py",
+        "minirpn/data/voc.py",
         'box = [values["xmin"] - 1, values["ymin"] - 1, values["xmax"], values["ymax"]]',
         'box = [values["xmin"], values["ymin"], values["xmax"], values["ymax"]]',
         "test_data.py",
@@ -1122,7 +1122,7 @@ MUTANTS = [
     ),
     M(
         "data.voc_xmax_shifted_too",
-        "minirpn/data.py",
+        "minirpn/data/voc.py",
         'box = [values["xmin"] - 1, values["ymin"] - 1, values["xmax"], values["ymax"]]',
         'box = [values["xmin"] - 1, values["ymin"] - 1, values["xmax"] - 1, values["ymax"] - 1]',
         "test_data.py",
@@ -1130,7 +1130,7 @@ MUTANTS = [
     ),
     M(
         "data.voc_write_xmin_unshifted",
-        "minirpn/data.py",
+        "minirpn/data/voc.py",
         '("xmin", x1 + 1), ("ymin", y1 + 1)',
         '("xmin", x1), ("ymin", y1)',
         "test_data.py",
@@ -1138,7 +1138,7 @@ MUTANTS = [
     ),
     M(
         "data.voc_difficult_trained_on",
-        "minirpn/data.py",
+        "minirpn/data/base.py",
         "easy, hard = keep & ~record.difficult, keep & record.difficult",
         "easy, hard = keep, keep & record.difficult",
         "test_data.py",
