@@ -1,9 +1,12 @@
-"""How much memory a training batch needs, checked before training starts.
+"""How much memory a training batch or a detection needs, checked before either starts.
 
 ``minirpn train --batch-size 100000`` would otherwise run for a minute and then be killed
-by the kernel without a word. :func:`check_batch_memory` compares an estimate of one
-training iteration's memory with what the machine has free (``MemAvailable`` in
-``/proc/meminfo``) and refuses, naming ``--batch-size``, a batch that cannot fit.
+by the kernel without a word, and ``minirpn detect`` on a 12000x12000 photograph end in a
+MemoryError. :func:`check_inference_memory` does for one image at test time (``detect``,
+``eval`` and the evaluation after training) what :func:`check_batch_memory` does for a
+training batch: it compares an estimate of one training iteration's memory with what the
+machine has free (``MemAvailable`` in ``/proc/meminfo``) and refuses, naming
+``--batch-size``, a batch that cannot fit.
 
 The estimate (float32, 4 bytes per value), for B images padded to H x W:
 
@@ -65,18 +68,60 @@ def batch_memory_bytes(
     images_per_batch: B; height, width: the size the batch is padded to; num_params: the
     model's parameter count (0 leaves the model out).
     """
+    per_image = _image_bytes(cfg, height, width, cfg.roi_batch_size)
+    model = 3 * num_params * BYTES_PER_VALUE
+    return int(SAFETY_FACTOR * (images_per_batch * per_image + model))
+
+
+def _image_bytes(cfg: Config, height: int, width: int, rois: int) -> float:
+    """One image's convolutions, proposal layer and second stage for ``rois`` RoIs (bytes)."""
     from minirpn.backbone import BACKBONE_CHANNELS
 
     pixels = height * width
     backbone = backbone_values_per_pixel(BACKBONE_CHANNELS, cfg.rpn_channels) + 3
-    per_image = (backbone * BYTES_PER_VALUE + 3) * pixels  # + the uint8 input
+    convolutions = (backbone * BYTES_PER_VALUE + 3) * pixels  # + the uint8 input
     map_cells = math.ceil(height / cfg.feat_stride) * math.ceil(width / cfg.feat_stride)
     proposals = cfg.num_anchors * (4 + 2 + 4) * map_cells * 8  # float64
     pooled = BACKBONE_CHANNELS[-1] * cfg.roi_pool_size**2
-    head = cfg.roi_batch_size * (pooled + 4 * cfg.fc_channels) * BYTES_PER_VALUE
-    model = 3 * num_params * BYTES_PER_VALUE
-    total = images_per_batch * (per_image + proposals + head) + model
-    return int(SAFETY_FACTOR * total)
+    head = rois * (pooled + 4 * cfg.fc_channels) * BYTES_PER_VALUE
+    return convolutions + proposals + head
+
+
+# --- inference: detect, eval, the report after training ---------------------------------
+
+
+def inference_memory_bytes(cfg: Config, height: int, width: int) -> int:
+    """Estimated peak memory (bytes) of ``Detector.detect`` on one height x width image.
+
+    The training formula for one image without the backward pass's temporaries and the
+    model's copies: the layers keep their forward caches (the im2col columns) until the
+    next call, so the convolutions cost what they cost in training; the second stage runs
+    on ``cfg.rpn_post_nms_top_n_test`` proposals. tests/test_memory.py checks it against
+    the peak ``tracemalloc`` measures: above it, and by less than 1.7 times.
+    """
+    return int(SAFETY_FACTOR * _image_bytes(cfg, height, width, cfg.rpn_post_nms_top_n_test))
+
+
+def check_inference_memory(
+    cfg: Config, height: int, width: int, what: str = "an image", available: int | None = None
+) -> int:
+    """Refuse an image too large to detect objects in with the memory free; return the estimate.
+
+    what: names the image in the message (``"image 'photo.png'"``, ``"the largest
+    validation image"``). available: free bytes; None reads :func:`available_memory_bytes`
+    (if that cannot be read either, nothing is refused). Raises ValueError naming ``what``,
+    its size, the estimate and the memory available.
+    """
+    need = inference_memory_bytes(cfg, height, width)
+    if available is None:
+        available = available_memory_bytes()
+    if available is not None and need > USABLE_FRACTION * available:
+        raise ValueError(
+            f"{what} is {width}x{height}: detecting objects in it would need about "
+            f"{_size(need)} of memory (estimate), only {_size(available)} is available; "
+            "use a smaller image"
+        )
+    return need
 
 
 def available_memory_bytes() -> int | None:
