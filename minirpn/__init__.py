@@ -7,9 +7,19 @@ Conventions, used everywhere in the package:
 * images and feature maps are NCHW arrays;
 * weights use PyTorch's layouts: conv ``(C_out, C_in, kH, kW)``, linear ``(out, in)``;
 * training runs in float32, gradient checks in float64.
-"""
 
-from minirpn.config import Config
+``minirpn.Config`` is imported on first use: importing the package itself runs nothing,
+so that the ``minirpn`` command can take over Ctrl-C before anything else loads
+(:mod:`minirpn.__main__`).
+"""
 
 __all__ = ["Config"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name == "Config":
+        from minirpn.config import Config
+
+        return Config
+    raise AttributeError(f"module 'minirpn' has no attribute {name!r}")

@@ -65,7 +65,7 @@ def check_dataset(dataset, *, training: bool = True, progress: bool = True) -> D
     progress: show a tqdm bar if the check takes more than :data:`PROGRESS_DELAY` seconds.
     """
     errors = list(dataset.problems)
-    warnings: list[Problem] = []
+    warnings = list(dataset.warnings)  # e.g. a VOC folder's classes taken from its objects
     if len(dataset) == 0:
         errors.append(Problem(dataset.location, None, "has no images"))
     missing = {problem.file for problem in errors if problem.annotation is None}
@@ -152,7 +152,7 @@ def check_data_folder(
         report = check_dataset(dataset, training=split == "train", progress=progress)
         reports[split] = report
         errors += report.errors
-        warnings += report.warnings
+        warnings += [w for w in report.warnings if w not in warnings]  # one per folder
         class_names[split] = tuple(dataset.class_names)
     if errors:
         raise DataError(f"data folder {str(data)!r} cannot be used", errors, MAX_REPORTED, warnings)

@@ -5,7 +5,9 @@ random moments, a full disk) are in ``benchmarks/redteam.py``.
 """
 
 import io
+import json
 import os
+import re
 import stat
 import threading
 
@@ -14,7 +16,7 @@ import pytest
 from conftest import run_main
 from PIL import Image
 
-from minirpn.data import CocoDataset, DataError
+from minirpn.data import CocoDataset, DataError, VocDataset
 from minirpn.datacheck import check_data_folder
 from minirpn.fileio import atomic_write
 from minirpn.image import read_image
@@ -137,3 +139,108 @@ def test_r22_an_image_that_is_a_fifo_is_refused_not_waited_for(tmp_path):
     reader.start()
     reader.join(timeout=20)
     assert outcome == [f"image '{fifo}' is a FIFO (named pipe), not a file"]
+
+
+# --------------------------------------------------------------------------- R13 R17 R18 R22 data
+
+
+def edit_coco(data, split, edit):
+    """Rewrite DIR/split/annotations.json through ``edit(coco dict)``; return its path."""
+    path = data / split / "annotations.json"
+    coco = json.loads(path.read_text())
+    edit(coco)
+    path.write_text(json.dumps(coco))
+    return path
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda c: c["images"][0].update(height=float("inf")), None),  # "height": 1e999
+        (lambda c: c["categories"][0].update(id=float("inf")), "category id inf is not"),
+        (lambda c: c["categories"][0].update(id=10**400), "is not a 64-bit integer"),
+        (lambda c: c["annotations"][0]["bbox"].__setitem__(2, 10**400), "beyond floating"),
+    ],
+    ids=["height 1e999", "category id 1e999", "category id 400 digits", "bbox 400 digits"],
+)
+def test_r13_overflowing_coco_numbers_are_problems_not_tracebacks(tmp_path, capsys, edit, expected):
+    data = toy_coco(tmp_path, capsys)
+    path = edit_coco(data, "train", edit)
+    text = path.read_text().replace("Infinity", "1e999")  # what a user writes; JSON says inf
+    path.write_text(text)
+    if expected is None:  # a size that cannot be: treated as not declared
+        assert len(CocoDataset(data / "train")) == 3
+        return
+    with pytest.raises(ValueError, match=expected) as info:
+        CocoDataset(data / "train")
+    assert "annotations.json" in str(info.value)
+
+
+def test_r13_json_nested_too_deeply_is_one_line(tmp_path):
+    path = tmp_path / "annotations.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="annotations.json.*nested too deeply"):
+        CocoDataset(path)
+
+
+def test_r17_iscrowd_as_a_string_is_refused_not_read_as_crowd(tmp_path, capsys):
+    data = toy_coco(tmp_path, capsys)
+    edit_coco(data, "train", lambda c: [a.update(iscrowd="0") for a in c["annotations"]])
+    with pytest.raises(DataError, match=r"annotation 1: has iscrowd '0', expected 0 or 1"):
+        CocoDataset(data / "train")
+
+
+def toy_voc(tmp_path, capsys):
+    data = tmp_path / "voc"
+    argv = ["make-toy-data", "--out", data, "--num-images", 3, "--format", "voc"]
+    assert run_main(capsys, *argv)[0] == 0
+    return data
+
+
+def test_r18_a_class_listed_twice_in_classes_txt_is_refused(tmp_path, capsys):
+    data = toy_voc(tmp_path, capsys)
+    (data / "classes.txt").write_text("circle\nsquare\ntriangle\nbar\nsquare\n")
+    with pytest.raises(ValueError, match=r"classes.txt' names \['square'\] more than once"):
+        VocDataset(data, "train")
+
+
+def test_r18_without_classes_txt_the_classes_found_are_a_warning(tmp_path, capsys):
+    """A typo in one object's name would be a class of its own: never silently."""
+    data = toy_voc(tmp_path, capsys)
+    (data / "classes.txt").unlink()
+    xml = next((data / "Annotations").iterdir())
+    xml.write_text(xml.read_text().replace("<name>", "<name>x", 1))  # e.g. "xcircle"
+    reports = check_data_folder(data, progress=False)
+    notes = [str(w) for w in reports["train"].warnings if "has no classes.txt" in str(w)]
+    assert len(notes) == 1 and " (1)" in notes[0], reports["train"].warnings
+
+
+@pytest.mark.parametrize("content", [b"", b"\xff\xfe\x00binary\x00", b"\n  \n"])
+def test_r23_an_empty_or_binary_classes_txt_is_named(tmp_path, capsys, content):
+    data = toy_voc(tmp_path, capsys)
+    (data / "classes.txt").write_bytes(content)
+    with pytest.raises(ValueError, match="class list .*classes.txt"):
+        VocDataset(data, "train")
+
+
+def test_r23_a_byte_order_mark_in_a_voc_list_is_not_part_of_the_first_id(tmp_path, capsys):
+    data = toy_voc(tmp_path, capsys)
+    image_list = data / "ImageSets" / "Main" / "train.txt"
+    image_list.write_bytes(b"\xef\xbb\xbf" + image_list.read_bytes())
+    assert len(VocDataset(data, "train")) == 3
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../../x.png", "images/../../x.png"])
+def test_r22_coco_file_names_leading_outside_the_image_folder_are_refused(tmp_path, capsys, name):
+    data = toy_coco(tmp_path, capsys)
+    edit_coco(data, "train", lambda c: c["images"][0].update(file_name=name))
+    with pytest.raises(DataError, match=f"file name '{re.escape(name)}' leads outside"):
+        CocoDataset(data / "train")
+
+
+def test_r22_voc_ids_leading_outside_the_folder_are_refused(tmp_path, capsys):
+    data = toy_voc(tmp_path, capsys)
+    (tmp_path / "x.xml").write_text((data / "Annotations" / "train_00000.xml").read_text())
+    (data / "ImageSets" / "Main" / "train.txt").write_text("../../x\n")
+    with pytest.raises(DataError, match="image id '../../x.xml' leads outside"):
+        VocDataset(data, "train")

@@ -9,12 +9,19 @@ A sample's boxes are continuous corners ``(x1, y1, x2, y2)`` where pixel ``i`` s
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from minirpn.fileio import kind_of
 from minirpn.image import read_image
+
+# Image sides an annotation file may declare: beyond any image that can be decoded
+# (minirpn.image.MAX_PIXELS); a larger value is treated as not declared.
+MAX_SIDE = 2**20
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -106,7 +113,8 @@ class ImageRecord(NamedTuple):
 
 class _AnnotatedFiles:
     """Base of the datasets read from disk: ``records`` (one :class:`ImageRecord` per image),
-    ``problems`` found while parsing, ``class_names``; ``ds[i]`` reads image ``i``.
+    ``problems`` found while parsing, ``warnings`` (what was read but deserves a word),
+    ``class_names``; ``ds[i]`` reads image ``i``.
 
     A strict dataset (the default) raises one :class:`DataError` listing every annotation
     problem; a lenient one (``strict=False``, what :func:`minirpn.datacheck.check_dataset`
@@ -117,13 +125,24 @@ class _AnnotatedFiles:
     class_names: tuple[str, ...]
     records: list[ImageRecord]
     problems: list[Problem]
+    warnings: list[Problem]
     location: str  # "COCO file '...'" or "VOC folder '...' (split 'train')", for messages
 
     def _finish(self, where: str, strict: bool) -> None:
         self.location = where
         self.file_names = [record.path.name for record in self.records]
-        missing = [r for r in self.records if not r.path.is_file()]
-        self.problems += [Problem(str(r.path), None, "image file does not exist") for r in missing]
+        for record in self.records:
+            try:
+                mode = os.stat(record.path).st_mode
+            except FileNotFoundError:
+                message = "image file does not exist"
+            except OSError as error:  # a name the system refuses: too long, no permission
+                message = f"cannot open the image file ({error.strerror})"
+            else:
+                if stat.S_ISREG(mode):
+                    continue
+                message = f"the image file is {kind_of(mode)}, not a file"
+            self.problems.append(Problem(str(record.path), None, message))
         if strict and self.problems:
             raise DataError(f"{where} has bad annotations or missing images", self.problems)
 
@@ -166,9 +185,17 @@ def _declared_size(height, width) -> tuple[int, int] | None:
     """(height, width) if the annotation file gives both as positive ints, else None."""
     try:
         height, width = int(height), int(width)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 is inf in JSON
         return None
-    return (height, width) if height > 0 and width > 0 else None
+    return (height, width) if 0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE else None
+
+
+def file_in(folder: Path, name: str, what: str) -> Path:
+    """``folder / name``, or ValueError if ``name`` (an annotation's file name or id) would
+    lead outside ``folder``: an absolute path (``/etc/passwd``) or one with ``..`` in it."""
+    if not name or Path(name).is_absolute() or ".." in Path(name).parts:
+        raise ValueError(f"{what} {name!r:.200} leads outside {str(folder)!r}")
+    return folder / name
 
 
 def _check_int(name: str, value, minimum: int) -> None:

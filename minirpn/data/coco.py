@@ -19,8 +19,9 @@ from minirpn.data.base import (
     _AnnotatedFiles,
     _box_array,
     _declared_size,
+    file_in,
 )
-from minirpn.fileio import atomic_write
+from minirpn.fileio import atomic_write, regular_file
 
 COCO_JSON_NAME = "annotations.json"
 COCO_IMAGE_DIR = "images"
@@ -114,19 +115,25 @@ class CocoDataset(_AnnotatedFiles):
     ):
         path = Path(path)
         json_path = path / COCO_JSON_NAME if path.is_dir() else path
-        if not json_path.is_file():
-            raise ValueError(f"COCO annotation file not found: {str(json_path)!r}")
+        try:
+            regular_file(json_path, "COCO annotation file")
+        except FileNotFoundError:
+            raise ValueError(f"COCO annotation file not found: {str(json_path)!r}") from None
         try:
             coco = json.loads(json_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        except (OSError, ValueError) as error:  # JSONDecodeError, UnicodeDecodeError too
             raise ValueError(f"cannot read COCO file {str(json_path)!r}: {error}") from None
+        except RecursionError:
+            raise ValueError(
+                f"cannot read COCO file {str(json_path)!r}: its JSON is nested too deeply"
+            ) from None
         if image_dir is None:
             image_dir = json_path.parent / COCO_IMAGE_DIR
             if not image_dir.is_dir():
                 image_dir = json_path.parent
         self.json_path = json_path
         self.image_dir = Path(image_dir)
-        self.problems = []
+        self.problems, self.warnings = [], []
         self._parse(coco)
         self._finish(f"COCO file {str(json_path)!r}", strict)
 
@@ -140,9 +147,11 @@ class CocoDataset(_AnnotatedFiles):
         # Categories and images are the frame every annotation refers to: an error there
         # stops the reading at once. Annotations are checked one by one, all reported.
         try:
-            categories = sorted(coco["categories"], key=lambda c: c["id"])
-            self.category_ids = tuple(int(c["id"]) for c in categories)
-            self.class_names = tuple(str(c["name"]) for c in categories)
+            categories = coco["categories"]
+            ids = [_category_id(c["id"]) for c in categories]
+            order = sorted(range(len(ids)), key=ids.__getitem__)  # labels in id order
+            self.category_ids = tuple(ids[i] for i in order)
+            self.class_names = tuple(str(categories[i]["name"]) for i in order)
             label_of = {cid: label for label, cid in enumerate(self.category_ids, start=1)}
             if len(label_of) != len(categories):
                 raise ValueError(f"duplicate category ids {self.category_ids}")
@@ -157,13 +166,23 @@ class CocoDataset(_AnnotatedFiles):
             raise ValueError(f"{where}: {detail}") from None
 
         source = str(self.json_path)
+        paths = []
+        for image, name in zip(images, file_names, strict=True):
+            try:
+                paths.append(file_in(self.image_dir, name, "file name"))
+            except ValueError as error:
+                paths.append(None)
+                self.problems.append(Problem(source, f"image {image['id']!r:.40}", str(error)))
         per_image = [([], [], []) for _ in images]  # boxes, labels, annotation ids
         for ann in coco["annotations"]:
             ann_id = ann.get("id") if isinstance(ann, dict) else None
             try:
                 if not isinstance(ann, dict):
                     raise ValueError(f"is not a JSON object: {ann!r:.60}")
-                if ann.get("iscrowd", 0):
+                crowd = ann.get("iscrowd", 0)
+                if crowd not in (0, 1):  # "0" (a string) is not 0: no guessing
+                    raise ValueError(f"has iscrowd {crowd!r:.40}, expected 0 or 1")
+                if crowd:
                     continue
                 box, row = _coco_box(ann, label_of, row_of)
             except KeyError as error:
@@ -180,7 +199,7 @@ class CocoDataset(_AnnotatedFiles):
             ids.append(f"annotation {ann_id}")
         self.records = [
             ImageRecord(
-                path=self.image_dir / name,
+                path=path,
                 source=source,
                 boxes=_box_array(boxes),
                 labels=np.array(labels, dtype=np.int64),
@@ -188,7 +207,8 @@ class CocoDataset(_AnnotatedFiles):
                 annotation_ids=tuple(ids),
                 size=size,
             )
-            for name, size, (boxes, labels, ids) in zip(file_names, sizes, per_image, strict=True)
+            for path, size, (boxes, labels, ids) in zip(paths, sizes, per_image, strict=True)
+            if path is not None  # a name leading outside the image folder: a problem above
         ]
 
 
@@ -199,11 +219,23 @@ def _coco_box(ann: dict, label_of: dict, row_of: dict) -> tuple[list[float], int
         raise ValueError(f"has bbox {bbox!r}, expected [x, y, w, h]")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox):
         raise ValueError(f"has bbox {bbox!r}, expected 4 numbers")
-    x, y, w, h = (float(v) for v in bbox)
+    try:
+        x, y, w, h = (float(v) for v in bbox)
+    except OverflowError:  # an integer of 400 digits
+        raise ValueError(f"has bbox {bbox!r:.80}, a number beyond floating point") from None
     if not (math.isfinite(x + y + w + h) and w > 0 and h > 0):
         raise ValueError(f"has a degenerate bbox {bbox} (need finite x, y and w, h > 0)")
     if ann["category_id"] not in label_of:
-        raise ValueError(f"has unknown category_id {ann['category_id']!r}")
+        raise ValueError(f"has unknown category_id {ann['category_id']!r:.40}")
     if ann["image_id"] not in row_of:
-        raise ValueError(f"has unknown image_id {ann['image_id']!r}")
+        raise ValueError(f"has unknown image_id {ann['image_id']!r:.40}")
     return [x, y, x + w, y + h], row_of[ann["image_id"]]
+
+
+def _category_id(value) -> int:
+    """A category id as an int: JSON integers (or whole floats) that fit in 64 bits, the
+    ids results files are written with; ValueError for anything else (1e999, "3", 2.5)."""
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or not -(2**63) <= value < 2**63:
+        raise ValueError(f"category id {value!r:.40} is not a 64-bit integer")
+    return int(value)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import os
@@ -19,8 +20,9 @@ from minirpn.data.base import (
     _AnnotatedFiles,
     _box_array,
     _declared_size,
+    file_in,
 )
-from minirpn.fileio import atomic_write
+from minirpn.fileio import atomic_write, regular_file
 
 VOC_ANNOTATION_DIR = "Annotations"
 VOC_IMAGE_DIR = "JPEGImages"
@@ -63,14 +65,16 @@ class VocDataset(_AnnotatedFiles):
         self.split = split
         list_file = self.root / VOC_SPLIT_DIR / f"{split}.txt"
         ids = _read_image_list(list_file)
-        self.problems = []
+        self.problems, self.warnings = [], []
         parsed = [self._parse_xml(image_id) for image_id in ids]
         if class_names is None:
             class_names = self._find_class_names(parsed)
         self.class_names = tuple(str(name) for name in class_names)
         label_of = {name: label for label, name in enumerate(self.class_names, start=1)}
         self.records = []
-        for xml_path, file_name, size, objects in parsed:
+        for xml_path, image_path, size, objects in parsed:
+            if image_path is None:  # an id or file name leading outside the folder
+                continue
             boxes, labels, difficult, names = [], [], [], []
             for object_id, name, box, hard in objects:
                 if name not in label_of:
@@ -88,7 +92,7 @@ class VocDataset(_AnnotatedFiles):
                 names.append(object_id)
             self.records.append(
                 ImageRecord(
-                    self.root / VOC_IMAGE_DIR / file_name,
+                    image_path,
                     str(xml_path),
                     _box_array(boxes),
                     np.array(labels, dtype=np.int64),
@@ -100,17 +104,32 @@ class VocDataset(_AnnotatedFiles):
         self._finish(f"VOC folder {str(self.root)!r} (split {split!r})", strict)
 
     def _parse_xml(self, image_id: str):
-        """-> (xml path, image file name, declared size, [(object id, name, box, difficult)])."""
-        xml_path = self.root / VOC_ANNOTATION_DIR / f"{image_id}.xml"
-        default_name = f"{image_id}.jpg"
+        """-> (xml path, image path, declared size, [(object id, name, box, difficult)]);
+        the paths are None (and a problem recorded) where they would lead outside the folder.
+        """
+        list_file = str(self.root / VOC_SPLIT_DIR / f"{self.split}.txt")
         try:
-            tree = ElementTree.parse(xml_path)
-        except (OSError, ElementTree.ParseError) as error:
-            reason = "does not exist" if not xml_path.is_file() else f"cannot be read ({error})"
-            self.problems.append(Problem(str(xml_path), None, f"annotation file {reason}"))
-            return xml_path, default_name, None, []
+            xml_path = file_in(self.root / VOC_ANNOTATION_DIR, f"{image_id}.xml", "image id")
+        except ValueError as error:
+            self.problems.append(Problem(list_file, None, str(error)))
+            return None, None, None, []
+        default_path = self.root / VOC_IMAGE_DIR / f"{image_id}.jpg"  # the id is safe now
+        try:
+            tree = ElementTree.parse(regular_file(xml_path, "annotation file"))
+        except FileNotFoundError:
+            self.problems.append(Problem(str(xml_path), None, "annotation file does not exist"))
+            return xml_path, default_path, None, []
+        except (OSError, ValueError, ElementTree.ParseError) as error:
+            message = f"annotation file cannot be read ({error})"
+            self.problems.append(Problem(str(xml_path), None, message))
+            return xml_path, default_path, None, []
         root = tree.getroot()
-        file_name = (root.findtext("filename") or "").strip() or default_name
+        file_name = (root.findtext("filename") or "").strip() or default_path.name
+        try:
+            image_path = file_in(self.root / VOC_IMAGE_DIR, file_name, "<filename>")
+        except ValueError as error:
+            self.problems.append(Problem(str(xml_path), None, str(error)))
+            return xml_path, None, None, []
         size = _declared_size(root.findtext("size/height"), root.findtext("size/width"))
         objects = []
         for number, obj in enumerate(root.iter("object"), start=1):
@@ -127,34 +146,65 @@ class VocDataset(_AnnotatedFiles):
                 self.problems.append(Problem(str(xml_path), object_id, str(error)))
                 continue
             objects.append((object_id, name, box, hard == "1"))
-        return xml_path, file_name, size, objects
+        return xml_path, image_path, size, objects
 
     def _find_class_names(self, parsed) -> list[str]:
         classes_file = self.root / VOC_CLASSES_NAME
-        if classes_file.is_file():
-            return [line.strip() for line in classes_file.read_text().splitlines() if line.strip()]
-        names = {name for *_, objects in parsed for _, name, _, _ in objects}
+        if os.path.lexists(classes_file):
+            return _read_class_names(classes_file)
+        counts = collections.Counter(name for *_, objects in parsed for _, name, _, _ in objects)
         for other in ("train", "val"):  # the same classes (and labels) for every split
             if other != self.split and (self.root / VOC_SPLIT_DIR / f"{other}.txt").is_file():
                 for image_id in _read_image_list(self.root / VOC_SPLIT_DIR / f"{other}.txt"):
-                    xml_path = self.root / VOC_ANNOTATION_DIR / f"{image_id}.xml"
-                    with contextlib.suppress(OSError, ElementTree.ParseError):
-                        tree = ElementTree.parse(xml_path)
-                        names.update((n.text or "").strip() for n in tree.iterfind("object/name"))
-        names.discard("")
-        if not names:
+                    with contextlib.suppress(OSError, ValueError, ElementTree.ParseError):
+                        xml_path = file_in(self.root / VOC_ANNOTATION_DIR, f"{image_id}.xml", "")
+                        tree = ElementTree.parse(regular_file(xml_path, "annotation file"))
+                        counts.update((n.text or "").strip() for n in tree.iterfind("object/name"))
+        counts.pop("", None)
+        if not counts:
             raise ValueError(f"VOC folder {str(self.root)!r}: no object names in its annotations")
-        return sorted(names)
+        names = sorted(counts)
+        # Not silent: a typo in one <name> would be a class of its own.
+        found = ", ".join(f"{name} ({counts[name]})" for name in names)
+        self.warnings.append(
+            Problem(
+                str(self.root),
+                None,
+                f"has no {VOC_CLASSES_NAME}: the classes are the object names found, sorted, "
+                f"with their objects: {found}; list them in {VOC_CLASSES_NAME} (one per line) "
+                "to fix the classes and their order",
+            )
+        )
+        return names
 
 
 def _read_image_list(list_file: Path) -> list[str]:
     """The image ids of an ``ImageSets/Main/<split>.txt`` file, one per line."""
-    try:
-        lines = list_file.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"cannot read the VOC image list {str(list_file)!r}: {error}") from None
+    lines = _text_lines(list_file, "the VOC image list")
     # Per-class lists ("000005 -1") carry a flag after the id; plain lists only the id.
     return [line.split()[0] for line in lines if line.strip()]
+
+
+def _read_class_names(classes_file: Path) -> list[str]:
+    """The class names of ``classes.txt``, one per line; ValueError if it lists none or one
+    twice (a class that could never occur, whose AP would count as 0 or be undefined)."""
+    names = [line.strip() for line in _text_lines(classes_file, "the class list") if line.strip()]
+    if not names:
+        raise ValueError(f"the class list {str(classes_file)!r} names no class")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"the class list {str(classes_file)!r} names {twice} more than once")
+    return names
+
+
+def _text_lines(path: Path, what: str) -> list[str]:
+    """The lines of a UTF-8 text file (a byte order mark is dropped); ValueError naming it."""
+    try:
+        return regular_file(path, what).read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, ValueError) as error:  # UnicodeDecodeError: a binary file
+        if str(error).startswith(what):
+            raise ValueError(str(error)) from None
+        raise ValueError(f"cannot read {what} {str(path)!r}: {error}") from None
 
 
 def _voc_box(obj) -> list[float]:
