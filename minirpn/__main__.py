@@ -9,7 +9,9 @@ saves), and after it returned a Ctrl-C during the interpreter's shutdown is igno
 exit code stays the command's.
 """
 
-import signal
+# The C half of the signal module, which the interpreter loaded at its start: importing
+# it takes no time (``import signal`` does), so the handler is in place before anything.
+import _signal
 import sys
 
 EXIT_INTERRUPTED = 130  # the shell's code for "stopped by SIGINT" (minirpn.cli uses it too)
@@ -20,7 +22,7 @@ def _interrupted(signum, frame):
     raise SystemExit(EXIT_INTERRUPTED)
 
 
-signal.signal(signal.SIGINT, _interrupted)
+_signal.signal(_signal.SIGINT, _interrupted)
 
 from minirpn.cli import main  # noqa: E402  (after the handler: this import takes a moment)
 
@@ -28,7 +30,7 @@ from minirpn.cli import main  # noqa: E402  (after the handler: this import take
 def run() -> None:
     """Entry point of the console script."""
     code = main()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # shutting down: a Ctrl-C changes nothing
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # shutting down: a Ctrl-C changes nothing
     sys.exit(code)
 
 

@@ -8,14 +8,20 @@ import io
 import json
 import os
 import re
+import signal
 import stat
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import run_main
 from PIL import Image
 
+from minirpn import memory
 from minirpn.data import CocoDataset, DataError, VocDataset
 from minirpn.datacheck import check_data_folder
 from minirpn.fileio import atomic_write
@@ -244,3 +250,241 @@ def test_r22_voc_ids_leading_outside_the_folder_are_refused(tmp_path, capsys):
     (data / "ImageSets" / "Main" / "train.txt").write_text("../../x\n")
     with pytest.raises(DataError, match="image id '../../x.xml' leads outside"):
         VocDataset(data, "train")
+
+
+# --------------------------------------------------------------------------- R2 R3 R4 run folders
+
+
+def test_r2_a_second_training_into_a_folder_in_use_is_refused_naming_the_holder(tmp_path, capsys):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_FOLDER, str(tmp_path / "run")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        argv = ["train", "--out", tmp_path / "run", "--iters", 1, "--val-images", 1]
+        code, _, err = run_main(capsys, *argv, "--no-progress")
+        assert code == 1 and f"in use by process {holder.pid}" in err, err
+        assert not (tmp_path / "run" / "checkpoint.npz").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+HOLD_FOLDER = """
+import sys, time
+from minirpn.fileio import folder_lock
+with folder_lock(sys.argv[1]):
+    print("holding", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_r2_default_run_folders_started_in_the_same_second_differ(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, "strftime", lambda fmt: "20260101-000000")  # the same second
+    for _ in range(2):
+        code, out, err = run_main(capsys, "train", "--iters", 1, "--val-images", 1, "--no-progress")
+        assert code == 0, err
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert runs == ["20260101-000000", "20260101-000000-2"]
+    assert all((tmp_path / "runs" / name / "checkpoint.npz").is_file() for name in runs)
+
+
+def test_r3_training_over_a_finished_run_is_refused_naming_resume(tmp_path, capsys, run_dir):
+    before = (run_dir / "checkpoint.npz").read_bytes()
+    argv = ["train", "--out", run_dir, "--iters", 1, "--val-images", 1, "--no-progress"]
+    code, _, err = run_main(capsys, *argv)
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"--resume {run_dir}" in err and "--overwrite" in err
+    assert (run_dir / "checkpoint.npz").read_bytes() == before
+
+
+def test_r4_make_toy_data_interrupted_leaves_nothing(tmp_path, capsys, monkeypatch):
+    calls = []
+    real_save = Image.Image.save
+
+    def save(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt  # Ctrl-C while the fifth image is written
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save)
+    code, _, err = run_main(capsys, "make-toy-data", "--out", tmp_path / "toy", "--num-images", 3)
+    assert code == 130 and err.strip() == "minirpn: interrupted"
+    assert list(tmp_path.iterdir()) == []  # neither the folder nor its temporary twin
+
+
+def test_r4_make_toy_data_never_mixes_into_existing_data(tmp_path, capsys):
+    data = toy_coco(tmp_path, capsys)
+    before = {p: p.read_bytes() for p in data.rglob("*") if p.is_file()}
+    argv = ["make-toy-data", "--out", data, "--num-images", 3, "--seed", 1]
+    code, _, err = run_main(capsys, *argv)
+    assert code == 1 and "already exists" in err, err
+    assert {p: p.read_bytes() for p in data.rglob("*") if p.is_file()} == before
+
+
+# ------------------------------------------------------------------ R8 R14 R16 R19 commands
+
+
+@pytest.fixture
+def little_memory(monkeypatch):
+    """MemAvailable as if 200 MB were free: a 1500x1500 image does not fit, 128x128 does."""
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: 200 * 2**20)
+
+
+def test_r8_detect_refuses_an_image_too_large_before_running(
+    tmp_path, capsys, run_dir, little_memory
+):
+    big = tmp_path / "big.png"
+    Image.new("RGB", (1500, 1500)).save(big)
+    code, _, err = run_main(capsys, "detect", "--run", run_dir, big, "--out", tmp_path / "out")
+    assert code == 1 and f"image '{big}' is 1500x1500: detecting objects in it" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_r8_train_refuses_a_val_image_too_large_before_training(tmp_path, capsys, little_memory):
+    data = toy_coco(tmp_path, capsys)
+    Image.new("RGB", (1500, 1500)).save(data / "val" / "images" / "val_00002.png")
+    argv = ["train", "--data", data, "--out", tmp_path / "run", "--iters", 1, "--no-progress"]
+    code, _, err = run_main(capsys, *argv)
+    assert code == 1 and "the largest validation image" in err and "1500x1500" in err, err
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()
+
+
+def test_r14_images_sharing_a_name_get_pictures_of_their_own(tmp_path, capsys, run_dir):
+    paths = [tmp_path / "a" / "x.png", tmp_path / "b" / "x.png", tmp_path / "a" / "x.jpg"]
+    for shade, path in enumerate(paths):
+        path.parent.mkdir(exist_ok=True)
+        Image.new("RGB", (64, 48), (80 * shade, 0, 0)).save(path)
+    code, _, err = run_main(capsys, "detect", "--run", run_dir, *paths, "--out", tmp_path / "out")
+    assert code == 0, err
+    pictures = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
+    assert pictures == ["1_x_detections.png", "2_x_detections.png", "3_x_detections.png"]
+    for image_id in (1, 2, 3):  # each picture shows its own image
+        with Image.open(tmp_path / "out" / f"{image_id}_x_detections.png") as picture:
+            assert picture.getpixel((0, 0))[0] == 80 * (image_id - 1)
+
+
+def test_r16_eval_on_data_with_other_class_names_is_refused(tmp_path, capsys, run_dir):
+    data = toy_coco(tmp_path, capsys)
+    edit_coco(data, "val", lambda c: c["categories"][0].update(name="other"))
+    code, _, err = run_main(capsys, "eval", "--run", run_dir, "--data", data)
+    assert code == 1 and "['other', 'square', 'triangle', 'bar']" in err, err
+
+
+def test_r19_resume_checks_the_data_again(tmp_path, capsys):
+    data = toy_coco(tmp_path, capsys)
+    argv = ["train", "--data", data, "--out", tmp_path / "run", "--iters", 1, "--val-images", 1]
+    assert run_main(capsys, *argv, "--no-progress")[0] == 0
+    edit_coco(data, "train", lambda c: c["annotations"][0].update(bbox=[500, 500, 10, 10]))
+    code, _, err = run_main(capsys, "train", "--resume", tmp_path / "run", "--no-progress")
+    assert code == 1 and "annotation 1: box (x1, y1, x2, y2) = (500, 500" in err, err
+
+
+def test_r19_resume_with_another_seed_is_a_usage_error(capsys, run_dir):
+    code, _, err = run_main(capsys, "train", "--resume", run_dir, "--seed", 99)
+    assert code == 2 and "--seed cannot change when resuming" in err, err
+
+
+# --------------------------------------------------------------------------- R23 messages
+
+
+def test_r23_lr_inf_names_the_option(capsys):
+    code, _, err = run_main(capsys, "train", "--lr", "inf")
+    assert code == 2 and "--lr" in err and "inf" in err, err
+
+
+def test_r23_resume_from_a_file_says_it_is_not_a_run_folder(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    code, _, err = run_main(capsys, "train", "--resume", afile)
+    assert code == 1 and f"--resume '{afile}' is a file, not a run folder" in err, err
+
+
+def test_r23_detect_names_an_image_too_small(tmp_path, capsys, run_dir):
+    thin = tmp_path / "thin.png"
+    Image.new("RGB", (500, 7)).save(thin)
+    code, _, err = run_main(capsys, "detect", "--run", run_dir, thin, "--out", tmp_path / "out")
+    assert code == 1 and f"image '{thin}' is 500x7 pixels" in err, err
+
+
+def test_r23_a_long_file_name_is_named_in_one_line(tmp_path, capsys):
+    out = tmp_path / ("x" * 5000 + ".png")
+    code, _, err = run_main(capsys, "show", "anchors", "--out", out)
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert "cannot write" in err and "File name too long" in err and ".tmp" not in err
+
+
+# --------------------------------------------------------------------------- R21 Ctrl-C
+
+
+CTRL_C_AT_IMPORT = """
+import builtins, os, signal, sys
+first, second, again = (int(sys.argv.pop(1)) for _ in range(3))
+count, real_import = 0, builtins.__import__
+
+def counting_import(name, *args, **kwargs):  # Ctrl-C at the first-th and second-th import
+    global count
+    count += not name.startswith("_")  # not the interpreter's own (_io, _signal, ...)
+    if count in (first, second):
+        os.kill(os.getpid(), signal.SIGINT)
+    return real_import(name, *args, **kwargs)
+
+class Stderr:  # with "again": Ctrl-C once more while the command says it was interrupted
+    def __init__(self, stream):
+        self.stream, self.again = stream, again
+
+    def write(self, text):
+        if self.again and "interrupted" in text:
+            self.again = False
+            os.kill(os.getpid(), signal.SIGINT)
+        return self.stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+sys.stderr = Stderr(sys.stderr)
+builtins.__import__ = counting_import
+from {module} import {func}
+sys.exit({func}())
+"""
+
+
+def console_script(first: int, second: int = 0, again: bool = False) -> list[str]:
+    """What pip's console script runs (``from MODULE import FUNC; sys.exit(FUNC())``, the
+    entry point read from setup.py), sending itself SIGINT at its ``first``-th and
+    ``second``-th import statement (0: never), and with ``again`` once more while it prints
+    that it was interrupted: a deterministic Ctrl-C at chosen moments."""
+    setup = (Path(__file__).resolve().parent.parent / "setup.py").read_text()
+    module, func = re.search(r'"minirpn=([\w.]+):(\w+)"', setup).groups()
+    code = CTRL_C_AT_IMPORT.format(module=module, func=func)
+    return [sys.executable, "-c", code, str(first), str(second), str(int(again))]
+
+
+# Imports 1 and 2 come before minirpn's handler (the console script's import of
+# minirpn.__main__, which imports sys); the command runs ~4000 more up to its end.
+@pytest.mark.parametrize("first", [3, 4, 30, 200, 1000, 2500])
+@pytest.mark.parametrize("second", [0, 1, 20])
+def test_r21_ctrl_c_during_the_imports_is_one_line_and_exit_130(tmp_path, first, second):
+    argv = ["train", "--out", str(tmp_path / "run"), "--iters", "3", "--no-progress"]
+    proc = subprocess.run(
+        console_script(first, first + second if second else 0) + argv,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("first", [30, 1000])
+def test_r21_a_second_ctrl_c_while_shutting_down_keeps_130(tmp_path, first):
+    argv = ["train", "--out", str(tmp_path / "run"), "--iters", "3", "--no-progress"]
+    proc = subprocess.run(
+        console_script(first, again=True) + argv, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip() == "minirpn: interrupted"
