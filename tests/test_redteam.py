@@ -20,7 +20,7 @@ import pytest
 from conftest import run_main
 from PIL import Image
 
-from minirpn import memory
+from minirpn import Config, memory
 from minirpn.data import CocoDataset, DataError, VocDataset
 from minirpn.datacheck import check_data_folder
 from minirpn.fileio import atomic_write
@@ -487,3 +487,31 @@ def test_r21_a_second_ctrl_c_while_shutting_down_keeps_130(tmp_path, first):
     )
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr.strip() == "minirpn: interrupted"
+
+
+# --------------------------------------------------------------------------- R11 R12 configs
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("fc_channels", 10**8),
+        ("roi_pool_size", 10**4),
+        ("rpn_channels", 10**6),
+        ("roi_align_sampling_ratio", 10**7),
+        ("rpn_post_nms_top_n_test", 10**9),
+        ("roi_batch_size", 10**9),
+        ("max_iters", 10**12),
+        ("anchor_scales", tuple(range(1, 1000))),
+    ],
+)
+def test_r11_r12_size_fields_of_a_checkpoint_config_are_bounded(field, value):
+    text = json.loads(Config.tiny().to_json())
+    text[field] = value
+    with pytest.raises(ValueError, match=f"config in 'checkpoint.npz': {field} must"):
+        Config.from_json(json.dumps(text), source="checkpoint.npz")
+
+
+def test_r11_a_config_nested_100k_deep_is_one_line():
+    with pytest.raises(ValueError, match="config in 'c.npz' is nested too deeply"):
+        Config.from_json("[" * 100_000 + "]" * 100_000, source="c.npz")
