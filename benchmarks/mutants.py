@@ -744,12 +744,28 @@ MUTANTS = [
     ),
     # ------------------------------------------------------------------ checkpoint, fileio
     M(
-        "checkpoint.unpickles",
+        "checkpoint.object_arrays_read",
         "minirpn/checkpoint.py",
-        "archive = np.load(path, allow_pickle=False)",
-        "archive = np.load(path, allow_pickle=True)",
+        "if dtype.hasobject:  # an object array is a pickle: reading it could run code",
+        "if False:  # an object array is a pickle: reading it could run code",
         "test_checkpoint.py",
-        "opening a checkpoint may execute pickled code",
+        "an entry holding Python objects (a pickle) is read instead of refused",
+    ),
+    M(
+        "checkpoint.entry_read_past_its_header",
+        "minirpn/checkpoint.py",
+        "    if f.read(1):  # reading to the end also checks the entry's CRC",
+        "    if False:  # reading to the end also checks the entry's CRC",
+        "test_redteam.py::test_r5_a_zip_bomb_behind_a_valid_header_stops_at_the_header_size",
+        "an entry longer than its header announces (a zip bomb behind it) is accepted",
+    ),
+    M(
+        "checkpoint.parameter_shape_unchecked",
+        "minirpn/checkpoint.py",
+        "    if tuple(shape) != tuple(expected):",
+        "    if False:",
+        "test_redteam.py::test_r5_a_header_claiming_terabytes_is_refused_before_reading",
+        "a parameter's header is read without comparing its shape with the model's",
     ),
     M(
         "checkpoint.iteration_not_saved",

@@ -6,23 +6,27 @@ import pytest
 
 from minirpn import Config
 from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from minirpn.model import Detector
+
+CONFIG = Config.tiny(rpn_nms_thresh=0.6)
+CLASS_NAMES = ["cat", "dog"]
+SHAPES = {name: p.shape for name, p in Detector(CONFIG, len(CLASS_NAMES)).params.items()}
 
 
 def make_checkpoint(iteration=7, fill=1.0):
+    """The parameters of the detector CONFIG describes (two classes), filled with ``fill``."""
     rng = np.random.default_rng(123)
     rng.standard_normal(5)  # move the generator away from its seed state
-    params = {
-        "backbone.0.weight": np.full((4, 3, 3, 3), fill, np.float32),
-        "head.cls.bias": np.arange(5, dtype=np.float32),
-    }
+    params = {name: np.full(shape, fill, np.float32) for name, shape in SHAPES.items()}
+    params["roi_head.cls_score.bias"] = np.arange(3, dtype=np.float32)
     momentum = {name: np.full_like(p, -fill) for name, p in params.items()}
     return Checkpoint(
-        config=Config.tiny(rpn_nms_thresh=0.6),
+        config=CONFIG,
         params=params,
         momentum=momentum,
         iteration=iteration,
         rng_state=rng.bit_generator.state,
-        extra={"seed": 3, "loss_history": [[1.0, 0.5, 0.25, 0.125]]},
+        extra={"seed": 3, "class_names": CLASS_NAMES, "loss_history": [[1.0, 0.5, 0.25, 0.125]]},
     )
 
 
@@ -108,16 +112,17 @@ def test_version_1_checkpoints_are_converted_to_the_stage_names(tmp_path):
     path = tmp_path / "old.npz"
     save_checkpoint(path, make_checkpoint())
     with np.load(path) as archive:
-        entries = {key: archive[key] for key in archive.files}
+        entries = {key.replace("/roi_head.", "/head."): archive[key] for key in archive.files}
     entries["format_version"] = np.array(1, dtype=np.int64)
     np.savez(path, **entries)
     state = load_checkpoint(path)
-    assert set(state.params) == {"backbone.0.weight", "roi_head.cls.bias"}
-    assert set(state.momentum) == {"backbone.0.weight", "roi_head.cls.bias"}
-    np.testing.assert_array_equal(state.params["roi_head.cls.bias"], np.arange(5))
-    # A version-2 file keeps its names as they are, "head." included.
-    save_checkpoint(path, make_checkpoint())
-    assert "head.cls.bias" in load_checkpoint(path).params
+    assert set(state.params) == set(state.momentum) == set(SHAPES)
+    np.testing.assert_array_equal(state.params["roi_head.cls_score.bias"], np.arange(3))
+    # A version-2 file keeps its names as they are: "head." is no parameter then.
+    entries["format_version"] = np.array(2, dtype=np.int64)
+    np.savez(path, **entries)
+    with pytest.raises(ValueError, match=r"param/head\.\S+ is not a parameter"):
+        load_checkpoint(path)
     entries["format_version"] = np.array(3, dtype=np.int64)
     np.savez(path, **entries)
     with pytest.raises(ValueError, match="format version 3"):
@@ -157,10 +162,10 @@ def test_npy_file_named_like_a_checkpoint(tmp_path):
         ("iteration", np.array(1.5), "iteration must be an integer, got 1.5"),
         ("iteration", np.array(-3), "negative iteration -3"),
         ("config", np.array(3), "config must be a JSON string"),
-        ("param/head.cls.bias", np.arange(5), "param/head.cls.bias has dtype int64"),
-        ("param/head.cls.bias", np.array(list("abcde")), "param/head.cls.bias has dtype <U1"),
-        ("momentum/head.cls.bias", np.ones(5, np.complex64), "has dtype complex64"),
-        ("param/head.cls.bias", np.ones(5, bool), "has dtype bool"),
+        ("param/roi_head.cls_score.bias", np.arange(3), "cls_score.bias has dtype int64"),
+        ("param/roi_head.cls_score.bias", np.array(list("abc")), "has dtype <U1"),
+        ("momentum/roi_head.cls_score.bias", np.ones(3, np.complex64), "has dtype complex64"),
+        ("param/roi_head.cls_score.bias", np.ones(3, bool), "has dtype bool"),
     ],
 )
 def test_bad_entries_are_refused_naming_the_file_and_the_value(tmp_path, key, value, expected):

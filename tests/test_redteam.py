@@ -13,6 +13,8 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from conftest import run_main
 from PIL import Image
 
 from minirpn import Config, memory
+from minirpn.checkpoint import load_checkpoint
 from minirpn.data import CocoDataset, DataError, VocDataset
 from minirpn.datacheck import check_data_folder
 from minirpn.fileio import atomic_write
@@ -515,3 +518,81 @@ def test_r11_r12_size_fields_of_a_checkpoint_config_are_bounded(field, value):
 def test_r11_a_config_nested_100k_deep_is_one_line():
     with pytest.raises(ValueError, match="config in 'c.npz' is nested too deeply"):
         Config.from_json("[" * 100_000 + "]" * 100_000, source="c.npz")
+
+
+# --------------------------------------------------------------------------- R5 R23 checkpoints
+
+
+def with_member(path, name, data, compress=zipfile.ZIP_STORED):
+    """Copy the archive at ``path`` with member ``name`` replaced by (or added as) ``data``."""
+    with zipfile.ZipFile(path) as old:
+        members = {info.filename: old.read(info) for info in old.infolist()}
+    members[name] = data
+    with zipfile.ZipFile(path, "w") as new:
+        for member, content in members.items():
+            new.writestr(member, content, compress_type=compress if member == name else None)
+
+
+def npy_header(shape, descr="<f4"):
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": descr, "fortran_order": False, "shape": shape}
+    )
+    return header.getvalue()
+
+
+def test_r5_an_unknown_compressed_entry_is_never_inflated(tmp_path, run_dir):
+    path = tmp_path / "checkpoint.npz"
+    path.write_bytes((run_dir / "checkpoint.npz").read_bytes())
+    size = path.stat().st_size
+    junk = bytes(2**27)  # 128 MB of zeros, 130 KB compressed
+    with_member(path, "junk.npy", npy_header((2**25,)) + junk, zipfile.ZIP_DEFLATED)
+    assert path.stat().st_size < size + 2**20
+    tracemalloc.start()
+    try:
+        load_checkpoint(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**26, peak  # far less than the junk: it was not read
+
+
+@pytest.mark.parametrize(
+    "member, header",
+    [
+        ("param/roi_head.fc6.weight.npy", npy_header((2**20, 2**20))),  # 2**40 floats
+        ("extra.npy", npy_header((), descr="<U1073741824")),  # 4 GB of "text"
+    ],
+)
+def test_r5_a_header_claiming_terabytes_is_refused_before_reading(
+    tmp_path, run_dir, member, header
+):
+    path = tmp_path / "checkpoint.npz"
+    path.write_bytes((run_dir / "checkpoint.npz").read_bytes())
+    with_member(path, member, header + bytes(64))
+    entry = member.removesuffix(".npy")
+    with pytest.raises(ValueError, match=f"checkpoint.npz'.*{re.escape(entry)}"):
+        load_checkpoint(path)
+
+
+def test_r5_a_zip_bomb_behind_a_valid_header_stops_at_the_header_size(tmp_path, run_dir):
+    path = tmp_path / "checkpoint.npz"
+    path.write_bytes((run_dir / "checkpoint.npz").read_bytes())
+    bias = npy_header((5,)) + np.zeros(5, np.float32).tobytes()
+    with_member(
+        path, "param/roi_head.cls_score.bias.npy", bias + bytes(2**27), zipfile.ZIP_DEFLATED
+    )
+    with pytest.raises(ValueError, match="cls_score.bias: holds more than the 20 bytes"):
+        load_checkpoint(path)
+
+
+def test_r23_random_bytes_as_a_checkpoint_do_not_advise_allow_pickle(tmp_path, capsys):
+    (tmp_path / "checkpoint.npz").write_bytes(np.random.default_rng(0).bytes(1000))
+    code, _, err = run_main(capsys, "eval", "--run", tmp_path)
+    assert code == 1 and "checkpoint.npz" in err and "allow_pickle" not in err, err
+
+
+def test_r23_a_directory_named_checkpoint_npz_is_said_to_be_one(tmp_path, capsys):
+    (tmp_path / "checkpoint.npz").mkdir()
+    code, _, err = run_main(capsys, "eval", "--run", tmp_path)
+    assert code == 1 and "checkpoint.npz' is a directory, not a file" in err, err
