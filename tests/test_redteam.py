@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import threading
 import time
 import tracemalloc
 import zipfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +24,14 @@ import pytest
 from conftest import run_main
 from PIL import Image
 
-from minirpn import Config, memory
+from minirpn import Config, memory, ops
+from minirpn._kernels import roi_align as _roi_align
 from minirpn.checkpoint import load_checkpoint
 from minirpn.data import CocoDataset, DataError, VocDataset
 from minirpn.datacheck import check_data_folder
 from minirpn.fileio import atomic_write
 from minirpn.image import read_image
+from minirpn.ops import reference
 
 # --------------------------------------------------------------------------- R1 outputs
 
@@ -596,3 +600,61 @@ def test_r23_a_directory_named_checkpoint_npz_is_said_to_be_one(tmp_path, capsys
     (tmp_path / "checkpoint.npz").mkdir()
     code, _, err = run_main(capsys, "eval", "--run", tmp_path)
     assert code == 1 and "checkpoint.npz' is a directory, not a file" in err, err
+
+
+# --------------------------------------------------------------------------- R12 R15 kernels
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_r12_a_huge_roi_align_call_stops_at_ctrl_c(direction):
+    """The kernel runs without the GIL; it must still look at the signals while it works.
+    Called directly on an output prefilled with NaN: after a Ctrl-C, the first RoI is done
+    and the last untouched (an uninterruptible kernel would finish all ~40 s of work and
+    only then raise)."""
+    rois_count, ratio, channels = 2000, 64, 64
+    rng = np.random.default_rng(0)
+    features = np.ascontiguousarray(rng.standard_normal((1, 16, 16, channels)))  # NHWC
+    batch_index = np.zeros(rois_count, dtype=np.int64)
+    coords = np.tile([1.0, 1.0, 120.0, 120.0], (rois_count, 1))
+    out = np.full((rois_count, channels, 7, 7), np.nan)
+    if direction == "forward":
+        call = partial(
+            _roi_align.roi_align_forward, features, batch_index, coords, 1 / 8, ratio, True, out
+        )
+        done = out
+    else:
+        grad_out = np.ones_like(out)
+        grad_nhwc = np.zeros((1, 16, 16, channels))
+        done = np.full((rois_count, 5), np.nan)
+        call = partial(
+            _roi_align.roi_align_backward, grad_out, features, batch_index, coords, 1 / 8,
+            ratio, True, grad_nhwc, done,
+        )  # fmt: skip
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            call()
+    finally:
+        timer.cancel()
+    done = done.reshape(rois_count, -1)[:, -4:]  # backward: drois' corner columns
+    assert not np.isnan(done[0]).any() and np.isnan(done[-1]).all()
+
+
+def test_r15_kernel_and_twin_refuse_the_same_roi_align_inputs():
+    """What once gave different answers: spatial_scale=1e308 (kernel zeros, twin
+    IndexError), a NaN in a far corner (twin NaN, kernel 0), sampling_ratio=2**63 (kernel
+    OverflowError, twin ValueError)."""
+    features = np.zeros((1, 1, 8, 8))
+    rois = np.array([[0, 1.0, 1.0, 5.0, 5.0]])
+    far_nan = features.copy()
+    far_nan[0, 0, 7, 7] = np.nan
+    for args, message in [
+        ((features, rois, 2, 1e308, 2), "spatial_scale must be a number in (0, 1024]"),
+        ((far_nan, rois, 2, 1.0, 2), "features holds nan: RoIAlign needs finite values"),
+        ((features, rois, 2, 1.0, 2**63), "sampling_ratio must be an integer in [1, 1024]"),
+    ]:
+        for impl in (ops, reference):
+            with pytest.raises(ValueError) as info:
+                impl.roi_align(*args)
+            assert message in str(info.value)
