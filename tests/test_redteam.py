@@ -4,6 +4,7 @@ Every test here failed on the code before its fix. The slow attacks (races, kill
 random moments, a full disk) are in ``benchmarks/redteam.py``.
 """
 
+import errno
 import io
 import json
 import os
@@ -80,6 +81,19 @@ def test_r1_a_directory_is_refused_naming_it_not_the_temp_file(tmp_path, capsys)
     assert code == 1
     assert f"cannot write '{folder}': it is a directory" in err and ".tmp" not in err
     assert folder.is_dir() and not any(folder.iterdir())
+
+
+def test_r23_a_full_disk_names_the_file_and_says_the_old_one_is_intact(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    path.write_bytes(b"the last good checkpoint")
+    with pytest.raises(OSError) as info, atomic_write(path) as f:
+        f.write(b"half of a new one")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # what a full disk raises
+    assert info.value.errno == errno.ENOSPC
+    assert str(info.value) == (
+        f"cannot write '{path}': No space left on device; the file already there is left as it was"
+    )
+    assert path.read_bytes() == b"the last good checkpoint"
 
 
 # --------------------------------------------------------------------------- R6 R7 R9 images
