@@ -786,10 +786,18 @@ MUTANTS = [
     M(
         "fileio.temp_file_left_behind",
         "minirpn/fileio.py",
-        "        tmp.unlink(missing_ok=True)\n        raise",
-        "        raise",
+        "        tmp.unlink(missing_ok=True)\n        raise _naming(",
+        "        raise _naming(",
         "test_checkpoint.py",
-        "an interrupted write leaves its temporary file",
+        "a write that fails (a full disk) leaves its temporary file",
+    ),
+    M(
+        "fileio.temp_file_left_after_an_exception",
+        "minirpn/fileio.py",
+        "    except BaseException:\n        tmp.unlink(missing_ok=True)\n        raise",
+        "    except BaseException:\n        raise",
+        "test_fileio.py",
+        "a write interrupted by an exception (Ctrl-C) leaves its temporary file",
     ),
     M(
         "fileio.no_parent_folder",
@@ -1246,8 +1254,8 @@ MUTANTS = [
     M(
         "fileio.leftover_temp_file_kept",
         "minirpn/fileio.py",
-        "    tmp.unlink(missing_ok=True)\n    fd = os.open(",
-        "    fd = os.open(",
+        "        tmp.unlink(missing_ok=True)\n        fd = os.open(",
+        "        fd = os.open(",
         "test_fileio.py",
         "a temporary file left by a killed write blocks every later write (O_EXCL)",
     ),

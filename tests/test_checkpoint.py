@@ -1,5 +1,8 @@
 """Checkpoints: round trip, atomic writes, and refusal of pickled or corrupt files."""
 
+import io
+import zipfile
+
 import numpy as np
 import numpy.lib.format
 import pytest
@@ -79,14 +82,15 @@ def test_failure_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz"]  # no temp litter
 
 
-def test_object_array_is_refused_without_unpickling(tmp_path):
+@pytest.mark.parametrize("key", ["param/backbone.0.weight", "extra"])
+def test_object_array_is_refused_without_unpickling(tmp_path, key):
     path = tmp_path / "evil.npz"
     save_checkpoint(path, make_checkpoint())
     with np.load(path) as archive:
         entries = {k: archive[k] for k in archive.files}
-    entries["param/backbone.0.weight"] = np.array([{"payload": 1}], dtype=object)
+    entries[key] = np.array([{"payload": 1}], dtype=object)
     np.savez(path, **entries)  # np.savez pickles object arrays
-    with pytest.raises(ValueError, match="evil.npz"):
+    with pytest.raises(ValueError, match=f"evil.npz.*{key}"):
         load_checkpoint(path)
 
 
@@ -184,4 +188,23 @@ def test_a_bad_config_in_a_checkpoint_names_the_file_and_the_field(tmp_path):
     text = Config.tiny().to_json().replace('"max_iters": 2500', '"max_iters": "many"')
     rewrite(path, config=np.array(text))
     with pytest.raises(ValueError, match=r"checkpoint.npz.*max_iters.*'many'"):
+        load_checkpoint(path)
+
+
+def test_an_object_header_is_refused_even_with_the_data_size_it_announces(tmp_path):
+    """An entry claiming 2 Python objects followed by exactly 16 bytes: what a pickle would
+    be read from. Refused from its header, never turned into objects."""
+    path = tmp_path / "evil.npz"
+    save_checkpoint(path, make_checkpoint())
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|O", "fortran_order": False, "shape": (2,)}
+    )
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    members["extra.npy"] = header.getvalue() + bytes(16)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(ValueError, match="entry extra: holds Python objects"):
         load_checkpoint(path)
