@@ -59,6 +59,6 @@ setup(
             "jupytext>=1.16",
         ],
     },
-    entry_points={"console_scripts": ["minirpn=minirpn.cli:main"]},
+    entry_points={"console_scripts": ["minirpn=minirpn.__main__:run"]},
     zip_safe=False,
 )

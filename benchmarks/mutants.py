@@ -712,7 +712,7 @@ MUTANTS = [
     # ------------------------------------------------------------------ data
     M(
         "data.box_end_inclusive",
-        "minirpn/data.py",
+        "minirpn/data/toy.py",
         "cols[-1] + 1, rows[-1] + 1",
         "cols[-1], rows[-1]",
         "test_data.py",
@@ -720,7 +720,7 @@ MUTANTS = [
     ),
     M(
         "data.coco_read_wh_as_corner",
-        "minirpn/data.py",
+        "minirpn/data/coco.py",
         'return [x, y, x + w, y + h], row_of[ann["image_id"]]',
         'return [x, y, w, h], row_of[ann["image_id"]]',
         "test_data.py",
@@ -728,7 +728,7 @@ MUTANTS = [
     ),
     M(
         "data.coco_write_corners",
-        "minirpn/data.py",
+        "minirpn/data/coco.py",
         '"bbox": [x1, y1, x2 - x1, y2 - y1],',
         '"bbox": [x1, y1, x2, y2],',
         "test_data.py",
@@ -736,7 +736,7 @@ MUTANTS = [
     ),
     M(
         "data.splits_share_a_stream",
-        "minirpn/data.py",
+        "minirpn/data/toy.py",
         '_SPLIT_STREAMS = {"train": 0, "val": 1}',
         '_SPLIT_STREAMS = {"train": 0, "val": 0}',
         "test_data.py",
@@ -744,12 +744,28 @@ MUTANTS = [
     ),
     # ------------------------------------------------------------------ checkpoint, fileio
     M(
-        "checkpoint.unpickles",
+        "checkpoint.object_arrays_read",
         "minirpn/checkpoint.py",
-        "archive = np.load(path, allow_pickle=False)",
-        "archive = np.load(path, allow_pickle=True)",
+        "if dtype.hasobject:  # an object array is a pickle: reading it could run code",
+        "if False:  # an object array is a pickle: reading it could run code",
         "test_checkpoint.py",
-        "opening a checkpoint may execute pickled code",
+        "an entry holding Python objects (a pickle) is read instead of refused",
+    ),
+    M(
+        "checkpoint.entry_read_past_its_header",
+        "minirpn/checkpoint.py",
+        "    if f.read(1):  # reading to the end also checks the entry's CRC",
+        "    if False:  # reading to the end also checks the entry's CRC",
+        "test_redteam.py::test_r5_a_zip_bomb_behind_a_valid_header_stops_at_the_header_size",
+        "an entry longer than its header announces (a zip bomb behind it) is accepted",
+    ),
+    M(
+        "checkpoint.parameter_shape_unchecked",
+        "minirpn/checkpoint.py",
+        "    if tuple(shape) != tuple(expected):",
+        "    if False:",
+        "test_redteam.py::test_r5_a_header_claiming_terabytes_is_refused_before_reading",
+        "a parameter's header is read without comparing its shape with the model's",
     ),
     M(
         "checkpoint.iteration_not_saved",
@@ -770,10 +786,18 @@ MUTANTS = [
     M(
         "fileio.temp_file_left_behind",
         "minirpn/fileio.py",
-        "        tmp.unlink(missing_ok=True)\n        raise",
-        "        raise",
+        "        tmp.unlink(missing_ok=True)\n        raise _naming(",
+        "        raise _naming(",
         "test_checkpoint.py",
-        "an interrupted write leaves its temporary file",
+        "a write that fails (a full disk) leaves its temporary file",
+    ),
+    M(
+        "fileio.temp_file_left_after_an_exception",
+        "minirpn/fileio.py",
+        "    except BaseException:\n        tmp.unlink(missing_ok=True)\n        raise",
+        "    except BaseException:\n        raise",
+        "test_fileio.py",
+        "a write interrupted by an exception (Ctrl-C) leaves its temporary file",
     ),
     M(
         "fileio.no_parent_folder",
@@ -1114,7 +1138,7 @@ MUTANTS = [
     # ------------------------------------------------------------------ data: Pascal VOC
     M(
         "data.voc_xmin_not_shifted",
-        "minirpn/data.py",
+        "minirpn/data/voc.py",
         'box = [values["xmin"] - 1, values["ymin"] - 1, values["xmax"], values["ymax"]]',
         'box = [values["xmin"], values["ymin"], values["xmax"], values["ymax"]]',
         "test_data.py",
@@ -1122,7 +1146,7 @@ MUTANTS = [
     ),
     M(
         "data.voc_xmax_shifted_too",
-        "minirpn/data.py",
+        "minirpn/data/voc.py",
         'box = [values["xmin"] - 1, values["ymin"] - 1, values["xmax"], values["ymax"]]',
         'box = [values["xmin"] - 1, values["ymin"] - 1, values["xmax"] - 1, values["ymax"] - 1]',
         "test_data.py",
@@ -1130,7 +1154,7 @@ MUTANTS = [
     ),
     M(
         "data.voc_write_xmin_unshifted",
-        "minirpn/data.py",
+        "minirpn/data/voc.py",
         '("xmin", x1 + 1), ("ymin", y1 + 1)',
         '("xmin", x1), ("ymin", y1)',
         "test_data.py",
@@ -1138,7 +1162,7 @@ MUTANTS = [
     ),
     M(
         "data.voc_difficult_trained_on",
-        "minirpn/data.py",
+        "minirpn/data/base.py",
         "easy, hard = keep & ~record.difficult, keep & record.difficult",
         "easy, hard = keep, keep & record.difficult",
         "test_data.py",
@@ -1230,8 +1254,8 @@ MUTANTS = [
     M(
         "fileio.leftover_temp_file_kept",
         "minirpn/fileio.py",
-        "    tmp.unlink(missing_ok=True)\n    fd = os.open(",
-        "    fd = os.open(",
+        "        tmp.unlink(missing_ok=True)\n        fd = os.open(",
+        "        fd = os.open(",
         "test_fileio.py",
         "a temporary file left by a killed write blocks every later write (O_EXCL)",
     ),

@@ -15,6 +15,8 @@ import numpy as np
 
 from libc.math cimport INFINITY, fabs, isfinite
 
+include "interrupt.pxi"
+
 ctypedef fused real:
     float
     double
@@ -77,6 +79,7 @@ def box_iou(const real[:, ::1] boxes1, const real[:, ::1] boxes2, real[:, ::1] o
     cdef const real* b_area = &b[4, 0]
     cdef real* row
     cdef real ax1, ay1, ax2, ay2, a_area
+    cdef Py_ssize_t work = 0  # see interrupt.pxi
     with nogil:
         for i in range(n):
             ax1, ay1, ax2, ay2, a_area = a[0, i], a[1, i], a[2, i], a[3, i], a[4, i]
@@ -84,6 +87,10 @@ def box_iou(const real[:, ::1] boxes1, const real[:, ::1] boxes2, real[:, ::1] o
             for j in range(k):
                 row[j] = _iou(ax1, ay1, ax2, ay2, a_area,
                               bx1[j], by1[j], bx2[j], by2[j], b_area[j])
+            work += k
+            if work >= CHECK_EVERY:
+                work = 0
+                check_signals()
 
 
 def greedy_nms(const double[:, ::1] boxes, const long long[::1] class_ids, double iou_threshold):
@@ -140,9 +147,13 @@ def greedy_nms(const double[:, ::1] boxes, const long long[::1] class_ids, doubl
     cdef long long[::1] keep = np.empty(n, dtype=np.int64)
 
     cdef Py_ssize_t rank, i, j, kept = 0
+    cdef Py_ssize_t work = 0  # boxes scanned, see interrupt.pxi
     cdef double t = iou_threshold, width, slack, lo, hi
     with nogil:
         for rank in range(n):
+            if work >= CHECK_EVERY:
+                work = 0
+                check_signals()
             i = position[rank]
             if suppressed[i]:
                 continue
@@ -162,10 +173,12 @@ def greedy_nms(const double[:, ::1] boxes, const long long[::1] class_ids, doubl
             while j < n and xs[0, j] < hi:
                 _suppress_if_overlapping(xs, xs_class, suppressed, next_, prev, i, j, t)
                 j = next_[j]
+                work += 1
             j = prev[i]
             while j >= 0 and xs[0, j] > lo:
                 _suppress_if_overlapping(xs, xs_class, suppressed, next_, prev, i, j, t)
                 j = prev[j]
+                work += 1
     return np.asarray(keep[:kept]).copy()
 
 

@@ -13,6 +13,8 @@ values of a cell are contiguous and every inner loop runs over channels in SIMD 
 """
 import numpy as np
 
+include "interrupt.pxi"
+
 ctypedef fused real:
     float
     double
@@ -117,6 +119,7 @@ def roi_align_forward(const real[:, :, :, ::1] features_nhwc, const long long[::
     cdef real[::1] acc = np.empty(channels, dtype=np.asarray(out).dtype)
     cdef real count = ratio * ratio
     cdef Py_ssize_t r, i, j, ky, kx, c
+    cdef Py_ssize_t work = 0, bin_work = ratio * ratio * (channels + 1)  # see interrupt.pxi
     cdef double ly, lx
     cdef real w1, w2, w3, w4
     cdef const real* image
@@ -153,6 +156,10 @@ def roi_align_forward(const real[:, :, :, ::1] features_nhwc, const long long[::
                             _accumulate(&acc[0], v1, v2, v3, v4, w1, w2, w3, w4, channels)
                     for c in range(channels):
                         out[r, c, i, j] = acc[c] / count
+                    work += bin_work
+                    if work >= CHECK_EVERY:
+                        work = 0
+                        check_signals()
 
 
 cdef inline void _accumulate(real* acc, const real* v1, const real* v2, const real* v3,
@@ -194,6 +201,7 @@ def roi_align_backward(const real[:, :, :, ::1] grad_out, const real[:, :, :, ::
     cdef real[::1] slope = np.empty(channels, dtype=dtype)
     cdef real count = ratio * ratio
     cdef Py_ssize_t r, b, i, j, ky, kx, c, k
+    cdef Py_ssize_t work = 0, bin_work = ratio * ratio * (channels + 1)  # see interrupt.pxi
     cdef double ly, lx, total
     cdef const real* image
     cdef real* dimage
@@ -239,6 +247,10 @@ def roi_align_backward(const real[:, :, :, ::1] grad_out, const real[:, :, :, ::
                                              <real>grid.x_dstart[kx], <real>grid.x_dend[kx],
                                              <real>grid.y_dstart[ky], <real>grid.y_dend[ky],
                                              &slope[0], &partial[0, 0], channels)
+                    work += bin_work
+                    if work >= CHECK_EVERY:
+                        work = 0
+                        check_signals()
             for k in range(4):  # partial rows x1, y1, x2, y2 -> drois columns 1 to 4
                 total = 0.0
                 for c in range(channels):

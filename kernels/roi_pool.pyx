@@ -13,6 +13,8 @@ import numpy as np
 
 from libc.math cimport ceil, floor, fmax, fmin, round
 
+include "interrupt.pxi"
+
 ctypedef fused real:
     float
     double
@@ -60,6 +62,7 @@ def roi_pool_forward(const real[:, :, :, ::1] features_nhwc, const long long[::1
     cdef real[::1] best = np.empty(channels, dtype=np.asarray(features_nhwc).dtype)
     cdef int[::1] best_cell = np.empty(channels, dtype=np.intc)
     cdef Py_ssize_t r, b, c, i, j
+    cdef Py_ssize_t work = 0  # see interrupt.pxi
     cdef double x1, y1, x2, y2
     with nogil:
         for r in range(rois):
@@ -89,6 +92,11 @@ def roi_pool_forward(const real[:, :, :, ::1] features_nhwc, const long long[::1
                         for c in range(channels):
                             out[r, c, i, j] = best[c]
                             argmax[r, c, i, j] = best_cell[c]
+                        work += (h_hi[i] - h_lo[i]) * (w_hi[j] - w_lo[j]) * channels
+                    work += channels
+                    if work >= CHECK_EVERY:
+                        work = 0
+                        check_signals()
 
 
 cdef inline void _bin_argmax(const real* image, Py_ssize_t width, Py_ssize_t channels,

@@ -7,9 +7,11 @@ Conventions, used everywhere in the package:
 * images and feature maps are NCHW arrays;
 * weights use PyTorch's layouts: conv ``(C_out, C_in, kH, kW)``, linear ``(out, in)``;
 * training runs in float32, gradient checks in float64.
-"""
 
-from minirpn.config import Config
+``minirpn.Config`` is imported on first use: importing the package itself runs nothing,
+so that the ``minirpn`` command can take over Ctrl-C before anything else loads
+(:mod:`minirpn.__main__`).
+"""
 
 __all__ = ["Config", "pretrained"]
 __version__ = "0.1.0"
@@ -25,3 +27,11 @@ def pretrained(name: str):
     from minirpn.shipped import load_shipped  # NumPy loads here, not at `import minirpn`
 
     return load_shipped(name).detector
+
+
+def __getattr__(name):
+    if name == "Config":
+        from minirpn.config import Config
+
+        return Config
+    raise AttributeError(f"module 'minirpn' has no attribute {name!r}")

@@ -21,16 +21,20 @@ Two safety rules:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import zipfile
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from minirpn.config import Config
-from minirpn.fileio import atomic_write
+from minirpn.fileio import atomic_write, regular_file
+from minirpn.model import Detector
 from minirpn.run_state import RunState, check_rng_state
 
 FORMAT_VERSION = 3
@@ -95,64 +99,51 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint` (this format version or an older one).
 
     Raises ``FileNotFoundError`` if ``path`` does not exist and ``ValueError`` naming the
-    path if it is not a readable minirpn checkpoint: corrupt, truncated, another kind of
-    file (a ``.npy`` array, a foreign ``.npz``), one that would need pickle to load, or one
-    whose content is not what :func:`save_checkpoint` writes (a config that fails
-    :class:`~minirpn.config.Config`'s checks, a format version or iteration that is not an
-    int, a run state or generator state that is not what :func:`save_checkpoint` writes
-    (each field is named), parameters that are not finite floating point, momentum that
-    does not match them).
+    path if it is not a readable minirpn checkpoint: not a regular file (a directory),
+    corrupt, truncated, another kind of file (a ``.npy`` array, a foreign ``.npz``), one
+    that would need pickle to load, one whose entries claim more data than they may hold
+    (:func:`_read_entry`), or one whose content is not what :func:`save_checkpoint` writes
+    (a config that fails :class:`~minirpn.config.Config`'s checks, a format version or
+    iteration that is not an int, a run state or generator state that is not what
+    :func:`save_checkpoint` writes (each field is named), parameter or momentum arrays that
+    are not finite floating point or whose shapes are not those of the config's model).
     """
     path = Path(path)
     where = f"checkpoint {str(path)!r}"
-    if not path.is_file():
-        raise FileNotFoundError(f"{where} does not exist")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
-        raise ValueError(f"{str(path)!r} is not a readable minirpn checkpoint ({error})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):  # a .npy file holds one bare array
-        raise ValueError(
-            f"{str(path)!r} is not a minirpn checkpoint: it holds a single "
-            f"{type(archive).__name__} (a .npy file?), not an .npz archive"
-        )
-    try:
-        with archive:
-            entries = {key: archive[key] for key in archive.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
-        raise ValueError(f"{str(path)!r} is not a readable minirpn checkpoint ({error})") from None
+    with _open_archive(path, where) as archive:
+        entries = {
+            key: _read_entry(archive, key, where, _text_limit)
+            for key in (*_SMALL, *_RUN_STATE)
+            if key in archive
+        }
+        missing = [k for k in _SMALL if k not in entries]
+        if missing:
+            raise ValueError(
+                f"{str(path)!r} is not a minirpn checkpoint (missing entries {missing})"
+            )
+        version = _int_entry(entries, "format_version", where)
+        if version != FORMAT_VERSION and version not in _OLD_VERSIONS:
+            raise ValueError(
+                f"{where} has format version {version}, this minirpn reads version {FORMAT_VERSION}"
+            )
+        iteration = _int_entry(entries, "iteration", where)
+        if iteration < 0:
+            raise ValueError(f"{where} has a negative iteration {iteration}")
+        config = Config.from_json(_text_entry(entries, "config", where), source=path)
+        rng_state = check_rng_state(_json_object_entry(entries, "rng_state", where), where)
+        run = _run_state(entries, version, where)
 
-    missing = [
-        k for k in ("format_version", "config", "iteration", "rng_state") if k not in entries
-    ]
-    if missing:
-        raise ValueError(f"{str(path)!r} is not a minirpn checkpoint (missing entries {missing})")
-    version = _int_entry(entries, "format_version", where)
-    if version != FORMAT_VERSION and version not in _OLD_VERSIONS:
-        raise ValueError(
-            f"{where} has format version {version}, this minirpn reads version {FORMAT_VERSION}"
-        )
-    iteration = _int_entry(entries, "iteration", where)
-    if iteration < 0:
-        raise ValueError(f"{where} has a negative iteration {iteration}")
-    config = Config.from_json(_text_entry(entries, "config", where), source=path)
-    rng_state = check_rng_state(_json_object_entry(entries, "rng_state", where), where)
-    run = _run_state(entries, version, where)
-
-    old, new = _RENAMED_PREFIXES.get(version, ("", ""))
-    groups = {_PARAM: {}, _MOMENTUM: {}}
-    for key, value in entries.items():
-        for prefix, group in groups.items():
-            if key.startswith(prefix):
-                if value.dtype.kind != "f":  # int, bool, complex, str: not a weight
-                    raise ValueError(
-                        f"{where}: {key} has dtype {value.dtype}, parameters and momentum "
-                        f"must be floating point"
-                    )
-                name = key[len(prefix) :]
-                if old and name.startswith(old):
-                    name = new + name[len(old) :]
-                group[name] = value
+        old, new = _RENAMED_PREFIXES.get(version, ("", ""))
+        shapes = parameter_shapes(config, len(run.class_names), where)
+        groups = {_PARAM: {}, _MOMENTUM: {}}
+        for key in archive:
+            for prefix, group in groups.items():
+                if key.startswith(prefix):
+                    name = key[len(prefix) :]
+                    if old and name.startswith(old):
+                        name = new + name[len(old) :]
+                    check = partial(_parameter_header, key=key, expected=shapes.get(name))
+                    group[name] = _read_entry(archive, key, where, check)
     _check_weights(groups[_PARAM], groups[_MOMENTUM], where)
     return Checkpoint(
         config=config,
@@ -166,13 +157,12 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 def _run_state(entries: dict, version: int, where: str) -> RunState:
     """The run state of this format version (older ones converted), every field checked."""
-    if version not in _OLD_VERSIONS:
-        if "run_state" not in entries:
-            raise ValueError(f"{where} is not a minirpn checkpoint (missing entries ['run_state'])")
-        return RunState.from_dict(_json_object_entry(entries, "run_state", where), where)
-    if "extra" not in entries:
-        raise ValueError(f"{where} is not a minirpn checkpoint (missing entries ['extra'])")
-    extra = _json_object_entry(entries, "extra", where)
+    key = "extra" if version in _OLD_VERSIONS else "run_state"
+    if key not in entries:
+        raise ValueError(f"{where} is not a minirpn checkpoint (missing entries [{key!r}])")
+    if key == "run_state":
+        return RunState.from_dict(_json_object_entry(entries, key, where), where)
+    extra = _json_object_entry(entries, key, where)
     names = extra.get("class_names")
     ids = extra.get("category_ids")
     if ids is None and isinstance(names, list):
@@ -192,20 +182,132 @@ def _run_state(entries: dict, version: int, where: str) -> RunState:
 
 
 def _check_weights(params: dict, momentum: dict, where: str) -> None:
-    """Finite parameters; momentum (of the parameters that train, or of none: a new solver)
-    only for parameters that exist, finite and of their shape."""
-    for name, value in params.items():
-        if not np.isfinite(value).all():
-            raise ValueError(f"{where}: parameter {name} has non-finite values (NaN or inf)")
-    unknown = sorted(momentum.keys() - params.keys())
-    if unknown:
-        raise ValueError(f"{where}: momentum for parameters that do not exist: {unknown[:3]}")
-    for name, value in momentum.items():
-        if value.shape != params[name].shape or not np.isfinite(value).all():
+    """Finite parameters, finite momentum (of the parameters that train, or of none: a new
+    solver); the shapes were checked against the config's model as they were read."""
+    for group, arrays in (("parameter", params), ("momentum", momentum)):
+        for name, value in arrays.items():
+            if not np.isfinite(value).all():
+                raise ValueError(f"{where}: {group} {name} has non-finite values (NaN or inf)")
+
+
+# --- reading the archive: only known entries, each header checked before its data -----
+
+# The entries read before the parameters; any other entry is never decompressed.
+_SMALL = ("format_version", "config", "iteration", "rng_state")
+_RUN_STATE = ("run_state", "extra")  # the run state of format 3; of formats 1 and 2
+# The JSON text of config, rng_state or the run state (and the two integers): 256 MB, room for the
+# loss history of millions of iterations, not for a zip bomb.
+MAX_TEXT_BYTES = 2**28
+# The class count a checkpoint may name: LVIS has 1203 classes. With the largest fc layer
+# (minirpn.config.MAX_FC_CHANNELS) the head's box layer then holds 33 M weights.
+MAX_CLASSES = 2000
+
+
+@contextlib.contextmanager
+def _open_archive(path: Path, where: str):
+    """Yield ``{entry name: zipfile.ZipInfo}`` of the archive at ``path``, open for reading.
+
+    FileNotFoundError if nothing is there; ValueError naming ``path`` for a directory, a
+    FIFO, random bytes, a ``.npy`` file or a damaged archive.
+    """
+    regular_file(path, "checkpoint")
+    with open(path, "rb") as f:
+        if f.read(6) == b"\x93NUMPY":  # a .npy file holds one bare array
             raise ValueError(
-                f"{where}: momentum/{name} must be finite with the parameter's shape "
-                f"{params[name].shape}, got shape {value.shape}"
+                f"{str(path)!r} is not a minirpn checkpoint: it holds a single array "
+                "(a .npy file?), not an .npz archive"
             )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+            yield _Archive(archive, members)
+    except (OSError, EOFError, zipfile.BadZipFile, RuntimeError, NotImplementedError) as error:
+        raise ValueError(f"{str(path)!r} is not a readable minirpn checkpoint ({error})") from None
+
+
+class _Archive(dict):
+    """The members of an open ``.npz`` by entry name (``"param/x"`` for ``"param/x.npy"``)."""
+
+    def __init__(self, archive: zipfile.ZipFile, members: dict):
+        super().__init__(members)
+        self.zip = archive
+
+
+def _read_entry(archive: _Archive, key: str, where: str, check) -> np.ndarray:
+    """The array of entry ``key``, read only after ``check(where, dtype, shape)`` accepted
+    its ``.npy`` header: the data is never decompressed beyond what the header announces,
+    so neither a header claiming 2**40 floats nor a zip bomb allocates anything.
+
+    ValueError naming ``where`` and ``key`` for a header that fails the check, an object
+    array (reading it would unpickle), an entry shorter or longer than its header says.
+    """
+    try:
+        with archive.zip.open(archive[key]) as f:
+            version = np.lib.format.read_magic(f)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f"npy format version {version} is not supported")
+            reader = getattr(np.lib.format, f"read_array_header_{version[0]}_0")
+            shape, fortran_order, dtype = reader(f)
+            if dtype.hasobject:  # an object array is a pickle: reading it could run code
+                raise ValueError(f"holds Python objects (dtype {dtype}), which need pickle")
+            check(where, dtype, shape)
+            data = _read_exactly(f, math.prod(shape) * dtype.itemsize)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        message = str(error)
+        if message.startswith(where):
+            raise
+        raise ValueError(f"{where}: entry {key}: {message}") from None
+    return data.view(dtype).reshape(shape, order="F" if fortran_order else "C")
+
+
+def _read_exactly(f, size: int) -> np.ndarray:
+    """``size`` bytes of ``f`` into a new uint8 array; the entry must end right there."""
+    data = np.empty(size, dtype=np.uint8)
+    view, done = memoryview(data), 0
+    while done < size:
+        count = f.readinto(view[done:])
+        if not count:
+            raise ValueError(f"ends after {done} of the {size} bytes its header announces")
+        done += count
+    if f.read(1):  # reading to the end also checks the entry's CRC
+        raise ValueError(f"holds more than the {size} bytes its header announces")
+    return data
+
+
+def _text_limit(where: str, dtype: np.dtype, shape: tuple) -> None:
+    """The small entries (JSON text, integers) hold at most :data:`MAX_TEXT_BYTES`."""
+    size = math.prod(shape) * dtype.itemsize
+    if size > MAX_TEXT_BYTES:
+        raise ValueError(f"announces {size} bytes, more than the {MAX_TEXT_BYTES} allowed")
+
+
+def _parameter_header(where: str, dtype: np.dtype, shape: tuple, *, key: str, expected) -> None:
+    """A parameter or momentum entry: floating point, of its parameter's shape."""
+    if dtype.kind != "f":  # int, bool, complex, str: not a weight
+        raise ValueError(
+            f"{where}: {key} has dtype {dtype}, parameters and momentum must be floating point"
+        )
+    if expected is None:
+        raise ValueError(f"{where}: {key} is not a parameter of the model its config describes")
+    if tuple(shape) != tuple(expected):
+        raise ValueError(
+            f"{where}: {key} has shape {tuple(shape)}, the model its config describes "
+            f"needs {tuple(expected)}"
+        )
+
+
+def parameter_shapes(config: Config, num_classes: int, where: str) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every parameter of the detector ``config`` describes for
+    ``num_classes`` classes; ValueError naming ``where`` otherwise."""
+    if not 1 <= num_classes <= MAX_CLASSES:
+        raise ValueError(
+            f"{where}: the run state must name 1 to {MAX_CLASSES} classes, got {num_classes}"
+        )
+    try:
+        detector = Detector(config, num_classes=num_classes)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
+    return {name: param.shape for name, param in detector.params.items()}
 
 
 def _int_entry(entries: dict, key: str, where: str) -> int:

@@ -1,7 +1,7 @@
 """The ``minirpn`` command: train, evaluate and run the tiny detector; write the toy data.
 
-    minirpn train [--out DIR] [--data DIR] [--iters N] [--seed S] [--batch-size B] [--lr LR]
-                  [--scheme NAME] [--roi-op pool|align]
+    minirpn train [--out DIR [--overwrite]] [--data DIR] [--iters N] [--seed S]
+                  [--batch-size B] [--lr LR] [--scheme NAME] [--roi-op pool|align]
     minirpn train --resume DIR
     minirpn eval --run RUN [--data DIR]
     minirpn detect --run RUN IMAGE... --out DIR
@@ -16,11 +16,19 @@ folder laid out as ``make-toy-data`` writes it -- COCO (``DIR/train`` and ``DIR/
 PNG images plus one COCO JSON file) or Pascal VOC (``--format voc``) -- so your own data in
 either layout trains the same way. Before training, every annotation and image of the data
 is checked and all problems are listed at once (:mod:`minirpn.datacheck`), and a batch
-that would not fit in memory is refused (:mod:`minirpn.memory`).
+or an image that would not fit in memory is refused (:mod:`minirpn.memory`) -- when
+resuming too, and for the evaluation that follows training.
+
+A run folder belongs to one process while it trains (:func:`minirpn.fileio.folder_lock`:
+a second ``train`` into it is refused, naming the first one's process id), the default
+``runs/<date-time>`` is never shared by two runs, and a folder that holds a run is only
+trained into again with ``--resume`` (continue it) or ``--overwrite`` (start again).
+``make-toy-data`` writes its folder whole or not at all.
 
 Every failure a user can cause (a missing image, an unreadable file, a wrong checkpoint,
 a diverging run, a bad option) ends with one line on stderr and a non-zero exit code,
-never a traceback.
+never a traceback: 1 for an error, 2 for a bad command line, 130 for Ctrl-C (at any
+moment: see :mod:`minirpn.__main__`).
 
 NumPy (and everything that imports it) is imported inside the commands, so that
 :func:`main` can choose the number of BLAS threads first (:data:`BLAS_THREADS`).
@@ -30,8 +38,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
+import math
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -51,7 +62,6 @@ RUN_HELP = (
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130  # the shell's code for "stopped by SIGINT"
 EXIT_SIGNAL_BASE = 128  # the shell's code for "stopped by signal N" is 128 + N (SIGTERM: 143)
 
 
@@ -80,8 +90,8 @@ def _non_negative_int(text: str) -> int:
 
 def _positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
     return value
 
 
@@ -122,6 +132,12 @@ def _add_train_parser(sub) -> None:
         help="continue the run in DIR from its checkpoint (same seed and config)",
     )
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train into an --out folder that already holds a run, replacing its "
+        "checkpoint and metrics (without it such a folder is refused)",
+    )
+    p.add_argument(
         "--iters",
         type=_positive_int,
         help="training iterations (default: the config's 2500; --scheme alternating: 240/70 "
@@ -130,8 +146,7 @@ def _add_train_parser(sub) -> None:
     p.add_argument(
         "--seed",
         type=_non_negative_int,
-        default=0,
-        help="seed of weights, sampling and data order",
+        help="seed of weights, sampling and data order (default: 0)",
     )
     p.add_argument("--batch-size", type=_positive_int, help="images per iteration")
     p.add_argument("--lr", type=_positive_float, help="base learning rate")
@@ -217,85 +232,170 @@ def _add_toy_data_parser(sub) -> None:
     )
 
 
+# Training options and the Config fields they set, to name the option in a config error.
+TRAIN_OPTIONS = {
+    "max_iters": "--iters",
+    "images_per_batch": "--batch-size",
+    "learning_rate": "--lr",
+    "roi_op": "--roi-op",
+}
+
+
 def _train(args) -> int | None:
-    from minirpn.config import Config
+    from minirpn.fileio import folder_lock
     from minirpn.report import write_report
-    from minirpn.roi_ops import box_differentiable_ops
-    from minirpn.schemes import DEFAULT_SCHEME, SCHEMES
+    from minirpn.schemes import DEFAULT_SCHEME
     from minirpn.train import train
 
     if args.resume is not None:
-        if args.out is not None and args.out != args.resume:
-            raise UsageError("--resume continues in its own folder; leave out --out")
-        given = (
-            ("--iters", args.iters),
-            ("--batch-size", args.batch_size),
-            ("--lr", args.lr),
-            ("--data", args.data),
-            ("--scheme", args.scheme),
-            ("--roi-op", args.roi_op),
-        )
-        changed = [flag for flag, value in given if value is not None]
-        if changed:
-            raise UsageError(
-                f"{', '.join(changed)} cannot change when resuming "
-                "(the checkpoint's config and data are used)"
-            )
-        run_dir, cfg = args.resume, None
-    else:
-        run_dir = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-        overrides = {
-            field: value
-            for field, value in (
-                ("max_iters", args.iters),
-                ("images_per_batch", args.batch_size),
-                ("learning_rate", args.lr),
-                ("roi_op", args.roi_op),
-            )
-            if value is not None
-        }
-        scheme = SCHEMES[args.scheme or DEFAULT_SCHEME]
-        if scheme.needs_box_gradient:  # the RoI layer must be differentiable in the boxes
-            usable = box_differentiable_ops()
-            if args.roi_op is not None and args.roi_op not in usable:
-                raise UsageError(
-                    f"--scheme {scheme.name} needs a --roi-op with a gradient with respect to "
-                    f"the box coordinates ({', '.join(usable)}); {args.roi_op} has none"
-                )
-            overrides.setdefault("roi_op", usable[0])
-        cfg = dataclasses.replace(Config.tiny(), **overrides)
-        if args.scheme == "alternating" and args.iters is None:
-            from minirpn.schemes.alternating import original_budget
+        from minirpn.runs import load_run
 
-            cfg = original_budget(cfg)  # 240/70 of joint training's iterations, as the original
-        _check_data_and_memory(cfg, args.data, progress=not args.no_progress)  # issue 13
-    result = train(
-        cfg,
-        run_dir,
-        data=args.data,
-        seed=args.seed,
-        resume=args.resume is not None,
-        progress=not args.no_progress,
-        scheme=args.scheme or DEFAULT_SCHEME,
-        checkpoint_every=args.checkpoint_every,
-    )
-    if result.interrupted:
-        print(
-            f"interrupted at iteration {result.iteration}; checkpoint saved, continue with "
-            f"'minirpn train --resume {run_dir}'",
-            file=sys.stderr,
+        run = load_run(_folder(_resumable(args), "--resume"))
+        cfg, data = run.detector.cfg, (None if run.data is None else Path(run.data))
+    else:
+        cfg, data = _config(args), args.data
+        if args.out is not None:  # refused early, and again below under the lock
+            _refuse_a_run_in(_folder(args.out, "--out"), args.overwrite)
+    _check_data_and_memory(cfg, data, progress=not args.no_progress)  # issues 13, 21
+    run_dir = args.resume or args.out or _new_run_folder()
+    with folder_lock(run_dir):
+        if args.resume is None:
+            _refuse_a_run_in(run_dir, args.overwrite)
+            if args.overwrite:
+                _start_over(run_dir)
+        result = train(
+            cfg,
+            run_dir,
+            data=data,
+            seed=0 if args.seed is None else args.seed,
+            resume=args.resume is not None,
+            progress=not args.no_progress,
+            scheme=args.scheme or DEFAULT_SCHEME,
+            checkpoint_every=args.checkpoint_every,
+            locked=True,
         )
-        return EXIT_SIGNAL_BASE + result.stop_signal
-    metrics = write_report(run_dir, result, val_images=args.val_images)
+        if result.interrupted:
+            print(
+                f"interrupted at iteration {result.iteration}; checkpoint saved, continue with "
+                f"'minirpn train --resume {run_dir}'",
+                file=sys.stderr,
+            )
+            return EXIT_SIGNAL_BASE + result.stop_signal
+        metrics = write_report(run_dir, result, val_images=args.val_images)
     print(f"run folder: {run_dir}")
     _print_metrics(metrics)
 
 
+def _resumable(args) -> Path:
+    """The folder of ``--resume``; UsageError for an option that would change the run."""
+    if args.out is not None and args.out != args.resume:
+        raise UsageError("--resume continues in its own folder; leave out --out")
+    given = (
+        ("--iters", args.iters),
+        ("--batch-size", args.batch_size),
+        ("--lr", args.lr),
+        ("--seed", args.seed),
+        ("--data", args.data),
+        ("--scheme", args.scheme),
+        ("--roi-op", args.roi_op),
+        ("--overwrite", args.overwrite or None),
+    )
+    changed = [flag for flag, value in given if value is not None]
+    if changed:
+        raise UsageError(
+            f"{', '.join(changed)} cannot change when resuming "
+            "(the checkpoint's config, seed and data are used)"
+        )
+    return args.resume
+
+
+def _config(args):
+    """The tiny config with the command line's overrides; a bad value is a usage error
+    naming the option (``--lr inf``), not only the config field."""
+    from minirpn.config import Config
+    from minirpn.roi_ops import box_differentiable_ops
+    from minirpn.schemes import DEFAULT_SCHEME, SCHEMES
+
+    overrides = {
+        field: value
+        for field, value in (
+            ("max_iters", args.iters),
+            ("images_per_batch", args.batch_size),
+            ("learning_rate", args.lr),
+            ("roi_op", args.roi_op),
+        )
+        if value is not None
+    }
+    scheme = SCHEMES[args.scheme or DEFAULT_SCHEME]
+    if scheme.needs_box_gradient:  # the RoI layer must be differentiable in the boxes
+        usable = box_differentiable_ops()
+        if args.roi_op is not None and args.roi_op not in usable:
+            raise UsageError(
+                f"--scheme {scheme.name} needs a --roi-op with a gradient with respect to "
+                f"the box coordinates ({', '.join(usable)}); {args.roi_op} has none"
+            )
+        overrides.setdefault("roi_op", usable[0])
+    try:
+        cfg = dataclasses.replace(Config.tiny(), **overrides)
+    except ValueError as error:
+        field = str(error).split()[0]
+        if field in overrides:
+            raise UsageError(f"{TRAIN_OPTIONS[field]} {overrides[field]}: {error}") from None
+        raise
+    if args.scheme == "alternating" and args.iters is None:
+        from minirpn.schemes.alternating import original_budget
+
+        cfg = original_budget(cfg)  # 240/70 of joint training's iterations, as the original
+    return cfg
+
+
+def _new_run_folder() -> Path:
+    """A new folder ``runs/<date-time>`` (``-2``, ``-3``, ... when that exists), created
+    here: ``mkdir`` is atomic, so two runs started in the same second never share one."""
+    base = Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    for number in itertools.count(1):
+        folder = base if number == 1 else base.with_name(f"{base.name}-{number}")
+        try:
+            folder.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return folder
+
+
+def _folder(path: Path, option: str) -> Path:
+    """``path`` if nothing or a folder is there; ValueError naming ``option`` otherwise."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {str(path)!r} is a file, not a run folder")
+    return path
+
+
+def _refuse_a_run_in(run_dir: Path, overwrite: bool) -> None:
+    """ValueError if ``run_dir`` holds a run (a checkpoint) and ``overwrite`` is not set."""
+    from minirpn.runs import CHECKPOINT_NAME
+
+    checkpoint = run_dir / CHECKPOINT_NAME
+    if os.path.lexists(checkpoint) and not overwrite:
+        raise ValueError(
+            f"{str(run_dir)!r} already holds a run ({checkpoint}): continue it with "
+            f"'minirpn train --resume {run_dir}', or start again with --overwrite"
+        )
+
+
+def _start_over(run_dir: Path) -> None:
+    """Remove the old run's checkpoint and metrics: the folder never mixes two runs."""
+    from minirpn.report import METRICS_NAME
+    from minirpn.runs import CHECKPOINT_NAME
+
+    for name in (CHECKPOINT_NAME, METRICS_NAME):
+        (run_dir / name).unlink(missing_ok=True)
+
+
 def _check_data_and_memory(cfg, data: Path | None, progress: bool) -> None:
-    """Before training: every image and annotation of ``data``, and the memory of a batch.
+    """Before training: every image and annotation of ``data``, the memory of a batch and
+    of the evaluation after training (the largest validation image).
 
     Prints the data's warnings; raises DataError (all the data's errors) or ValueError
-    (a batch that cannot fit, naming --batch-size).
+    (a batch that cannot fit, naming --batch-size; a validation image too large).
     """
     from minirpn.data import TOY_IMAGE_SIZE
     from minirpn.memory import check_batch_memory
@@ -303,12 +403,21 @@ def _check_data_and_memory(cfg, data: Path | None, progress: bool) -> None:
     from minirpn.runs import open_split
 
     if data is None:
-        height = width = TOY_IMAGE_SIZE
+        sizes = {"train": (TOY_IMAGE_SIZE,) * 2, "val": (TOY_IMAGE_SIZE,) * 2}
     else:
         reports = _check_data(data, ("train", "val"), progress)
-        height, width = reports["train"].max_image_size
+        sizes = {split: report.max_image_size for split, report in reports.items()}
     classes = len(open_split(data, "train").class_names)
-    check_batch_memory(Detector(cfg, num_classes=classes), height, width)
+    detector = Detector(cfg, num_classes=classes)  # the memory estimate runs its layers
+    check_batch_memory(detector, *sizes["train"])
+    _check_val_memory(detector, data, *sizes["val"])
+
+
+def _check_val_memory(detector, data: Path | None, height: int, width: int) -> None:
+    from minirpn.memory import check_inference_memory
+
+    where = "the toy data" if data is None else repr(str(data))
+    check_inference_memory(detector, height, width, f"the largest validation image of {where}")
 
 
 def _check_data(data: Path, splits, progress: bool):
@@ -342,71 +451,108 @@ def _ap_text(ap: float | None) -> str:
 
 
 def _eval(args) -> None:
+    from minirpn.data import TOY_IMAGE_SIZE
     from minirpn.evaluation import evaluate_detector
     from minirpn.runs import load_run, open_split
 
     run = load_run(args.run)
     data = run.data if args.data is None else args.data
+    height = width = TOY_IMAGE_SIZE
     if data is not None:
-        _check_data(Path(data), ("val",), progress=True)
+        height, width = _check_data(Path(data), ("val",), progress=True)["val"].max_image_size
     val = open_split(data, "val")
-    if len(val.class_names) != len(run.class_names):
+    if tuple(val.class_names) != run.class_names:  # labels are positions in these lists
         raise ValueError(
-            f"the data has {len(val.class_names)} classes, the run was trained on "
-            f"{len(run.class_names)} ({', '.join(run.class_names)})"
+            f"the data's classes {list(val.class_names)} are not the run's "
+            f"{list(run.class_names)} (names in label order): its detections would be "
+            "scored against other classes"
         )
+    _check_val_memory(run.detector, None if data is None else Path(data), height, width)
     _print_metrics(evaluate_detector(run.detector, val, run.class_names, args.val_images))
 
 
 def _detect(args) -> None:
     from minirpn.fileio import atomic_write
-    from minirpn.image import read_image
+    from minirpn.image import decode_image
+    from minirpn.memory import check_inference_memory
     from minirpn.report import draw_result
     from minirpn.runs import load_run
     from minirpn.visualize import save_png
 
     run = load_run(args.run)
-    images = [read_image(path) for path in args.images]  # fail before writing anything
+    images = []
+    for path in args.images:  # every image checked before anything is written
+        image, note = decode_image(path)
+        height, width = image.shape[:2]
+        side = run.detector.min_image_size
+        if min(height, width) < side:
+            raise ValueError(
+                f"image {str(path)!r} is {width}x{height} pixels; the network needs at "
+                f"least {side}x{side}"
+            )
+        check_inference_memory(run.detector, height, width, f"image {str(path)!r}")
+        if note is not None:
+            print(f"minirpn: warning: {path}: {note}", file=sys.stderr)
+        images.append(image)
     args.out.mkdir(parents=True, exist_ok=True)
     results = []
+    pictures = _picture_names(args.images)
     for image_id, (path, image) in enumerate(zip(args.images, images, strict=True), start=1):
         boxes, scores, labels = run.detector.detect(image)
-        save_png(
-            draw_result(image, boxes, scores, labels, run.class_names),
-            args.out / f"{path.stem}_detections.png",
-        )
+        picture = args.out / pictures[image_id - 1]
+        save_png(draw_result(image, boxes, scores, labels, run.class_names), picture)
         for box, score, label in zip(boxes.tolist(), scores.tolist(), labels.tolist(), strict=True):
             x1, y1, x2, y2 = box
             # COCO results format, with the category ids of the training data's COCO file.
             results.append(
                 {
                     "image_id": image_id,
-                    "file_name": path.name,
+                    "file_name": str(path),
                     "category_id": run.category_ids[label - 1],
                     "bbox": [x1, y1, x2 - x1, y2 - y1],
                     "score": float(score),
                 }
             )
-        print(f"{path}: {len(boxes)} detections")
+        print(f"{path}: {len(boxes)} detections, drawn in {picture}")
     with atomic_write(args.out / "detections.json") as f:
         f.write(json.dumps(results, indent=1).encode("utf-8"))
     print(f"wrote {args.out / 'detections.json'}")
 
 
+def _picture_names(paths: list[Path]) -> list[str]:
+    """``NAME_detections.png`` per image; if two images share a name (``a/x.png``,
+    ``b/x.png``, ``a/x.jpg``), every picture is numbered by its image id instead
+    (``1_x_detections.png``, ...), so that none overwrites another."""
+    stems = [path.stem for path in paths]
+    if len(set(stems)) == len(stems):
+        return [f"{stem}_detections.png" for stem in stems]
+    return [f"{image_id}_{stem}_detections.png" for image_id, stem in enumerate(stems, 1)]
+
+
 def _make_toy_data(args) -> None:
     from minirpn.data import COCO_IMAGE_DIR, VOC_IMAGE_DIR, make_toy_data
+    from minirpn.fileio import atomic_folder
 
     splits = ("train", "val") if args.split == "all" else (args.split,)
-    for split in splits:
-        if args.format == "voc":  # one folder for every split, as VOC is laid out
-            list_path = make_toy_data(
-                args.out, split, args.num_images, seed=args.seed, format="voc"
+    written = []
+    with atomic_folder(args.out) as folder:  # the whole data set appears at once, or nothing
+        for split in splits:
+            if args.format == "voc":  # one folder for every split, as VOC is laid out
+                path = make_toy_data(folder, split, args.num_images, seed=args.seed, format="voc")
+                written.append(
+                    f"{split}: images in {args.out / VOC_IMAGE_DIR}, image list "
+                    f"{args.out / path.relative_to(folder)}"
+                )
+                continue
+            where = Path(split) if args.split == "all" else Path()
+            path = make_toy_data(
+                folder / where, split=split, num_images=args.num_images, seed=args.seed
             )
-            print(f"{split}: images in {args.out / VOC_IMAGE_DIR}, image list {list_path}")
-            continue
-        out = args.out / split if args.split == "all" else args.out
-        json_path = make_toy_data(out, split=split, num_images=args.num_images, seed=args.seed)
-        print(f"{split}: images in {out / COCO_IMAGE_DIR}, annotations in {json_path}")
+            written.append(
+                f"{split}: images in {args.out / where / COCO_IMAGE_DIR}, annotations in "
+                f"{args.out / path.relative_to(folder)}"
+            )
+    print("\n".join(written))
 
 
 def _show(args) -> int:
@@ -424,10 +570,42 @@ COMMANDS = {
 }
 
 
+class Terminated(Exception):
+    """SIGTERM arrived while a command ran (``kill``, ``docker stop``, a cluster's scheduler)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
+    """Entry point of the commands; returns the exit code.
+
+    Ctrl-C raises KeyboardInterrupt and SIGTERM :class:`Terminated` while a command runs (so
+    that it can save and leave every file whole; training catches both itself and saves a
+    checkpoint), and either ends with one line and the shell's code (130, 143); a second
+    signal while that line is written is ignored.
+    """
     os.environ.setdefault("OPENBLAS_NUM_THREADS", BLAS_THREADS)
-    from minirpn.data import DataError
+    handlers = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: _raise_terminated}
+    previous = {sig: _set_handler(sig, handler) for sig, handler in handlers.items()}
+    try:
+        return _run(argv)
+    except (KeyboardInterrupt, Terminated) as stop:
+        signum = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
+        for sig in handlers:  # shutting down: a second signal changes nothing
+            _set_handler(sig, signal.SIG_IGN)
+        word = "terminated" if signum == signal.SIGTERM else "interrupted"
+        print(f"minirpn: {word}", file=sys.stderr)
+        return EXIT_SIGNAL_BASE + signum
+    finally:
+        for sig, handler in previous.items():
+            if handler is not None:
+                _set_handler(sig, handler)
+
+
+def _run(argv) -> int:
+    from minirpn.data import DataError  # NumPy loads here, after BLAS_THREADS is set
     from minirpn.train import TrainingDiverged
 
     try:
@@ -443,9 +621,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, TrainingDiverged) as error:
         print(f"minirpn: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("minirpn: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+
+
+def _set_handler(sig, handler):
+    """Install a signal handler, return the previous one (None outside the main thread)."""
+    try:
+        return signal.signal(sig, handler)
+    except ValueError:  # not the main thread: Python handles signals there only
+        return None
 
 
 def _one_line(error: Exception) -> str:

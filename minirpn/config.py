@@ -174,8 +174,10 @@ class Config:
         where = "config JSON" if source is None else f"config in {str(source)!r}"
         try:
             raw = json.loads(text)
-        except json.JSONDecodeError as error:
+        except ValueError as error:  # JSONDecodeError, or an integer of over 4300 digits
             raise ValueError(f"{where} is not valid JSON ({error})") from None
+        except RecursionError:
+            raise ValueError(f"{where} is nested too deeply to be a config") from None
         if not isinstance(raw, dict):
             raise ValueError(f"{where} must be a JSON object, got {type(raw).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -192,6 +194,41 @@ class Config:
 # --- validation -------------------------------------------------------------------------
 # field -> (kind, lower bound, upper bound); the bounds are inclusive, None means none.
 _POSITIVE_INT = ("int", 1, None)
+
+# Upper bounds of the size fields. A config also comes from a checkpoint, which may be
+# hand-edited or hostile: fc_channels=10**8 would allocate terabytes, and a loop over
+# roi_align_sampling_ratio=10**7 samples would never end. Each bound is far above what
+# the paper or this code uses and still fits in memory and time on an ordinary machine.
+#
+# The largest fully connected layer: VGG-16's. fc6 with the largest RoI grid then holds
+# 4096 x 64 x 14 x 14 = 51 M weights (205 MB in float32, three copies while training).
+MAX_FC_CHANNELS = 4096
+# The RoI grid side: 7 in the paper, 14 for Mask R-CNN's mask head.
+MAX_ROI_POOL_SIZE = 14
+# RoIAlign samples per bin side: torchvision's adaptive grid picks ceil(RoI cells / bins),
+# a handful for a large RoI. 16 is 16 x 16 = 256 bilinear samples per bin, 64 times the
+# default's cost.
+MAX_SAMPLING_RATIO = 16
+# The RPN's 3x3 conv: 512 for VGG-16, 2048 the widest ResNet stage.
+MAX_RPN_CHANNELS = 2048
+# Anchor ratios or scales: 3 of each in the paper; the RPN predicts len x len per cell.
+MAX_ANCHOR_SHAPES = 16
+# Counts of boxes: sampled anchors and proposals kept before NMS (the paper: 256, 12000)
+# cost memory in proportion, 10**6 is more than the anchors of a 4000x4000 image at stride
+# 16 (560 k); RoIs per image through the head (the paper: 128 sampled, 300 proposals at
+# test time) cost ~ 4 fc_channels values each: 10**4 of them are 160 MB per layer.
+MAX_ANCHOR_COUNT = 10**6
+MAX_ROI_COUNT = 10**4
+# Images per batch: minirpn.memory refuses a batch that does not fit with a better message
+# (naming --batch-size and the largest that fits); this bound only keeps the sizes' products
+# far from overflowing.
+MAX_IMAGES_PER_BATCH = 10**6
+# Iterations (the paper: 70 k): the loss history keeps 4 floats per iteration.
+MAX_ITERATIONS = 10**7
+# Pixel sizes of anchors and strides: larger than any image minirpn decodes in full.
+MAX_PIXELS_SIDE = 2**16
+# Other sequences: learning-rate drops (1 or 2 in the papers), the 4 alternating steps.
+MAX_STEPS = 64
 _PROBABILITY = ("float", 0.0, 1.0)
 _POSITIVE_FLOAT = ("float", 0.0, None, "exclusive")
 _NON_NEGATIVE_FLOAT = ("float", 0.0, None)
@@ -207,53 +244,53 @@ def _roi_ops():
 
 
 _FIELD_RULES = {
-    "anchor_base_size": _POSITIVE_INT,
-    "anchor_ratios": ("positive floats", None),
-    "anchor_scales": ("positive floats", None),
-    "feat_stride": _POSITIVE_INT,
+    "anchor_base_size": ("int", 1, MAX_PIXELS_SIDE),
+    "anchor_ratios": ("positive floats", None, MAX_ANCHOR_SHAPES),
+    "anchor_scales": ("positive floats", None, MAX_ANCHOR_SHAPES),
+    "feat_stride": ("int", 1, MAX_PIXELS_SIDE),
     "anchor_center": ("float or None", None, None),
-    "rpn_channels": _POSITIVE_INT,
+    "rpn_channels": ("int", 1, MAX_RPN_CHANNELS),
     "rpn_positive_overlap": _PROBABILITY,
     "rpn_negative_overlap": _PROBABILITY,
-    "rpn_batch_size": _POSITIVE_INT,
+    "rpn_batch_size": ("int", 1, MAX_ANCHOR_COUNT),
     "rpn_fg_fraction": _PROBABILITY,
     "rpn_allowed_border": ("float or inf", 0.0, None),  # inf: keep every anchor
     "rpn_sigma": _POSITIVE_FLOAT,
     "rpn_lambda": _NON_NEGATIVE_FLOAT,
     "rpn_loss_normalization": ("choice", RPN_LOSS_NORMALIZATIONS),
-    "rpn_n_reg": ("int or None", 1, None),
+    "rpn_n_reg": ("int or None", 1, MAX_ANCHOR_COUNT),
     "rpn_nms_thresh": _PROBABILITY,
-    "rpn_pre_nms_top_n_train": _POSITIVE_INT,
-    "rpn_post_nms_top_n_train": _POSITIVE_INT,
-    "rpn_pre_nms_top_n_test": _POSITIVE_INT,
-    "rpn_post_nms_top_n_test": _POSITIVE_INT,
+    "rpn_pre_nms_top_n_train": ("int", 1, MAX_ANCHOR_COUNT),
+    "rpn_post_nms_top_n_train": ("int", 1, MAX_ROI_COUNT),
+    "rpn_pre_nms_top_n_test": ("int", 1, MAX_ANCHOR_COUNT),
+    "rpn_post_nms_top_n_test": ("int", 1, MAX_ROI_COUNT),
     "rpn_min_size": _NON_NEGATIVE_FLOAT,
-    "roi_batch_size": _POSITIVE_INT,
+    "roi_batch_size": ("int", 1, MAX_ROI_COUNT),
     "roi_fg_fraction": _PROBABILITY,
     "roi_fg_thresh": _PROBABILITY,
     "roi_bg_thresh_hi": _PROBABILITY,
     "roi_bg_thresh_lo": _PROBABILITY,
     "bbox_normalize_means": ("finite floats", 4),
     "bbox_normalize_stds": ("positive floats", 4),
-    "roi_pool_size": _POSITIVE_INT,
+    "roi_pool_size": ("int", 1, MAX_ROI_POOL_SIZE),
     "roi_op": ("choice", _roi_ops),  # the registry itself: a new RoI layer is known at once
-    "roi_align_sampling_ratio": _POSITIVE_INT,
+    "roi_align_sampling_ratio": ("int", 1, MAX_SAMPLING_RATIO),
     "roi_align_aligned": ("bool",),
     "head_sigma": _POSITIVE_FLOAT,
     "roi_coord_grad_weight": _NON_NEGATIVE_FLOAT,
-    "fc_channels": _POSITIVE_INT,
+    "fc_channels": ("int", 1, MAX_FC_CHANNELS),
     "test_nms": _PROBABILITY,
     "test_score_thresh": _PROBABILITY,
-    "test_max_detections": _POSITIVE_INT,
+    "test_max_detections": ("int", 1, MAX_ROI_COUNT),
     "learning_rate": _POSITIVE_FLOAT,
     "momentum": _PROBABILITY,
     "weight_decay": _NON_NEGATIVE_FLOAT,
     "lr_steps": ("increasing positive ints",),
     "lr_gamma": _POSITIVE_FLOAT,
-    "max_iters": _POSITIVE_INT,
+    "max_iters": ("int", 1, MAX_ITERATIONS),
     "init_std": _POSITIVE_FLOAT,
-    "images_per_batch": _POSITIVE_INT,
-    "warmup_iters": ("int", 0, None),
+    "images_per_batch": ("int", 1, MAX_IMAGES_PER_BATCH),
+    "warmup_iters": ("int", 0, MAX_ITERATIONS),
     "warmup_factor": _PROBABILITY,
     "alternating_iters": ("positive ints",),  # () or 4, checked in __post_init__
 }
@@ -277,13 +314,18 @@ def _checked(name: str, value, kind: str, *bounds):
         if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
             raise ValueError(f"{name} must be a tuple of numbers, got {shown}")
         length = bounds[0] if bounds else None
+        most = bounds[1] if len(bounds) > 1 else MAX_STEPS
         if (length is not None and len(value) != length) or (
             not value and not kind.endswith("ints")
         ):
             expected = f"{length} numbers" if length else "at least one number"
             raise ValueError(f"{name} must hold {expected}, got {value!r}")
-        if kind.endswith("ints"):
-            items = tuple(_checked(f"{name}[{i}]", v, "int", 1, None) for i, v in enumerate(value))
+        if len(value) > most:
+            raise ValueError(f"{name} must hold at most {most} numbers, got {len(value)}")
+        if kind.endswith("ints"):  # iteration counts
+            items = tuple(
+                _checked(f"{name}[{i}]", v, "int", 1, MAX_ITERATIONS) for i, v in enumerate(value)
+            )
             in_order = kind.startswith("increasing")
             if in_order and any(b <= a for a, b in zip(items[:-1], items[1:], strict=True)):
                 raise ValueError(f"{name} must be strictly increasing, got {value!r}")

@@ -2,18 +2,21 @@
 
 A bad box or a corrupt image found only when training first samples it kills the run after
 minutes, without a checkpoint and with a message that names neither the file nor the
-annotation. :func:`check_dataset` instead reads every annotation and opens every image
-(header and checksums, not the pixels) before training starts, and reports everything it
-found in one message:
+annotation. :func:`check_dataset` instead reads every annotation and decodes every image
+(as training will read it, :func:`minirpn.image.decode_image`: a truncated JPEG, a float
+TIFF or a decompression bomb is found here) before training starts, and reports everything
+it found in one message:
 
 errors (training refuses to start)
     an annotation that cannot be read or has an empty / inverted / non-finite box or an
-    unknown class (found by the readers in :mod:`minirpn.data`), a missing, unreadable or
-    corrupt image, a box lying entirely outside its image, a split without images;
+    unknown class (found by the readers in :mod:`minirpn.data`), a missing, unreadable,
+    corrupt, float or too large image, a box lying entirely outside its image, a split
+    without images;
 warnings (training goes on)
     a box reaching partly outside its image (clipped to the image, as every sample is),
     an image whose size differs from the one its annotation file declares, a class with
-    no training box (the detector cannot learn it; its AP will be 0 or undefined).
+    no training box (the detector cannot learn it; its AP will be 0 or undefined), an image
+    whose pixels were converted (16 bits scaled to 8, transparent pixels).
 
 Each problem names the file, the annotation (COCO id, or ``object N (name)`` in a VOC file)
 and the value; a long list is cut after :data:`MAX_REPORTED` lines plus a count. A progress
@@ -30,10 +33,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from minirpn.data import DataError, Problem, clip_to_image, open_folder
+from minirpn.image import decode_image
 
 MAX_REPORTED = 20  # problems listed in one message; the rest are counted
 PROGRESS_DELAY = 1.0  # seconds before the progress bar of a check shows up
@@ -63,7 +66,7 @@ def check_dataset(dataset, *, training: bool = True, progress: bool = True) -> D
     progress: show a tqdm bar if the check takes more than :data:`PROGRESS_DELAY` seconds.
     """
     errors = list(dataset.problems)
-    warnings: list[Problem] = []
+    warnings = list(dataset.warnings)  # e.g. a VOC folder's classes taken from its objects
     if len(dataset) == 0:
         errors.append(Problem(dataset.location, None, "has no images"))
     missing = {problem.file for problem in errors if problem.annotation is None}
@@ -79,13 +82,14 @@ def check_dataset(dataset, *, training: bool = True, progress: bool = True) -> D
     for record in records:
         if str(record.path) in missing:
             continue
-        try:
-            with Image.open(record.path) as image:
-                width, height = image.size
-                image.verify()  # PNG: every chunk's CRC; catches truncated and damaged files
-        except Exception as error:  # any failure of a decoder means a bad image
-            errors.append(Problem(str(record.path), None, f"cannot read image ({error})"))
+        try:  # decoded in full, as training will: a truncated JPEG passes any lighter test
+            rgb, note = decode_image(record.path)
+        except ValueError as error:
+            errors.append(Problem(str(record.path), None, str(error)))
             continue
+        if note is not None:
+            warnings.append(Problem(str(record.path), None, note))
+        height, width = rgb.shape[:2]
         max_height, max_width = max(max_height, height), max(max_width, width)
         if record.size is not None and record.size != (height, width):
             warnings.append(
@@ -149,7 +153,7 @@ def check_data_folder(
         report = check_dataset(dataset, training=split == "train", progress=progress)
         reports[split] = report
         errors += report.errors
-        warnings += report.warnings
+        warnings += [w for w in report.warnings if w not in warnings]  # one per folder
         class_names[split] = tuple(dataset.class_names)
     if errors:
         raise DataError(f"data folder {str(data)!r} cannot be used", errors, MAX_REPORTED, warnings)

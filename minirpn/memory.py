@@ -1,9 +1,11 @@
-"""How much memory a batch needs, estimated from the layers themselves before it runs.
+"""How much memory a training batch or a detection needs, estimated from the layers themselves.
 
 ``minirpn train --batch-size 100000`` would otherwise run for a minute and then be killed by
-the kernel without a word. :func:`check_batch_memory` compares an estimate of one training
-iteration's memory with what the machine has free (``MemAvailable`` in ``/proc/meminfo``)
-and refuses, naming ``--batch-size``, a batch that cannot fit.
+the kernel without a word, and ``minirpn detect`` on a 12000x12000 photograph end in a
+MemoryError. :func:`check_batch_memory` compares an estimate of one training iteration's
+memory with what the machine has free (``MemAvailable`` in ``/proc/meminfo``) and refuses,
+naming ``--batch-size``, a batch that cannot fit; :func:`check_inference_memory` does the
+same for one image at test time (``detect``, ``eval``, the evaluation after training).
 
 The estimate is not a second model of the network written by hand: it runs the detector's
 own layers once on a small probe image and measures what they keep for the backward pass
@@ -26,6 +28,9 @@ from pathlib import Path
 import numpy as np
 
 SAFETY_FACTOR = 1.5  # the backward pass allocates about half as much again (see docstring)
+# Detection runs no backward pass: only the forward's temporaries (a padded copy of each
+# convolution's input, its output before the ReLU) come on top of what the layers keep.
+INFERENCE_SAFETY_FACTOR = 1.25
 PROBE_SIDE = 64  # the probe image: 8 x 8 cells of the tiny backbone, small enough to be instant
 PROPOSAL_VALUES_PER_ANCHOR = 4 + 2 + 4  # anchors, scores, deltas (float64) in the proposal layer
 # Fraction of MemAvailable a run may plan to use: the rest stays for the OS, the page cache
@@ -92,6 +97,47 @@ def batch_memory_bytes(detector, images_per_batch: int, height: int, width: int)
     )
     model = 3 * sum(p.nbytes for p in detector.params.values())  # params, grads, momentum
     return int(SAFETY_FACTOR * (images_per_batch * per_image + model))
+
+
+def inference_memory_bytes(detector, height: int, width: int) -> int:
+    """Estimated peak memory (bytes) of ``detector.detect`` on one ``height`` x ``width`` image.
+
+    The forward pass keeps the same tapes as in training until it returns (the caller then
+    drops them), on at most ``cfg.rpn_post_nms_top_n_test`` RoIs; no backward pass, hence
+    :data:`INFERENCE_SAFETY_FACTOR`.
+    """
+    cfg = detector.cfg
+    pixels = height * width
+    cells = math.ceil(height / cfg.feat_stride) * math.ceil(width / cfg.feat_stride)
+    need = (
+        per_pixel_bytes(detector) * pixels
+        + pixels * (3 + 3 * np.dtype(detector.dtype).itemsize)  # uint8 input, float input
+        + cfg.num_anchors * PROPOSAL_VALUES_PER_ANCHOR * cells * 8
+        + per_roi_bytes(detector) * cfg.rpn_post_nms_top_n_test
+    )
+    return int(INFERENCE_SAFETY_FACTOR * need)
+
+
+def check_inference_memory(
+    detector, height: int, width: int, what: str = "an image", available: int | None = None
+) -> int:
+    """Refuse an image too large to detect objects in with the memory free; return the estimate.
+
+    what: names the image in the message (``"image 'photo.png'"``, ``"the largest
+    validation image"``). available: free bytes; None reads :func:`available_memory_bytes`
+    (if that cannot be read either, nothing is refused). Raises ValueError naming ``what``,
+    its size, the estimate and the memory available.
+    """
+    need = inference_memory_bytes(detector, height, width)
+    if available is None:
+        available = available_memory_bytes()
+    if available is not None and need > USABLE_FRACTION * available:
+        raise ValueError(
+            f"{what} is {width}x{height}: detecting objects in it would need about "
+            f"{_size(need)} of memory (estimate), only {_size(available)} is available; "
+            "use a smaller image"
+        )
+    return need
 
 
 def available_memory_bytes() -> int | None:

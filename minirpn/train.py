@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -42,7 +43,7 @@ from minirpn.batching import batch_indices, load_batch
 from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from minirpn.config import Config
 from minirpn.data import ToyShapes
-from minirpn.fileio import atomic_write
+from minirpn.fileio import atomic_write, folder_lock
 from minirpn.model import Detector
 from minirpn.nn import SGD, step_lr
 from minirpn.run_state import RunState
@@ -181,8 +182,13 @@ def train(
     checkpoint_every: int = 200,
     on_iteration: Callable[[int, dict[str, float]], None] | None = None,
     scheme: str = DEFAULT_SCHEME,
+    locked: bool = False,
 ) -> TrainResult:
     """Train a detector on the training split; save ``run_dir/checkpoint.npz``.
+
+    While it trains, the run folder is locked (:func:`minirpn.fileio.folder_lock`): a second
+    training into it is refused naming this process; and a folder that already holds a run
+    is refused unless ``resume`` continues it.
 
     Args:
         cfg: the configuration (``Config.tiny()`` for the toy data); with ``resume`` the
@@ -199,15 +205,34 @@ def train(
         on_iteration: called after each finished iteration with ``(iteration, losses)``,
             ``iteration`` counting from 1 — for lessons that want to watch training.
         scheme: the training scheme's name (:data:`minirpn.schemes.SCHEMES`).
+        locked: the caller already holds ``run_dir``'s folder lock (the ``minirpn train``
+            command does, while it also writes the report); else ``train`` takes it.
 
     Returns:
         a :class:`TrainResult`.
 
     Raises:
         TrainingDiverged: a loss became NaN or infinite.
-        ValueError / FileNotFoundError: an unusable checkpoint to resume from.
+        ValueError / FileNotFoundError: an unusable checkpoint to resume from, a folder that
+            holds a run without ``resume``.
+        FolderLocked: another training writes into ``run_dir``.
     """
     run_dir = Path(run_dir)
+    with contextlib.nullcontext() if locked else folder_lock(run_dir):
+        if not resume and os.path.lexists(run_dir / CHECKPOINT_NAME):
+            raise ValueError(
+                f"{str(run_dir)!r} already holds a run ({run_dir / CHECKPOINT_NAME}): continue "
+                "it with resume=True, or train into another folder"
+            )
+        return _train_in(
+            cfg, run_dir, data, seed, resume, progress, checkpoint_every, on_iteration, scheme
+        )
+
+
+def _train_in(
+    cfg, run_dir: Path, data, seed, resume, progress, checkpoint_every, on_iteration, scheme
+) -> TrainResult:
+    """:func:`train`, once ``run_dir`` is held."""
     run_dir.mkdir(parents=True, exist_ok=True)
     run, momentum = (
         _resumed_run(run_dir) if resume else (_new_run(cfg, run_dir, data, seed, scheme), {})

@@ -55,7 +55,7 @@ def test_make_toy_data_then_detect_round_trip(tmp_path, run_dir, capsys):
         boxes, scores, labels = detector.detect(np.asarray(Image.open(path)))
         assert len(mine) == len(boxes) > 0
         for r, box, score, label in zip(mine, boxes, scores, labels, strict=True):
-            assert r["file_name"] == path.name
+            assert r["file_name"] == str(path)  # as given on the command line
             assert r["category_id"] == label and 1 <= label <= len(TOY_CLASS_NAMES)
             x, y, w, h = r["bbox"]  # COCO: top-left corner, width, height
             np.testing.assert_allclose([x, y, x + w, y + h], box, rtol=1e-6)
@@ -218,7 +218,7 @@ def test_train_and_eval_on_a_coco_folder(tmp_path, capsys):
     assert code == 0 and "mAP@0.5" in stdout, err
 
     (data / "val" / "annotations.json").unlink()
-    code, _, err = run_main(capsys, "train", "--data", data, "--out", out, "--no-progress")
+    code, _, err = run_main(capsys, "train", "--data", data, "--out", out, "--overwrite")
     assert_one_line_error(code, err, EXIT_ERROR, "annotations.json")
 
 
@@ -342,8 +342,14 @@ def test_detect_writes_coco_results_through_the_category_ids(tmp_path, capsys, m
     code, _, err = run_main(capsys, "detect", "--run", run, *images, "--out", tmp_path / "det")
     assert code == 0, err
     expected = [
-        {"image_id": image_id, "file_name": name, "category_id": cat, "bbox": bbox, "score": sc}
-        for image_id, name in ((1, "a.png"), (2, "b.png"))
+        {
+            "image_id": image_id,
+            "file_name": str(path),
+            "category_id": cat,
+            "bbox": bbox,
+            "score": sc,
+        }
+        for image_id, path in enumerate(images, start=1)
         for cat, bbox, sc in (
             (90, [1.5, 2.0, 10.0, 20.0], 0.75),
             (17, [30.0, 40.0, 30.0, 5.0], 0.5),

@@ -133,6 +133,7 @@ def test_difficult_boxes_are_not_training_boxes(tmp_path):
     }
     (tmp_path / "ImageSets" / "Main").mkdir(parents=True)
     (tmp_path / "ImageSets" / "Main" / "train.txt").write_text("1\n2\n")
+    (tmp_path / "classes.txt").write_text("cat\ndog\n")  # else a warning lists the classes
     (tmp_path / "Annotations").mkdir()
     for image_id, items in objects.items():
         png(tmp_path / "JPEGImages" / f"{image_id}.jpg")

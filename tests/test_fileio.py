@@ -5,7 +5,14 @@ import stat
 
 import pytest
 
-from minirpn.fileio import atomic_write, temp_path
+from minirpn.fileio import (
+    LOCK_NAME,
+    FolderLocked,
+    atomic_folder,
+    atomic_write,
+    folder_lock,
+    temp_path,
+)
 
 
 @pytest.fixture
@@ -65,3 +72,30 @@ def test_glob_characters_in_the_name_are_literal(tmp_path):
     with atomic_write(tmp_path / "a*") as f:
         f.write(b"1")
     assert decoy.exists() and (tmp_path / "a*").read_bytes() == b"1"
+
+
+def test_a_folder_lock_refuses_a_second_holder_and_takes_over_a_dead_ones(tmp_path):
+    """flock: a second lock while the first is held names the holder; the file a killed
+    holder leaves (its pid inside, no lock: the kernel dropped it) is simply taken over."""
+    (tmp_path / LOCK_NAME).write_text("999999999\n")  # a process that is gone
+    with folder_lock(tmp_path):
+        assert (tmp_path / LOCK_NAME).read_text() == f"{os.getpid()}\n"
+        with pytest.raises(FolderLocked, match=f"in use by process {os.getpid()}"):
+            with folder_lock(tmp_path):
+                pass
+    with folder_lock(tmp_path):  # released at the end of the block
+        pass
+
+
+def test_an_atomic_folder_appears_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "data"
+    with pytest.raises(RuntimeError), atomic_folder(target) as folder:
+        (folder / "a.txt").write_text("1")
+        raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_folder(target) as folder:
+        (folder / "a.txt").write_text("1")
+        assert not target.exists()  # nothing there until the block ends
+    assert (target / "a.txt").read_text() == "1" and list(tmp_path.iterdir()) == [target]
+    with pytest.raises(ValueError, match="already exists"), atomic_folder(target):
+        pass

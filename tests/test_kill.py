@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from minirpn.checkpoint import load_checkpoint
-from minirpn.fileio import temp_path
+from minirpn.fileio import LOCK_NAME, temp_path
 from minirpn.runs import CHECKPOINT_NAME
 
 ITERS, SEED = 4, 5
@@ -124,4 +124,6 @@ def test_kill_during_a_save_keeps_the_last_checkpoint_and_resume_is_bit_identica
         assert mine.keys() == theirs.keys()
         for name, value in theirs.items():
             np.testing.assert_array_equal(mine[name], value, err_msg=name)
-    assert sorted(p.name for p in run.iterdir()) == [CHECKPOINT_NAME]  # the temp file is gone
+    # The temp file is gone; the lock file of the killed process stays (a flock dies with
+    # its process, the file is harmless and is what the next writer locks).
+    assert sorted(p.name for p in run.iterdir()) == [LOCK_NAME, CHECKPOINT_NAME]

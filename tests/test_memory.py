@@ -65,3 +65,31 @@ def test_even_one_image_too_big_and_fallback_without_meminfo(monkeypatch, tmp_pa
     (tmp_path / "meminfo").write_text("MemTotal: 100 kB\nMemAvailable:    2048 kB\n")
     monkeypatch.setattr(memory, "MEMINFO", tmp_path / "meminfo")
     assert available_memory_bytes() == 2048 * 1024
+
+
+@pytest.mark.parametrize("height, width", [(200, 320), (512, 512)])
+def test_inference_estimate_is_slightly_above_the_measured_peak_of_detect(height, width):
+    """Images large enough for the per-pixel part to dominate: on a tiny image the estimate's
+    rpn_post_nms_top_n_test RoIs are more than NMS leaves, so it is far above on purpose."""
+    cfg = Config.tiny()
+    detector = Detector(cfg, num_classes=4, seed=0).eval()
+    image = np.random.default_rng(2).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    tracemalloc.start()
+    try:
+        detector.detect(image)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    estimate = memory.inference_memory_bytes(detector, height, width)
+    assert 1.0 <= estimate / peak <= 1.7, (estimate, peak)
+
+
+def test_an_image_too_large_to_detect_in_is_refused_naming_it():
+    detector = Detector(Config.tiny(), num_classes=4)
+    need = memory.inference_memory_bytes(detector, 12000, 12000)
+    with pytest.raises(ValueError) as info:
+        memory.check_inference_memory(detector, 12000, 12000, "image 'big.png'", available=need)
+    message = str(info.value)
+    assert message.startswith("image 'big.png' is 12000x12000: detecting objects in it")
+    assert f"{need / 1024**3:.1f} GB" in message
+    assert memory.check_inference_memory(detector, 12000, 12000, available=2 * need) == need

@@ -82,8 +82,8 @@ def test_batched_nms_bad_class_ids(impl, class_ids, match):
         (FEATURES, [[0, 0, 0, 1e300, 1]], 2, 1.0, "rois has a coordinate of magnitude 1e\\+300"),
         (FEATURES, ROIS, 0, 1.0, "output_size must be a positive integer, got 0"),
         (FEATURES, ROIS, (2, 2, 2), 1.0, "output_size must be an int or a"),
-        (FEATURES, ROIS, 2, 0.0, "spatial_scale must be a finite number > 0, got 0.0"),
-        (FEATURES, ROIS, 2, -1 / 16, "spatial_scale must be a finite number > 0"),
+        (FEATURES, ROIS, 2, 0.0, r"spatial_scale must be a number in \(0, 1024\], got 0.0"),
+        (FEATURES, ROIS, 2, -1 / 16, r"spatial_scale must be a number in \(0, 1024\]"),
     ],
 )
 def test_roi_pool_bad_arguments(impl, features, rois, output_size, scale, match):

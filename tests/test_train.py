@@ -1,6 +1,7 @@
 """Training: one step by hand, it overfits two images, it resumes bit for bit, it stops cleanly."""
 
 import dataclasses
+import os
 import signal
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from minirpn import Config
 from minirpn.batching import PAD_VALUE, Batch, batch_indices, load_batch
 from minirpn.checkpoint import load_checkpoint
 from minirpn.data import CocoDataset, Sample, make_toy_data
+from minirpn.fileio import FolderLocked, folder_lock
 from minirpn.ground_truth import GroundTruth
 from minirpn.model import Detector
 from minirpn.ops import box_iou
@@ -282,3 +284,17 @@ def test_images_of_different_sizes_are_padded_bottom_right():
     np.testing.assert_array_equal(targets[1].boxes, small.boxes)  # boxes do not move
     assert [len(t.boxes) for t in targets] == [0, 1] and targets[1].labels.tolist() == [1]
     assert indices.tolist() == [1, 0] and indices.dtype == np.int64
+
+
+def test_train_refuses_a_folder_that_holds_a_run_or_is_in_use(tmp_path):
+    """From Python too (not only the command): a finished run is never overwritten without
+    resume, and a folder another training holds is refused naming the holder."""
+    cfg = Config.tiny(**QUICK)
+    first = train(cfg, tmp_path / "run", seed=3, progress=False)
+    with pytest.raises(ValueError, match=r"already holds a run .*resume=True"):
+        train(cfg, tmp_path / "run", seed=4, progress=False)
+    again = load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)
+    assert again.run.seed == 3 and again.iteration == first.iteration
+    with folder_lock(tmp_path / "busy"):
+        with pytest.raises(FolderLocked, match=f"in use by process {os.getpid()}"):
+            train(cfg, tmp_path / "busy", progress=False)

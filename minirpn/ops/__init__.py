@@ -91,10 +91,9 @@ def roi_pool(features, rois, output_size, spatial_scale):
         out (R, C, ph, pw) in the features' dtype, argmax (R, C, ph, pw) int32 (``h * W + w``,
         -1 for an empty bin). See ``minirpn.ops.reference.roi_pool``.
     """
-    features = _validate.check_features("features", features)
-    batch_index, coords = _validate.check_rois("rois", rois, features.shape[0])
-    output_size = _validate.check_output_size("output_size", output_size)
-    spatial_scale = _validate.check_spatial_scale("spatial_scale", spatial_scale)
+    features, batch_index, coords, output_size, spatial_scale = _validate.check_roi_pool_args(
+        features, rois, output_size, spatial_scale
+    )
     shape = (len(coords), features.shape[1]) + output_size
     out = np.empty(shape, dtype=features.dtype)
     argmax = np.empty(shape, dtype=np.int32)

@@ -18,6 +18,25 @@ MAX_ABS_COORDINATE = 1e150
 # The same bound for float32 boxes, whose IoU is computed in float32 (largest ~3.4e38).
 MAX_ABS_COORDINATE_FLOAT32 = 1e18
 
+# RoI layers. Map cells per image pixel: 1/16 for VGG-16, 1 for a map at the image's
+# resolution; 1024 leaves room for upsampled maps and keeps RoIAlign's coordinate gradient
+# (spatial_scale times feature differences) far from float32's limit.
+MAX_SPATIAL_SCALE = 1024.0
+# RoI corners projected onto the map (coordinate x spatial_scale): below 2**52 a float64
+# still holds every half cell, so rounding to cells and the kernels' conversions to integer
+# cells are exact (the twin's and the kernel's bins stay the same).
+MAX_MAP_COORDINATE = 2.0**52
+# Output grid sides and RoIAlign samples per bin side: far above the 7 x 7 grid and the
+# 2 samples of the detectors, small enough that a bin's sums (up to 1024**2 samples) and a
+# RoI's (256 x 256 bins) stay exact in their counts and finite in float32 (see below).
+MAX_OUTPUT_SIDE = 256
+MAX_SAMPLING_RATIO = 1024
+# RoIAlign sums products of features, gradients and spatial_scale over up to 256 x 256
+# bins; the kernel does so in the features' precision, the twin in float64. Below these
+# magnitudes neither can overflow, so both give the same finite numbers; NaN and inf are
+# refused, since a product with a zero weight (0 * inf) would spread them differently.
+MAX_ABS_VALUE = {np.dtype(np.float32): 1e12, np.dtype(np.float64): 1e100}
+
 
 def as_float_array(name, value):
     """Return ``value`` as a C-contiguous float array: float32 stays float32, all else float64.
@@ -114,21 +133,50 @@ def check_positive_int(name, value):
 
 
 def check_output_size(name, output_size):
-    """Return ``(pooled_height, pooled_width)`` from an int or a pair of positive ints."""
+    """Return ``(pooled_height, pooled_width)`` from an int or a pair of ints in
+    ``[1, MAX_OUTPUT_SIDE]``."""
     if isinstance(output_size, numbers.Integral):
         output_size = (output_size, output_size)
     if not isinstance(output_size, (tuple, list)) or len(output_size) != 2:
         raise ValueError(f"{name} must be an int or a (height, width) pair, got {output_size!r}")
-    return tuple(check_positive_int(name, size) for size in output_size)
+    sides = tuple(check_positive_int(name, size) for size in output_size)
+    if max(sides) > MAX_OUTPUT_SIDE:
+        raise ValueError(f"{name} must be at most {MAX_OUTPUT_SIDE} per side, got {output_size!r}")
+    return sides
 
 
 def check_spatial_scale(name, scale):
+    """Return the scale as a float in ``(0, MAX_SPATIAL_SCALE]``."""
     if not isinstance(scale, numbers.Real) or isinstance(scale, bool):
         raise TypeError(f"{name} must be a real number, got {scale!r}")
     scale = float(scale)
-    if not np.isfinite(scale) or scale <= 0.0:
-        raise ValueError(f"{name} must be a finite number > 0, got {scale!r}")
+    if not (0.0 < scale <= MAX_SPATIAL_SCALE):  # NaN fails too
+        raise ValueError(f"{name} must be a number in (0, {MAX_SPATIAL_SCALE:g}], got {scale!r}")
     return scale
+
+
+def check_projected(name, coords, spatial_scale):
+    """RoI corners times ``spatial_scale`` must stay within ``MAX_MAP_COORDINATE`` cells."""
+    largest = float(np.abs(coords).max()) * spatial_scale if coords.size else 0.0
+    if largest > MAX_MAP_COORDINATE:
+        raise ValueError(
+            f"{name} times spatial_scale reach {largest:g} map cells, beyond the supported "
+            f"{MAX_MAP_COORDINATE:g}"
+        )
+
+
+def check_values(name, array):
+    """Every value of a RoIAlign input finite and within ``MAX_ABS_VALUE`` of its dtype."""
+    if array.size == 0:
+        return
+    low, high = float(array.min()), float(array.max())  # NaN if any value is
+    limit = MAX_ABS_VALUE[array.dtype]
+    if not (-limit <= low and high <= limit):
+        bad = low if not -limit <= low else high
+        raise ValueError(
+            f"{name} holds {bad!r}: RoIAlign needs finite values of magnitude <= {limit:g} "
+            f"for {array.dtype}"
+        )
 
 
 def check_sampling_ratio(name, sampling_ratio):
@@ -141,12 +189,12 @@ def check_sampling_ratio(name, sampling_ratio):
     if (
         not isinstance(sampling_ratio, numbers.Integral)
         or isinstance(sampling_ratio, bool)
-        or sampling_ratio < 1
+        or not 1 <= sampling_ratio <= MAX_SAMPLING_RATIO
     ):
         raise ValueError(
-            f"{name} must be an integer >= 1 (the adaptive grid of sampling_ratio <= 0 is not "
-            f"supported: it makes the output piecewise constant in the box coordinates), "
-            f"got {sampling_ratio!r}"
+            f"{name} must be an integer in [1, {MAX_SAMPLING_RATIO}] (the adaptive grid of "
+            f"sampling_ratio <= 0 is not supported: it makes the output piecewise constant in "
+            f"the box coordinates), got {sampling_ratio!r}"
         )
     return int(sampling_ratio)
 
@@ -162,16 +210,30 @@ def check_roi_align_args(features, rois, output_size, spatial_scale, sampling_ra
     """Validate the arguments shared by ``roi_align`` and ``roi_align_backward``.
 
     Returns ``(features, batch_index, coords, output_size, spatial_scale, sampling_ratio,
-    aligned)``: features C-contiguous float32/float64 (N, C, H, W), batch_index int64 (R,),
-    coords float64 (R, 4), output_size ``(ph, pw)``, and the three scalars checked.
+    aligned)``: features C-contiguous float32/float64 (N, C, H, W), finite and within
+    ``MAX_ABS_VALUE``, batch_index int64 (R,), coords float64 (R, 4), output_size
+    ``(ph, pw)``, and the three scalars checked.
+    """
+    features, batch_index, coords, output_size, spatial_scale = check_roi_pool_args(
+        features, rois, output_size, spatial_scale
+    )
+    check_values("features", features)
+    sampling_ratio = check_sampling_ratio("sampling_ratio", sampling_ratio)
+    aligned = check_flag("aligned", aligned)
+    return features, batch_index, coords, output_size, spatial_scale, sampling_ratio, aligned
+
+
+def check_roi_pool_args(features, rois, output_size, spatial_scale):
+    """Validate the arguments of ``roi_pool`` (and those ``roi_align`` shares with it).
+
+    Returns ``(features, batch_index, coords, output_size, spatial_scale)``.
     """
     features = check_features("features", features)
     batch_index, coords = check_rois("rois", rois, features.shape[0])
     output_size = check_output_size("output_size", output_size)
     spatial_scale = check_spatial_scale("spatial_scale", spatial_scale)
-    sampling_ratio = check_sampling_ratio("sampling_ratio", sampling_ratio)
-    aligned = check_flag("aligned", aligned)
-    return features, batch_index, coords, output_size, spatial_scale, sampling_ratio, aligned
+    check_projected("rois", coords, spatial_scale)
+    return features, batch_index, coords, output_size, spatial_scale
 
 
 def check_roi_align_grad(grad_out, shape, dtype):
@@ -185,7 +247,9 @@ def check_roi_align_grad(grad_out, shape, dtype):
             f"grad_out must have the shape of the output (R, C, ph, pw) = {shape}, "
             f"got shape {grad_out.shape}"
         )
-    return np.ascontiguousarray(grad_out, dtype=dtype)
+    grad_out = np.ascontiguousarray(grad_out, dtype=dtype)
+    check_values("grad_out", grad_out)
+    return grad_out
 
 
 def check_features_shape(name, shape):

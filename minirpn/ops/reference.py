@@ -138,10 +138,9 @@ def roi_pool(features, rois, output_size, spatial_scale):
             order, or -1 for an empty bin. int32 as in Caffe: half the memory of int64 (the
             array is as large as the output), and maps are limited to 2**31 - 1 cells.
     """
-    features = _validate.check_features("features", features)
-    batch_index, coords = _validate.check_rois("rois", rois, features.shape[0])
-    output_size = _validate.check_output_size("output_size", output_size)
-    spatial_scale = _validate.check_spatial_scale("spatial_scale", spatial_scale)
+    features, batch_index, coords, output_size, spatial_scale = _validate.check_roi_pool_args(
+        features, rois, output_size, spatial_scale
+    )
 
     _, channels, height, width = features.shape
     h_start, h_end, w_start, w_end = roi_pool_bins(

@@ -163,8 +163,8 @@ class ApproximateJoint:
         Returns:
             the four losses (:data:`LOSS_NAMES`) by name, and the :class:`Tape` for
             :meth:`backward`. The RPN terms are averaged over the images, the head terms over
-            the RoIs of the batch. If the RPN's outputs are not finite (a diverging run) all
-            four are NaN, no later stage runs and the tape is None.
+            the RoIs of the batch. If the features or the RPN's outputs are not finite (a
+            diverging run) all four are NaN, no later stage runs and the tape is None.
         """
         det = self.detector
         check_batch(batch.images, batch.targets)
@@ -172,7 +172,8 @@ class ApproximateJoint:
         image_size = batch.images.shape[1:3]
         features, features_cache = det.features(batch.images)  # [(B, C, h, w)]
         rpn_out, rpn_cache = det.rpn.forward(features)
-        if not all(np.isfinite(a).all() for a in rpn_out.scores + rpn_out.deltas):
+        # A diverging run: stop before the RoI layer, which refuses non-finite features.
+        if not all(np.isfinite(a).all() for a in features + rpn_out.scores + rpn_out.deltas):
             return dict.fromkeys(LOSS_NAMES, float("nan")), None
         if samples is None:
             samples = self.sample(rpn_out, batch, image_size, rng)
