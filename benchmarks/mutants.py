@@ -2,43 +2,59 @@
 
 A test suite is only as good as the bugs it would notice. Each entry of ``MUTANTS`` below is
 one small, plausible mistake -- a ``>`` for a ``>=``, a forgotten ``+ 1``, PyTorch's momentum
-where Caffe's was meant -- written as an exact text replacement in one source file, with
-the fast test files (or test ids) that should fail because of it. The runner
+where Caffe's was meant -- with the fast test files (or test ids) that should fail because
+of it. An entry finds its place by syntax, not by exact text:
+
+* ``path`` and ``scope``: the file, and the qualified name of the function, method or class
+  that holds the code (``"RoIHead.backward"``, ``"_per_anchor_rows"``; ``""`` for the whole
+  module). Cython's ``cdef``/``cpdef`` functions and ``cdef class`` es are scopes too;
+* ``old``: the code to change, compared as a sequence of Python tokens (names, operators,
+  numbers, strings) that must occur exactly once in that scope, its ``def``/``class`` line
+  included. Spaces, line breaks and comments do not count, so reformatting the file or
+  editing a comment never breaks an entry, and no source line ever has to be written, or
+  kept, to make an entry's text unique: naming a smaller scope does that;
+* ``new``: the text that replaces the matched tokens. Its first line continues where the
+  match began; its later lines are indented by that line's indentation plus their own.
+
+The runner
 
 1. copies the tree to a temporary folder (``git ls-files``: tracked and untracked files that
    are not ignored, as they are in the working tree, so no build output) and builds the
    Cython kernels there once (``python setup.py build_ext --inplace``);
-2. runs every named test on that unmutated copy: they must all pass, or it stops;
-3. for each mutant: copies the built tree again, applies the replacement (which must occur
-   exactly once: a stale entry is an error, not a silent pass), rebuilds the kernels if a
+2. runs every named test on that unmutated copy: they must all pass, or it stops; and
+   locates every chosen entry (a stale one is an error naming where its tokens occur now,
+   not a silent pass);
+3. for each mutant: copies the built tree again, applies it, rebuilds the kernels if a
    ``.pyx`` file changed, checks that ``import minirpn`` really loads the copy (not the
    editable install), runs the named tests with ``pytest -x`` and ``PYTHONPATH=<copy>``,
    and records whether some test failed (killed) or all passed (survived), the first
    failing test id, and the time;
 4. prints the table and exits with status 1 if any mutant survived.
 
-    python benchmarks/mutants.py -j 2         # every mutant: ~25 min on a busy 2-core box
+    python benchmarks/mutants.py -j 2         # every mutant, two at a time: ~10 min on 2 cores
     python benchmarks/mutants.py --list       # the catalogue
     python benchmarks/mutants.py --only nms   # mutants whose name or file contains "nms"
     python benchmarks/mutants.py --only relu,evaluation.iou   # any of several
-    python benchmarks/mutants.py -j 2         # two mutants at a time
 
-When code moves, its entries move with it: the runner refuses an entry whose text does not
-occur exactly once, so a stale catalogue fails loudly instead of passing silently. New
-code gets new entries, each named after the fast tests that should catch it (never the
-training test alone: a mutant that only a 30-second run notices is a missing unit test).
+When code moves, its entries move with it: point them at the code that now does the same
+job, keeping the bug meaningful. New code gets new entries, each named after the fast tests
+that should catch it (never the training test alone: a mutant that only a 30-second run
+notices is a missing unit test).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
+import tokenize
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -48,19 +64,20 @@ TIMEOUT_SECONDS = 600  # a mutant that makes a test loop forever counts as kille
 
 
 class Mutant(NamedTuple):
-    """One planted bug: replace ``old`` by ``new`` in ``path``; ``tests`` should fail."""
+    """One planted bug: in ``scope`` of ``path``, ``old``'s tokens become ``new``."""
 
     name: str
     path: str  # relative to the repository root
-    old: str  # must occur exactly once in the file
+    scope: str  # qualified name of the def/class holding the code, "" for the whole file
+    old: str  # Python tokens that occur exactly once in the scope
     new: str
     tests: tuple[str, ...]  # test files or test ids, each fast
     bug: str  # the mistake in words
 
 
-def M(name, path, old, new, tests, bug):
+def M(name, path, scope, old, new, tests, bug):
     tests = (tests,) if isinstance(tests, str) else tuple(tests)
-    return Mutant(name, path, old, new, tuple(f"tests/{t}" for t in tests), bug)
+    return Mutant(name, path, scope, old, new, tuple(f"tests/{t}" for t in tests), bug)
 
 
 MUTANTS = [
@@ -68,6 +85,7 @@ MUTANTS = [
     M(
         "anchors.no_rounding",
         "minirpn/anchors.py",
+        "generate_base_anchors",
         "widths = np.round(np.sqrt(area / ratios_arr))",
         "widths = np.sqrt(area / ratios_arr)",
         "test_anchors.py",
@@ -76,6 +94,7 @@ MUTANTS = [
     M(
         "anchors.ratio_is_w_over_h",
         "minirpn/anchors.py",
+        "generate_base_anchors",
         "heights = np.round(widths * ratios_arr)",
         "heights = np.round(widths / ratios_arr)",
         "test_anchors.py",
@@ -84,6 +103,7 @@ MUTANTS = [
     M(
         "anchors.inclusive_centre",
         "minirpn/anchors.py",
+        "generate_base_anchors",
         "center = base_size / 2.0",
         "center = (base_size - 1) / 2.0",
         "test_anchors.py",
@@ -92,6 +112,7 @@ MUTANTS = [
     M(
         "anchors.grid_column_major",
         "minirpn/anchors.py",
+        "grid_anchors",
         "sx, sy = np.meshgrid(shift_x, shift_y)",
         "sy, sx = np.meshgrid(shift_y, shift_x)",
         "test_anchors.py",
@@ -101,6 +122,7 @@ MUTANTS = [
     M(
         "boxes.encode_log_ratio_inverted",
         "minirpn/boxes.py",
+        "encode",
         "np.log(gw / aw)",
         "np.log(aw / gw)",
         "test_boxes.py",
@@ -109,6 +131,7 @@ MUTANTS = [
     M(
         "boxes.decode_from_corner",
         "minirpn/boxes.py",
+        "_decode_terms",
         "ax = anchors[:, 0] + 0.5 * aw",
         "ax = anchors[:, 0]",
         "test_boxes.py",
@@ -117,6 +140,7 @@ MUTANTS = [
     M(
         "boxes.decode_no_clamp",
         "minirpn/boxes.py",
+        "_decode_terms",
         "w = aw * np.exp(np.minimum(deltas[:, 2], BBOX_XFORM_CLIP))",
         "w = aw * np.exp(deltas[:, 2])",
         "test_boxes.py",
@@ -125,6 +149,7 @@ MUTANTS = [
     M(
         "boxes.clip_x_to_height",
         "minirpn/boxes.py",
+        "clip_boxes",
         "np.clip(boxes[:, 0::2], 0, width, out=out[:, 0::2])",
         "np.clip(boxes[:, 0::2], 0, height, out=out[:, 0::2])",
         "test_boxes.py",
@@ -133,6 +158,7 @@ MUTANTS = [
     M(
         "boxes.min_size_strict",
         "minirpn/boxes.py",
+        "remove_small_boxes",
         "(widths >= min_size) & (heights >= min_size)",
         "(widths > min_size) & (heights > min_size)",
         "test_boxes.py",
@@ -141,6 +167,7 @@ MUTANTS = [
     M(
         "boxes.encode_stds_multiply",
         "minirpn/boxes.py",
+        "encode",
         'deltas = deltas / _coord_vector(stds, "stds", deltas.dtype, positive=True)',
         'deltas = deltas * _coord_vector(stds, "stds", deltas.dtype, positive=True)',
         "test_boxes.py",
@@ -148,57 +175,131 @@ MUTANTS = [
     ),
     # ------------------------------------------------------------------ rpn (F6, F11)
     M(
-        "rpn.flatten_anchor_major",
-        "minirpn/rpn.py",
-        ".transpose(2, 3, 0, 1)  # (H, W, A, k)",
-        ".transpose(0, 2, 3, 1)  # (H, W, A, k)",
+        "rpn_head.flatten_anchor_major",
+        "minirpn/rpn_head.py",
+        "_per_anchor_rows",
+        ".transpose(2, 3, 0, 1)",
+        ".transpose(0, 2, 3, 1)",
         "test_rpn.py",
         "rows flattened anchor-major, not in grid-anchor order",
     ),
     M(
-        "rpn.backward_drops_reg_branch",
-        "minirpn/rpn.py",
-        "dhidden = self.cls_score.backward(dscores) + self.bbox_pred.backward(ddeltas)",
-        "dhidden = self.cls_score.backward(dscores) + 0 * self.bbox_pred.backward(ddeltas)",
+        "rpn_head.backward_drops_reg_branch",
+        "minirpn/rpn_head.py",
+        "RPNHead.backward",
+        "+ self.bbox_pred.backward(",
+        "+ 0 * self.bbox_pred.backward(",
         "test_rpn.py",
         "the hidden map's gradient takes only the cls sibling's share",
     ),
     M(
-        "rpn.n_reg_counts_anchors",
-        "minirpn/rpn.py",
-        "n_reg = cfg.rpn_n_reg if cfg.rpn_n_reg is not None else feat_h * feat_w",
-        "n_reg = cfg.rpn_n_reg if cfg.rpn_n_reg is not None else feat_h * feat_w * num_anchors",
+        "rpn_head.n_reg_counts_anchors",
+        "minirpn/rpn_head.py",
+        "rpn_loss",
+        "targets, cfg, feat_h * feat_w",
+        "targets, cfg, feat_h * feat_w * (scores.shape[1] // 2)",
         "test_rpn.py",
-        "N_reg counts anchors instead of anchor locations",
+        "N_reg counts anchors instead of anchor locations (one image, one map)",
     ),
     M(
-        "rpn.no_lambda",
+        "rpn.n_reg_counts_anchors",
         "minirpn/rpn.py",
+        "RPNOutput.num_locations",
+        "s.shape[2] * s.shape[3]",
+        "s.shape[1] // 2 * s.shape[2] * s.shape[3]",
+        "test_rpn.py",
+        "the stage's N_reg counts anchors instead of anchor locations",
+    ),
+    M(
+        "rpn.n_reg_of_the_first_map",
+        "minirpn/rpn.py",
+        "RPNOutput.num_locations",
+        "for s in self.scores",
+        "for s in self.scores[:1]",
+        "test_rpn.py::test_the_stage_on_two_maps_of_different_sizes_gradient_check",
+        "N_reg counts the cells of the first map only, not of every map",
+    ),
+    M(
+        "rpn_head.no_lambda",
+        "minirpn/rpn_head.py",
+        "rpn_loss_rows",
         "scale = cfg.rpn_lambda / n_reg",
         "scale = 1.0 / n_reg",
         "test_rpn.py",
         "lambda forgotten in the paper's normalisation",
     ),
     M(
-        "rpn.gradient_not_scaled",
-        "minirpn/rpn.py",
+        "rpn_head.gradient_not_scaled",
+        "minirpn/rpn_head.py",
+        "rpn_loss_rows",
         "dpred * pred.dtype.type(scale)",
         "dpred",
         "test_rpn.py",
         "regression gradient not scaled like the loss",
     ),
     M(
-        "rpn.sigma_ignored",
-        "minirpn/rpn.py",
+        "rpn_head.sigma_ignored",
+        "minirpn/rpn_head.py",
+        "rpn_loss_rows",
         "sigma=cfg.rpn_sigma,",
         "sigma=1.0,",
         "test_rpn.py",
         "smooth L1 with sigma 1 instead of the RPN's 3",
     ),
+    # ------------------------------------------------------------------ rpn: the stage, many maps
+    M(
+        "rpn.rows_take_the_first_map_anchors",
+        "minirpn/rpn.py",
+        "RPNOutput.rows",
+        "np.concatenate(self.anchors)",
+        "self.anchors[0]",
+        "test_rpn.py::test_the_stage_on_two_maps_of_different_sizes_gradient_check",
+        "an image's rows pair every map's scores with the first map's anchors",
+    ),
+    M(
+        "rpn.scatter_rows_restarts_each_map",
+        "minirpn/rpn.py",
+        "RPNOutput.scatter_rows",
+        "start = stop",
+        "start = 0",
+        "test_rpn.py::test_the_stage_on_two_maps_of_different_sizes_gradient_check",
+        "every map's gradient read from the first rows: the second map gets the first one's",
+    ),
+    M(
+        "rpn.anchor_targets_of_the_first_map",
+        "minirpn/rpn.py",
+        "RegionProposalNetwork.anchor_targets",
+        "anchors = np.concatenate(out.anchors)",
+        "anchors = out.anchors[0]",
+        "test_rpn.py::test_the_stage_on_two_maps_of_different_sizes_gradient_check",
+        "anchor targets computed for the first map's anchors only",
+    ),
+    M(
+        "rpn.backward_pairs_maps_wrongly",
+        "minirpn/rpn.py",
+        "RegionProposalNetwork.backward",
+        "zip(dscores, ddeltas, cache, strict=True)",
+        "zip(dscores, ddeltas, cache[::-1], strict=True)",
+        "test_rpn.py::test_the_stage_on_two_maps_of_different_sizes_gradient_check",
+        "each map's gradient sent back through another map's head cache",
+    ),
+    M(
+        "rpn.batch_score_gradient_summed",
+        "minirpn/rpn.py",
+        "RegionProposalNetwork.loss",
+        "for grad in dscores + ddeltas:",
+        "for grad in ddeltas:",
+        (
+            "test_rpn.py",
+            "test_train.py::test_a_batch_gradient_is_the_mean_of_its_images_gradients",
+        ),
+        "the RPN's score gradient summed over the images while its loss is averaged",
+    ),
     # ------------------------------------------------------------------ proposal (F15, F16)
     M(
         "proposal.background_column",
         "minirpn/proposal.py",
+        "",
         "OBJECT = 1",
         "OBJECT = 0",
         "test_proposal.py",
@@ -207,14 +308,16 @@ MUTANTS = [
     M(
         "proposal.min_size_not_scaled",
         "minirpn/proposal.py",
-        "keep = remove_small_boxes(boxes, cfg.rpn_min_size * image_scale)",
-        "keep = remove_small_boxes(boxes, cfg.rpn_min_size)",
+        "propose_rows",
+        "remove_small_boxes(boxes, cfg.rpn_min_size * image_scale)",
+        "remove_small_boxes(boxes, cfg.rpn_min_size)",
         "test_proposal.py",
         "minimum size not multiplied by the image scale",
     ),
     M(
         "proposal.no_clip",
         "minirpn/proposal.py",
+        "propose_rows",
         "boxes = clip_boxes(boxes, image_size)",
         "boxes = boxes",
         "test_proposal.py",
@@ -223,6 +326,7 @@ MUTANTS = [
     M(
         "proposal.post_nms_uses_pre_n",
         "minirpn/proposal.py",
+        "propose_rows",
         "[:post_nms_top_n]",
         "[:pre_nms_top_n]",
         "test_proposal.py",
@@ -231,8 +335,9 @@ MUTANTS = [
     M(
         "proposal.train_test_swapped",
         "minirpn/proposal.py",
-        "    if train:\n        pre_nms_top_n",
-        "    if not train:\n        pre_nms_top_n",
+        "propose_rows",
+        "if train:",
+        "if not train:",
         "test_proposal.py",
         "training and test top-N values swapped",
     ),
@@ -240,6 +345,7 @@ MUTANTS = [
     M(
         "receptive_field.padding_enlarges",
         "minirpn/receptive_field.py",
+        "_compose",
         "size = (size - 1) * s + k  # F3",
         "size = (size - 1) * s + k + 2 * p  # F3",
         "test_receptive_field.py",
@@ -248,6 +354,7 @@ MUTANTS = [
     M(
         "receptive_field.centre_offset_missing_half",
         "minirpn/receptive_field.py",
+        "receptive_field",
         "offset=shift + 0.5)",
         "offset=shift)",
         "test_receptive_field.py",
@@ -256,6 +363,7 @@ MUTANTS = [
     M(
         "receptive_field.padding_sign",
         "minirpn/receptive_field.py",
+        "_compose",
         "shift = s * shift + ((k - 1) / 2 - p)",
         "shift = s * shift + ((k - 1) / 2 + p)",
         "test_receptive_field.py",
@@ -264,6 +372,7 @@ MUTANTS = [
     M(
         "receptive_field.ceil_mode_no_correction",
         "minirpn/receptive_field.py",
+        "output_size",
         "if ceil_mode and (out - 1) * stride >= size + padding:",
         "if False:",
         "test_receptive_field.py",
@@ -272,6 +381,7 @@ MUTANTS = [
     M(
         "receptive_field.inverse_shift_sign",
         "minirpn/receptive_field.py",
+        "_affine",
         "return 1.0 / jump, -shift / jump",
         "return 1.0 / jump, shift / jump",
         "test_receptive_field.py",
@@ -281,6 +391,7 @@ MUTANTS = [
     M(
         "nn.conv_col2im_assigns",
         "minirpn/nn/conv.py",
+        "_col2im",
         "dxp[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw] += dcols[:, :, i, j]",
         "dxp[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw] = dcols[:, :, i, j]",
         "test_nn_conv.py",
@@ -289,6 +400,7 @@ MUTANTS = [
     M(
         "nn.conv_db_first_image",
         "minirpn/nn/conv.py",
+        "conv2d_backward",
         "db = dout_flat.sum(axis=(0, 2))",
         "db = dout_flat[0].sum(axis=1)",
         "test_nn_conv.py",
@@ -297,6 +409,7 @@ MUTANTS = [
     M(
         "nn.conv_dx_untransposed_weight",
         "minirpn/nn/conv.py",
+        "conv2d_backward",
         "dcols = w.reshape(f, -1).T @ dout_flat",
         "dcols = np.flip(w, (2, 3)).reshape(f, -1).T @ dout_flat",
         "test_nn_conv.py",
@@ -305,6 +418,7 @@ MUTANTS = [
     M(
         "nn.pool_last_max_wins",
         "minirpn/nn/pool.py",
+        "max_pool2d_forward",
         "better = candidate > out  # strictly",
         "better = candidate >= out  # strictly",
         "test_nn_pool.py",
@@ -313,6 +427,7 @@ MUTANTS = [
     M(
         "nn.pool_backward_assigns",
         "minirpn/nn/pool.py",
+        "max_pool2d_backward",
         "dxp[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw] += routed",
         "dxp[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw] = routed",
         "test_nn_pool.py",
@@ -321,6 +436,7 @@ MUTANTS = [
     M(
         "nn.pool_pads_with_zero",
         "minirpn/nn/pool.py",
+        "max_pool2d_forward",
         "fill=-np.inf)",
         "fill=0.0)",
         "test_nn_pool.py",
@@ -329,6 +445,7 @@ MUTANTS = [
     M(
         "nn.linear_db_mean",
         "minirpn/nn/linear.py",
+        "linear_backward",
         "dout.sum(axis=0).astype(b_dtype, copy=False)",
         "dout.mean(axis=0).astype(b_dtype, copy=False)",
         "test_nn_layers.py",
@@ -337,6 +454,7 @@ MUTANTS = [
     M(
         "nn.relu_gradient_at_zero",
         "minirpn/nn/activation.py",
+        "relu_forward",
         "return np.maximum(x, 0), x > 0",
         "return np.maximum(x, 0), x >= 0",
         "test_nn_activation.py",
@@ -345,6 +463,7 @@ MUTANTS = [
     M(
         "nn.dropout_not_rescaled",
         "minirpn/nn/activation.py",
+        "dropout_forward",
         "mask = (rng.random(x.shape) >= p).astype(x.dtype) / x.dtype.type(1.0 - p)",
         "mask = (rng.random(x.shape) >= p).astype(x.dtype)",
         "test_nn_activation.py",
@@ -354,6 +473,7 @@ MUTANTS = [
     M(
         "nn.smooth_l1_switch_at_one_over_sigma",
         "minirpn/nn/loss.py",
+        "smooth_l1",
         "quadratic = abs_x < 1.0 / sigma2",
         "quadratic = abs_x < 1.0 / sigma",
         "test_nn_losses.py",
@@ -362,6 +482,7 @@ MUTANTS = [
     M(
         "nn.smooth_l1_offset_without_sigma",
         "minirpn/nn/loss.py",
+        "smooth_l1",
         "abs_x - 0.5 / sigma2)",
         "abs_x - 0.5)",
         "test_nn_losses.py",
@@ -370,6 +491,7 @@ MUTANTS = [
     M(
         "nn.cross_entropy_mean_over_all_rows",
         "minirpn/nn/loss.py",
+        "softmax_cross_entropy",
         "loss = -float(log_prob[picked, target].sum()) / num_kept",
         "loss = -float(log_prob[picked, target].sum()) / n",
         "test_nn_losses.py",
@@ -378,6 +500,7 @@ MUTANTS = [
     M(
         "nn.softmax_no_shift",
         "minirpn/nn/loss.py",
+        "log_softmax",
         "shifted = logits - logits.max(axis=1, keepdims=True)",
         "shifted = logits",
         "test_nn_losses.py",
@@ -387,14 +510,16 @@ MUTANTS = [
     M(
         "nn.sgd_pytorch_momentum",
         "minirpn/nn/optim.py",
-        "v += self.lr * grad\n            param -= v",
-        "v += grad\n            param -= self.lr * v",
+        "SGD.step",
+        "v += self.lr * grad\nparam -= v",
+        "v += grad\nparam -= self.lr * v",
         "test_nn_optim.py",
         "PyTorch's momentum form instead of Caffe's (differs after a rate change)",
     ),
     M(
         "nn.sgd_decays_biases",
         "minirpn/nn/optim.py",
+        "SGD.step",
         'if self.weight_decay and name.endswith("weight"):',
         "if self.weight_decay:",
         "test_nn_optim.py",
@@ -403,6 +528,7 @@ MUTANTS = [
     M(
         "nn.step_lr_off_by_one",
         "minirpn/nn/optim.py",
+        "step_lr",
         "bisect.bisect_right(steps, iteration)",
         "bisect.bisect_left(steps, iteration)",
         "test_nn_optim.py",
@@ -411,6 +537,7 @@ MUTANTS = [
     M(
         "nn.init_variance_for_std",
         "minirpn/nn/init.py",
+        "gaussian",
         "return (rng.standard_normal(shape) * std).astype(dtype)",
         "return (rng.standard_normal(shape) * std**2).astype(dtype)",
         ("test_nn_layers.py", "test_rpn.py"),
@@ -419,6 +546,7 @@ MUTANTS = [
     M(
         "nn.he_fan_in_ignores_kernel",
         "minirpn/nn/init.py",
+        "he_normal",
         "fan_in = math.prod(shape[1:])",
         "fan_in = shape[1]",
         "test_nn_layers.py",
@@ -428,6 +556,7 @@ MUTANTS = [
     M(
         "kernel.iou_union_without_intersection",
         "kernels/boxes.pyx",
+        "_iou",
         "cdef real union = area_a + area_b - inter",
         "cdef real union = area_a + area_b",
         "test_ops_iou.py",
@@ -438,6 +567,7 @@ MUTANTS = [
     M(
         "kernel.iou_y2_not_checked_finite",
         "kernels/boxes.pyx",
+        "_finite_boxes",
         "and isfinite(boxes[i, 2]) and isfinite(boxes[i, 3])):",
         "and isfinite(boxes[i, 2])):",
         "test_ops_iou.py",
@@ -446,6 +576,7 @@ MUTANTS = [
     M(
         "kernel.nms_suppresses_at_threshold",
         "kernels/boxes.pyx",
+        "_suppress_if_overlapping",
         "xs[0, j], xs[1, j], xs[2, j], xs[3, j], xs[4, j]) > t:",
         "xs[0, j], xs[1, j], xs[2, j], xs[3, j], xs[4, j]) >= t:",
         "test_ops_nms.py",
@@ -454,6 +585,7 @@ MUTANTS = [
     M(
         "kernel.nms_window_symmetric",
         "kernels/boxes.pyx",
+        "greedy_nms",
         "lo = xs[0, i] - (1.0 - t) / t * width * (1.0 + WINDOW_SLACK) - slack",
         "lo = xs[0, i] - (1.0 - t) * width * (1.0 + WINDOW_SLACK) - slack",
         "test_ops_nms.py",
@@ -462,14 +594,16 @@ MUTANTS = [
     M(
         "kernel.nms_ignores_classes",
         "kernels/boxes.pyx",
-        "if xs_class[j] != xs_class[i]:\n        return",
-        "if False:\n        return",
+        "_suppress_if_overlapping",
+        "if xs_class[j] != xs_class[i]:",
+        "if False:",
         "test_ops_nms.py",
         "batched NMS lets classes suppress each other",
     ),
     M(
         "kernel.roi_align_no_half_pixel_shift",
         "kernels/roi_align.pyx",
+        "_axis_samples",
         "cdef double offset = 0.5 if aligned else 0.0",
         "cdef double offset = 0.0",
         "test_ops_roi_align.py",
@@ -478,6 +612,7 @@ MUTANTS = [
     M(
         "kernel.roi_align_samples_at_bin_start",
         "kernels/roi_align.pyx",
+        "_axis_samples",
         "p = p0 + i * bin_size + (k + 0.5) * bin_size / ratio",
         "p = p0 + i * bin_size + k * bin_size / ratio",
         "test_ops_roi_align.py",
@@ -486,30 +621,34 @@ MUTANTS = [
     M(
         "kernel.roi_align_clamp_strict",
         "kernels/roi_align.pyx",
-        "            if p <= 0.0:\n",
-        "            if p < 0.0:\n",
+        "_axis_samples",
+        "if p <= 0.0:",
+        "if p < 0.0:",
         "test_ops_roi_align.py",
         "a sample exactly at position 0 treated as interior (its position gradient kept)",
     ),
     M(
         "kernel.roi_align_stretched_end_moves",
         "kernels/roi_align.pyx",
-        "            if stretched:\n                dstart[n] = spatial_scale\n",
-        "            if stretched:\n                dstart[n] = (1.0 - t) * spatial_scale\n",
+        "_axis_samples",
+        "dstart[n] = spatial_scale",
+        "dstart[n] = (1.0 - t) * spatial_scale",
         "test_ops_roi_align.py",
         "a RoI stretched to one cell (aligned=False) differentiated as if its end mattered",
     ),
     M(
         "reference.roi_align_no_half_pixel_shift",
         "minirpn/ops/reference.py",
-        "    offset = 0.5 if aligned else 0.0\n    p0 = start * spatial_scale - offset  # (R,)",
-        "    offset = 0.0\n    p0 = start * spatial_scale - offset  # (R,)",
+        "roi_align_axis",
+        "offset = 0.5 if aligned else 0.0",
+        "offset = 0.0",
         "test_ops_roi_align.py",
         "the NumPy twin of RoIAlign forgets the -0.5 shift",
     ),
     M(
         "boxes.decode_backward_clip_inclusive",
         "minirpn/boxes.py",
+        "decode_backward",
         "inside = (decoded.boxes >= 0) & (decoded.boxes <= limits)",
         "inside = (decoded.boxes > 0) & (decoded.boxes < limits)",
         "test_boxes.py",
@@ -518,54 +657,43 @@ MUTANTS = [
     M(
         "boxes.decode_backward_no_stds",
         "minirpn/boxes.py",
-        '        dt = dt * _coord_vector(stds, "stds", dtype, positive=True)\n    return dt',
-        "        dt = dt\n    return dt",
+        "decode_backward",
+        'dt = dt * _coord_vector(stds, "stds", dtype, positive=True)',
+        "pass",
         "test_boxes.py",
         "the normalisation's stds left out of the chain rule",
     ),
     M(
         "schemes.non_approximate_drops_the_coordinate_path",
         "minirpn/schemes/non_approximate_joint.py",
-        "            rpn_ddeltas = rpn_ddeltas + roi_boxes_backward(",
-        "            rpn_ddeltas = rpn_ddeltas + 0 * roi_boxes_backward(",
+        "NonApproximateJoint.rpn_deltas_gradient",
+        "[a + b for a, b in",
+        "[a + 0 * b for a, b in",
         "test_schemes.py::test_non_approximate_joint_whole_model_gradient_check_float64",
         "non-approximate joint training loses the gradient through the RoI corners (F20 (3))",
     ),
     M(
-        "roi_head.align_backward_unaligned",
-        "minirpn/roi_head.py",
-        "                self.sampling_ratio,\n                self.aligned,\n            )\n"
-        "            if return_drois:",
-        "                self.sampling_ratio,\n                not self.aligned,\n            )\n"
-        "            if return_drois:",
-        "test_roi_head.py",
+        "roi_ops.align_backward_unaligned",
+        "minirpn/roi_ops/align.py",
+        "RoIAlign.backward",
+        "cache.rois, *self._args())",
+        "cache.rois, *self._args()[:3], not self.aligned)",
+        ("test_roi_ops.py", "test_roi_head.py"),
         "RoIAlign's backward without the half-pixel shift its forward used",
     ),
     M(
         "schemes.alternating_step3_trains_the_backbone",
         "minirpn/schemes/alternating.py",
-        '("backbone", "roi_head"), ("rpn",), ("roi_head",))',
-        '("backbone", "roi_head"), ("backbone", "rpn"), ("roi_head",))',
-        "test_schemes.py::test_alternating_steps_train_their_stages_on_proposals_made_once_by_the_right_network",
+        "",
+        '("3-rpn", ("rpn",),',
+        '("3-rpn", ("backbone", "rpn"),',
+        "test_schemes.py::test_alternating_phases_train_their_stages_on_proposals_made_once_by_the_right_network",
         "alternating step 3 fine-tunes the shared backbone, which the original freezes (F20 (1))",
-    ),
-    M(
-        "schemes.alternating_proposals_after_reinit",
-        "minirpn/schemes/alternating.py",
-        "        if step in (1, 3):  # proposals from the network as the previous step left it\n"
-        "            self.proposals = self.generate_proposals(images, load)\n"
-        "        if step == 1:  # a detector of its own: fresh backbone and head\n"
-        '            self._reinitialise(("backbone", "roi_head"), FRESH_SEED_OFFSET[1])\n',
-        "        if step == 1:  # a detector of its own: fresh backbone and head\n"
-        '            self._reinitialise(("backbone", "roi_head"), FRESH_SEED_OFFSET[1])\n'
-        "        if step in (1, 3):  # proposals from the network as the previous step left it\n"
-        "            self.proposals = self.generate_proposals(images, load)\n",
-        "test_schemes.py::test_alternating_steps_train_their_stages_on_proposals_made_once_by_the_right_network",
-        "step 2's proposals made by the freshly initialised backbone instead of step 1's RPN",
     ),
     M(
         "kernel.roi_pool_floor_corners",
         "kernels/roi_pool.pyx",
+        "roi_pool_forward",
         "x1 = round(coords[r, 0] * spatial_scale)",
         "x1 = floor(coords[r, 0] * spatial_scale)",
         "test_ops_roi_pool.py",
@@ -574,6 +702,7 @@ MUTANTS = [
     M(
         "kernel.roi_pool_size_without_plus_one",
         "kernels/roi_pool.pyx",
+        "roi_pool_forward",
         "_bin_edges(y1, fmax(y2 - y1 + 1.0, 1.0), pooled_h, height, h_lo, h_hi)",
         "_bin_edges(y1, fmax(y2 - y1, 1.0), pooled_h, height, h_lo, h_hi)",
         "test_ops_roi_pool.py",
@@ -582,6 +711,7 @@ MUTANTS = [
     M(
         "kernel.roi_pool_bin_end_floor",
         "kernels/roi_pool.pyx",
+        "_bin_edges",
         "hi[k] = <Py_ssize_t>fmin(fmax(ceil((k + 1) * bin_size) + start, 0.0), limit)",
         "hi[k] = <Py_ssize_t>fmin(fmax(floor((k + 1) * bin_size) + start, 0.0), limit)",
         "test_ops_roi_pool.py",
@@ -590,6 +720,7 @@ MUTANTS = [
     M(
         "kernel.roi_pool_last_max_wins",
         "kernels/roi_pool.pyx",
+        "_bin_argmax",
         "take = (value > current) |",
         "take = (value >= current) |",
         "test_ops_roi_pool.py",
@@ -598,6 +729,7 @@ MUTANTS = [
     M(
         "kernel.roi_pool_backward_assigns",
         "kernels/roi_pool.pyx",
+        "roi_pool_backward",
         "plane[cell] += grad[k]",
         "plane[cell] = grad[k]",
         "test_ops_roi_pool.py",
@@ -606,6 +738,7 @@ MUTANTS = [
     M(
         "kernel.roi_pool_backward_first_image",
         "kernels/roi_pool.pyx",
+        "roi_pool_backward",
         "plane = &grad_features[batch_index[r], c, 0]",
         "plane = &grad_features[0, c, 0]",
         "test_ops_roi_pool.py",
@@ -615,6 +748,7 @@ MUTANTS = [
     M(
         "reference.iou_union_without_intersection",
         "minirpn/ops/reference.py",
+        "pairwise_iou",
         "union = box_areas(a)[:, None] + box_areas(b)[None, :] - inter",
         "union = box_areas(a)[:, None] + box_areas(b)[None, :]",
         "test_ops_iou.py",
@@ -623,22 +757,25 @@ MUTANTS = [
     M(
         "reference.nms_strict_keep",
         "minirpn/ops/reference.py",
+        "nms",
         "remaining = rest[overlaps <= iou_threshold]",
         "remaining = rest[overlaps < iou_threshold]",
         "test_ops_nms.py",
         "the twin drops boxes at exactly the threshold",
     ),
     M(
-        "reference.round_half_up_only_above",
-        "minirpn/ops/reference.py",
+        "geometry.round_half_up_only_above",
+        "minirpn/ops/geometry.py",
+        "round_half_away_from_zero",
         "whole + (magnitude - whole >= 0.5)",
         "whole + (magnitude - whole > 0.5)",
         "test_ops_roi_pool.py",
         "halves rounded towards zero",
     ),
     M(
-        "reference.roi_size_without_plus_one",
-        "minirpn/ops/reference.py",
+        "geometry.roi_size_without_plus_one",
+        "minirpn/ops/geometry.py",
+        "roi_pool_bins",
         "roi_width = np.maximum(x2 - x1 + 1.0, 1.0)",
         "roi_width = np.maximum(x2 - x1, 1.0)",
         "test_ops_roi_pool.py",
@@ -647,6 +784,7 @@ MUTANTS = [
     M(
         "reference.backward_fancy_index_add",
         "minirpn/ops/reference.py",
+        "roi_pool_backward",
         "np.add.at(grad_features, cells, grad_out[used])",
         "grad_features[cells] += grad_out[used]",
         "test_ops_roi_pool.py",
@@ -656,6 +794,7 @@ MUTANTS = [
     M(
         "evaluation.iou_strictly_above",
         "minirpn/evaluation.py",
+        "_precision_recall",
         "overlaps.max() >= threshold",
         "overlaps.max() > threshold",
         "test_evaluation.py",
@@ -664,6 +803,7 @@ MUTANTS = [
     M(
         "evaluation.duplicates_match_again",
         "minirpn/evaluation.py",
+        "_precision_recall",
         "overlaps = np.where(taken[image] | hard, -1.0, iou)  # taken or difficult: -1",
         "overlaps = np.where(hard, -1.0, iou)  # taken or difficult: -1",
         "test_evaluation.py",
@@ -672,6 +812,7 @@ MUTANTS = [
     M(
         "evaluation.ascending_scores",
         "minirpn/evaluation.py",
+        "_rank_class",
         'order = np.argsort(-np.concatenate(det_scores), kind="stable")',
         'order = np.argsort(np.concatenate(det_scores), kind="stable")',
         "test_evaluation.py",
@@ -680,6 +821,7 @@ MUTANTS = [
     M(
         "evaluation.no_envelope",
         "minirpn/evaluation.py",
+        "average_precision",
         "envelope = np.maximum.accumulate(prec[::-1])[::-1]",
         "envelope = prec",
         "test_evaluation.py",
@@ -688,6 +830,7 @@ MUTANTS = [
     M(
         "evaluation.eleven_point_strict",
         "minirpn/evaluation.py",
+        "average_precision",
         "best = [precision[recall >= level].max(initial=0.0)",
         "best = [precision[recall > level].max(initial=0.0)",
         "test_evaluation.py",
@@ -696,6 +839,7 @@ MUTANTS = [
     M(
         "evaluation.class_blind_matching",
         "minirpn/evaluation.py",
+        "_rank_class",
         "mine, theirs = im.labels == label, im.gt_labels == label",
         "mine, theirs = im.labels == label, im.gt_labels > 0",
         "test_evaluation.py",
@@ -704,6 +848,7 @@ MUTANTS = [
     M(
         "evaluation.empty_classes_in_mean",
         "minirpn/evaluation.py",
+        "evaluate",
         "scored = [a for a in ap.values() if a is not None]",
         "scored = [np.zeros(len(thresholds)) if a is None else a for a in ap.values()]",
         "test_evaluation.py",
@@ -712,7 +857,8 @@ MUTANTS = [
     # ------------------------------------------------------------------ data
     M(
         "data.box_end_inclusive",
-        "minirpn/data/toy.py",
+        "minirpn/data.py",
+        "mask_to_box",
         "cols[-1] + 1, rows[-1] + 1",
         "cols[-1], rows[-1]",
         "test_data.py",
@@ -720,7 +866,8 @@ MUTANTS = [
     ),
     M(
         "data.coco_read_wh_as_corner",
-        "minirpn/data/coco.py",
+        "minirpn/data.py",
+        "_coco_box",
         'return [x, y, x + w, y + h], row_of[ann["image_id"]]',
         'return [x, y, w, h], row_of[ann["image_id"]]',
         "test_data.py",
@@ -728,7 +875,8 @@ MUTANTS = [
     ),
     M(
         "data.coco_write_corners",
-        "minirpn/data/coco.py",
+        "minirpn/data.py",
+        "write_coco",
         '"bbox": [x1, y1, x2 - x1, y2 - y1],',
         '"bbox": [x1, y1, x2, y2],',
         "test_data.py",
@@ -736,7 +884,8 @@ MUTANTS = [
     ),
     M(
         "data.splits_share_a_stream",
-        "minirpn/data/toy.py",
+        "minirpn/data.py",
+        "",
         '_SPLIT_STREAMS = {"train": 0, "val": 1}',
         '_SPLIT_STREAMS = {"train": 0, "val": 0}',
         "test_data.py",
@@ -744,32 +893,18 @@ MUTANTS = [
     ),
     # ------------------------------------------------------------------ checkpoint, fileio
     M(
-        "checkpoint.object_arrays_read",
+        "checkpoint.unpickles",
         "minirpn/checkpoint.py",
-        "if dtype.hasobject:  # an object array is a pickle: reading it could run code",
-        "if False:  # an object array is a pickle: reading it could run code",
+        "load_checkpoint",
+        "archive = np.load(path, allow_pickle=False)",
+        "archive = np.load(path, allow_pickle=True)",
         "test_checkpoint.py",
-        "an entry holding Python objects (a pickle) is read instead of refused",
-    ),
-    M(
-        "checkpoint.entry_read_past_its_header",
-        "minirpn/checkpoint.py",
-        "    if f.read(1):  # reading to the end also checks the entry's CRC",
-        "    if False:  # reading to the end also checks the entry's CRC",
-        "test_redteam.py::test_r5_a_zip_bomb_behind_a_valid_header_stops_at_the_header_size",
-        "an entry longer than its header announces (a zip bomb behind it) is accepted",
-    ),
-    M(
-        "checkpoint.parameter_shape_unchecked",
-        "minirpn/checkpoint.py",
-        "    if tuple(shape) != tuple(expected):",
-        "    if False:",
-        "test_redteam.py::test_r5_a_header_claiming_terabytes_is_refused_before_reading",
-        "a parameter's header is read without comparing its shape with the model's",
+        "opening a checkpoint may execute pickled code",
     ),
     M(
         "checkpoint.iteration_not_saved",
         "minirpn/checkpoint.py",
+        "save_checkpoint",
         '"iteration": np.array(checkpoint.iteration, dtype=np.int64),',
         '"iteration": np.array(0, dtype=np.int64),',
         "test_checkpoint.py",
@@ -778,6 +913,7 @@ MUTANTS = [
     M(
         "checkpoint.momentum_prefix_collides",
         "minirpn/checkpoint.py",
+        "",
         '_MOMENTUM = "momentum/"',
         '_MOMENTUM = "param/"',
         "test_checkpoint.py",
@@ -786,22 +922,16 @@ MUTANTS = [
     M(
         "fileio.temp_file_left_behind",
         "minirpn/fileio.py",
-        "        tmp.unlink(missing_ok=True)\n        raise _naming(",
-        "        raise _naming(",
+        "atomic_write",
+        "tmp.unlink(missing_ok=True)\nraise",
+        "raise",
         "test_checkpoint.py",
-        "a write that fails (a full disk) leaves its temporary file",
-    ),
-    M(
-        "fileio.temp_file_left_after_an_exception",
-        "minirpn/fileio.py",
-        "    except BaseException:\n        tmp.unlink(missing_ok=True)\n        raise",
-        "    except BaseException:\n        raise",
-        "test_fileio.py",
-        "a write interrupted by an exception (Ctrl-C) leaves its temporary file",
+        "an interrupted write leaves its temporary file",
     ),
     M(
         "fileio.no_parent_folder",
         "minirpn/fileio.py",
+        "atomic_write",
         "path.parent.mkdir(parents=True, exist_ok=True)",
         "pass",
         ("test_checkpoint.py", "test_data.py"),
@@ -811,6 +941,7 @@ MUTANTS = [
     M(
         "gradcheck.one_sided_step",
         "minirpn/gradcheck.py",
+        "numerical_gradient",
         "grad[index] = (f_plus - f_minus) / (2.0 * h)",
         "grad[index] = (f_plus - f_minus) / h",
         "test_gradcheck.py",
@@ -819,14 +950,16 @@ MUTANTS = [
     M(
         "gradcheck.x_not_restored",
         "minirpn/gradcheck.py",
-        "x[index] = original  # restore",
-        "x[index] = original + h - h  # restore",
+        "numerical_gradient",
+        "x[index] = original\ngrad[index]",
+        "x[index] = original + h - h\ngrad[index]",
         "test_gradcheck.py",
         "x restored by arithmetic, which need not give back the same float",
     ),
     M(
         "gradcheck.relative_error_one_norm",
         "minirpn/gradcheck.py",
+        "relative_error",
         "scale = np.linalg.norm(a) + np.linalg.norm(b)",
         "scale = np.linalg.norm(b)",
         "test_gradcheck.py",
@@ -835,14 +968,16 @@ MUTANTS = [
     M(
         "config.json_lists_stay_lists",
         "minirpn/config.py",
-        '        return tuple(\n            _checked(f"{name}[{i}]", v, "float", low, None,',
-        '        return list(\n            _checked(f"{name}[{i}]", v, "float", low, None,',
+        "_checked",
+        "return tuple(",
+        "return list(",
         "test_config.py",
         "float sequences kept as lists (JSON gives lists): the frozen config is not hashable",
     ),
     M(
         "config.num_anchors_sum",
         "minirpn/config.py",
+        "Config.num_anchors",
         "return len(self.anchor_ratios) * len(self.anchor_scales)",
         "return len(self.anchor_ratios) + len(self.anchor_scales)",
         "test_config.py",
@@ -851,6 +986,7 @@ MUTANTS = [
     M(
         "config.rpn_sigma_default",
         "minirpn/config.py",
+        "Config",
         "rpn_sigma: float = 3.0",
         "rpn_sigma: float = 1.0",
         "test_config.py",
@@ -859,6 +995,7 @@ MUTANTS = [
     M(
         "config.negative_overlap_default",
         "minirpn/config.py",
+        "Config",
         "rpn_negative_overlap: float = 0.3",
         "rpn_negative_overlap: float = 0.5",
         "test_config.py",
@@ -868,6 +1005,7 @@ MUTANTS = [
     M(
         "matching.positive_strictly_above",
         "minirpn/matching.py",
+        "threshold_labels",
         "labels[max_iou >= positive_iou] = POSITIVE",
         "labels[max_iou > positive_iou] = POSITIVE",
         ("test_matching.py", "test_anchor_target.py"),
@@ -876,6 +1014,7 @@ MUTANTS = [
     M(
         "matching.negative_inclusive",
         "minirpn/matching.py",
+        "threshold_labels",
         "(max_iou < hi)",
         "(max_iou <= hi)",
         ("test_matching.py", "test_anchor_target.py"),
@@ -884,6 +1023,7 @@ MUTANTS = [
     M(
         "matching.bg_lower_bound_strict",
         "minirpn/matching.py",
+        "threshold_labels",
         "(max_iou >= lo)",
         "(max_iou > lo)",
         ("test_matching.py", "test_proposal_target.py"),
@@ -892,6 +1032,7 @@ MUTANTS = [
     M(
         "matching.best_anchor_without_overlap",
         "minirpn/matching.py",
+        "best_for_each_gt",
         "return ((iou == gt_best[None, :]) & (gt_best[None, :] > 0)).any(axis=1)",
         "return (iou == gt_best[None, :]).any(axis=1)",
         ("test_matching.py", "test_anchor_target.py"),
@@ -900,6 +1041,7 @@ MUTANTS = [
     M(
         "matching.bg_quota_ignores_few_fg",
         "minirpn/matching.py",
+        "sample_balanced",
         "max_negative = batch_size - min(positive.size, max_positive)",
         "max_negative = batch_size - max_positive",
         ("test_matching.py", "test_anchor_target.py"),
@@ -908,6 +1050,7 @@ MUTANTS = [
     M(
         "matching.ties_go_to_the_last_gt",
         "minirpn/matching.py",
+        "match",
         "matched = iou.argmax(axis=1)  # (M,)",
         "matched = iou.shape[1] - 1 - iou[:, ::-1].argmax(axis=1)  # (M,)",
         "test_matching.py",
@@ -916,6 +1059,7 @@ MUTANTS = [
     M(
         "matching.max_positive_truncates",
         "minirpn/matching.py",
+        "max_positive",
         "return int(np.round(fraction * batch_size))",
         "return int(fraction * batch_size)",
         "test_matching.py",
@@ -924,6 +1068,7 @@ MUTANTS = [
     M(
         "matching.positives_drawn_with_replacement",
         "minirpn/matching.py",
+        "sample_balanced",
         "size=positive.size - max_positive, replace=False)",
         "size=positive.size - max_positive, replace=True)",
         "test_matching.py",
@@ -933,6 +1078,7 @@ MUTANTS = [
     M(
         "anchor_target.border_x_against_height",
         "minirpn/anchor_target.py",
+        "inside_image",
         "& (anchors[:, 2] <= width + allowed_border)",
         "& (anchors[:, 2] <= height + allowed_border)",
         "test_anchor_target.py",
@@ -942,6 +1088,7 @@ MUTANTS = [
     M(
         "proposal_target.gt_not_candidates",
         "minirpn/proposal_target.py",
+        "proposal_targets",
         "candidates = np.concatenate([proposals, gt_boxes])",
         "candidates = np.concatenate([proposals, gt_boxes[:0]])",
         "test_proposal_target.py",
@@ -950,14 +1097,16 @@ MUTANTS = [
     M(
         "proposal_target.targets_not_normalised",
         "minirpn/proposal_target.py",
-        "            cfg.bbox_normalize_stds,\n        )",
-        "            None,\n        )",
+        "proposal_targets",
+        "cfg.bbox_normalize_stds",
+        "None",
         "test_proposal_target.py",
         "second-stage targets not divided by the stds",
     ),
     M(
         "proposal_target.class_block_off_by_one",
         "minirpn/proposal_target.py",
+        "proposal_targets",
         "columns = COORDS_PER_BOX * labels[:num_fg, None] +",
         "columns = COORDS_PER_BOX * (labels[:num_fg, None] - 1) +",
         "test_proposal_target.py",
@@ -967,22 +1116,25 @@ MUTANTS = [
     M(
         "roi_head.backward_drops_reg_branch",
         "minirpn/roi_head.py",
-        "dhidden = self.cls_score.backward(dcls_logits) + self.bbox_pred.backward(dbox_deltas)",
-        "dhidden = self.cls_score.backward(dcls_logits) + 0 * self.bbox_pred.backward(dbox_deltas)",
+        "RoIHead.backward",
+        "+ self.bbox_pred.backward(",
+        "+ 0 * self.bbox_pred.backward(",
         "test_roi_head.py",
         "fc7's gradient takes only the classifier's share, not the box regressor's",
     ),
     M(
         "roi_head.backward_skips_relu7",
         "minirpn/roi_head.py",
-        "self.relu6.backward(self.fc7.backward(self.relu7.backward(dhidden)))",
-        "self.relu6.backward(self.fc7.backward(dhidden))",
+        "RoIHead.backward",
+        "self.fc7.backward(self.relu7.backward(dhidden, cache.relu7), cache.fc7)",
+        "self.fc7.backward(dhidden, cache.fc7)",
         "test_roi_head.py",
         "the backward pass forgets fc7's ReLU (gradient flows through inactive units)",
     ),
     M(
         "roi_head.reg_loss_over_foreground",
         "minirpn/roi_head.py",
+        "roi_head_loss",
         "scale = 1.0 / max(num_rois, 1)",
         "scale = 1.0 / max(int((targets.labels > 0).sum()), 1)",
         "test_roi_head.py",
@@ -991,6 +1143,7 @@ MUTANTS = [
     M(
         "roi_head.reg_gradient_not_scaled",
         "minirpn/roi_head.py",
+        "roi_head_loss",
         "dreg * box_deltas.dtype.type(scale)",
         "dreg",
         "test_roi_head.py",
@@ -999,6 +1152,7 @@ MUTANTS = [
     M(
         "roi_head.score_thresh_inclusive",
         "minirpn/roi_head.py",
+        "postprocess",
         "keep = np.flatnonzero(scores > cfg.test_score_thresh)",
         "keep = np.flatnonzero(scores >= cfg.test_score_thresh)",
         "test_model.py::test_postprocess_drops_a_score_exactly_at_the_threshold",
@@ -1007,6 +1161,7 @@ MUTANTS = [
     M(
         "roi_head.background_column_scored",
         "minirpn/roi_head.py",
+        "postprocess",
         "probs = softmax(cls_logits)[:, BACKGROUND + 1 :]  # (P, C)",
         "probs = softmax(cls_logits)[:, :num_cls]  # (P, C)",
         "test_model.py::test_postprocess_skips_the_background_column_and_keeps_the_last_class",
@@ -1015,6 +1170,7 @@ MUTANTS = [
     M(
         "roi_head.class_block_of_the_previous_class",
         "minirpn/roi_head.py",
+        "postprocess",
         "COORDS_PER_BOX)[:, BACKGROUND + 1 :]",
         "COORDS_PER_BOX)[:, :num_cls]",
         "test_model.py::test_postprocess_decodes_each_class_with_its_own_block",
@@ -1023,6 +1179,7 @@ MUTANTS = [
     M(
         "roi_head.nms_across_classes",
         "minirpn/roi_head.py",
+        "postprocess",
         "keep = batched_nms(boxes, scores, labels, cfg.test_nms)",
         "keep = batched_nms(boxes, scores, np.zeros_like(labels), cfg.test_nms)",
         "test_model.py::test_postprocess_nms_keeps_iou_exactly_at_test_nms_and_never_crosses_classes",
@@ -1031,6 +1188,7 @@ MUTANTS = [
     M(
         "roi_head.max_detections_off_by_one",
         "minirpn/roi_head.py",
+        "postprocess",
         "[: cfg.test_max_detections]",
         "[: cfg.test_max_detections - 1]",
         "test_model.py::test_postprocess_keeps_exactly_test_max_detections_best_first",
@@ -1040,14 +1198,16 @@ MUTANTS = [
     M(
         "schemes.roi_path_gradient_dropped",
         "minirpn/schemes/approximate_joint.py",
-        "dfeatures = dfeatures + det.rpn.backward(cache.rpn_dscores, cache.rpn_ddeltas)",
-        "dfeatures = det.rpn.backward(cache.rpn_dscores, cache.rpn_ddeltas)",
+        "ApproximateJoint.backward",
+        "dfeatures = [a + b for a, b in zip(dfeatures, drpn, strict=True)]",
+        "dfeatures = drpn",
         "test_schemes.py",
         "the shared map gets only the RPN's gradient, not RoI pooling's (F20)",
     ),
     M(
         "schemes.frozen_head_still_backpropagates",
         "minirpn/schemes/approximate_joint.py",
+        "ApproximateJoint.backward",
         'if "roi_head" not in self.frozen:',
         "if True:",
         "test_schemes.py",
@@ -1056,31 +1216,26 @@ MUTANTS = [
     M(
         "schemes.frozen_backbone_still_backpropagates",
         "minirpn/schemes/approximate_joint.py",
-        'if "backbone" not in self.frozen and not np.isscalar(dfeatures):',
-        "if not np.isscalar(dfeatures):",
+        "ApproximateJoint.backward",
+        'if "backbone" not in self.frozen and dfeatures is not None:',
+        "if dfeatures is not None:",
         "test_schemes.py",
         "a frozen backbone's grads are touched",
     ),
     M(
         "schemes.parameters_keep_frozen_stages",
         "minirpn/schemes/approximate_joint.py",
+        "ApproximateJoint.parameters",
         'if name.split(".", 1)[0] not in self.frozen',
         'if name.split(".")[-1] not in self.frozen',
         "test_schemes.py",
         "parameters() tests the wrong part of the name: frozen stages reach the optimiser",
     ),
-    M(
-        "steps.rpn_batch_gradient_summed",
-        "minirpn/schemes/steps.py",
-        "dscores[b] = loss.dscores[0] / batch",
-        "dscores[b] = loss.dscores[0]",
-        "test_train.py::test_a_batch_gradient_is_the_mean_of_its_images_gradients",
-        "the RPN's score gradient summed over the images while its loss is averaged",
-    ),
     # ------------------------------------------------------------------ backbone, train
     M(
         "backbone.preprocess_not_standardised",
         "minirpn/backbone.py",
+        "preprocess",
         "return ((x - scalar(PIXEL_MEAN)) / scalar(PIXEL_STD)).transpose(0, 3, 1, 2)",
         "return (x - scalar(PIXEL_MEAN)).transpose(0, 3, 1, 2)",
         "test_model.py::test_preprocess_layout_and_scale",
@@ -1089,6 +1244,7 @@ MUTANTS = [
     M(
         "backbone.float_pixels_without_slack",
         "minirpn/backbone.py",
+        "check_images",
         "if low < -FLOAT_PIXEL_SLACK or high > 1.0 + FLOAT_PIXEL_SLACK:",
         "if low < 0.0 or high > 1.0:",
         "test_model.py::test_float_pixels_may_stray_by_the_slack_and_no_further",
@@ -1097,6 +1253,7 @@ MUTANTS = [
     M(
         "backbone.nan_pixels_pass",
         "minirpn/backbone.py",
+        "check_images",
         "finite = np.isfinite(images)",
         "finite = ~np.isinf(images)",
         "test_model.py::test_float_pixels_may_stray_by_the_slack_and_no_further",
@@ -1105,6 +1262,7 @@ MUTANTS = [
     M(
         "train.warmup_from_zero",
         "minirpn/train.py",
+        "learning_rate",
         "lr *= cfg.warmup_factor * (1.0 - alpha) + alpha",
         "lr *= alpha",
         "test_train.py::test_learning_rate_warm_up_then_steps",
@@ -1113,15 +1271,83 @@ MUTANTS = [
     M(
         "train.rate_of_the_next_iteration",
         "minirpn/train.py",
-        "optimizer.lr = learning_rate(cfg, iteration)",
-        "optimizer.lr = learning_rate(cfg, iteration + 1)",
+        "_iterate",
+        "learning_rate(phase.schedule, in_phase)",
+        "learning_rate(phase.schedule, in_phase + 1)",
         "test_train.py::test_one_sgd_step_is_the_update_worked_by_hand",
         "each step uses the next iteration's rate (warm-up and drops one step early)",
+    ),
+    M(
+        "train.proposals_after_fresh_weights",
+        "minirpn/train.py",
+        "_start_phase",
+        """if phase.given_proposals:
+    path = run.run_dir / f"proposals-{phase.name}.npz"
+    if starting:
+        images = _phase_images(run, first, phase.iterations)
+        proposals = _make_proposals(run, images)
+        _save_proposals(path, proposals)
+    else:
+        proposals = _load_proposals(path)
+if starting and phase.fresh:
+    det = run.detector
+    fresh = Detector(
+        run.cfg, det.num_classes, seed=run.state.seed + phase.seed_offset, dtype=det.dtype
+    )
+    for name, param in det.params.items():
+        if name.split(".", 1)[0] in phase.fresh:
+            param[...] = fresh.params[name]""",
+        """if starting and phase.fresh:
+    det = run.detector
+    fresh = Detector(
+        run.cfg, det.num_classes, seed=run.state.seed + phase.seed_offset, dtype=det.dtype
+    )
+    for name, param in det.params.items():
+        if name.split(".", 1)[0] in phase.fresh:
+            param[...] = fresh.params[name]
+if phase.given_proposals:
+    path = run.run_dir / f"proposals-{phase.name}.npz"
+    if starting:
+        images = _phase_images(run, first, phase.iterations)
+        proposals = _make_proposals(run, images)
+        _save_proposals(path, proposals)
+    else:
+        proposals = _load_proposals(path)""",
+        "test_schemes.py::test_alternating_phases_train_their_stages_on_proposals_made_once_by_the_right_network",
+        "step 2's proposals made by the freshly initialised backbone instead of step 1's RPN",
+    ),
+    M(
+        "train.fresh_weights_of_the_run_seed",
+        "minirpn/train.py",
+        "_start_phase",
+        "seed=run.state.seed + phase.seed_offset",
+        "seed=run.state.seed",
+        "test_schemes.py::test_alternating_phases_train_their_stages_on_proposals_made_once_by_the_right_network",
+        "a phase's fresh stages start from step 1's initial weights again (the same seed)",
+    ),
+    M(
+        "train.stop_saves_a_phase_start",
+        "minirpn/train.py",
+        "run_phase",
+        "if stop[0] is not None and run.iteration > first:",
+        "if stop[0] is not None:",
+        "test_train.py::test_a_stop_while_a_phase_starts_lets_its_first_iteration_run",
+        "a stop during a phase's start saves its fresh weights as the previous phase's end",
+    ),
+    M(
+        "train.resumed_phase_makes_new_proposals",
+        "minirpn/train.py",
+        "_start_phase",
+        "if starting:",
+        "if True:",
+        "test_train.py::test_alternating_training_interrupted_in_any_phase_resumes_bit_identically",
+        "a run resumed inside a detector phase makes its proposals again, from the moved network",
     ),
     # ------------------------------------------------------------------ checkpoint version 1
     M(
         "checkpoint.v1_names_kept",
         "minirpn/checkpoint.py",
+        "",
         '_RENAMED_PREFIXES = {1: ("head.", "roi_head.")}',
         '_RENAMED_PREFIXES = {1: ("head.", "head.")}',
         "test_checkpoint.py",
@@ -1130,6 +1356,7 @@ MUTANTS = [
     M(
         "checkpoint.v1_momentum_not_renamed",
         "minirpn/checkpoint.py",
+        "load_checkpoint",
         "if old and name.startswith(old):",
         "if old and prefix == _PARAM and name.startswith(old):",
         "test_checkpoint.py",
@@ -1138,7 +1365,8 @@ MUTANTS = [
     # ------------------------------------------------------------------ data: Pascal VOC
     M(
         "data.voc_xmin_not_shifted",
-        "minirpn/data/voc.py",
+        "minirpn/data.py",
+        "_voc_box",
         'box = [values["xmin"] - 1, values["ymin"] - 1, values["xmax"], values["ymax"]]',
         'box = [values["xmin"], values["ymin"], values["xmax"], values["ymax"]]',
         "test_data.py",
@@ -1146,7 +1374,8 @@ MUTANTS = [
     ),
     M(
         "data.voc_xmax_shifted_too",
-        "minirpn/data/voc.py",
+        "minirpn/data.py",
+        "_voc_box",
         'box = [values["xmin"] - 1, values["ymin"] - 1, values["xmax"], values["ymax"]]',
         'box = [values["xmin"] - 1, values["ymin"] - 1, values["xmax"] - 1, values["ymax"] - 1]',
         "test_data.py",
@@ -1154,7 +1383,8 @@ MUTANTS = [
     ),
     M(
         "data.voc_write_xmin_unshifted",
-        "minirpn/data/voc.py",
+        "minirpn/data.py",
+        "write_voc",
         '("xmin", x1 + 1), ("ymin", y1 + 1)',
         '("xmin", x1), ("ymin", y1)',
         "test_data.py",
@@ -1162,7 +1392,8 @@ MUTANTS = [
     ),
     M(
         "data.voc_difficult_trained_on",
-        "minirpn/data/base.py",
+        "minirpn/data.py",
+        "_AnnotatedFiles.__getitem__",
         "easy, hard = keep & ~record.difficult, keep & record.difficult",
         "easy, hard = keep, keep & record.difficult",
         "test_data.py",
@@ -1172,6 +1403,7 @@ MUTANTS = [
     M(
         "datacheck.box_at_the_edge_only_warned",
         "minirpn/datacheck.py",
+        "_check_boxes",
         "outside = (clipped[:, 2] <= clipped[:, 0]) | (clipped[:, 3] <= clipped[:, 1])  # (K,)",
         "outside = (clipped[:, 2] < clipped[:, 0]) | (clipped[:, 3] < clipped[:, 1])  # (K,)",
         "test_datacheck.py",
@@ -1180,6 +1412,7 @@ MUTANTS = [
     M(
         "datacheck.difficult_boxes_counted",
         "minirpn/datacheck.py",
+        "check_dataset",
         "for label in record.labels[~record.difficult]:",
         "for label in record.labels:",
         "test_datacheck.py",
@@ -1189,6 +1422,7 @@ MUTANTS = [
     M(
         "evaluation.difficult_counted_in_g",
         "minirpn/evaluation.py",
+        "evaluate",
         "int(((im.gt_labels == label) & ~im.difficult).sum())",
         "int((im.gt_labels == label).sum())",
         "test_evaluation.py",
@@ -1197,6 +1431,7 @@ MUTANTS = [
     M(
         "evaluation.difficult_box_matched",
         "minirpn/evaluation.py",
+        "_precision_recall",
         "overlaps = np.where(taken[image] | hard, -1.0, iou)  # taken or difficult: -1",
         "overlaps = np.where(taken[image], -1.0, iou)  # taken or difficult: -1",
         "test_evaluation.py",
@@ -1205,6 +1440,7 @@ MUTANTS = [
     M(
         "evaluation.difficult_ignored_strictly_above",
         "minirpn/evaluation.py",
+        "_precision_recall",
         "elif (iou[hard] >= threshold).any():",
         "elif (iou[hard] > threshold).any():",
         "test_evaluation.py",
@@ -1213,6 +1449,7 @@ MUTANTS = [
     M(
         "evaluation.ground_truth_flag_off_by_one",
         "minirpn/evaluation.py",
+        "ground_truth",
         "difficult = np.arange(len(labels)) >= len(sample.labels)",
         "difficult = np.arange(len(labels)) > len(sample.labels)",
         "test_evaluation.py",
@@ -1220,16 +1457,36 @@ MUTANTS = [
     ),
     # ------------------------------------------------------------------ memory, fileio
     M(
-        "memory.pooling_halves_cells",
+        "memory.per_pixel_bytes_times_cells",
         "minirpn/memory.py",
-        "cells = 4.0**-stage  # cells of this stage's map per input pixel",
-        "cells = 2.0**-stage  # cells of this stage's map per input pixel",
+        "batch_memory_bytes",
+        "per_pixel_bytes(detector) * pixels",
+        "per_pixel_bytes(detector) * cells",
         "test_memory.py",
-        "a 2x2 pooling counted as halving the cells instead of quartering them",
+        "the bytes kept per input pixel scaled by the feature map's cells, not the image's pixels",
+    ),
+    M(
+        "memory.tape_counts_the_parameters",
+        "minirpn/memory.py",
+        "per_pixel_bytes",
+        "exclude=detector.params.values()",
+        "exclude=()",
+        "test_memory.py",
+        "the weights a cache refers to counted as memory the batch needs, per pixel",
+    ),
+    M(
+        "memory.tape_counts_views_again",
+        "minirpn/memory.py",
+        "tape_bytes.visit",
+        "owner = item.base if isinstance(item.base, np.ndarray) else item",
+        "owner = item",
+        "test_memory.py",
+        "a view kept in a cache counted as memory of its own, beside the array it views",
     ),
     M(
         "memory.all_of_memavailable_usable",
         "minirpn/memory.py",
+        "check_batch_memory",
         "if need > usable:",
         "if need > available:",
         "test_memory.py",
@@ -1238,6 +1495,7 @@ MUTANTS = [
     M(
         "memory.meminfo_unit_ignored",
         "minirpn/memory.py",
+        "available_memory_bytes",
         'return int(value) * (1024 if unit.lower() == "kb" else 1)',
         "return int(value)",
         "test_memory.py",
@@ -1246,6 +1504,7 @@ MUTANTS = [
     M(
         "fileio.private_files",
         "minirpn/fileio.py",
+        "",
         "NEW_FILE_MODE = 0o666",
         "NEW_FILE_MODE = 0o600",
         "test_fileio.py",
@@ -1254,8 +1513,9 @@ MUTANTS = [
     M(
         "fileio.leftover_temp_file_kept",
         "minirpn/fileio.py",
-        "        tmp.unlink(missing_ok=True)\n        fd = os.open(",
-        "        fd = os.open(",
+        "atomic_write",
+        "tmp.unlink(missing_ok=True)\nfd = os.open(",
+        "fd = os.open(",
         "test_fileio.py",
         "a temporary file left by a killed write blocks every later write (O_EXCL)",
     ),
@@ -1263,6 +1523,7 @@ MUTANTS = [
     M(
         "raster.box_half_a_pixel_wide",
         "minirpn/visualize/raster.py",
+        "draw_detections",
         "right, bottom = min(math.ceil(x2) - 1, width - 1), min(math.ceil(y2) - 1, height - 1)",
         "right, bottom = min(math.ceil(x2), width - 1), min(math.ceil(y2), height - 1)",
         "test_visualize.py",
@@ -1271,6 +1532,7 @@ MUTANTS = [
     M(
         "raster.box_rounded_not_floored",
         "minirpn/visualize/raster.py",
+        "draw_detections",
         "left, top = max(math.floor(x1), 0), max(math.floor(y1), 0)",
         "left, top = max(round(x1), 0), max(round(y1), 0)",
         "test_visualize.py",
@@ -1279,6 +1541,7 @@ MUTANTS = [
     M(
         "raster.loss_average_shifted",
         "minirpn/visualize/raster.py",
+        "plot_loss_curves",
         "steps[window - 1 :],",
         "steps[: steps.size - window + 1],",
         "test_visualize.py",
@@ -1287,6 +1550,7 @@ MUTANTS = [
     M(
         "raster.loss_average_divisor",
         "minirpn/visualize/raster.py",
+        "_moving_average",
         "return (sums[window:] - sums[:-window]) / window",
         "return (sums[window:] - sums[:-window]) / (window + 1)",
         "test_visualize.py",
@@ -1295,6 +1559,7 @@ MUTANTS = [
     M(
         "axes.image_half_pixel_shift",
         "minirpn/visualize/axes.py",
+        "show_image",
         "ax.imshow(image, extent=(0, width, height, 0), **kwargs)",
         "ax.imshow(image, extent=(-0.5, width - 0.5, height - 0.5, -0.5), **kwargs)",
         "test_visualize_stages.py",
@@ -1303,6 +1568,7 @@ MUTANTS = [
     M(
         "stages.legend_positive_count_off_by_one",
         "minirpn/visualize/stages.py",
+        "draw_minibatch",
         'legend_line(GREEN, f"positive ({positive.size})"),',
         'legend_line(GREEN, f"positive ({positive.size - 1})"),',
         "test_visualize_stages.py",
@@ -1311,6 +1577,7 @@ MUTANTS = [
     M(
         "stages.legend_minibatch_count_off_by_one",
         "minirpn/visualize/stages.py",
+        "draw_label_map",
         'f"in the minibatch ({int(sampled.sum())})",',
         'f"in the minibatch ({int(sampled.sum()) + 1})",',
         "test_visualize_stages.py",
@@ -1319,6 +1586,7 @@ MUTANTS = [
     M(
         "report.draw_threshold_strict",
         "minirpn/report.py",
+        "draw_result",
         "shown = scores >= DRAW_SCORE_THRESH",
         "shown = scores > DRAW_SCORE_THRESH",
         "test_visualize.py",
@@ -1327,6 +1595,7 @@ MUTANTS = [
     M(
         "report.ground_truth_not_scaled",
         "minirpn/report.py",
+        "draw_result",
         "picture, gt[0] * scale, gt[1], style=",
         "picture, gt[0], gt[1], style=",
         "test_visualize.py",
@@ -1336,6 +1605,7 @@ MUTANTS = [
     M(
         "cli.detect_bbox_as_corners",
         "minirpn/cli.py",
+        "_detect",
         '"bbox": [x1, y1, x2 - x1, y2 - y1],',
         '"bbox": [x1, y1, x2, y2],',
         "test_cli.py::test_detect_writes_coco_results_through_the_category_ids",
@@ -1344,6 +1614,7 @@ MUTANTS = [
     M(
         "cli.detect_category_is_the_label",
         "minirpn/cli.py",
+        "_detect",
         '"category_id": run.category_ids[label - 1],',
         '"category_id": label,',
         "test_cli.py::test_detect_writes_coco_results_through_the_category_ids",
@@ -1352,48 +1623,17 @@ MUTANTS = [
     M(
         "runs.category_ids_forgotten",
         "minirpn/runs.py",
-        'ids = state.extra.get("category_ids", list(range(1, len(class_names) + 1)))',
-        "ids = list(range(1, len(class_names) + 1))",
+        "load_run",
+        "state.category_ids",
+        "tuple(range(1, len(state.class_names) + 1))",
         "test_cli.py::test_detect_writes_coco_results_through_the_category_ids",
         "a loaded run forgets the category ids saved in its checkpoint",
-    ),
-    # ------------------------------------------------------------------ shipped weights, BLAS
-    M(
-        "shipped.float32_on_disk",
-        "minirpn/shipped.py",
-        "arrays[_PARAM + name] = param.astype(np.float16)",
-        "arrays[_PARAM + name] = param",
-        "test_shipped.py::test_weights_round_trip_in_float16_and_refuse_what_float16_cannot_hold",
-        "weights written in float32: twice the size, not what the format says",
-    ),
-    M(
-        "shipped.float16_range_unchecked",
-        "minirpn/shipped.py",
-        "if not (np.abs(param) <= np.finfo(np.float16).max).all():",
-        "if False:",
-        "test_shipped.py::test_weights_round_trip_in_float16_and_refuse_what_float16_cannot_hold",
-        "a weight beyond float16's range is stored as inf without a word",
-    ),
-    M(
-        "runs.folder_wins_over_the_name",
-        "minirpn/runs.py",
-        "if isinstance(run, str) and run in SHIPPED:",
-        "if isinstance(run, str) and run in SHIPPED and not Path(run).is_dir():",
-        "test_shipped.py::test_the_name_toy_wins_over_a_folder_called_toy",
-        "toy means another model in a directory that holds a folder called toy",
-    ),
-    M(
-        "blas.threads_not_set",
-        "minirpn/blas.py",
-        "    set_threads(1)\n",
-        "",
-        "test_blas_kernels.py::test_use_one_thread_pins_blas_unless_the_user_chose",
-        "use_one_thread leaves OpenBLAS on every core",
     ),
     # ------------------------------------------------------------------ exercises
     M(
         "exercises.default_tolerance_loose",
         "minirpn/exercises/__init__.py",
+        "number_close_to",
         "def number_close_to(expected: float, *, rtol: float = 1e-6, mistakes=()) -> Callable:",
         "def number_close_to(expected: float, *, rtol: float = 1e-2, mistakes=()) -> Callable:",
         "test_exercises.py",
@@ -1402,6 +1642,7 @@ MUTANTS = [
     M(
         "exercises.smallest_width_off_by_one",
         "minirpn/exercises/lesson01.py",
+        "_smallest_width",
         "while _conv5_3_size(600, width)[1] < columns:",
         "while _conv5_3_size(600, width)[1] < columns - 1:",
         "test_exercises.py",
@@ -1410,6 +1651,7 @@ MUTANTS = [
     M(
         "exercises.step3_is_step2",
         "minirpn/exercises/lesson10.py",
+        "",
         "STEP_3 = step_iterations(TINY)[2]",
         "STEP_3 = step_iterations(TINY)[1]",
         "test_exercises.py",
@@ -1419,22 +1661,25 @@ MUTANTS = [
     M(
         "schemes.coordinate_weight_ignored",
         "minirpn/schemes/non_approximate_joint.py",
-        "                drois * det.cfg.roi_coord_grad_weight,",
-        "                drois,",
+        "NonApproximateJoint.rpn_deltas_gradient",
+        "drois * self.detector.cfg.roi_coord_grad_weight,",
+        "drois,",
         "test_schemes.py::test_non_approximate_joint_coordinate_gradient_weight",
         "roi_coord_grad_weight has no effect: the tiny preset trains with the exact path",
     ),
     M(
         "schemes.coordinate_weight_on_the_rpn_loss",
         "minirpn/schemes/non_approximate_joint.py",
-        "        rpn_ddeltas = cache.rpn_ddeltas\n",
-        "        rpn_ddeltas = cache.rpn_ddeltas * det.cfg.roi_coord_grad_weight\n",
+        "NonApproximateJoint.rpn_deltas_gradient",
+        "[a + b for a, b in",
+        "[a * self.detector.cfg.roi_coord_grad_weight + b for a, b in",
         "test_schemes.py::test_non_approximate_joint_coordinate_gradient_weight",
         "the weight scales the RPN loss's own gradient too, not the coordinate path alone",
     ),
     M(
         "model.anchor_center_ignored",
         "minirpn/model.py",
+        "Detector.__init__",
         "center = float(rf.center(0)) if cfg.anchor_center is None else cfg.anchor_center",
         "center = float(rf.center(0))",
         "test_model.py::test_anchor_center_moves_every_anchor_by_the_same_offset",
@@ -1443,6 +1688,7 @@ MUTANTS = [
     M(
         "config.float_or_none_unchecked",
         "minirpn/config.py",
+        "_checked",
         "return None if value is None else _checked(name, value, kind.split()[0], *bounds)",
         "return value",
         "test_config.py",
@@ -1451,6 +1697,7 @@ MUTANTS = [
     M(
         "paper_claims.ratio_to_the_last_row",
         "minirpn/paper_claims.py",
+        "claims_table",
         'ratio = r["train_seconds"] / rows[0]["train_seconds"]',
         'ratio = r["train_seconds"] / rows[-1]["train_seconds"]',
         "test_paper_claims.py",
@@ -1459,6 +1706,7 @@ MUTANTS = [
     M(
         "schemes.alternating_budget_ratio_inverted",
         "minirpn/schemes/alternating.py",
+        "",
         "ORIGINAL_BUDGET_RATIO = 240 / 70",
         "ORIGINAL_BUDGET_RATIO = 240 / 80",
         "test_cli.py::test_alternating_gets_the_original_budget_unless_iters_is_given",
@@ -1467,6 +1715,7 @@ MUTANTS = [
     M(
         "cli.alternating_budget_overrides_iters",
         "minirpn/cli.py",
+        "_train",
         'if args.scheme == "alternating" and args.iters is None:',
         'if args.scheme == "alternating":',
         "test_cli.py::test_alternating_gets_the_original_budget_unless_iters_is_given",
@@ -1475,12 +1724,274 @@ MUTANTS = [
     M(
         "schemes.alternating_lr_steps_unscaled",
         "minirpn/schemes/alternating.py",
-        "    lr_steps = _scaled_steps(cfg.lr_steps, total / cfg.max_iters)\n",
-        "    lr_steps = cfg.lr_steps\n",
+        "original_budget",
+        "lr_steps = _scaled_steps(cfg.lr_steps, total / cfg.max_iters)",
+        "lr_steps = cfg.lr_steps",
         "test_cli.py::test_alternating_gets_the_original_budget_unless_iters_is_given",
         "the learning rate drops at 2000 of 8571 iterations: most of the budget at a tenth",
     ),
+    # ------------------------------------------------------------------ RoI ops registry
+    M(
+        "roi_ops.pool_claims_a_box_gradient",
+        "minirpn/roi_ops/pool.py",
+        "RoIPool",
+        "box_differentiable = False",
+        "box_differentiable = True",
+        (
+            "test_roi_ops.py",
+            "test_schemes.py::test_non_approximate_joint_frozen_stages_and_bad_arguments",
+        ),
+        "RoI pooling, which rounds the corners, offered for non-approximate joint training",
+    ),
+    M(
+        "roi_ops.registry_ignores_the_flag",
+        "minirpn/roi_ops/__init__.py",
+        "box_differentiable_ops",
+        "for name, op in ROI_OPS.items() if op.box_differentiable",
+        "for name, op in ROI_OPS.items()",
+        "test_roi_ops.py",
+        "every RoI op listed as differentiable in the box, whatever its flag says",
+    ),
+    M(
+        "schemes.non_approximate_accepts_any_roi_op",
+        "minirpn/schemes/non_approximate_joint.py",
+        "NonApproximateJoint.__init__",
+        "if not op.box_differentiable:",
+        "if False:",
+        "test_schemes.py::test_non_approximate_joint_frozen_stages_and_bad_arguments",
+        "non-approximate joint training built on RoI pooling, failing only at the first backward",
+    ),
+    # ------------------------------------------------------------------ nn: the layer tape
+    M(
+        "nn.layer_gradients_overwritten",
+        "minirpn/nn/layers.py",
+        "Layer._accumulate",
+        'self.grads["weight"] += dw',
+        'self.grads["weight"][...] = dw',
+        "test_nn_layers.py",
+        "a layer applied twice keeps the weight gradient of its last backward only",
+    ),
+    M(
+        "nn.sequential_caches_in_forward_order",
+        "minirpn/nn/layers.py",
+        "Sequential.backward",
+        "zip(reversed(self.layers), reversed(caches), strict=True)",
+        "zip(reversed(self.layers), caches, strict=True)",
+        "test_nn_layers.py",
+        "the backward walks the layers from the end but the caches from the start",
+    ),
+    M(
+        "nn.conv_keeps_its_input",
+        "minirpn/nn/layers.py",
+        "Conv2d.forward",
+        "return conv2d_forward(",
+        "self.last_input = x\nreturn conv2d_forward(",
+        "test_model.py::test_after_detect_no_layer_or_stage_holds_an_array_but_its_parameters_and_gradients",
+        "a layer keeps its last input on itself: inference holds every image after it returns",
+    ),
+    # ------------------------------------------------------------------ run state
+    M(
+        "run_state.category_ids_may_repeat",
+        "minirpn/run_state.py",
+        "RunState.from_dict",
+        "if len(ids) != len(names) or len(set(ids)) != len(ids):",
+        "if len(ids) != len(names):",
+        "test_checkpoint.py",
+        "two classes with the same category id accepted (their results merge in COCO)",
+    ),
+    M(
+        "run_state.negative_int_accepted",
+        "minirpn/run_state.py",
+        "_int",
+        "or value < 0",
+        "",
+        "test_checkpoint.py",
+        "a negative seed or phase read from a checkpoint",
+    ),
+    M(
+        "run_state.infinite_train_seconds",
+        "minirpn/run_state.py",
+        "_seconds",
+        "math.isfinite(value) and value >= 0",
+        "value >= 0",
+        "test_checkpoint.py",
+        "an infinite training time read from a checkpoint",
+    ),
+    M(
+        "run_state.loss_rows_of_any_width",
+        "minirpn/run_state.py",
+        "_rows",
+        "or len(row) != width",
+        "",
+        "test_checkpoint.py",
+        "a loss history row with another number of losses than loss_names accepted",
+    ),
+    M(
+        "run_state.unknown_fields_ignored",
+        "minirpn/run_state.py",
+        "RunState.from_dict",
+        "if unknown or missing:",
+        "if missing:",
+        "test_checkpoint.py",
+        "a run state with fields this version does not know read without a word",
+    ),
 ]
+
+
+# --------------------------------------------------------------------------- locator
+
+# Tokens that only lay the code out; every other token (names, operators, numbers, strings)
+# is compared.
+_LAYOUT = {
+    tokenize.NEWLINE,
+    tokenize.NL,
+    tokenize.INDENT,
+    tokenize.DEDENT,
+    tokenize.COMMENT,
+    tokenize.ENDMARKER,
+}
+_LINE_BREAKS = {tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT}
+_BLOCK_KEYWORDS = {"def", "class", "cdef", "cpdef"}  # cdef, cpdef: Cython
+
+
+class _Scope(NamedTuple):
+    qualname: str
+    first: int  # index of the token that opens its header (def, class, cdef, cpdef)
+    stop: int  # index past the last token of its block
+
+
+def _tokens(text: str, what: str) -> list[tokenize.TokenInfo]:
+    """Python's tokens of ``text`` (Python or Cython source, or a snippet of it).
+
+    A snippet may end inside brackets (``f(a,``): the tokenizer then stops at the end with
+    every token read. Anything else it cannot read is a ValueError naming ``what``.
+    """
+    tokens = []
+    try:
+        tokens.extend(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):  # an IndentationError is a SyntaxError
+        pass
+    read = [t.end for t in tokens if t.type not in _LAYOUT or t.type == tokenize.COMMENT]
+    end = read[-1] if read else (1, 0)
+    if _offset(text, end) < len(text.rstrip()):
+        raise ValueError(f"cannot read {what} as Python tokens after line {end[0]}")
+    return tokens
+
+
+def _offset(text: str, position: tuple[int, int]) -> int:
+    """The character offset of a tokenizer ``(row, column)`` in ``text``."""
+    row, column = position
+    return sum(len(line) for line in io.StringIO(text).readlines()[: row - 1]) + column
+
+
+def _header(tokens, i: int) -> tuple[str, int] | None:
+    """The block header opened by ``tokens[i]`` (a def, class, cdef or cpdef keyword):
+    ``(name, stop)``, where ``stop`` is None if the block is indented below the header, else
+    the index past a one-line block. None if it declares a name without opening a block
+    (Cython's ``cdef double x``): no ':' outside brackets ends the header."""
+    depth, name = 0, None
+    for j in range(i + 1, len(tokens)):
+        token = tokens[j]
+        if token.type == tokenize.NEWLINE:
+            return None
+        if token.string in ("(", "[", "{"):
+            if token.string == "(" and depth == 0 and name is None:
+                name = tokens[j - 1].string  # def f(, class C(, cdef double f(
+            depth += 1
+        elif token.string in (")", "]", "}"):
+            depth -= 1
+        elif token.string == ":" and depth == 0:
+            name = name or tokens[j - 1].string  # class C:, cdef class C:
+            newline = next(k for k in range(j, len(tokens)) if tokens[k].type == tokenize.NEWLINE)
+            body = [t for t in tokens[j + 1 : newline] if t.type != tokenize.COMMENT]
+            return name, (newline if body else None)
+    return None
+
+
+def _scopes(tokens) -> list[_Scope]:
+    """Every def and class block of a file (Cython's cdef and cpdef ones too), nested or not,
+    with its qualified name (``"Outer.method"``, ``"function.helper"``)."""
+    scopes, open_blocks, depth = [], [], 0  # open_blocks: (qualname, first, depth of its body)
+    for i, token in enumerate(tokens):
+        if token.type == tokenize.INDENT:
+            depth += 1
+        elif token.type == tokenize.DEDENT:
+            depth -= 1
+            while open_blocks and open_blocks[-1][2] > depth:
+                qualname, first, _ = open_blocks.pop()
+                scopes.append(_Scope(qualname, first, i))
+        elif token.string in _BLOCK_KEYWORDS and (i == 0 or tokens[i - 1].type in _LINE_BREAKS):
+            header = _header(tokens, i)
+            if header is None:
+                continue
+            name, stop = header
+            qualname = f"{open_blocks[-1][0]}.{name}" if open_blocks else name
+            if stop is None:
+                open_blocks.append((qualname, i, depth + 1))
+            else:
+                scopes.append(_Scope(qualname, i, stop))
+    return scopes
+
+
+def _matches(code, want: list[str]) -> list[int]:
+    """Indices in the token list ``code`` where the token strings ``want`` begin."""
+    strings = [t.string for t in code]
+    return [k for k in range(len(code) - len(want) + 1) if strings[k : k + len(want)] == want]
+
+
+def locate(text: str, scope: str, old: str, where: str = "the file") -> tuple[int, int]:
+    """Character span ``(start, end)`` of the one occurrence of ``old``'s tokens in ``scope``.
+
+    text: Python or Cython source; scope: a qualified def/class name, "" for the whole text;
+    old: a snippet of code (its indentation, line breaks and comments do not matter).
+    ValueError, naming ``where`` and the scopes the tokens do occur in, unless the scope
+    exists once and holds the tokens exactly once.
+    """
+    tokens = _tokens(text, where)
+    first, stop = 0, len(tokens)
+    if scope:
+        found = [s for s in _scopes(tokens) if s.qualname == scope]
+        if len(found) != 1:
+            raise ValueError(f"{where} has {len(found)} blocks named {scope!r}, expected one")
+        first, stop = found[0].first, found[0].stop
+    want = [t.string for t in _tokens(textwrap.dedent(old), repr(old)) if t.type not in _LAYOUT]
+    if not want:
+        raise ValueError(f"the code to find is empty: {old!r}")
+    code = [t for t in tokens[first:stop] if t.type not in _LAYOUT]
+    hits = _matches(code, want)
+    if len(hits) != 1:
+        everywhere = [t for t in tokens if t.type not in _LAYOUT]
+        places = [
+            enclosing(text, _offset(text, everywhere[k].start)) or "the module"
+            for k in _matches(everywhere, want)
+        ]
+        raise ValueError(
+            f"{old!r} occurs {len(hits)} times in {scope or 'the module'} of {where}, "
+            f"expected once (in the file: {', '.join(places) or 'nowhere'})"
+        )
+    return _offset(text, code[hits[0]].start), _offset(text, code[hits[0] + len(want) - 1].end)
+
+
+def enclosing(text: str, offset: int) -> str:
+    """The qualified name of the innermost def/class whose block holds the character at
+    ``offset`` ("" if none): the ``scope`` an entry for the code there names."""
+    tokens = _tokens(text, "the text")
+    best = ""
+    for scope in _scopes(tokens):
+        last = next(t for t in reversed(tokens[: scope.stop]) if t.type not in _LAYOUT)
+        inside = _offset(text, tokens[scope.first].start) <= offset < _offset(text, last.end)
+        if inside and len(scope.qualname) > len(best):  # the innermost has the longest name
+            best = scope.qualname
+    return best
+
+
+def mutate(text: str, mutant: Mutant) -> str:
+    """``text`` with the mutant applied: its tokens replaced by ``new``, whose later lines
+    get the indentation of the line the match starts on."""
+    start, end = locate(text, mutant.scope, mutant.old, mutant.path)
+    line = text[text.rfind("\n", 0, start) + 1 :]
+    indent = line[: len(line) - len(line.lstrip(" \t"))]
+    return text[:start] + mutant.new.replace("\n", "\n" + indent) + text[end:]
 
 
 # --------------------------------------------------------------------------- runner
@@ -1564,14 +2075,7 @@ def first_failure(output: str) -> str:
 
 def apply(mutant: Mutant, tree: Path) -> None:
     path = tree / mutant.path
-    text = path.read_text(encoding="utf-8")
-    count = text.count(mutant.old)
-    if count != 1:
-        raise ValueError(
-            f"mutant {mutant.name}: the text to replace occurs {count} times in {mutant.path}, "
-            f"expected once (stale catalogue entry?)"
-        )
-    path.write_text(text.replace(mutant.old, mutant.new), encoding="utf-8")
+    path.write_text(mutate(path.read_text(encoding="utf-8"), mutant), encoding="utf-8")
 
 
 def run_mutant(mutant: Mutant, base: Path, work: Path, timeout: float) -> Outcome:
@@ -1634,7 +2138,7 @@ def main(argv=None) -> int:
     if args.list:
         for m in chosen:
             tests = ", ".join(t.removeprefix("tests/") for t in m.tests)
-            print(f"{m.name} {m.path}: {m.bug}\n    tests: {tests}")
+            print(f"{m.name} {m.path} {m.scope or '(module)'}: {m.bug}\n    tests: {tests}")
         print(f"\n{len(chosen)} mutants")
         return 0
     if not chosen:
@@ -1648,6 +2152,11 @@ def main(argv=None) -> int:
             target = base / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, target)
+        for m in chosen:  # stale entries fail fast, before anything is built or run
+            try:
+                locate((base / m.path).read_text(encoding="utf-8"), m.scope, m.old, m.path)
+            except (OSError, ValueError) as error:
+                raise SystemExit(f"mutant {m.name}: {error}") from None
         build(base)
         check_imports_from(base)
         tests = sorted({t for m in chosen for t in m.tests})
@@ -1658,11 +2167,6 @@ def main(argv=None) -> int:
         print(
             f"unmutated tree: {len(tests)} test targets pass ({time.perf_counter() - start:.0f} s)"
         )
-        for m in chosen:  # stale entries fail fast, before any test runs
-            text = (base / m.path).read_text(encoding="utf-8")
-            if text.count(m.old) != 1:
-                raise SystemExit(f"mutant {m.name}: its text occurs {text.count(m.old)} times")
-
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             futures = [pool.submit(run_mutant, m, base, work, args.timeout) for m in chosen]
             outcomes = []

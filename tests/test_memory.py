@@ -93,3 +93,33 @@ def test_an_image_too_large_to_detect_in_is_refused_naming_it():
     assert message.startswith("image 'big.png' is 12000x12000: detecting objects in it")
     assert f"{need / 1024**3:.1f} GB" in message
     assert memory.check_inference_memory(detector, 12000, 12000, available=2 * need) == need
+
+
+def test_tape_bytes_counts_an_array_once_a_view_as_its_base_and_no_excluded_array():
+    """By hand: an array held twice counts once, a view costs nothing beyond the array it
+    views, and the arrays in ``exclude`` (the parameters a cache refers to) and their views
+    not at all."""
+    kept = np.zeros((10, 10))  # 800 bytes
+    mask = np.zeros(7, dtype=bool)  # 7 bytes
+    weight = np.ones((3, 4))  # 96 bytes
+    tape = (kept, [kept[2:5], (mask, mask)], weight, weight.T, "not an array", None)
+    assert memory.tape_bytes(tape) == 800 + 7 + 96
+    assert memory.tape_bytes(tape, exclude=[weight]) == 800 + 7
+
+
+def test_per_pixel_bytes_is_what_the_backbone_and_the_rpn_keep_of_an_image():
+    """tracemalloc's count of what the backbone and the RPN allocate and keep for a 128 x 128
+    image (the features, every cache, the RPN's outputs) is per_pixel_bytes times its
+    pixels: the probe's measurement scales, and the parameters the caches refer to (which
+    exist before any image) are not part of it."""
+    detector = detector_for(1)
+    per_pixel = memory.per_pixel_bytes(detector)
+    image = np.zeros((1, 128, 128, 3), dtype=np.uint8)
+    tracemalloc.start()
+    try:
+        features, features_cache = detector.features(image)
+        rpn_out, rpn_cache = detector.rpn.forward(features)
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held == pytest.approx(per_pixel * 128**2, rel=0.02)

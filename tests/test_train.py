@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from minirpn import Config
+from minirpn import train as train_module
 from minirpn.batching import PAD_VALUE, Batch, batch_indices, load_batch
 from minirpn.checkpoint import load_checkpoint
 from minirpn.data import CocoDataset, Sample, make_toy_data
@@ -232,6 +233,34 @@ def test_alternating_training_interrupted_in_any_phase_resumes_bit_identically(
     assert len(saved.run.loss_history) == stop_after
     resumed = train(Config.tiny(), tmp_path, seed=99, resume=True, progress=False)
     assert resumed.iteration == cfg.max_iters and not resumed.interrupted
+    assert_same_run(straight_dir, tmp_path, straight, resumed)
+
+
+def test_a_stop_while_a_phase_starts_lets_its_first_iteration_run(
+    small_data, alternating_straight, tmp_path, monkeypatch
+):
+    """Ctrl-C while phase 2 makes its proposals, its fresh weights already in place: the loop
+    runs the phase's first iteration before it saves, so no checkpoint holds a phase's fresh
+    start as the previous phase's end (resumed, that start would make its proposals again
+    from the fresh network); the resumed run ends bit-identical."""
+    straight_dir, straight = alternating_straight
+    make_proposals = train_module._make_proposals
+
+    def make_then_ctrl_c(run, indices):
+        proposals = make_proposals(run, indices)
+        signal.raise_signal(signal.SIGINT)
+        return proposals
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "_make_proposals", make_then_ctrl_c)
+        stopped = train(
+            Config.tiny(**ALTERNATING), tmp_path, data=small_data, seed=4, scheme="alternating",
+            progress=False,
+        )  # fmt: skip
+    assert stopped.interrupted and stopped.iteration == PHASE_ENDS[0] + 1
+    saved = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    assert (saved.iteration, saved.run.phase) == (PHASE_ENDS[0] + 1, 1)
+    resumed = train(Config.tiny(), tmp_path, seed=99, resume=True, progress=False)
     assert_same_run(straight_dir, tmp_path, straight, resumed)
 
 
