@@ -857,7 +857,7 @@ MUTANTS = [
     # ------------------------------------------------------------------ data
     M(
         "data.box_end_inclusive",
-        "minirpn/data.py",
+        "minirpn/data/toy.py",
         "mask_to_box",
         "cols[-1] + 1, rows[-1] + 1",
         "cols[-1], rows[-1]",
@@ -866,7 +866,7 @@ MUTANTS = [
     ),
     M(
         "data.coco_read_wh_as_corner",
-        "minirpn/data.py",
+        "minirpn/data/coco.py",
         "_coco_box",
         'return [x, y, x + w, y + h], row_of[ann["image_id"]]',
         'return [x, y, w, h], row_of[ann["image_id"]]',
@@ -875,7 +875,7 @@ MUTANTS = [
     ),
     M(
         "data.coco_write_corners",
-        "minirpn/data.py",
+        "minirpn/data/coco.py",
         "write_coco",
         '"bbox": [x1, y1, x2 - x1, y2 - y1],',
         '"bbox": [x1, y1, x2, y2],',
@@ -884,7 +884,7 @@ MUTANTS = [
     ),
     M(
         "data.splits_share_a_stream",
-        "minirpn/data.py",
+        "minirpn/data/toy.py",
         "",
         '_SPLIT_STREAMS = {"train": 0, "val": 1}',
         '_SPLIT_STREAMS = {"train": 0, "val": 0}',
@@ -893,13 +893,31 @@ MUTANTS = [
     ),
     # ------------------------------------------------------------------ checkpoint, fileio
     M(
-        "checkpoint.unpickles",
+        "checkpoint.object_arrays_read",
         "minirpn/checkpoint.py",
-        "load_checkpoint",
-        "archive = np.load(path, allow_pickle=False)",
-        "archive = np.load(path, allow_pickle=True)",
+        "_read_entry",
+        "if dtype.hasobject:",
+        "if False:",
         "test_checkpoint.py",
-        "opening a checkpoint may execute pickled code",
+        "an entry holding Python objects (a pickle) is read instead of refused",
+    ),
+    M(
+        "checkpoint.entry_read_past_its_header",
+        "minirpn/checkpoint.py",
+        "_read_exactly",
+        "if f.read(1):",
+        "if False:",
+        "test_redteam.py::test_r5_a_zip_bomb_behind_a_valid_header_stops_at_the_header_size",
+        "an entry longer than its header announces (a zip bomb behind it) is accepted",
+    ),
+    M(
+        "checkpoint.parameter_shape_unchecked",
+        "minirpn/checkpoint.py",
+        "_parameter_header",
+        "if tuple(shape) != tuple(expected):",
+        "if False:",
+        "test_redteam.py::test_r5_a_header_claiming_terabytes_is_refused_before_reading",
+        "a parameter's header is read without comparing its shape with the model's",
     ),
     M(
         "checkpoint.iteration_not_saved",
@@ -923,10 +941,19 @@ MUTANTS = [
         "fileio.temp_file_left_behind",
         "minirpn/fileio.py",
         "atomic_write",
-        "tmp.unlink(missing_ok=True)\nraise",
-        "raise",
+        "tmp.unlink(missing_ok=True)\nraise _naming(",
+        "raise _naming(",
         "test_checkpoint.py",
-        "an interrupted write leaves its temporary file",
+        "a write that fails (a full disk) leaves its temporary file",
+    ),
+    M(
+        "fileio.temp_file_left_after_an_exception",
+        "minirpn/fileio.py",
+        "atomic_write",
+        "except BaseException:\ntmp.unlink(missing_ok=True)",
+        "except BaseException:",
+        "test_fileio.py",
+        "a write interrupted by an exception (Ctrl-C) leaves its temporary file",
     ),
     M(
         "fileio.no_parent_folder",
@@ -1365,7 +1392,7 @@ if phase.given_proposals:
     # ------------------------------------------------------------------ data: Pascal VOC
     M(
         "data.voc_xmin_not_shifted",
-        "minirpn/data.py",
+        "minirpn/data/voc.py",
         "_voc_box",
         'box = [values["xmin"] - 1, values["ymin"] - 1, values["xmax"], values["ymax"]]',
         'box = [values["xmin"], values["ymin"], values["xmax"], values["ymax"]]',
@@ -1374,7 +1401,7 @@ if phase.given_proposals:
     ),
     M(
         "data.voc_xmax_shifted_too",
-        "minirpn/data.py",
+        "minirpn/data/voc.py",
         "_voc_box",
         'box = [values["xmin"] - 1, values["ymin"] - 1, values["xmax"], values["ymax"]]',
         'box = [values["xmin"] - 1, values["ymin"] - 1, values["xmax"] - 1, values["ymax"] - 1]',
@@ -1383,7 +1410,7 @@ if phase.given_proposals:
     ),
     M(
         "data.voc_write_xmin_unshifted",
-        "minirpn/data.py",
+        "minirpn/data/voc.py",
         "write_voc",
         '("xmin", x1 + 1), ("ymin", y1 + 1)',
         '("xmin", x1), ("ymin", y1)',
@@ -1392,7 +1419,7 @@ if phase.given_proposals:
     ),
     M(
         "data.voc_difficult_trained_on",
-        "minirpn/data.py",
+        "minirpn/data/base.py",
         "_AnnotatedFiles.__getitem__",
         "easy, hard = keep & ~record.difficult, keep & record.difficult",
         "easy, hard = keep, keep & record.difficult",
@@ -1500,6 +1527,15 @@ if phase.given_proposals:
         "return int(value)",
         "test_memory.py",
         "MemAvailable's kB read as bytes (every batch refused)",
+    ),
+    M(
+        "memory.inference_all_of_memavailable_usable",
+        "minirpn/memory.py",
+        "check_inference_memory",
+        "need > USABLE_FRACTION * available",
+        "need > available",
+        "test_memory.py",
+        "the whole of MemAvailable planned for one detection, none left for the OS",
     ),
     M(
         "fileio.private_files",
@@ -1629,6 +1665,43 @@ if phase.given_proposals:
         "test_cli.py::test_detect_writes_coco_results_through_the_category_ids",
         "a loaded run forgets the category ids saved in its checkpoint",
     ),
+    # ------------------------------------------------------------------ shipped weights, BLAS
+    M(
+        "shipped.float32_on_disk",
+        "minirpn/shipped.py",
+        "save_weights",
+        "arrays[_PARAM + name] = param.astype(np.float16)",
+        "arrays[_PARAM + name] = param",
+        "test_shipped.py::test_weights_round_trip_in_float16_and_refuse_what_float16_cannot_hold",
+        "weights written in float32: twice the size, not what the format says",
+    ),
+    M(
+        "shipped.float16_range_unchecked",
+        "minirpn/shipped.py",
+        "save_weights",
+        "if not (np.abs(param) <= np.finfo(np.float16).max).all():",
+        "if False:",
+        "test_shipped.py::test_weights_round_trip_in_float16_and_refuse_what_float16_cannot_hold",
+        "a weight beyond float16's range is stored as inf without a word",
+    ),
+    M(
+        "runs.folder_wins_over_the_name",
+        "minirpn/runs.py",
+        "load_run",
+        "if isinstance(run, str) and run in SHIPPED:",
+        "if isinstance(run, str) and run in SHIPPED and not Path(run).is_dir():",
+        "test_shipped.py::test_the_name_toy_wins_over_a_folder_called_toy",
+        "toy means another model in a directory that holds a folder called toy",
+    ),
+    M(
+        "blas.threads_not_set",
+        "minirpn/blas.py",
+        "use_one_thread",
+        "set_threads(1)",
+        "pass",
+        "test_blas_kernels.py::test_use_one_thread_pins_blas_unless_the_user_chose",
+        "use_one_thread leaves OpenBLAS on every core",
+    ),
     # ------------------------------------------------------------------ exercises
     M(
         "exercises.default_tolerance_loose",
@@ -1715,7 +1788,7 @@ if phase.given_proposals:
     M(
         "cli.alternating_budget_overrides_iters",
         "minirpn/cli.py",
-        "_train",
+        "_config",
         'if args.scheme == "alternating" and args.iters is None:',
         'if args.scheme == "alternating":',
         "test_cli.py::test_alternating_gets_the_original_budget_unless_iters_is_given",
