@@ -30,10 +30,12 @@ DEFAULT_CORETYPES = ("default", "Haswell", "Prescott")
 ACCEPTANCE_MAP50 = 0.98
 
 
-def results_under(coretype: str, seeds: int, runs: Path, workers: int) -> list[dict]:
-    """The main job's results for seeds 0..seeds-1, trained with ``OPENBLAS_CORETYPE`` =
-    ``coretype`` (unset for "default") in fresh processes."""
-    jobs = [Job("seeds", coretype, seed) for seed in range(seeds)]
+def results_under(
+    coretype: str, seeds: int, runs: Path, workers: int, overrides: dict | None = None
+) -> list[dict]:
+    """The main job's results for seeds 0..seeds-1 (``Config.tiny(**overrides)``), trained
+    with ``OPENBLAS_CORETYPE`` = ``coretype`` (unset for "default") in fresh processes."""
+    jobs = [Job("seeds", coretype, seed, overrides or {}) for seed in range(seeds)]
     saved = os.environ.pop("OPENBLAS_CORETYPE", None)
     if coretype != "default":
         os.environ["OPENBLAS_CORETYPE"] = coretype

@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_train_parser(sub) -> None:
+    from minirpn.config import Config
     from minirpn.roi_ops import ROI_OPS
     from minirpn.schemes import SCHEMES
 
@@ -166,6 +167,12 @@ def _add_train_parser(sub) -> None:
         choices=sorted(ROI_OPS),
         help="the head's RoI layer: pool = RoI max pooling as in the paper (F19, the "
         "default), align = RoIAlign (bilinear sampling; non-approximate-joint always uses it)",
+    )
+    p.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        help="train on every image and its mirror image, as the paper's code does "
+        f"(default: {'--flip' if Config.tiny().flip else '--no-flip'}, the tiny preset's)",
     )
     p.add_argument(
         "--checkpoint-every",
@@ -238,6 +245,7 @@ TRAIN_OPTIONS = {
     "images_per_batch": "--batch-size",
     "learning_rate": "--lr",
     "roi_op": "--roi-op",
+    "flip": "--flip",
 }
 
 
@@ -298,6 +306,7 @@ def _resumable(args) -> Path:
         ("--data", args.data),
         ("--scheme", args.scheme),
         ("--roi-op", args.roi_op),
+        ("--flip", args.flip),
         ("--overwrite", args.overwrite or None),
     )
     changed = [flag for flag, value in given if value is not None]
@@ -323,6 +332,7 @@ def _config(args):
             ("images_per_batch", args.batch_size),
             ("learning_rate", args.lr),
             ("roi_op", args.roi_op),
+            ("flip", args.flip),
         )
         if value is not None
     }

@@ -108,6 +108,10 @@ class Config:
     # 2:1:2:1 as py-faster-rcnn's 80k/40k/80k/40k (minirpn.schemes.alternating). When
     # given, the four must add up to max_iters.
     alternating_iters: tuple[int, ...] = ()
+    # Train on every image and its mirror image (minirpn.batching.flip_horizontally), as the
+    # paper's code does (py-faster-rcnn's TRAIN.USE_FLIPPED). False by default so that a
+    # checkpoint written before this field existed keeps the training it had.
+    flip: bool = False
 
     def __post_init__(self):
         for name, (kind, *bounds) in _FIELD_RULES.items():
@@ -293,6 +297,7 @@ _FIELD_RULES = {
     "warmup_iters": ("int", 0, MAX_ITERATIONS),
     "warmup_factor": _PROBABILITY,
     "alternating_iters": ("positive ints",),  # () or 4, checked in __post_init__
+    "flip": ("bool",),
 }
 
 

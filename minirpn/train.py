@@ -39,7 +39,7 @@ from typing import NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from minirpn.batching import batch_indices, load_batch
+from minirpn.batching import Batch, batch_indices, epoch_size, load_batch
 from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from minirpn.config import Config
 from minirpn.data import ToyShapes
@@ -151,6 +151,15 @@ class TrainingRun:
     @property
     def checkpoint_path(self) -> Path:
         return self.run_dir / CHECKPOINT_NAME
+
+    @property
+    def epoch_size(self) -> int:
+        """Images of one pass: the training split, with ``cfg.flip`` each one's mirror too."""
+        return epoch_size(len(self.dataset), self.cfg.flip)
+
+    def batch(self, indices: np.ndarray) -> Batch:
+        """The images ``indices`` (of :attr:`epoch_size`) with their ground truth."""
+        return load_batch(self.dataset, indices, self.samples, flip=self.cfg.flip)
 
     def save(self, momentum: dict[str, np.ndarray]) -> None:
         state = dataclasses.replace(
@@ -393,8 +402,8 @@ def run_phase(
 def _iterate(run: TrainingRun, step, optimizer: SGD, phase: Phase, in_phase: int):
     """One iteration: a batch forward and backward, then one SGD step; the losses by name."""
     cfg = run.cfg
-    indices = batch_indices(run.state.seed, run.iteration, cfg.images_per_batch, len(run.dataset))
-    batch = load_batch(run.dataset, indices, run.samples)
+    indices = batch_indices(run.state.seed, run.iteration, cfg.images_per_batch, run.epoch_size)
+    batch = run.batch(indices)
     # A diverging run overflows before its loss turns NaN; the check below reports that in
     # one clear message, NumPy's overflow warnings would only be noise.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -467,7 +476,7 @@ def _phase_images(run: TrainingRun, first: int, iterations: int) -> list[int]:
         {
             int(i)
             for it in range(first, first + iterations)
-            for i in batch_indices(run.state.seed, it, cfg.images_per_batch, len(run.dataset))
+            for i in batch_indices(run.state.seed, it, cfg.images_per_batch, run.epoch_size)
         }
     )
 
@@ -477,7 +486,7 @@ def _make_proposals(run: TrainingRun, indices: list[int]) -> dict[int, np.ndarra
     det = run.detector
     out = {}
     for index in indices:
-        batch = load_batch(run.dataset, np.array([index]), run.samples)
+        batch = run.batch(np.array([index]))
         features, _ = det.features(batch.images)
         rpn_out, _ = det.rpn.forward(features)
         (proposals,) = det.rpn.propose(rpn_out, batch.images.shape[1:3], train=True)
