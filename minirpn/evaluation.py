@@ -407,13 +407,15 @@ def match_classes(data_names: Sequence[str], run_names: Sequence[str]) -> np.nda
     return np.array([0] + [run_label[name] for name in data_names], dtype=np.int64)
 
 
-def evaluate_detector(detector, dataset, class_names, num_images: int | None = None) -> dict:
+def evaluate_detector(
+    detector, dataset, class_names, num_images: int | None = None, summary: bool = True
+) -> dict:
     """Run a :class:`minirpn.model.Detector` over ``dataset`` (its first ``num_images``, None: all).
 
     ``class_names`` are the detector's (labels 1..C); the data's classes are matched to them
     by name (:func:`match_classes`). Returns mAP@0.5, COCO mAP and per-class APs by class
-    name, the COCO summary (:func:`coco_summary`), ``num_images`` evaluated and
-    ``split_images``, the number of images in ``dataset``.
+    name, with ``summary`` the COCO summary (``coco``, :func:`coco_summary`), ``num_images``
+    evaluated and ``split_images``, the number of images in ``dataset``.
     """
     to_run = match_classes(dataset.class_names, class_names)
     count = len(dataset) if num_images is None else min(num_images, len(dataset))
@@ -433,7 +435,7 @@ def evaluate_detector(detector, dataset, class_names, num_images: int | None = N
         "per_class_ap": {
             name: result["ap_per_class"][label] for label, name in enumerate(class_names, start=1)
         },
-        "coco": coco_summary(detections, ground_truths, num_classes=len(class_names)),
+        **({"coco": coco_summary(detections, ground_truths, len(class_names))} if summary else {}),
         "num_images": count,
         "split_images": len(dataset),
     }
