@@ -106,12 +106,9 @@ def draw_roi_bins(
         zorder=3,
         gid="max",
     )
-    outside = used & (
-        (cols + 1 <= roi_on_map[0])
-        | (cols >= roi_on_map[2])
-        | (rows + 1 <= roi_on_map[1])
-        | (rows >= roi_on_map[3])
-    )
+    # Rounding moves a corner by at most half a cell, so the cells read never lie wholly left
+    # of or above the dashed box; the end cell counted (+ 1) can lie wholly right or below.
+    outside = used & ((cols >= roi_on_map[2]) | (rows >= roi_on_map[3]))
     ax.scatter(
         cols[outside] + 0.5,
         rows[outside] + 0.5,

@@ -329,10 +329,10 @@ def positive_rule(max_iou: float, ties: int, cfg, gt_name: str = "ground truth")
     """Which rule of F8 makes an anchor of best IoU ``max_iou`` positive, in words."""
     if max_iou >= cfg.rpn_positive_overlap:
         return f"positive by F8 b: IoU ≥ rpn_positive_overlap = {cfg.rpn_positive_overlap:g}"
-    tied = f", one of {ties} anchors tied at that IoU" if ties > 1 else ""
+    tied = f" (one of {ties} anchors tied at that IoU)" if ties > 1 else ""
     return (
-        f"positive by F8 a: the best anchor of the {gt_name}{tied} "
-        f"(IoU < {cfg.rpn_positive_overlap:g}, so F8 b alone would not make it positive)"
+        f"positive by F8 a: the best anchor for this box ({gt_name}){tied};\n"
+        f"its IoU is below rpn_positive_overlap = {cfg.rpn_positive_overlap:g} (F8 b)"
     )
 
 

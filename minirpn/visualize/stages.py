@@ -44,6 +44,7 @@ SCALE_COLORS = (YELLOW, SKY, VERMILION, GREEN, PURPLE)
 RATIO_STYLES = ("--", "-", ":", "-.")
 ERF_VIEW = 3  # the ERF picture shows this many theoretical field sizes around the cell
 LABEL_COLORS = {"positive": GREEN, "negative": BLUE, "neither": ORANGE, "outside": "0.6"}
+MAX_RINGS = 64  # the label map rings its positive anchors when there are at most this many
 
 
 def _width_height(box) -> str:
@@ -634,9 +635,12 @@ def draw_label_map(
         extent=(0, mw, mh, 0),
         interpolation="nearest",
     )
-    # A positive anchor is one cell of its tile: a ring makes it findable at a glance.
-    ring = dict(marker="o", facecolors="none", edgecolors="black", linewidths=1.5)
-    ax.scatter(*rings, s=70, gid="positive-ring", **ring)
+    # A positive anchor is one cell of its tile: a ring makes a few findable at a glance
+    # (many make a green area of their own, which rings would only cover).
+    ringed = len(rings[0]) <= MAX_RINGS
+    if ringed:
+        ring = dict(marker="o", facecolors="none", edgecolors="black", linewidths=1.5)
+        ax.scatter(*rings, s=70, gid="positive-ring", **ring)
     ax.scatter(*dots, s=4, color="black", gid="sampled")
     ax.set_xlim(0, mw)
     ax.set_ylim(mh, -gap)
@@ -716,7 +720,7 @@ def draw_regression(
         edgecolor=VERMILION,
         linewidth=1.5,
         linestyle=":",
-        label=f"decode(anchor, t*) = the {gt_name} again",
+        label="decode(anchor, t*) = the box again",
     )
     ax_, ay_ = (anchor[:2] + anchor[2:]) / 2
     gx, gy = (gt[:2] + gt[2:]) / 2
