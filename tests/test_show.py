@@ -8,7 +8,7 @@ from conftest import run_main
 from PIL import Image
 
 from minirpn.cli import EXIT_ERROR, EXIT_USAGE, main
-from minirpn.data import CocoDataset, VocDataset
+from minirpn.data import CocoDataset, ToyShapes, VocDataset
 from minirpn.runs import read_input_image
 from minirpn.visualize import axes, boxes_of
 from minirpn.visualize.show import KINDS, untrained_detector
@@ -141,13 +141,17 @@ def test_a_users_image_gets_no_invented_ground_truth(tmp_path, capsys, drawn):
     assert "your box (1)" in [t.get_text() for t in panel.get_legend().get_texts()]
 
 
+@pytest.mark.kernel_sensitive
 def test_show_detections_draws_what_detect_finds_in_the_same_file(tmp_path, capsys, drawn):
     """One way to read a user's image: its own size, the same detections in both commands."""
-    image = photo(tmp_path / "wide.png", width=300, height=170, seed=3)
+    toy = ToyShapes("val")
+    image = tmp_path / "wide.png"  # two toy images side by side: objects to find
+    Image.fromarray(np.hstack([toy[2].image, toy[5].image])).save(image)
     code, _, err = run_main(capsys, "detect", "--run", "toy", image, "--out", tmp_path / "det")
     assert code == 0, err
     results = json.loads((tmp_path / "det" / "detections.json").read_text())
     confident = [r["bbox"] for r in results if r["score"] >= 0.5]
+    assert len(confident) >= 4
     code, _, err = run_main(
         capsys,
         "show",
