@@ -638,7 +638,7 @@ def _print_summary(summary: dict) -> None:
     print("COCO summary (AP computed as above, all-point):")
     for name, what in COCO_LINES.items():
         value = summary[name]
-        text = "n/a  " if value is None else f"{value:.4f}"
+        text = "n/a   " if value is None else f"{value:.4f}"
         print(f"  {name:<9} {text}  {what}{' (no object of this size)' if value is None else ''}")
 
 
