@@ -1,5 +1,6 @@
 """The ``minirpn`` command: a detect round trip, toy data on disk, and one-line errors."""
 
+import argparse
 import json
 import subprocess
 import sys
@@ -492,6 +493,7 @@ def permuted_copy(source, target, new_id):
     return target
 
 
+@pytest.mark.kernel_sensitive  # the shipped model finds the objects (mAP > 0.5)
 def test_a_val_set_with_permuted_category_ids_scores_the_same(tmp_path, capsys):
     """Classes are matched by name: the toy val set with its ids permuted (so its label
     order is square, bar, circle, triangle) scores exactly what the original does."""
@@ -591,3 +593,131 @@ def test_alternating_gets_the_original_budget_unless_iters_is_given(tmp_path, ca
     assert seen["cfg"].max_iters == 600
     run_main(capsys, "train", "--out", tmp_path)
     assert seen["cfg"].max_iters == 2500
+
+
+# ----------------------------------------------------------------- issue 23: commands
+
+
+def test_one_bad_image_is_reported_by_name_and_the_others_are_processed(tmp_path, capsys):
+    good = [tmp_path / "a.png", tmp_path / "c.png"]
+    for path in good:
+        Image.fromarray(ToyShapes("val")[0].image).save(path)
+    bad = tmp_path / "b.png"
+    bad.write_bytes(b"not an image")
+    out = tmp_path / "det"
+    code, stdout, err = run_main(
+        capsys, "detect", "--run", "toy", good[0], bad, good[1], "--out", out
+    )
+    assert code == EXIT_ERROR
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and "cannot read image" in lines[0] and str(bad) in lines[0]
+    assert lines[1] == f"minirpn: error: 1 of 3 images could not be used (named above): {bad}"
+    results = json.loads((out / "detections.json").read_text())
+    assert {r["image_id"] for r in results} == {1, 3}  # ids are places on the command line
+    assert sorted(p.name for p in out.iterdir()) == [
+        "a_detections.png",
+        "c_detections.png",
+        "detections.json",
+    ]
+    assert [line.split(":")[0] for line in stdout.splitlines()[:2]] == [str(p) for p in good]
+
+
+def test_version(capsys):
+    from minirpn import __version__
+
+    with pytest.raises(SystemExit) as info:
+        run_main(capsys, "--version")
+    assert info.value.code == 0 and capsys.readouterr().out == f"minirpn {__version__}\n"
+
+
+def test_every_option_of_every_command_says_what_it_does_and_its_default():
+    """Help text for every option; a default stated for every option that has one (argparse's
+    own default, or the config's when the option is left out)."""
+    from minirpn.cli import build_parser
+
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    missing = []
+    for name, sub in commands.choices.items():
+        assert sub.description, name
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            label = f"{name} {'/'.join(action.option_strings) or action.dest}"
+            if not action.help:
+                missing.append(f"{label}: no help")
+            takes_value = action.nargs != 0 and action.option_strings and not action.required
+            if takes_value and action.dest not in (
+                "out",
+                "resume",
+                "data",
+                "image",
+                "box",
+                "checkpoint",
+                "run",
+            ):
+                if "default" not in action.help:
+                    missing.append(f"{label}: no default stated")
+    assert missing == []
+
+
+def test_resuming_a_finished_run_says_so_and_redoes_nothing(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    argv = (
+        "train",
+        "--out",
+        out,
+        "--iters",
+        2,
+        "--batch-size",
+        1,
+        "--val-images",
+        2,
+        "--no-progress",
+    )
+    assert run_main(capsys, *argv)[0] == 0
+    metrics = (out / "metrics.json").read_text()
+    import minirpn.evaluation
+    import minirpn.train
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("nothing should train or evaluate again")
+
+    monkeypatch.setattr(minirpn.train, "train", refuse)
+    monkeypatch.setattr(minirpn.evaluation, "evaluate_detector", refuse)
+    code, stdout, err = run_main(capsys, "train", "--resume", out)
+    assert code == 0, err
+    assert err == f"run {str(out)!r} is complete (2 of 2 iterations): nothing to resume\n"
+    assert stdout.splitlines()[0] == f"run folder: {out}" and "mAP@0.5" in stdout
+    assert (out / "metrics.json").read_text() == metrics
+
+
+@pytest.mark.parametrize("flag, value", [("--flip", True), ("--no-flip", False)])
+def test_flip_and_eval_every_reach_training_and_flip_cannot_change_on_resume(
+    tmp_path, capsys, monkeypatch, flag, value
+):
+    import minirpn.train
+
+    seen = {}
+
+    def fake_train(cfg, run_dir, **kwargs):
+        seen.update(cfg=cfg, **kwargs)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(minirpn.train, "train", fake_train)
+    run_main(capsys, "train", "--out", tmp_path, flag, "--eval-every", 250)
+    assert seen["cfg"].flip is value and seen["eval_every"] == 250
+    run_main(capsys, "train", "--out", tmp_path)
+    assert seen["cfg"].flip is Config.tiny().flip and seen["eval_every"] is None
+    code, _, err = run_main(capsys, "train", "--resume", tmp_path, flag)
+    assert_one_line_error(code, err, EXIT_USAGE, "--flip cannot change when resuming")
+
+
+def test_eval_says_how_many_images_it_used(run_dir, capsys):
+    code, out, err = run_main(capsys, "eval", "--run", run_dir, "--val-images", 5000)
+    assert code == 0
+    assert err == (
+        "minirpn: warning: --val-images 5000: the validation split has 200 images; all are "
+        "evaluated\n"
+    )
+    assert "(200 of the split's 200 images)" in out.splitlines()[0]
