@@ -29,6 +29,7 @@ The cheap per-iteration counterpart, the shapes of one training batch, is
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -75,7 +76,7 @@ def check_dataset(dataset, *, training: bool = True, progress: bool = True) -> D
         dataset.records,
         desc=f"checking {dataset.location}",
         unit="image",
-        disable=not progress,
+        disable=not progress or not sys.stderr.isatty(),  # no carriage returns in a log
         delay=PROGRESS_DELAY,
         leave=False,
     )
