@@ -168,33 +168,7 @@ def _add_train_parser(sub) -> None:
         help="train into an --out folder that already holds a run, replacing its "
         "checkpoint, metrics, history and pictures (without it such a folder is refused)",
     )
-    p.add_argument(
-        "--iters",
-        type=_positive_int,
-        metavar="N",
-        help=f"training iterations (default: {tiny.max_iters}, the tiny preset's; --scheme "
-        "alternating: 240/70 of it, the original code's budget for its 4 steps)",
-    )
-    p.add_argument(
-        "--seed",
-        type=_non_negative_int,
-        metavar="S",
-        help="seed of weights, sampling and data order (default: 0)",
-    )
-    p.add_argument(
-        "--batch-size",
-        type=_positive_int,
-        metavar="B",
-        help=f"images per iteration (default: {tiny.images_per_batch})",
-    )
-    p.add_argument(
-        "--lr",
-        type=_positive_float,
-        metavar="LR",
-        help=f"base learning rate (default: {tiny.learning_rate:g}, after a warm-up of "
-        f"{tiny.warmup_iters} iterations from {tiny.warmup_factor:.3g} of it; x{tiny.lr_gamma:g} "
-        f"at iteration {', '.join(str(i) for i in tiny.lr_steps)})",
-    )
+    _add_schedule_options(p, tiny)
     p.add_argument(
         "--val-images",
         type=_positive_int,
@@ -238,6 +212,37 @@ def _add_train_parser(sub) -> None:
         "--no-progress",
         action="store_true",
         help="no progress bar (nor progress lines when the output is not a terminal)",
+    )
+
+
+def _add_schedule_options(p, tiny) -> None:
+    """train's --iters, --seed, --batch-size and --lr, with the tiny preset's defaults."""
+    p.add_argument(
+        "--iters",
+        type=_positive_int,
+        metavar="N",
+        help=f"training iterations (default: {tiny.max_iters}, the tiny preset's; --scheme "
+        "alternating: 240/70 of it, the original code's budget for its 4 steps)",
+    )
+    p.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        metavar="S",
+        help="seed of weights, sampling and data order (default: 0)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        metavar="B",
+        help=f"images per iteration (default: {tiny.images_per_batch})",
+    )
+    p.add_argument(
+        "--lr",
+        type=_positive_float,
+        metavar="LR",
+        help=f"base learning rate (default: {tiny.learning_rate:g}, after a warm-up of "
+        f"{tiny.warmup_iters} iterations from {tiny.warmup_factor:.3g} of it; x{tiny.lr_gamma:g} "
+        f"at iteration {', '.join(str(i) for i in tiny.lr_steps)})",
     )
 
 

@@ -138,38 +138,9 @@ def evaluate(
                            the ``area``)},
       ``num_detections``   {label: number of detections}.
     """
-    if (
-        isinstance(num_classes, bool)
-        or not isinstance(num_classes, (int, np.integer))
-        or num_classes < 1
-    ):
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    if len(detections) != len(ground_truths):
-        raise ValueError(
-            f"detections and ground_truths must have one entry per image, "
-            f"got {len(detections)} and {len(ground_truths)}"
-        )
     thresholds = np.asarray(iou_thresholds, dtype=np.float64)
-    if (
-        thresholds.ndim != 1
-        or thresholds.size == 0
-        or not ((thresholds > 0) & (thresholds <= 1)).all()
-    ):
-        raise ValueError(
-            f"iou_thresholds must be a non-empty list in (0, 1], got {iou_thresholds!r}"
-        )
+    _check_arguments(detections, ground_truths, num_classes, thresholds, area, max_detections)
     voc_index = np.flatnonzero(np.isclose(thresholds, VOC_IOU_THRESHOLD))
-    if voc_index.size == 0:
-        raise ValueError(f"iou_thresholds must include {VOC_IOU_THRESHOLD}, got {iou_thresholds!r}")
-    if area not in AREA_RANGES:
-        raise ValueError(f"area must be one of {list(AREA_RANGES)}, got {area!r}")
-    if max_detections is not None and (
-        isinstance(max_detections, bool)
-        or not isinstance(max_detections, (int, np.integer))
-        or max_detections < 1
-    ):
-        raise ValueError(f"max_detections must be a positive int or None, got {max_detections!r}")
-
     images = [
         _of_size(_check_image(i, det, gt, num_classes), AREA_RANGES[area])
         for i, (det, gt) in enumerate(zip(detections, ground_truths, strict=True))
@@ -202,6 +173,41 @@ def evaluate(
         "num_ground_truth": num_gt,
         "num_detections": num_det,
     }
+
+
+def _check_arguments(detections, ground_truths, num_classes, thresholds, area, max_detections):
+    """ValueError naming the first argument of :func:`evaluate` that is unusable."""
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, (int, np.integer))
+        or num_classes < 1
+    ):
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    if len(detections) != len(ground_truths):
+        raise ValueError(
+            f"detections and ground_truths must have one entry per image, "
+            f"got {len(detections)} and {len(ground_truths)}"
+        )
+    if (
+        thresholds.ndim != 1
+        or thresholds.size == 0
+        or not ((thresholds > 0) & (thresholds <= 1)).all()
+    ):
+        raise ValueError(
+            f"iou_thresholds must be a non-empty list in (0, 1], got {thresholds.tolist()!r}"
+        )
+    if not np.isclose(thresholds, VOC_IOU_THRESHOLD).any():
+        raise ValueError(
+            f"iou_thresholds must include {VOC_IOU_THRESHOLD}, got {thresholds.tolist()!r}"
+        )
+    if area not in AREA_RANGES:
+        raise ValueError(f"area must be one of {list(AREA_RANGES)}, got {area!r}")
+    if max_detections is not None and (
+        isinstance(max_detections, bool)
+        or not isinstance(max_detections, (int, np.integer))
+        or max_detections < 1
+    ):
+        raise ValueError(f"max_detections must be a positive int or None, got {max_detections!r}")
 
 
 def coco_summary(detections: Sequence, ground_truths: Sequence, num_classes: int) -> dict:

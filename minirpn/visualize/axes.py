@@ -82,8 +82,12 @@ def class_color(label: int) -> tuple[float, float, float]:
 
 def figure_format(path: str | os.PathLike) -> str:
     """The format of an output file by its suffix, one of :data:`FIGURE_FORMATS`; ValueError
-    naming the file otherwise (a PNG written under the name x.jpg would mislead)."""
+    naming the file otherwise (a PNG written under the name x.jpg would mislead). Something
+    already there that is not a file is written through as PNG (``/dev/null``, a FIFO), or
+    refused by :func:`minirpn.fileio.atomic_write` naming it (a folder)."""
     suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in FIGURE_FORMATS and os.path.exists(path) and not os.path.isfile(path):
+        return "png"
     if suffix not in FIGURE_FORMATS:
         raise ValueError(
             f"cannot write a picture as {str(path)!r}: its name must end in "

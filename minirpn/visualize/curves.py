@@ -67,9 +67,7 @@ def draw_loss_curves(
     ax.set_ylabel("loss" + (" (log scale)" if log_scale else ""))
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend(
-        handles, labels, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2
-    )
+    ax.legend(handles, labels, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     return ax
 
 

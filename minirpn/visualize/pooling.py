@@ -89,8 +89,29 @@ def draw_roi_bins(
         ax.text(x1, (ys[i] + ys[i + 1]) / 2, f"{i} ", ha="right", va="center", fontsize=8)
     add_box(ax, region, "region", edgecolor="white", linewidth=2, outline=True)
     add_box(ax, roi_on_map, "roi", edgecolor=YELLOW, linewidth=2, linestyle="--")
-    rows, cols = np.divmod(np.asarray(argmax), w)  # (ph, pw) each
-    used = np.asarray(argmax) >= 0
+    outside = _draw_maxima(ax, np.asarray(argmax), w, xs, ys, roi_on_map)
+    lo_x, lo_y = min(roi_on_map[0], x1), min(roi_on_map[1], y1)
+    hi_x, hi_y = max(roi_on_map[2], x2), max(roi_on_map[3], y2)
+    ax.set_xlim(max(lo_x - 1.5, 0), min(hi_x + 1.5, w))
+    ax.set_ylim(min(hi_y + 1.5, h), max(lo_y - 1.5, 0))
+    ax.set_title(
+        f"channel {channel} of the {w}×{h} map (F18, F19):\n"
+        f"{ph}×{pw} sub-windows of {bin_h:.3g}×{bin_w:.3g} cells (h×w), numbered",
+        fontsize=10,
+    )
+    _roi_bins_legend(ax, roi_on_map, region, outside)
+    ax.figure.colorbar(artist, ax=ax, shrink=0.7, label=f"channel {channel}")
+    ax.set_xlabel("column")
+    ax.set_ylabel("row")
+    return ax
+
+
+def _draw_maxima(ax: Axes, argmax: np.ndarray, w: int, xs, ys, roi_on_map) -> int:
+    """A dot on each sub-window's maximum, joined to the sub-window's centre; a ring on those
+    outside the RoI x scale. Returns how many are outside."""
+    ph, pw = argmax.shape
+    rows, cols = np.divmod(argmax, w)  # (ph, pw) each
+    used = argmax >= 0
     centres_x = np.broadcast_to((xs[:-1] + xs[1:]) / 2, (ph, pw))
     centres_y = np.broadcast_to(((ys[:-1] + ys[1:]) / 2)[:, None], (ph, pw))
     for cx, cy, col, row in zip(
@@ -119,15 +140,13 @@ def draw_roi_bins(
         zorder=4,
         gid="max-outside",
     )
-    lo_x, lo_y = min(roi_on_map[0], x1), min(roi_on_map[1], y1)
-    hi_x, hi_y = max(roi_on_map[2], x2), max(roi_on_map[3], y2)
-    ax.set_xlim(max(lo_x - 1.5, 0), min(hi_x + 1.5, w))
-    ax.set_ylim(min(hi_y + 1.5, h), max(lo_y - 1.5, 0))
-    ax.set_title(
-        f"channel {channel} of the {w}×{h} map (F18, F19):\n"
-        f"{ph}×{pw} sub-windows of {bin_h:.3g}×{bin_w:.3g} cells (h×w), numbered",
-        fontsize=10,
-    )
+    return int(outside.sum())
+
+
+def _roi_bins_legend(ax: Axes, roi_on_map, region, outside: int) -> None:
+    """The legend of :func:`draw_roi_bins`, titled with how far the cells read reach past the
+    RoI x scale on each side and why."""
+    x1, y1, x2, y2 = region
     reach = (x1 - roi_on_map[0], y1 - roi_on_map[1], x2 - roi_on_map[2], y2 - roi_on_map[3])
     ax.legend(
         handles=[
@@ -143,7 +162,7 @@ def draw_roi_bins(
             ),
             legend_line(
                 VERMILION,
-                f"maximum outside RoI × scale ({int(outside.sum())})",
+                f"maximum outside RoI × scale ({outside})",
                 marker="o",
                 markerfacecolor="none",
                 linestyle="none",
@@ -163,10 +182,6 @@ def draw_roi_bins(
         ),
         title_fontsize=8,
     )
-    ax.figure.colorbar(artist, ax=ax, shrink=0.7, label=f"channel {channel}")
-    ax.set_xlabel("column")
-    ax.set_ylabel("row")
-    return ax
 
 
 def _corners(box) -> str:
