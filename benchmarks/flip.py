@@ -14,11 +14,10 @@ preset's default for ``flip`` is chosen from this table (``minirpn/config.py``).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from experiments import machine, mean_spread
-from seeds import results_under
+from seeds import results_under, run_options
 
 DEFAULT_RUNS = Path(__file__).resolve().parent / ".runs" / "flip"
 DEFAULT_CORETYPES = ("default", "Haswell")
@@ -26,17 +25,7 @@ KEYS = {"map50": "mAP@0.5", "map": "COCO mAP"}
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=4, help="seeds 0..N-1 (default 4)")
-    parser.add_argument(
-        "--coretypes",
-        nargs="+",
-        default=DEFAULT_CORETYPES,
-        metavar="NAME",
-        help="OpenBLAS core types; 'default' = the CPU's own (default: %(default)s)",
-    )
-    parser.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="run folder")
-    parser.add_argument("--workers", type=int, default=2, help="runs trained at once")
+    parser = run_options(__doc__.split("\n")[0], DEFAULT_RUNS, DEFAULT_CORETYPES)
     args = parser.parse_args(argv)
 
     pairs = []  # (core type, seed, result without flips, result with flips)

@@ -56,18 +56,24 @@ def summary(results: list[dict], key: str) -> str:
     return f"{label} {mean:.3f} ± {spread:.3f} (min {min(values):.3f})"
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def run_options(description: str, runs: Path, coretypes) -> argparse.ArgumentParser:
+    """The options of a benchmark that trains the main job over seeds and core types."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--seeds", type=int, default=4, help="seeds 0..N-1 (default 4)")
     parser.add_argument(
         "--coretypes",
         nargs="+",
-        default=DEFAULT_CORETYPES,
+        default=coretypes,
         metavar="NAME",
         help="OpenBLAS core types; 'default' = the CPU's own (default: %(default)s)",
     )
-    parser.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="run folder")
+    parser.add_argument("--runs", type=Path, default=runs, help="run folder")
     parser.add_argument("--workers", type=int, default=2, help="runs trained at once")
+    return parser
+
+
+def main(argv=None) -> None:
+    parser = run_options(__doc__.split("\n")[0], DEFAULT_RUNS, DEFAULT_CORETYPES)
     args = parser.parse_args(argv)
 
     runs = []

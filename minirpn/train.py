@@ -255,38 +255,16 @@ def train(
             isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1
         ):
             raise ValueError(f"eval_every must be a positive int or None, got {eval_every!r}")
-        return _train_in(
-            cfg,
-            run_dir,
-            data,
-            seed,
-            resume,
-            progress,
-            checkpoint_every,
-            on_iteration,
-            scheme,
-            eval_every,
+        run_dir.mkdir(parents=True, exist_ok=True)
+        run, momentum = (
+            _resumed_run(run_dir) if resume else (_new_run(cfg, run_dir, data, seed, scheme), {})
         )
+        run.eval_every = eval_every
+        return _train_run(run, momentum, progress, checkpoint_every, on_iteration)
 
 
-def _train_in(
-    cfg,
-    run_dir: Path,
-    data,
-    seed,
-    resume,
-    progress,
-    checkpoint_every,
-    on_iteration,
-    scheme,
-    eval_every,
-) -> TrainResult:
-    """:func:`train`, once ``run_dir`` is held."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    run, momentum = (
-        _resumed_run(run_dir) if resume else (_new_run(cfg, run_dir, data, seed, scheme), {})
-    )
-    run.eval_every = eval_every
+def _train_run(run: TrainingRun, momentum, progress, checkpoint_every, on_iteration) -> TrainResult:
+    """:func:`train` of a new or resumed run, once its folder is held: its phases that remain."""
     phases = scheme_phases(run.state.scheme, run.cfg)
     stop_signal = None
     bar = _progress_bar(run.cfg.max_iters, run.iteration, progress)

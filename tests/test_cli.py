@@ -663,18 +663,7 @@ def test_every_option_of_every_command_says_what_it_does_and_its_default():
 
 def test_resuming_a_finished_run_says_so_and_redoes_nothing(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
-    argv = (
-        "train",
-        "--out",
-        out,
-        "--iters",
-        2,
-        "--batch-size",
-        1,
-        "--val-images",
-        2,
-        "--no-progress",
-    )
+    argv = f"train --out {out} --iters 2 --batch-size 1 --val-images 2 --no-progress".split()
     assert run_main(capsys, *argv)[0] == 0
     metrics = (out / "metrics.json").read_text()
     import minirpn.evaluation

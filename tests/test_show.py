@@ -83,17 +83,7 @@ def test_a_users_box_keeps_its_coordinates_and_is_called_their_box(tmp_path, cap
     image = photo(tmp_path / "big.png", width=700, height=500)
     code, _, err = run_main(
         capsys,
-        "show",
-        "mapping",
-        "--image",
-        image,
-        "--box",
-        410,
-        120,
-        650,
-        330,
-        "--out",
-        tmp_path / "m.png",
+        *f"show mapping --image {image} --box 410 120 650 330 --out {tmp_path / 'm.png'}".split(),
     )
     assert code == 0, err
     left = drawn[0].axes[0]
@@ -106,35 +96,14 @@ def test_a_users_image_gets_no_invented_ground_truth(tmp_path, capsys, drawn):
     image = photo(tmp_path / "p.png")
     code, _, err = run_main(
         capsys,
-        "show",
-        "proposals",
-        "--image",
-        image,
-        "--checkpoint",
-        "toy",
-        "--out",
-        tmp_path / "p.png",
+        *f"show proposals --image {image} --checkpoint toy --out {tmp_path / 'p.png'}".split(),
     )
     assert code == 0, err
     for ax in drawn[0].axes[:3]:
         assert len(boxes_of(ax, "gt")) == 0
         assert not any("ground truth" in t.get_text() for t in ax.get_legend().get_texts())
-    code, _, err = run_main(
-        capsys,
-        "show",
-        "proposals",
-        "--image",
-        image,
-        "--box",
-        10,
-        20,
-        70,
-        80,
-        "--checkpoint",
-        "toy",
-        "--out",
-        tmp_path / "q.png",
-    )
+    argv = f"proposals --image {image} --box 10 20 70 80 --checkpoint toy --out {tmp_path}/q.png"
+    code, _, err = run_main(capsys, "show", *argv.split())
     assert code == 0, err
     panel = drawn[1].axes[0]
     np.testing.assert_array_equal(boxes_of(panel, "gt"), [[10, 20, 70, 80]])
@@ -154,14 +123,7 @@ def test_show_detections_draws_what_detect_finds_in_the_same_file(tmp_path, caps
     assert len(confident) >= 4
     code, _, err = run_main(
         capsys,
-        "show",
-        "detections",
-        "--image",
-        image,
-        "--checkpoint",
-        "toy",
-        "--out",
-        tmp_path / "d.png",
+        *f"show detections --image {image} --checkpoint toy --out {tmp_path / 'd.png'}".split(),
     )
     assert code == 0, err
     shown = boxes_of(drawn[-1].axes[0], "detection")
@@ -182,17 +144,7 @@ def test_a_box_reaching_outside_is_clipped_and_one_wholly_outside_refused(tmp_pa
     image = photo(tmp_path / "p.png", width=60, height=50)
     code, _, err = run_main(
         capsys,
-        "show",
-        "mapping",
-        "--image",
-        image,
-        "--box",
-        0,
-        0,
-        5000,
-        5000,
-        "--out",
-        tmp_path / "m.png",
+        *f"show mapping --image {image} --box 0 0 5000 5000 --out {tmp_path / 'm.png'}".split(),
     )
     assert code == 0
     assert (
@@ -200,33 +152,11 @@ def test_a_box_reaching_outside_is_clipped_and_one_wholly_outside_refused(tmp_pa
     )
     np.testing.assert_array_equal(boxes_of(drawn[0].axes[0], "box"), [[0, 0, 60, 50]])
     code, _, err = run_main(
-        capsys,
-        "show",
-        "labels",
-        "--image",
-        image,
-        "--box",
-        70,
-        0,
-        90,
-        10,
-        "--out",
-        tmp_path / "x.png",
+        capsys, *f"show labels --image {image} --box 70 0 90 10 --out {tmp_path / 'x.png'}".split()
     )
     assert_one_line_error(code, err, "--box (70, 0, 90, 10) lies entirely outside the 60x50 image")
     code, _, err = run_main(
-        capsys,
-        "show",
-        "labels",
-        "--image",
-        image,
-        "--box",
-        30,
-        0,
-        10,
-        10,
-        "--out",
-        tmp_path / "x.png",
+        capsys, *f"show labels --image {image} --box 30 0 10 10 --out {tmp_path / 'x.png'}".split()
     )
     assert_one_line_error(code, err, "--box (30, 0, 10, 10) is inverted or empty")
     assert not (tmp_path / "x.png").exists()
@@ -305,16 +235,7 @@ def test_show_data_draws_a_folder_made_by_make_toy_data(tmp_path, capsys, drawn,
     assert code == 0, err
     code, out, err = run_main(
         capsys,
-        "show",
-        "data",
-        "--data",
-        data,
-        "--split",
-        "val",
-        "--count",
-        5,
-        "--out",
-        tmp_path / "data.png",
+        *f"show data --data {data} --split val --count 5 --out {tmp_path / 'data.png'}".split(),
     )
     assert code == 0, err and "wrote" in out
     dataset = CocoDataset(data / "val") if layout == "coco" else VocDataset(data, "val")
