@@ -210,6 +210,8 @@ def erf_figure(images: np.ndarray, untrained, trained=None):
     size (one image is noisy: its ReLUs gate the gradient), untrained and, when given,
     trained; the first image is shown under it."""
     images = np.asarray(images)
+    if images.ndim == 3:  # one image
+        images = images[None]
     detectors = [("untrained (seed 0)", untrained)]
     if trained is not None:
         detectors.append(("trained", trained))
