@@ -199,6 +199,20 @@ def test_labels_picture_counts_and_boxes_equal_the_anchor_targets(detector, samp
     )
 
 
+def test_many_positives_are_not_ringed_over():
+    """Rings find a few positive cells; a thousand would only cover their green area."""
+    h = w = 10
+    cell_anchors = np.array([[0, 0, 8, 8]], np.float64)  # one anchor per cell
+    for positives, ringed in ((stages.MAX_RINGS, True), (stages.MAX_RINGS + 1, False)):
+        labels = np.full(h * w, NEGATIVE)
+        labels[:positives] = POSITIVE
+        categories = stages.label_categories(labels, np.ones(h * w, bool))
+        ax = stages.draw_label_map(categories, np.zeros(h * w, bool), (h, w), cell_anchors, 1)
+        gids = [c.get_gid() for c in ax.collections]
+        assert ("positive-ring" in gids) is ringed
+        assert ("positive, ringed" in legend_texts(ax)) is ringed
+
+
 def test_regression_writes_the_targets_and_decodes_back_to_the_ground_truth(detector, sample):
     figure = scenes.regression_figure(sample.image, sample.boxes, detector)
     ax = figure.axes[0]

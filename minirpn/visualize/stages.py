@@ -649,12 +649,13 @@ def draw_label_map(
         Patch(color=LABEL_COLORS[n], label=f"{n} ({int(np.sum(categories[n])):,})") for n in names
     ]
     dot = dict(linestyle="none", markeredgecolor="black")
-    handles += [
+    handles.append(
         legend_line(
             "black", f"in the minibatch ({int(sampled.sum())})", marker="o", markersize=3, **dot
-        ),
-        legend_line("none", "positive, ringed", marker="o", markersize=8, **dot),
-    ]
+        )
+    )
+    if ringed:
+        handles.append(legend_line("none", "positive, ringed", marker="o", markersize=8, **dot))
     ax.legend(
         handles=handles,
         loc="upper center",
