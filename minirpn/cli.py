@@ -277,7 +277,7 @@ def _add_eval_parser(sub) -> None:
 
 
 def _add_detect_parser(sub) -> None:
-    from minirpn.visualize.detections import DRAW_SCORE_THRESH
+    from minirpn.visualize import DRAW_SCORE_THRESH
 
     p = sub.add_parser(
         "detect",

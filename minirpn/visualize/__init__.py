@@ -24,6 +24,11 @@ The modules load on first use, so importing this package loads neither NumPy nor
 
 import importlib
 
+# What the command line needs before matplotlib loads (``minirpn show --help``, detect's
+# option): constants here, the drawing in the modules.
+DRAW_SCORE_THRESH = 0.5  # detections drawn by default: the confident ones
+FIGURE_FORMATS = ("png", "pdf", "svg")  # what save_figure writes, by the file's suffix
+
 _LAZY = {
     "minirpn.visualize.stages": (
         "draw_anchors",
@@ -51,7 +56,7 @@ _LAZY = {
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 
-__all__ = [*_MODULE_OF]
+__all__ = ["DRAW_SCORE_THRESH", "FIGURE_FORMATS", *_MODULE_OF]
 
 
 def __getattr__(name):

@@ -26,6 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from minirpn.fileio import atomic_write
+from minirpn.visualize import FIGURE_FORMATS
 
 DPI = 100
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
@@ -52,8 +53,7 @@ PALETTE = (
     (250, 190, 212),
     (0, 128, 128),
 )
-# What save_figure writes, by the file's suffix (matplotlib's format names).
-FIGURE_FORMATS = ("png", "pdf", "svg")
+
 # A thin black rim around white lines and text keeps them visible on light backgrounds.
 OUTLINE = [patheffects.withStroke(linewidth=3.5, foreground="black")]
 TEXT_OUTLINE = [patheffects.withStroke(linewidth=2.5, foreground="black")]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.axes import Axes
 
+from minirpn.visualize import DRAW_SCORE_THRESH
 from minirpn.visualize.axes import (
     GROUND_TRUTH,
     TEXT_OUTLINE,
@@ -24,8 +25,6 @@ from minirpn.visualize.axes import (
     legend_line,
     show_image,
 )
-
-DRAW_SCORE_THRESH = 0.5  # detections drawn by default: the confident ones
 
 
 def draw_detection_boxes(

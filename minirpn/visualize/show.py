@@ -247,7 +247,7 @@ BOX_ROLE = {
 
 def add_show_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``show`` on the ``minirpn`` command's subparsers."""
-    from minirpn.visualize.axes import FIGURE_FORMATS
+    from minirpn.visualize import FIGURE_FORMATS
 
     lines = "\n".join(f"  {name:<16} {kind.help}" for name, kind in KINDS.items())
     parser = subparsers.add_parser(
