@@ -30,10 +30,12 @@ DEFAULT_CORETYPES = ("default", "Haswell", "Prescott")
 ACCEPTANCE_MAP50 = 0.98
 
 
-def results_under(coretype: str, seeds: int, runs: Path, workers: int) -> list[dict]:
-    """The main job's results for seeds 0..seeds-1, trained with ``OPENBLAS_CORETYPE`` =
-    ``coretype`` (unset for "default") in fresh processes."""
-    jobs = [Job("seeds", coretype, seed) for seed in range(seeds)]
+def results_under(
+    coretype: str, seeds: int, runs: Path, workers: int, overrides: dict | None = None
+) -> list[dict]:
+    """The main job's results for seeds 0..seeds-1 (``Config.tiny(**overrides)``), trained
+    with ``OPENBLAS_CORETYPE`` = ``coretype`` (unset for "default") in fresh processes."""
+    jobs = [Job("seeds", coretype, seed, overrides or {}) for seed in range(seeds)]
     saved = os.environ.pop("OPENBLAS_CORETYPE", None)
     if coretype != "default":
         os.environ["OPENBLAS_CORETYPE"] = coretype
@@ -54,18 +56,24 @@ def summary(results: list[dict], key: str) -> str:
     return f"{label} {mean:.3f} ± {spread:.3f} (min {min(values):.3f})"
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def run_options(description: str, runs: Path, coretypes) -> argparse.ArgumentParser:
+    """The options of a benchmark that trains the main job over seeds and core types."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--seeds", type=int, default=4, help="seeds 0..N-1 (default 4)")
     parser.add_argument(
         "--coretypes",
         nargs="+",
-        default=DEFAULT_CORETYPES,
+        default=coretypes,
         metavar="NAME",
         help="OpenBLAS core types; 'default' = the CPU's own (default: %(default)s)",
     )
-    parser.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="run folder")
+    parser.add_argument("--runs", type=Path, default=runs, help="run folder")
     parser.add_argument("--workers", type=int, default=2, help="runs trained at once")
+    return parser
+
+
+def main(argv=None) -> None:
+    parser = run_options(__doc__.split("\n")[0], DEFAULT_RUNS, DEFAULT_CORETYPES)
     args = parser.parse_args(argv)
 
     runs = []

@@ -2,11 +2,14 @@
 
     minirpn train [--out DIR [--overwrite]] [--data DIR] [--iters N] [--seed S]
                   [--batch-size B] [--lr LR] [--scheme NAME] [--roi-op pool|align]
+                  [--flip | --no-flip] [--eval-every N]
     minirpn train --resume DIR
-    minirpn eval --run RUN [--data DIR]
-    minirpn detect --run RUN IMAGE... --out DIR
+    minirpn eval --run RUN [--data DIR] [--val-images N] [--out FILE]
+    minirpn detect --run RUN IMAGE... --out DIR [--score-threshold T]
     minirpn make-toy-data --out DIR [--split train|val|all] [--num-images N] [--format coco|voc]
-    minirpn show KIND [--image PATH] [--checkpoint RUN] [--out PNG]
+    minirpn show KIND [--image PATH] [--box X1 Y1 X2 Y2] [--checkpoint RUN] [--out FILE]
+    minirpn show data [--data DIR] [--split train|val] [--count N]
+    minirpn --version
 
 RUN is a run folder, or ``toy`` for the trained weights minirpn ships
 (:func:`minirpn.runs.load_run`).
@@ -73,33 +76,53 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but words left over are blamed on the command they follow: its
+        help is the one to read (``minirpn show anchors extra``: see 'minirpn show --help')."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(parsed, "command", None)
+            prog = self.prog if command is None else f"{self.prog} {command}"
+            raise UsageError(f"unrecognized arguments: {' '.join(extras)} (see '{prog} --help')")
+        return parsed
+
+
+def _number(text: str, kind, what: str, valid) -> int | float:
+    """``text`` read as ``kind`` and accepted by ``valid``; argparse's error names the value
+    and what was expected (not a Python function's name)."""
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not valid(value):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+    return value
+
 
 def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+    return _number(text, int, "a positive integer", lambda v: v > 0)
 
 
 def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
-    return value
+    return _number(text, int, "a non-negative integer", lambda v: v >= 0)
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return value
+    return _number(text, float, "a positive finite number", lambda v: math.isfinite(v) and v > 0)
+
+
+def _probability(text: str) -> float:
+    return _number(text, float, "a number from 0 to 1", lambda v: 0 <= v <= 1)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from minirpn import __version__
+
     parser = _Parser(
         prog="minirpn",
         description="Train, evaluate and run the tiny Faster R-CNN detector; write the toy data.",
     )
+    parser.add_argument("--version", action="version", version=f"minirpn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train_parser(sub)
     _add_eval_parser(sub)
@@ -112,18 +135,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_train_parser(sub) -> None:
+    from minirpn.config import Config
     from minirpn.roi_ops import ROI_OPS
     from minirpn.schemes import SCHEMES
+    from minirpn.train import EVAL_IMAGES
 
-    p = sub.add_parser("train", help="train the tiny detector on the toy data")
-    p.add_argument("--out", type=Path, help="run folder (default: runs/<date-time>)")
+    tiny = Config.tiny()
+    p = sub.add_parser(
+        "train",
+        help="train the tiny detector (on the toy data, or on --data)",
+        description="Train the tiny detector, then evaluate it on the validation split and "
+        "write its run folder: checkpoint, metrics, history.csv and pictures.",
+    )
+    p.add_argument("--out", type=Path, metavar="DIR", help="run folder (default: runs/<date-time>)")
     p.add_argument(
         "--data",
         type=Path,
         metavar="DIR",
         help="train and evaluate on the train and val splits of DIR (COCO: DIR/train and "
         "DIR/val, or Pascal VOC: DIR/Annotations, DIR/JPEGImages, DIR/ImageSets/Main; as "
-        "make-toy-data writes them) instead of the built-in toy data",
+        "make-toy-data writes them; default: the built-in toy data)",
     )
     p.add_argument(
         "--resume",
@@ -135,25 +166,21 @@ def _add_train_parser(sub) -> None:
         "--overwrite",
         action="store_true",
         help="train into an --out folder that already holds a run, replacing its "
-        "checkpoint and metrics (without it such a folder is refused)",
+        "checkpoint, metrics, history and pictures (without it such a folder is refused)",
     )
-    p.add_argument(
-        "--iters",
-        type=_positive_int,
-        help="training iterations (default: the config's 2500; --scheme alternating: 240/70 "
-        "of it, the original code's budget for its 4 steps)",
-    )
-    p.add_argument(
-        "--seed",
-        type=_non_negative_int,
-        help="seed of weights, sampling and data order (default: 0)",
-    )
-    p.add_argument("--batch-size", type=_positive_int, help="images per iteration")
-    p.add_argument("--lr", type=_positive_float, help="base learning rate")
+    _add_schedule_options(p, tiny)
     p.add_argument(
         "--val-images",
         type=_positive_int,
-        help="validation images to evaluate at the end (default: the whole split)",
+        metavar="N",
+        help="validation images to evaluate at the end, the first N (default: the whole split)",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=_positive_int,
+        metavar="N",
+        help=f"every N iterations, evaluate on the first {EVAL_IMAGES} validation images "
+        "(history.csv and loss_curve.png show it; the training is unchanged; default: never)",
     )
     p.add_argument(
         "--scheme",
@@ -168,60 +195,150 @@ def _add_train_parser(sub) -> None:
         "default), align = RoIAlign (bilinear sampling; non-approximate-joint always uses it)",
     )
     p.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        help="train on every image and its mirror image, as the paper's code does "
+        f"(default: {'--flip' if tiny.flip else '--no-flip'}, the tiny preset's)",
+    )
+    p.add_argument(
         "--checkpoint-every",
         type=_positive_int,
         default=200,
         metavar="N",
-        help="iterations between checkpoints (one is always written at the end)",
+        help="iterations between checkpoints (default: %(default)s; one is always written "
+        "at the end)",
     )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (nor progress lines when the output is not a terminal)",
+    )
+
+
+def _add_schedule_options(p, tiny) -> None:
+    """train's --iters, --seed, --batch-size and --lr, with the tiny preset's defaults."""
+    p.add_argument(
+        "--iters",
+        type=_positive_int,
+        metavar="N",
+        help=f"training iterations (default: {tiny.max_iters}, the tiny preset's; --scheme "
+        "alternating: 240/70 of it, the original code's budget for its 4 steps)",
+    )
+    p.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        metavar="S",
+        help="seed of weights, sampling and data order (default: 0)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        metavar="B",
+        help=f"images per iteration (default: {tiny.images_per_batch})",
+    )
+    p.add_argument(
+        "--lr",
+        type=_positive_float,
+        metavar="LR",
+        help=f"base learning rate (default: {tiny.learning_rate:g}, after a warm-up of "
+        f"{tiny.warmup_iters} iterations from {tiny.warmup_factor:.3g} of it; x{tiny.lr_gamma:g} "
+        f"at iteration {', '.join(str(i) for i in tiny.lr_steps)})",
+    )
 
 
 def _add_eval_parser(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a trained run on the validation split")
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a trained run on the validation split",
+        description="Evaluate a trained run on a validation split: mAP@0.5, COCO mAP, the "
+        "AP of each class and COCO's summary (AP by IoU and object size, AR by detections "
+        "per image). Classes are matched by name between the run and the data.",
+    )
     p.add_argument("--run", required=True, metavar="RUN", help=RUN_HELP)
     p.add_argument(
         "--data",
         type=Path,
         metavar="DIR",
-        help="evaluate on DIR/val (default: the validation split of the run's data)",
+        help="evaluate on the val split of DIR (COCO or Pascal VOC, as for train; "
+        "default: the validation split of the run's own data)",
     )
     p.add_argument(
         "--val-images",
         type=_positive_int,
-        help="validation images to evaluate (default: the whole split)",
+        metavar="N",
+        help="evaluate the first N validation images (default: the whole split)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="also write the results as JSON to FILE (default: print only)",
     )
 
 
 def _add_detect_parser(sub) -> None:
-    p = sub.add_parser("detect", help="detect objects in images with a trained run")
+    from minirpn.visualize import DRAW_SCORE_THRESH
+
+    p = sub.add_parser(
+        "detect",
+        help="detect objects in images with a trained run",
+        description="Detect objects in image files with a trained run: a picture per image "
+        "and every detection in detections.json (COCO results format, with class names). "
+        "An image that cannot be read is reported by name and the others are processed.",
+    )
     p.add_argument("--run", required=True, metavar="RUN", help=RUN_HELP)
-    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    p.add_argument(
+        "images",
+        nargs="+",
+        type=Path,
+        metavar="IMAGE",
+        help="image files (PNG, JPEG, ...; grayscale and RGBA are converted), each at its own size",
+    )
     p.add_argument(
         "--out",
         type=Path,
         required=True,
         metavar="DIR",
-        help="folder for a PNG per image (detections scoring >= 0.5) and "
-        "detections.json (every detection, COCO results format)",
+        help="folder for a picture per image (NAME_detections.png) and detections.json",
+    )
+    p.add_argument(
+        "--score-threshold",
+        type=_probability,
+        default=DRAW_SCORE_THRESH,
+        metavar="T",
+        help="detections scoring at least T are drawn and counted (default: %(default)s); "
+        "detections.json keeps every detection above the model's own threshold, for "
+        "evaluation",
     )
 
 
 def _add_toy_data_parser(sub) -> None:
     p = sub.add_parser(
-        "make-toy-data", help="write the toy data as PNG images + COCO JSON or Pascal VOC XML"
+        "make-toy-data",
+        help="write the toy data as PNG images + COCO JSON or Pascal VOC XML",
+        description="Write the built-in toy data (circles, squares, triangles, bars) to disk "
+        "in the layout --data reads: a template for your own data.",
     )
-    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="the folder to write")
     p.add_argument(
         "--split",
         choices=("train", "val", "all"),
         default="all",
-        help="which split; 'all' writes DIR/train and DIR/val (default)",
+        help="which split; 'all' writes both (default: %(default)s)",
     )
     p.add_argument(
-        "--num-images", type=_positive_int, help="images per split (default: the whole split)"
+        "--num-images",
+        type=_positive_int,
+        metavar="N",
+        help="images per split (default: the whole split, 2000 train and 200 val)",
     )
-    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        default=0,
+        metavar="S",
+        help="which toy data set (default: %(default)s, the one training uses)",
+    )
     p.add_argument(
         "--format",
         choices=("coco", "voc"),
@@ -238,6 +355,7 @@ TRAIN_OPTIONS = {
     "images_per_batch": "--batch-size",
     "learning_rate": "--lr",
     "roi_op": "--roi-op",
+    "flip": "--flip",
 }
 
 
@@ -252,6 +370,16 @@ def _train(args) -> int | None:
 
         run = load_run(_folder(_resumable(args), "--resume"))
         cfg, data = run.detector.cfg, (None if run.data is None else Path(run.data))
+        if _finished(args.resume):
+            print(
+                f"run {str(args.resume)!r} is complete ({cfg.max_iters} of {cfg.max_iters} "
+                "iterations): nothing to resume",
+                file=sys.stderr,
+            )
+            metrics = _saved_metrics(args.resume)
+            if metrics is not None:
+                return _print_run_folder(args.resume, metrics)
+            # else it stopped while writing its report: that is written again below
     else:
         cfg, data = _config(args), args.data
         if args.out is not None:  # refused early, and again below under the lock
@@ -273,6 +401,7 @@ def _train(args) -> int | None:
             scheme=args.scheme or DEFAULT_SCHEME,
             checkpoint_every=args.checkpoint_every,
             locked=True,
+            eval_every=args.eval_every,
         )
         if result.interrupted:
             print(
@@ -282,8 +411,49 @@ def _train(args) -> int | None:
             )
             return EXIT_SIGNAL_BASE + result.stop_signal
         metrics = write_report(run_dir, result, val_images=args.val_images)
+    _print_run_folder(run_dir, metrics)
+
+
+def _finished(run_dir: Path) -> bool:
+    """Whether the run in ``run_dir`` trained all its phases (its checkpoint says so)."""
+    from minirpn.checkpoint import load_checkpoint
+    from minirpn.runs import CHECKPOINT_NAME
+    from minirpn.schemes import scheme_phases
+
+    checkpoint = load_checkpoint(run_dir / CHECKPOINT_NAME)
+    return checkpoint.run.phase >= len(scheme_phases(checkpoint.run.scheme, checkpoint.config))
+
+
+def _saved_metrics(run_dir: Path) -> dict | None:
+    """The metrics a finished run wrote, or None if they are missing or unreadable."""
+    from minirpn.report import METRICS_NAME
+
+    try:
+        metrics = json.loads((run_dir / METRICS_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return metrics if isinstance(metrics, dict) and "coco" in metrics else None
+
+
+def _print_run_folder(run_dir: Path, metrics: dict) -> None:
+    """The end of a training run: the folder's files, the metrics and what to run next."""
+    from minirpn.report import RUN_FILES
+
     print(f"run folder: {run_dir}")
+    width = max(len(name) for name in RUN_FILES)
+    for name, what in RUN_FILES.items():
+        if (run_dir / name).exists():
+            print(f"  {name:<{width}}  {what}")
     _print_metrics(metrics)
+    print(
+        "  mAP@0.5 counts a box as found when it overlaps its object by half (IoU >= 0.5); "
+        "COCO's mAP\n  averages over IoU 0.5, 0.55, ..., 0.95, so it also asks for tight "
+        f"boxes (AP at IoU 0.75: {_ap_text(metrics['coco']['AP75'])})."
+    )
+    print("next:")
+    print(f"  minirpn eval --run {run_dir}                       # COCO's full summary")
+    print(f"  minirpn detect --run {run_dir} IMAGE... --out DIR  # your own images")
+    print(f"  minirpn show detections --checkpoint {run_dir}     # one picture, step by step")
 
 
 def _resumable(args) -> Path:
@@ -298,7 +468,9 @@ def _resumable(args) -> Path:
         ("--data", args.data),
         ("--scheme", args.scheme),
         ("--roi-op", args.roi_op),
+        ("--flip", args.flip),
         ("--overwrite", args.overwrite or None),
+        ("--val-images", args.val_images),
     )
     changed = [flag for flag, value in given if value is not None]
     if changed:
@@ -323,6 +495,7 @@ def _config(args):
             ("images_per_batch", args.batch_size),
             ("learning_rate", args.lr),
             ("roi_op", args.roi_op),
+            ("flip", args.flip),
         )
         if value is not None
     }
@@ -382,12 +555,14 @@ def _refuse_a_run_in(run_dir: Path, overwrite: bool) -> None:
 
 
 def _start_over(run_dir: Path) -> None:
-    """Remove the old run's checkpoint and metrics: the folder never mixes two runs."""
-    from minirpn.report import METRICS_NAME
-    from minirpn.runs import CHECKPOINT_NAME
+    """Remove the old run's files (checkpoint, metrics, history, pictures, proposals of
+    alternating training): the folder never mixes two runs."""
+    from minirpn.report import RUN_FILES
 
-    for name in (CHECKPOINT_NAME, METRICS_NAME):
+    for name in RUN_FILES:
         (run_dir / name).unlink(missing_ok=True)
+    for proposals in run_dir.glob("proposals-*.npz"):
+        proposals.unlink()
 
 
 def _check_data_and_memory(cfg, data: Path | None, progress: bool) -> None:
@@ -437,12 +612,39 @@ def _print_warnings(warnings) -> None:
 
 
 def _print_metrics(metrics: dict) -> None:
+    shown = metrics["num_images"]
     print(
         f"validation mAP@0.5 = {_ap_text(metrics['map50'])}   "
-        f"COCO mAP@[.5:.95] = {_ap_text(metrics['map'])}"
+        f"COCO mAP@[.5:.95] = {_ap_text(metrics['map'])}   "
+        f"({shown} of the split's {metrics['split_images']} images)"
     )
     for name, ap in metrics["per_class_ap50"].items():
         print(f"  AP@0.5 {name:<10} {_ap_text(ap)}")
+
+
+# COCO's summary as pycocotools prints it: what each number averages over.
+COCO_LINES = {
+    "AP": "IoU 0.50:0.95, every size, at most 100 detections per image and class",
+    "AP50": "IoU 0.50",
+    "AP75": "IoU 0.75",
+    "AP_small": "objects of area < 32² pixels",
+    "AP_medium": "objects of area 32² to 96²",
+    "AP_large": "objects of area > 96²",
+    "AR1": "recall with at most 1 detection per image and class, IoU 0.50:0.95",
+    "AR10": "at most 10",
+    "AR100": "at most 100",
+    "AR_small": "at most 100, objects of area < 32²",
+    "AR_medium": "objects of area 32² to 96²",
+    "AR_large": "objects of area > 96²",
+}
+
+
+def _print_summary(summary: dict) -> None:
+    print("COCO summary (AP computed as above, all-point):")
+    for name, what in COCO_LINES.items():
+        value = summary[name]
+        text = "n/a   " if value is None else f"{value:.4f}"
+        print(f"  {name:<9} {text}  {what}{' (no object of this size)' if value is None else ''}")
 
 
 def _ap_text(ap: float | None) -> str:
@@ -453,70 +655,99 @@ def _ap_text(ap: float | None) -> str:
 def _eval(args) -> None:
     from minirpn.data import TOY_IMAGE_SIZE
     from minirpn.evaluation import evaluate_detector
+    from minirpn.fileio import atomic_write
     from minirpn.runs import load_run, open_split
 
+    if args.out is not None and args.out.is_dir():
+        raise UsageError(f"--out {str(args.out)!r} is a folder; give a file name (results.json)")
     run = load_run(args.run)
     data = run.data if args.data is None else args.data
     height = width = TOY_IMAGE_SIZE
     if data is not None:
         height, width = _check_data(Path(data), ("val",), progress=True)["val"].max_image_size
     val = open_split(data, "val")
-    if tuple(val.class_names) != run.class_names:  # labels are positions in these lists
-        raise ValueError(
-            f"the data's classes {list(val.class_names)} are not the run's "
-            f"{list(run.class_names)} (names in label order): its detections would be "
-            "scored against other classes"
-        )
     _check_val_memory(run.detector, None if data is None else Path(data), height, width)
-    _print_metrics(evaluate_detector(run.detector, val, run.class_names, args.val_images))
+    if args.val_images is not None and args.val_images > len(val):
+        print(
+            f"minirpn: warning: --val-images {args.val_images}: the validation split has "
+            f"{len(val)} images; all are evaluated",
+            file=sys.stderr,
+        )
+    metrics = evaluate_detector(run.detector, val, run.class_names, args.val_images)
+    _print_metrics(metrics)
+    _print_summary(metrics["coco"])
+    if args.out is not None:
+        record = {"run": str(args.run), "data": None if data is None else str(data), **metrics}
+        with atomic_write(args.out) as f:
+            f.write(json.dumps(record, indent=1).encode("utf-8"))
+        print(f"wrote {args.out}")
 
 
-def _detect(args) -> None:
-    from minirpn.fileio import atomic_write
-    from minirpn.image import decode_image
-    from minirpn.memory import check_inference_memory
-    from minirpn.report import draw_result
-    from minirpn.runs import load_run
-    from minirpn.visualize import save_png
+def _detect(args) -> int | None:
+    from minirpn.runs import load_run, read_input_image
 
     run = load_run(args.run)
-    images = []
-    for path in args.images:  # every image checked before anything is written
-        image, note = decode_image(path)
-        height, width = image.shape[:2]
-        side = run.detector.min_image_size
-        if min(height, width) < side:
-            raise ValueError(
-                f"image {str(path)!r} is {width}x{height} pixels; the network needs at "
-                f"least {side}x{side}"
-            )
-        check_inference_memory(run.detector, height, width, f"image {str(path)!r}")
+    results, failed = [], []
+    pictures = _picture_names(args.images)
+    for image_id, path in enumerate(args.images, start=1):
+        try:
+            image, note = read_input_image(path, run.detector)
+        except ValueError as error:  # named, and the other images go on
+            print(f"minirpn: error: {_one_line(error)}", file=sys.stderr)
+            failed.append(path)
+            continue
         if note is not None:
             print(f"minirpn: warning: {path}: {note}", file=sys.stderr)
-        images.append(image)
-    args.out.mkdir(parents=True, exist_ok=True)
-    results = []
-    pictures = _picture_names(args.images)
-    for image_id, (path, image) in enumerate(zip(args.images, images, strict=True), start=1):
-        boxes, scores, labels = run.detector.detect(image)
-        picture = args.out / pictures[image_id - 1]
-        save_png(draw_result(image, boxes, scores, labels, run.class_names), picture)
-        for box, score, label in zip(boxes.tolist(), scores.tolist(), labels.tolist(), strict=True):
-            x1, y1, x2, y2 = box
-            # COCO results format, with the category ids of the training data's COCO file.
-            results.append(
-                {
-                    "image_id": image_id,
-                    "file_name": str(path),
-                    "category_id": run.category_ids[label - 1],
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "score": float(score),
-                }
-            )
-        print(f"{path}: {len(boxes)} detections, drawn in {picture}")
+        results += _detect_one(run, image, image_id, path, args.out / pictures[image_id - 1], args)
+    if len(failed) == len(args.images):
+        return EXIT_ERROR
+    from minirpn.fileio import atomic_write
+
     with atomic_write(args.out / "detections.json") as f:
         f.write(json.dumps(results, indent=1).encode("utf-8"))
     print(f"wrote {args.out / 'detections.json'}")
+    if failed:
+        print(
+            f"minirpn: error: {len(failed)} of {len(args.images)} images could not be used "
+            f"(named above): {', '.join(str(p) for p in failed)}",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+
+
+def _detect_one(run, image, image_id: int, path: Path, picture: Path, args) -> list[dict]:
+    """Detect objects in one image, draw them into ``picture``; its COCO results entries."""
+    from minirpn.visualize import save_figure
+    from minirpn.visualize.scenes import detections_figure
+
+    boxes, scores, labels = run.detector.detect(image)
+    threshold = args.score_threshold
+    figure = detections_figure(
+        image,
+        run.detector,
+        run.class_names,
+        score_thresh=threshold,
+        detections=(boxes, scores, labels),
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_figure(figure, picture)
+    shown = int((scores >= threshold).sum())
+    print(f"{path}: {len(boxes)} detections, {shown} scoring >= {threshold:g} drawn in {picture}")
+    entries = []
+    for box, score, label in zip(boxes.tolist(), scores.tolist(), labels.tolist(), strict=True):
+        x1, y1, x2, y2 = box
+        # COCO results format, with the category ids of the training data's COCO file.
+        entries.append(
+            {
+                "image_id": image_id,
+                "file_name": str(path),
+                "category_id": run.category_ids[label - 1],
+                "category_name": run.class_names[label - 1],
+                "bbox": [x1, y1, x2 - x1, y2 - y1],
+                "score": float(score),
+            }
+        )
+    return entries
 
 
 def _picture_names(paths: list[Path]) -> list[str]:
@@ -556,9 +787,12 @@ def _make_toy_data(args) -> None:
 
 
 def _show(args) -> int:
-    from minirpn.visualize.show import run_show
+    from minirpn.visualize.show import OptionError, run_show
 
-    return run_show(args)
+    try:
+        return run_show(args)
+    except OptionError as error:
+        raise UsageError(str(error)) from None
 
 
 COMMANDS = {

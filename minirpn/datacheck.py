@@ -29,6 +29,7 @@ The cheap per-iteration counterpart, the shapes of one training batch, is
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -75,7 +76,7 @@ def check_dataset(dataset, *, training: bool = True, progress: bool = True) -> D
         dataset.records,
         desc=f"checking {dataset.location}",
         unit="image",
-        disable=not progress,
+        disable=not progress or not sys.stderr.isatty(),  # no carriage returns in a log
         delay=PROGRESS_DELAY,
         leave=False,
     )
@@ -100,7 +101,7 @@ def check_dataset(dataset, *, training: bool = True, progress: bool = True) -> D
                     f"(width x height), the image is {width}x{height}; the image counts",
                 )
             )
-        _check_boxes(record, height, width, errors, warnings)
+        _check_boxes(record, height, width, errors, warnings, dataset.file_box_text)
 
     counts = dict.fromkeys(dataset.class_names, 0)
     for record in dataset.records:
@@ -115,26 +116,24 @@ def check_dataset(dataset, *, training: bool = True, progress: bool = True) -> D
     return DataReport(errors, warnings, (max_height, max_width), counts)
 
 
-def _check_boxes(record, height: int, width: int, errors: list, warnings: list) -> None:
-    """Boxes of one image against its size: entirely outside is an error, partly a warning."""
+def _check_boxes(record, height: int, width: int, errors: list, warnings: list, box_text) -> None:
+    """Boxes of one image against its size: entirely outside is an error, partly a warning.
+
+    ``box_text`` writes a box as its annotation file does (``dataset.file_box_text``)."""
     clipped = clip_to_image(record.boxes, height, width)  # (K, 4)
     outside = (clipped[:, 2] <= clipped[:, 0]) | (clipped[:, 3] <= clipped[:, 1])  # (K,)
     reaching = (clipped != record.boxes).any(axis=1) & ~outside  # (K,)
     for k in np.flatnonzero(outside | reaching):
-        box = _box_text(record.boxes[k])
+        box = box_text(record.boxes[k])
         if outside[k]:
-            message = f"box {box} lies entirely outside the {width}x{height} image"
+            message = f"{box} lies entirely outside the {width}x{height} image"
             errors.append(Problem(record.source, record.annotation_ids[k], message))
         else:
             message = (
-                f"box {box} reaches outside the {width}x{height} image; "
-                f"clipped to {_box_text(clipped[k])}"
+                f"{box} reaches outside the {width}x{height} image; "
+                f"clipped to {box_text(clipped[k])}"
             )
             warnings.append(Problem(record.source, record.annotation_ids[k], message))
-
-
-def _box_text(box: np.ndarray) -> str:
-    return "(x1, y1, x2, y2) = (" + ", ".join(f"{v:g}" for v in box.tolist()) + ")"
 
 
 def check_data_folder(

@@ -10,8 +10,8 @@ conversion would misread are converted exactly or refused:
   Pillow's own conversion clips every value above 255, turning them white;
 * 32-bit integer and float images (modes ``I``, ``F``: float TIFF) are refused: their
   range is unknown (Pillow's conversion clips floats in [0, 1] to black);
-* an alpha channel is dropped (the detector looks at colours only), with a note if some
-  pixel is not opaque: the colours under transparent pixels are what it then sees;
+* a transparent image is laid over white, as an image viewer shows it (the colours stored
+  under fully transparent pixels are often black and mean nothing), with a note;
 * a file with more pixels than :data:`MAX_PIXELS` is refused before it is decoded (a
   "decompression bomb": a few kilobytes of PNG can hold gigabytes of pixels).
 """
@@ -94,16 +94,15 @@ def _to_rgb(image: Image.Image, where: str) -> DecodedImage:
             f"{where} has {kind} pixels (mode {mode!r}), whose range is unknown: convert it "
             "to an 8-bit (or 16-bit) image first"
         )
-    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-    note = None
     if mode in _ALPHA or "transparency" in image.info:
-        alpha = np.asarray(image.convert("RGBA"))[:, :, 3]
+        rgba = image.convert("RGBA")
+        alpha = np.asarray(rgba)[:, :, 3]
         if (alpha < 255).any():
-            note = (
-                f"{(alpha < 255).mean():.0%} of the pixels are transparent: the alpha channel "
-                "is dropped and the colours under it are used"
-            )
-    return DecodedImage(rgb, note)
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            rgb = np.asarray(Image.alpha_composite(white, rgba).convert("RGB"), dtype=np.uint8)
+            note = f"{(alpha < 255).mean():.0%} of the pixels are transparent: laid over white"
+            return DecodedImage(rgb.copy(), note)
+    return DecodedImage(np.asarray(image.convert("RGB"), dtype=np.uint8).copy(), None)
 
 
 def as_rgb(image) -> np.ndarray:

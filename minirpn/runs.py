@@ -67,3 +67,27 @@ def load_run(run: str | Path) -> Run:
     detector = Detector(checkpoint.config, num_classes=len(state.class_names))
     detector.load_params(checkpoint.params, source=f"checkpoint {str(path)!r}")
     return Run(detector.eval(), state.class_names, state.category_ids, state.data)
+
+
+def read_input_image(path: str | Path, detector):
+    """An image file a user gives to a trained detector (``minirpn detect``, ``minirpn show
+    --image``), read one way for both: decoded to RGB (:func:`minirpn.image.decode_image`;
+    transparent pixels over white), at its own size, checked to be large enough for the
+    network and small enough for the memory free.
+
+    Returns the :class:`minirpn.image.DecodedImage` (``rgb``, ``note``); ValueError naming
+    the file otherwise.
+    """
+    from minirpn.image import decode_image
+    from minirpn.memory import check_inference_memory
+
+    decoded = decode_image(path)
+    height, width = decoded.rgb.shape[:2]
+    side = detector.min_image_size
+    if min(height, width) < side:
+        raise ValueError(
+            f"image {str(path)!r} is {width}x{height} pixels; the network needs at least "
+            f"{side}x{side}"
+        )
+    check_inference_memory(detector, height, width, f"image {str(path)!r}")
+    return decoded

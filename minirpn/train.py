@@ -18,6 +18,9 @@ uninterrupted run, in whatever phase it was interrupted:
 * the momentum buffers are saved with the weights, and what a phase does at its start
   (fresh weights, proposals) is seeded or saved in the run folder.
 
+Every iteration's losses, learning rate and duration go to ``history.csv`` in the run folder
+(:mod:`minirpn.history`), with the validation mAP every ``eval_every`` iterations when asked.
+
 Ctrl-C (SIGINT) and SIGTERM are caught between iterations (never in the middle of an SGD
 step, which would leave half-updated weights): the loop saves a checkpoint and returns. A
 NaN or infinite loss stops training with :class:`TrainingDiverged` before the step, and the
@@ -31,6 +34,7 @@ import dataclasses
 import math
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,11 +43,13 @@ from typing import NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from minirpn.batching import batch_indices, load_batch
+from minirpn.batching import Batch, batch_indices, epoch_size, load_batch
 from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from minirpn.config import Config
 from minirpn.data import ToyShapes
+from minirpn.evaluation import evaluate_detector
 from minirpn.fileio import atomic_write, folder_lock
+from minirpn.history import IterationLog
 from minirpn.model import Detector
 from minirpn.nn import SGD, step_lr
 from minirpn.run_state import RunState
@@ -51,6 +57,8 @@ from minirpn.runs import CHECKPOINT_NAME, category_ids, open_split
 from minirpn.schemes import DEFAULT_SCHEME, SCHEMES, STAGES, Phase, scheme_phases
 
 PROGRESS_SMOOTHING = 0.95  # weight of the past in the progress bar's moving average
+PLAIN_PROGRESS_LINES = 50  # lines a run prints when stderr is not a terminal
+EVAL_IMAGES = 50  # validation images evaluated every eval_every iterations (the first ones)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -69,6 +77,8 @@ class TrainResult(NamedTuple):
     loss_history: (iteration, len(loss_names)) float array, the losses of every iteration.
     train_seconds: wall time spent in training iterations, summed over resumed sessions.
     stop_signal: the signal (SIGINT, SIGTERM) that stopped the run early, or None.
+    log: the learning rate and seconds of every iteration and the validation results
+        (``eval_every``), as ``history.csv`` holds them.
     """
 
     detector: Detector
@@ -79,6 +89,7 @@ class TrainResult(NamedTuple):
     loss_history: np.ndarray
     train_seconds: float
     stop_signal: int | None = None
+    log: IterationLog | None = None
 
     @property
     def interrupted(self) -> bool:
@@ -147,10 +158,21 @@ class TrainingRun:
     history: list[list[float]]
     last_saved: int | None = None  # iteration of the checkpoint on disk written by this run
     samples: dict | None = None  # toy images drawn so far (drawing one costs a fifth of a step)
+    log: IterationLog = dataclasses.field(default_factory=IterationLog)
+    eval_every: int | None = None  # iterations between two validations (None: never)
 
     @property
     def checkpoint_path(self) -> Path:
         return self.run_dir / CHECKPOINT_NAME
+
+    @property
+    def epoch_size(self) -> int:
+        """Images of one pass: the training split, with ``cfg.flip`` each one's mirror too."""
+        return epoch_size(len(self.dataset), self.cfg.flip)
+
+    def batch(self, indices: np.ndarray) -> Batch:
+        """The images ``indices`` (of :attr:`epoch_size`) with their ground truth."""
+        return load_batch(self.dataset, indices, self.samples, flip=self.cfg.flip)
 
     def save(self, momentum: dict[str, np.ndarray]) -> None:
         state = dataclasses.replace(
@@ -169,6 +191,7 @@ class TrainingRun:
         )
         self.state = state
         self.last_saved = self.iteration
+        self.log.write(self.run_dir, state.loss_names, self.history)
 
 
 def train(
@@ -183,6 +206,7 @@ def train(
     on_iteration: Callable[[int, dict[str, float]], None] | None = None,
     scheme: str = DEFAULT_SCHEME,
     locked: bool = False,
+    eval_every: int | None = None,
 ) -> TrainResult:
     """Train a detector on the training split; save ``run_dir/checkpoint.npz``.
 
@@ -207,6 +231,9 @@ def train(
         scheme: the training scheme's name (:data:`minirpn.schemes.SCHEMES`).
         locked: the caller already holds ``run_dir``'s folder lock (the ``minirpn train``
             command does, while it also writes the report); else ``train`` takes it.
+        eval_every: every this many iterations, evaluate the detector on the first
+            :data:`EVAL_IMAGES` validation images (``history.csv``'s ``val_map50`` and
+            ``val_map``; the training itself is unchanged); None: never.
 
     Returns:
         a :class:`TrainResult`.
@@ -224,29 +251,23 @@ def train(
                 f"{str(run_dir)!r} already holds a run ({run_dir / CHECKPOINT_NAME}): continue "
                 "it with resume=True, or train into another folder"
             )
-        return _train_in(
-            cfg, run_dir, data, seed, resume, progress, checkpoint_every, on_iteration, scheme
+        if eval_every is not None and (
+            isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1
+        ):
+            raise ValueError(f"eval_every must be a positive int or None, got {eval_every!r}")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        run, momentum = (
+            _resumed_run(run_dir) if resume else (_new_run(cfg, run_dir, data, seed, scheme), {})
         )
+        run.eval_every = eval_every
+        return _train_run(run, momentum, progress, checkpoint_every, on_iteration)
 
 
-def _train_in(
-    cfg, run_dir: Path, data, seed, resume, progress, checkpoint_every, on_iteration, scheme
-) -> TrainResult:
-    """:func:`train`, once ``run_dir`` is held."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    run, momentum = (
-        _resumed_run(run_dir) if resume else (_new_run(cfg, run_dir, data, seed, scheme), {})
-    )
+def _train_run(run: TrainingRun, momentum, progress, checkpoint_every, on_iteration) -> TrainResult:
+    """:func:`train` of a new or resumed run, once its folder is held: its phases that remain."""
     phases = scheme_phases(run.state.scheme, run.cfg)
     stop_signal = None
-    bar = tqdm(
-        total=run.cfg.max_iters,
-        initial=run.iteration,
-        disable=not progress,
-        unit="it",
-        desc="train",
-        dynamic_ncols=True,
-    )
+    bar = _progress_bar(run.cfg.max_iters, run.iteration, progress)
     run.detector.train()
     with bar, _stop_on_signals() as stop:
         for index in range(run.state.phase, len(phases)):
@@ -270,6 +291,7 @@ def _train_in(
         loss_history=np.asarray(run.history, dtype=np.float64).reshape(-1, len(names)),
         train_seconds=run.state.train_seconds,
         stop_signal=stop_signal,
+        log=run.log,
     )
 
 
@@ -328,6 +350,7 @@ def _resumed_run(run_dir: Path) -> tuple[TrainingRun, dict[str, np.ndarray]]:
         history=[list(row) for row in state.loss_history],
         last_saved=checkpoint.iteration,
         samples={} if isinstance(dataset, ToyShapes) else None,
+        log=IterationLog.read(run_dir, checkpoint.iteration),
     )
     return run, checkpoint.momentum
 
@@ -372,16 +395,12 @@ def run_phase(
             return stop[0]
         tic = time.perf_counter()
         losses = _iterate(run, step, optimizer, phase, run.iteration - first)
-        run.iteration += 1
-        run.state = dataclasses.replace(
-            run.state, train_seconds=run.state.train_seconds + time.perf_counter() - tic
-        )
-        if not run.state.loss_names:
-            run.state = dataclasses.replace(run.state, loss_names=tuple(losses))
-        run.history.append([losses[name] for name in run.state.loss_names])
+        _record(run, losses, optimizer.lr, time.perf_counter() - tic)
         if on_iteration is not None:
             on_iteration(run.iteration, losses)
         _show_progress(bar, smoothed, losses)
+        if run.eval_every and run.iteration % run.eval_every == 0:
+            _validate(run, bar)
         if run.iteration % checkpoint_every == 0:
             run.save(optimizer.state())
     last = index == len(phases) - 1
@@ -390,11 +409,39 @@ def run_phase(
     return None
 
 
+def _record(run: TrainingRun, losses: dict[str, float], rate: float, seconds: float) -> None:
+    """Count a finished iteration: its losses, learning rate and time."""
+    run.iteration += 1
+    run.state = dataclasses.replace(run.state, train_seconds=run.state.train_seconds + seconds)
+    if not run.state.loss_names:
+        run.state = dataclasses.replace(run.state, loss_names=tuple(losses))
+    run.history.append([losses[name] for name in run.state.loss_names])
+    run.log.add(rate, seconds)
+
+
+def _validate(run: TrainingRun, bar) -> None:
+    """Evaluate the detector as it is now on the first EVAL_IMAGES validation images; keep
+    and show the result. Training is unaffected (no random draw, the weights untouched)."""
+    val = open_split(run.state.data, "val")
+    run.detector.eval()
+    metrics = evaluate_detector(run.detector, val, run.state.class_names, EVAL_IMAGES, False)
+    run.detector.train()
+    # None: no ground truth in these images (NaN: an empty cell in history.csv).
+    map50, coco = (math.nan if metrics[k] is None else metrics[k] for k in ("map50", "map"))
+    run.log.validation[run.iteration] = (map50, coco)
+    if not bar.disable:
+        bar.write(
+            f"iteration {run.iteration}: validation mAP@0.5 {map50:.4f}, COCO mAP {coco:.4f} "
+            f"(first {metrics['num_images']} images)",
+            file=sys.stderr,
+        )
+
+
 def _iterate(run: TrainingRun, step, optimizer: SGD, phase: Phase, in_phase: int):
     """One iteration: a batch forward and backward, then one SGD step; the losses by name."""
     cfg = run.cfg
-    indices = batch_indices(run.state.seed, run.iteration, cfg.images_per_batch, len(run.dataset))
-    batch = load_batch(run.dataset, indices, run.samples)
+    indices = batch_indices(run.state.seed, run.iteration, cfg.images_per_batch, run.epoch_size)
+    batch = run.batch(indices)
     # A diverging run overflows before its loss turns NaN; the check below reports that in
     # one clear message, NumPy's overflow warnings would only be noise.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -416,9 +463,11 @@ def _diverged_message(run: TrainingRun, losses, phase: Phase, in_phase: int) -> 
         f"{run.checkpoint_path}"
     )
     values = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
+    rate = learning_rate(phase.schedule, in_phase)
+    now = "" if rate == phase.schedule.learning_rate else f"; at this iteration {rate:g}"
     return (
-        f"training diverged at iteration {run.iteration + 1} ({values}); {kept}; "
-        f"try a lower learning rate (it was {learning_rate(phase.schedule, in_phase):g})"
+        f"training diverged at iteration {run.iteration + 1} ({values}); {kept}; try a lower "
+        f"learning rate (the base rate was {phase.schedule.learning_rate:g}{now})"
     )
 
 
@@ -430,8 +479,56 @@ def _show_progress(bar, smoothed: dict[str, float], losses: dict[str, float]) ->
             if name not in smoothed
             else PROGRESS_SMOOTHING * smoothed[name] + (1 - PROGRESS_SMOOTHING) * value
         )
-    bar.update(1)
     bar.set_postfix({name: f"{value:.3f}" for name, value in smoothed.items()}, refresh=False)
+    bar.update(1)
+
+
+def _progress_bar(total: int, initial: int, progress: bool):
+    """A tqdm bar on a terminal; :class:`PlainProgress` lines when stderr is a file or a pipe
+    (tqdm's carriage returns would make one huge line of a log); nothing without progress."""
+    if progress and not sys.stderr.isatty():
+        return PlainProgress(total, initial)
+    return tqdm(
+        total=total,
+        initial=initial,
+        disable=not progress,
+        unit="it",
+        desc="train",
+        dynamic_ncols=True,
+    )
+
+
+class PlainProgress:
+    """Training progress as plain lines on stderr, :data:`PLAIN_PROGRESS_LINES` per run: the
+    iteration, the speed and the smoothed losses. Has the parts of tqdm's interface the
+    loop uses (``update``, ``set_postfix``, ``write``, ``disable``, a context manager)."""
+
+    disable = False
+
+    def __init__(self, total: int, initial: int):
+        self.total, self.n, self.postfix = total, initial, {}
+        self.every = max(1, math.ceil(total / PLAIN_PROGRESS_LINES))
+        self._start, self._start_n = time.perf_counter(), initial
+
+    def set_postfix(self, values: dict, refresh: bool = False) -> None:
+        self.postfix = dict(values)
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if self.n % self.every and self.n != self.total:
+            return
+        speed = (self.n - self._start_n) / max(time.perf_counter() - self._start, 1e-9)
+        losses = ", ".join(f"{name} {value}" for name, value in self.postfix.items())
+        self.write(f"train: iteration {self.n}/{self.total}, {speed:.1f} it/s, {losses}")
+
+    def write(self, text: str, file=None) -> None:
+        print(text, file=file or sys.stderr, flush=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
 
 
 def _start_phase(run: TrainingRun, phase: Phase, first: int):
@@ -467,7 +564,7 @@ def _phase_images(run: TrainingRun, first: int, iterations: int) -> list[int]:
         {
             int(i)
             for it in range(first, first + iterations)
-            for i in batch_indices(run.state.seed, it, cfg.images_per_batch, len(run.dataset))
+            for i in batch_indices(run.state.seed, it, cfg.images_per_batch, run.epoch_size)
         }
     )
 
@@ -477,7 +574,7 @@ def _make_proposals(run: TrainingRun, indices: list[int]) -> dict[int, np.ndarra
     det = run.detector
     out = {}
     for index in indices:
-        batch = load_batch(run.dataset, np.array([index]), run.samples)
+        batch = run.batch(np.array([index]))
         features, _ = det.features(batch.images)
         rpn_out, _ = det.rpn.forward(features)
         (proposals,) = det.rpn.propose(rpn_out, batch.images.shape[1:3], train=True)

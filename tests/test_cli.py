@@ -1,5 +1,6 @@
 """The ``minirpn`` command: a detect round trip, toy data on disk, and one-line errors."""
 
+import argparse
 import json
 import subprocess
 import sys
@@ -49,14 +50,15 @@ def test_make_toy_data_then_detect_round_trip(tmp_path, run_dir, capsys):
     results = json.loads((tmp_path / "det" / "detections.json").read_text())
     detector = load_run(run_dir).detector
     for image_id, path in enumerate(inputs, start=1):
-        # Drawn twice as large (128 -> 256 pixels) so that the labels fit.
-        assert Image.open(tmp_path / "det" / f"{path.stem}_detections.png").size == (256, 256)
+        with Image.open(tmp_path / "det" / f"{path.stem}_detections.png") as picture:
+            assert picture.format == "PNG" and picture.size[0] > 4 * 128  # enlarged to read
         mine = [r for r in results if r["image_id"] == image_id]
         boxes, scores, labels = detector.detect(np.asarray(Image.open(path)))
         assert len(mine) == len(boxes) > 0
         for r, box, score, label in zip(mine, boxes, scores, labels, strict=True):
             assert r["file_name"] == str(path)  # as given on the command line
             assert r["category_id"] == label and 1 <= label <= len(TOY_CLASS_NAMES)
+            assert r["category_name"] == TOY_CLASS_NAMES[label - 1]
             x, y, w, h = r["bbox"]  # COCO: top-left corner, width, height
             np.testing.assert_allclose([x, y, x + w, y + h], box, rtol=1e-6)
             assert w >= 0 and h >= 0 and r["score"] == pytest.approx(float(score))
@@ -106,6 +108,15 @@ def test_an_old_checkpoint_without_training_state_is_refused_naming_the_field(
 def test_bad_command_lines_are_usage_errors(tmp_path, capsys):
     code, _, err = run_main(capsys, "train", "--iters", "-5")
     assert_one_line_error(code, err, EXIT_USAGE, "--iters")
+    code, _, err = run_main(capsys, "train", "--iters", "abc")
+    assert_one_line_error(
+        code, err, EXIT_USAGE, "argument --iters: must be a positive integer, got 'abc'"
+    )
+    assert "_positive_int" not in err
+    code, _, err = run_main(
+        capsys, "detect", "--run", "toy", "x.png", "--out", tmp_path, "--score-threshold", "2"
+    )
+    assert_one_line_error(code, err, EXIT_USAGE, "--score-threshold: must be a number from 0 to 1")
     code, _, err = run_main(capsys, "frobnicate")
     assert_one_line_error(code, err, EXIT_USAGE, "frobnicate")
     code, _, err = run_main(capsys, "train", "--resume", tmp_path, "--lr", "0.1")
@@ -165,7 +176,9 @@ def test_train_writes_the_run_folder(tmp_path, capsys):
         "map": float,
         "per_class_ap50": dict,
         "per_class_ap": dict,
+        "coco": dict,
         "num_images": int,
+        "split_images": int,
         "train_seconds": float,
         "iterations": int,
         "seconds_per_iteration": float,
@@ -187,9 +200,21 @@ def test_train_writes_the_run_folder(tmp_path, capsys):
         "labels.png",
         "proposals.png",
     )
-    for name in ("checkpoint.npz", *pictures):
+    for name in ("checkpoint.npz", "history.csv", *pictures):
         assert (out / name).stat().st_size > 0
-    assert "mAP@0.5" in stdout
+    lines = stdout.splitlines()
+    assert lines[0] == f"run folder: {out}"
+    for name in ("checkpoint.npz", "metrics.json", "history.csv", *pictures):  # and what each is
+        assert any(line.startswith(f"  {name} ") and len(line) > 40 for line in lines), name
+    assert any(line.startswith("validation mAP@0.5 = ") for line in lines)
+    assert "(6 of the split's 200 images)" in stdout
+    assert "COCO's mAP" in stdout and "tight" in stdout  # why the two mAPs differ
+    assert f"AP at IoU 0.75: {metrics['coco']['AP75']:.4f}" in stdout
+    for command in ("eval --run", "detect --run", "show detections --checkpoint"):
+        assert f"minirpn {command} {out}" in stdout
+    history = np.genfromtxt(out / "history.csv", delimiter=",", names=True)
+    assert history["iteration"].tolist() == [1, 2]
+    assert np.isnan(history["val_map50"]).all()  # no --eval-every
 
 
 def test_train_and_eval_on_a_coco_folder(tmp_path, capsys):
@@ -261,10 +286,10 @@ def test_bad_data_is_listed_before_training_starts(tmp_path, capsys):
     first_error = next(i for i, line in enumerate(lines) if line.startswith("minirpn: error"))
     warnings, errors = lines[:first_error], lines[first_error:]
     assert all(line.startswith("minirpn: warning: ") for line in warnings)
-    assert any("annotation 3: box (x1, y1, x2, y2) = (-3, " in line for line in warnings)
+    assert any("annotation 3: bbox [-3, " in line for line in warnings)
     assert errors[0] == f"minirpn: error: data folder {str(data)!r} cannot be used: 3 problem(s)"
     for fragment in (
-        f"{json_path}: annotation 1: box (x1, y1, x2, y2) = (500, 500, 510, 510) lies entirely",
+        f"{json_path}: annotation 1: bbox [500, 500, 10, 10] lies entirely",
         f"{json_path}: annotation 2: has a degenerate bbox",
         "val_00001.png: cannot read image",
     ):
@@ -346,18 +371,35 @@ def test_detect_writes_coco_results_through_the_category_ids(tmp_path, capsys, m
             "image_id": image_id,
             "file_name": str(path),
             "category_id": cat,
+            "category_name": name,
             "bbox": bbox,
             "score": sc,
         }
         for image_id, path in enumerate(images, start=1)
-        for cat, bbox, sc in (
-            (90, [1.5, 2.0, 10.0, 20.0], 0.75),
-            (17, [30.0, 40.0, 30.0, 5.0], 0.5),
+        for cat, name, bbox, sc in (
+            (90, "dog", [1.5, 2.0, 10.0, 20.0], 0.75),
+            (17, "cat", [30.0, 40.0, 30.0, 5.0], 0.5),
         )
     ]
     assert json.loads((tmp_path / "det" / "detections.json").read_text()) == expected
     with Image.open(tmp_path / "det" / "a_detections.png") as picture:
-        assert picture.size == (160, 128)  # drawn twice as large
+        assert picture.format == "PNG"
+    # --score-threshold: what is drawn and counted; the JSON keeps every detection.
+    code, out, err = run_main(
+        capsys,
+        "detect",
+        "--run",
+        run,
+        images[0],
+        "--out",
+        tmp_path / "d2",
+        "--score-threshold",
+        0.6,
+    )
+    assert code == 0, err
+    picture = tmp_path / "d2" / "a_detections.png"
+    assert out.splitlines()[0] == f"{images[0]}: 2 detections, 1 scoring >= 0.6 drawn in {picture}"
+    assert len(json.loads((tmp_path / "d2" / "detections.json").read_text())) == 2
 
 
 class _Images:
@@ -405,13 +447,83 @@ def test_eval_prints_the_aps_worked_by_hand(tmp_path, capsys, monkeypatch):
         return np.array(boxes, np.float32), np.array(scores, np.float32), np.array(labels)
 
     monkeypatch.setattr(Detector, "detect", detect)
-    code, out, err = run_main(capsys, "eval", "--run", run, "--data", tmp_path / "data")
+    results = tmp_path / "results.json"
+    code, out, err = run_main(
+        capsys, "eval", "--run", run, "--data", tmp_path / "data", "--out", results
+    )
     assert code == 0, err
+    # COCO's summary: every object is small (areas 100, 196, 100). AP75: cat 5/6, dog 0.
+    # AR (the recall at the end): cat 1 at every threshold, dog 1 at 0.5 only (1/10);
+    # one detection per image and class keeps cat's hits (0.9 and 0.6): AR1 = AR100.
     assert out.splitlines() == [
-        "validation mAP@0.5 = 0.9167   COCO mAP@[.5:.95] = 0.4667",
+        "validation mAP@0.5 = 0.9167   COCO mAP@[.5:.95] = 0.4667   (2 of the split's 2 images)",
         "  AP@0.5 cat        0.8333",
         "  AP@0.5 dog        1.0000",
+        "COCO summary (AP computed as above, all-point):",
+        "  AP        0.4667  IoU 0.50:0.95, every size, at most 100 detections per image and class",
+        "  AP50      0.9167  IoU 0.50",
+        "  AP75      0.4167  IoU 0.75",
+        "  AP_small  0.4667  objects of area < 32² pixels",
+        "  AP_medium n/a     objects of area 32² to 96² (no object of this size)",
+        "  AP_large  n/a     objects of area > 96² (no object of this size)",
+        "  AR1       0.5500  recall with at most 1 detection per image and class, IoU 0.50:0.95",
+        "  AR10      0.5500  at most 10",
+        "  AR100     0.5500  at most 100",
+        "  AR_small  0.5500  at most 100, objects of area < 32²",
+        "  AR_medium n/a     objects of area 32² to 96² (no object of this size)",
+        "  AR_large  n/a     objects of area > 96² (no object of this size)",
+        f"wrote {results}",
     ]
+    written = json.loads(results.read_text())
+    assert written["map50"] == pytest.approx(11 / 12) and written["num_images"] == 2
+    assert written["coco"]["AP75"] == pytest.approx(5 / 12) and written["run"] == str(run)
+
+
+def permuted_copy(source, target, new_id):
+    """``target``: the COCO split folder ``source`` with every category id replaced by
+    ``new_id[id]`` (the names stay with their objects, the label order changes)."""
+    coco = json.loads((source / "annotations.json").read_text())
+    for category in coco["categories"]:
+        category["id"] = new_id[category["id"]]
+    for annotation in coco["annotations"]:
+        annotation["category_id"] = new_id[annotation["category_id"]]
+    target.mkdir(parents=True)
+    (target / "annotations.json").write_text(json.dumps(coco))
+    (target / "images").symlink_to(source / "images")
+    return target
+
+
+@pytest.mark.kernel_sensitive  # the shipped model finds the objects (mAP > 0.5)
+def test_a_val_set_with_permuted_category_ids_scores_the_same(tmp_path, capsys):
+    """Classes are matched by name: the toy val set with its ids permuted (so its label
+    order is square, bar, circle, triangle) scores exactly what the original does."""
+    original = tmp_path / "original"
+    argv = ["make-toy-data", "--out", original / "val", "--split", "val", "--num-images", 12]
+    assert run_main(capsys, *argv)[0] == 0
+    permuted = tmp_path / "permuted"
+    permuted_copy(original / "val", permuted / "val", {1: 3, 2: 1, 3: 4, 4: 2})
+    assert CocoDataset(permuted / "val").class_names == ("square", "bar", "circle", "triangle")
+    results = {}
+    for data in (original, permuted):
+        out = tmp_path / f"{data.name}.json"
+        code, _, err = run_main(capsys, "eval", "--run", "toy", "--data", data, "--out", out)
+        assert code == 0, err
+        results[data.name] = json.loads(out.read_text())
+    for key in ("map50", "map", "per_class_ap50", "per_class_ap", "coco"):
+        assert results["permuted"][key] == results["original"][key], key
+    assert results["original"]["map50"] > 0.5  # the classes really were matched
+
+    coco = json.loads((permuted / "val" / "annotations.json").read_text())
+    coco["categories"][0]["name"] = "disc"
+    (permuted / "val" / "annotations.json").write_text(json.dumps(coco))
+    code, _, err = run_main(capsys, "eval", "--run", "toy", "--data", permuted)
+    assert_one_line_error(
+        code,
+        err,
+        EXIT_ERROR,
+        "the data's classes ['square', 'bar', 'disc', 'triangle'] are not the run's "
+        "['circle', 'square', 'triangle', 'bar']",
+    )
 
 
 def test_roi_op_option_reaches_the_config_and_cannot_change_on_resume(
@@ -481,3 +593,120 @@ def test_alternating_gets_the_original_budget_unless_iters_is_given(tmp_path, ca
     assert seen["cfg"].max_iters == 600
     run_main(capsys, "train", "--out", tmp_path)
     assert seen["cfg"].max_iters == 2500
+
+
+# ----------------------------------------------------------------- issue 23: commands
+
+
+def test_one_bad_image_is_reported_by_name_and_the_others_are_processed(tmp_path, capsys):
+    good = [tmp_path / "a.png", tmp_path / "c.png"]
+    for path in good:
+        Image.fromarray(ToyShapes("val")[0].image).save(path)
+    bad = tmp_path / "b.png"
+    bad.write_bytes(b"not an image")
+    out = tmp_path / "det"
+    code, stdout, err = run_main(
+        capsys, "detect", "--run", "toy", good[0], bad, good[1], "--out", out
+    )
+    assert code == EXIT_ERROR
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and "cannot read image" in lines[0] and str(bad) in lines[0]
+    assert lines[1] == f"minirpn: error: 1 of 3 images could not be used (named above): {bad}"
+    results = json.loads((out / "detections.json").read_text())
+    assert {r["image_id"] for r in results} == {1, 3}  # ids are places on the command line
+    assert sorted(p.name for p in out.iterdir()) == [
+        "a_detections.png",
+        "c_detections.png",
+        "detections.json",
+    ]
+    assert [line.split(":")[0] for line in stdout.splitlines()[:2]] == [str(p) for p in good]
+
+
+def test_version(capsys):
+    from minirpn import __version__
+
+    with pytest.raises(SystemExit) as info:
+        run_main(capsys, "--version")
+    assert info.value.code == 0 and capsys.readouterr().out == f"minirpn {__version__}\n"
+
+
+def test_every_option_of_every_command_says_what_it_does_and_its_default():
+    """Help text for every option; a default stated for every option that has one (argparse's
+    own default, or the config's when the option is left out)."""
+    from minirpn.cli import build_parser
+
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    missing = []
+    for name, sub in commands.choices.items():
+        assert sub.description, name
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            label = f"{name} {'/'.join(action.option_strings) or action.dest}"
+            if not action.help:
+                missing.append(f"{label}: no help")
+            takes_value = action.nargs != 0 and action.option_strings and not action.required
+            if takes_value and action.dest not in (
+                "out",
+                "resume",
+                "data",
+                "image",
+                "box",
+                "checkpoint",
+                "run",
+            ):
+                if "default" not in action.help:
+                    missing.append(f"{label}: no default stated")
+    assert missing == []
+
+
+def test_resuming_a_finished_run_says_so_and_redoes_nothing(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    argv = f"train --out {out} --iters 2 --batch-size 1 --val-images 2 --no-progress".split()
+    assert run_main(capsys, *argv)[0] == 0
+    metrics = (out / "metrics.json").read_text()
+    import minirpn.evaluation
+    import minirpn.train
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("nothing should train or evaluate again")
+
+    monkeypatch.setattr(minirpn.train, "train", refuse)
+    monkeypatch.setattr(minirpn.evaluation, "evaluate_detector", refuse)
+    code, stdout, err = run_main(capsys, "train", "--resume", out)
+    assert code == 0, err
+    assert err == f"run {str(out)!r} is complete (2 of 2 iterations): nothing to resume\n"
+    assert stdout.splitlines()[0] == f"run folder: {out}" and "mAP@0.5" in stdout
+    assert (out / "metrics.json").read_text() == metrics
+
+
+@pytest.mark.parametrize("flag, value", [("--flip", True), ("--no-flip", False)])
+def test_flip_and_eval_every_reach_training_and_flip_cannot_change_on_resume(
+    tmp_path, capsys, monkeypatch, flag, value
+):
+    import minirpn.train
+
+    seen = {}
+
+    def fake_train(cfg, run_dir, **kwargs):
+        seen.update(cfg=cfg, **kwargs)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(minirpn.train, "train", fake_train)
+    run_main(capsys, "train", "--out", tmp_path, flag, "--eval-every", 250)
+    assert seen["cfg"].flip is value and seen["eval_every"] == 250
+    run_main(capsys, "train", "--out", tmp_path)
+    assert seen["cfg"].flip is Config.tiny().flip and seen["eval_every"] is None
+    code, _, err = run_main(capsys, "train", "--resume", tmp_path, flag)
+    assert_one_line_error(code, err, EXIT_USAGE, "--flip cannot change when resuming")
+
+
+def test_eval_says_how_many_images_it_used(run_dir, capsys):
+    code, out, err = run_main(capsys, "eval", "--run", run_dir, "--val-images", 5000)
+    assert code == 0
+    assert err == (
+        "minirpn: warning: --val-images 5000: the validation split has 200 images; all are "
+        "evaluated\n"
+    )
+    assert "(200 of the split's 200 images)" in out.splitlines()[0]

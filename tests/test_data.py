@@ -190,6 +190,13 @@ def test_coco_errors_name_the_file(tmp_path):
         CocoDataset(broken)
     with pytest.raises(ValueError, match="not found"):
         CocoDataset(tmp_path / "absent.json")
+    twice = {
+        "images": [{"id": i, "file_name": f"{i}.png"} for i in (4, 7, 4, 9, 7)],
+        "annotations": [],
+        "categories": [{"id": 1, "name": "x"}],
+    }
+    with pytest.raises(ValueError, match=r"twice.json': duplicate image ids \[4, 7\]"):
+        CocoDataset(write_json(tmp_path / "twice.json", twice))
     with pytest.raises(ValueError, match="'categories'"):
         CocoDataset(write_json(tmp_path / "a.json", {"images": [], "annotations": []}))
     coco = {
@@ -297,10 +304,22 @@ def test_voc_problems_are_all_reported_naming_file_object_and_value(tmp_path):
         f"{xml}: object 4 (dog): has difficult 'maybe', expected 0 or 1",
         f"{xml}: object 5 (dog): has no bndbox/xmin",
         f"{root / 'Annotations' / 'lost.xml'}: annotation file does not exist",
-        f"{root / 'JPEGImages' / 'lost.jpg'}: image file does not exist",
     ):
         assert fragment in message, (fragment, message)
-    assert message.splitlines()[0].endswith("6 problem(s)")
+    assert message.splitlines()[0].endswith("5 problem(s)")
+
+
+def test_an_unreadable_annotation_file_is_the_one_problem_of_its_image(tmp_path):
+    """Without its XML the image's name is unknown: no guessed 'lost.jpg does not exist' for
+    an image stored as a PNG."""
+    root = voc_folder(tmp_path, {"a": [voc_object("dog", 1, 1, 10, 5)]}, {"train": ["a", "b"]})
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(root / "JPEGImages" / "b.png")
+    (root / "Annotations" / "b.xml").write_text("<annotation><filename>b.png</file")
+    with pytest.raises(DataError) as info:
+        VocDataset(root, "train", class_names=["dog"])
+    (problem,) = info.value.problems
+    assert problem.file == str(root / "Annotations" / "b.xml")
+    assert problem.message.startswith("annotation file cannot be read")
 
 
 def test_voc_round_trip_keeps_samples_and_class_order(tmp_path):

@@ -68,8 +68,8 @@ def test_every_problem_is_reported_at_once_with_file_annotation_and_value(tmp_pa
 
     warnings = [str(p) for p in report.warnings]
     assert warnings == [
-        f"{json_name}: annotation 101: box (x1, y1, x2, y2) = (35, 25, 45, 35) reaches "
-        "outside the 40x30 image; clipped to (x1, y1, x2, y2) = (35, 25, 40, 30)",
+        f"{json_name}: annotation 101: bbox [35, 25, 10, 10] reaches "
+        "outside the 40x30 image; clipped to bbox [35, 25, 5, 5]",
         f"COCO file {json_name!r}: class 'dog' has no training box",
     ]
     assert report.max_image_size == (30, 40)
@@ -79,7 +79,7 @@ def test_a_box_entirely_outside_is_an_error_and_a_partial_one_is_clipped(tmp_pat
     root = coco_folder(tmp_path / "train", [(1, 1, [35, 25, 10, 10]), (2, 2, [41, 0, 5, 5])])
     report = check_dataset(CocoDataset(root, strict=False), progress=False)
     assert [str(p) for p in report.errors] == [
-        f"{root / 'annotations.json'}: annotation 101: box (x1, y1, x2, y2) = (41, 0, 46, 5) "
+        f"{root / 'annotations.json'}: annotation 101: bbox [41, 0, 5, 5] "
         "lies entirely outside the 40x30 image"
     ]
     sample = CocoDataset(root)[0]  # samples are clipped to the image as the warning says
@@ -123,6 +123,51 @@ def test_good_toy_folders_pass_in_both_layouts(tmp_path):
 def test_a_folder_in_neither_layout(tmp_path):
     with pytest.raises(ValueError, match="neither a COCO folder .* nor a Pascal VOC folder"):
         check_data_folder(tmp_path, progress=False)
+
+
+def test_a_missing_folder_or_split_is_named_as_missing(tmp_path):
+    """Not "neither COCO nor VOC" for a folder that is not there; the missing file, not its
+    folder, for a COCO split that is missing."""
+    with pytest.raises(ValueError, match=r"data folder '.*nowhere' does not exist"):
+        check_data_folder(tmp_path / "nowhere", progress=False)
+    with pytest.raises(ValueError, match=r"data folder '.*a.png' is a file, not a folder"):
+        check_data_folder(png(tmp_path / "a.png"), progress=False)
+    coco_folder(tmp_path / "data" / "train", [(1, 1, [1, 1, 5, 5])])
+    expected = str(tmp_path / "data" / "val" / "annotations.json")
+    with pytest.raises(ValueError, match=f"COCO annotation file not found: '{expected}'"):
+        check_data_folder(tmp_path / "data", progress=False)
+
+
+def test_box_messages_show_the_coordinates_the_voc_file_holds(tmp_path):
+    """Outside, clipped and inverted boxes are all written as the XML writes them (1-based,
+    inclusive), so a user finds the numbers in the file."""
+    (tmp_path / "ImageSets" / "Main").mkdir(parents=True)
+    (tmp_path / "ImageSets" / "Main" / "train.txt").write_text("1\n")
+    (tmp_path / "classes.txt").write_text("cat\n")
+    (tmp_path / "Annotations").mkdir()
+    png(tmp_path / "JPEGImages" / "1.jpg")  # 40 x 30
+    boxes = [(41, 1, 46, 5), (35, 25, 45, 35), (12, 1, 10, 5)]
+    (tmp_path / "Annotations" / "1.xml").write_text(
+        "<annotation><filename>1.jpg</filename>"
+        + "".join(
+            f"<object><name>cat</name><bndbox><xmin>{a}</xmin><ymin>{b}</ymin><xmax>{c}</xmax>"
+            f"<ymax>{d}</ymax></bndbox></object>"
+            for a, b, c, d in boxes
+        )
+        + "</annotation>"
+    )
+    report = check_dataset(open_folder(tmp_path, "train", strict=False), progress=False)
+    xml = tmp_path / "Annotations" / "1.xml"
+    assert [str(p) for p in report.errors] == [
+        f"{xml}: object 3 (cat): has an empty or inverted box (xmin=12, ymin=1, xmax=10, "
+        "ymax=5; need xmin <= xmax)",
+        f"{xml}: object 1 (cat): box (xmin=41, ymin=1, xmax=46, ymax=5) lies entirely outside "
+        "the 40x30 image",
+    ]
+    assert [str(p) for p in report.warnings] == [
+        f"{xml}: object 2 (cat): box (xmin=35, ymin=25, xmax=45, ymax=35) reaches outside the "
+        "40x30 image; clipped to box (xmin=35, ymin=25, xmax=40, ymax=30)"
+    ]
 
 
 def test_difficult_boxes_are_not_training_boxes(tmp_path):

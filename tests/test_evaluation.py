@@ -5,7 +5,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minirpn.evaluation import COCO_IOU_THRESHOLDS, average_precision, evaluate
+from minirpn.evaluation import (
+    COCO_IOU_THRESHOLDS,
+    average_precision,
+    coco_summary,
+    evaluate,
+    match_classes,
+)
 
 
 def gt(boxes, labels):
@@ -379,3 +385,67 @@ def test_ground_truth_of_a_sample_puts_difficult_boxes_last():
 def test_a_bad_difficult_flag_is_refused():
     with pytest.raises(ValueError, match=r"difficult must be a bool array of shape \(1,\)"):
         evaluate([det([], [], [])], [(np.zeros((1, 4)), [1], [0])], num_classes=1)
+
+
+def test_coco_summary_worked_by_hand_by_size_and_detection_count():
+    """One image, class 1: s = [0,0,20,20] (area 400: small), m = [50,50,90,90] (1600: medium).
+
+    Detections by score: d2 .95 [200,200,300,300] (area 10^4: large, matches nothing);
+    d1 .90 = s (IoU 1); d3 .70 [50,50,90,80] (area 1200: medium; IoU with m 1200/1600 = .75);
+    d4 .60 [300,0,310,10] (area 100: small, matches nothing).
+    All sizes, t <= .75 (6 thresholds): FP TP TP FP, recall 0, 1/2, 1, 1, precision 0, 1/2,
+      2/3, 1/2 -> AP 2/3; t > .75 (4): FP TP FP FP -> AP 1/2 * 1/2 = 1/4.
+      AP = (6 * 2/3 + 4/4) / 10 = 1/2; AP50 = AP75 = 2/3 (a hit at exactly .75 counts).
+    Small (m ignored): d2 large and unmatched: ignored; d1 TP; d3 overlaps the ignored m at
+      t <= .75, and is medium and unmatched above: ignored; d4 small, unmatched: FP.
+      TP FP -> AP 1 at every t; final recall 1.
+    Medium (s ignored): d2 ignored, d1 on the ignored s: ignored; d3 TP at t <= .75 and an
+      FP of the right size above; d4 ignored. AP = 6/10; recall 1 (6x), 0 (4x): AR 0.6.
+    Large: no ground truth: None.
+    AR100 = AR10: recall 1 at t <= .75, 1/2 above -> (6 + 2) / 10 = 0.8. AR1: only d2 is
+    kept (the best score): recall 0.
+    """
+    truths = [gt([[0, 0, 20, 20], [50, 50, 90, 90]], [1, 1])]
+    detections = [  # out of score order: the best are kept, not the first
+        det(
+            [[0, 0, 20, 20], [300, 0, 310, 10], [50, 50, 90, 80], [200, 200, 300, 300]],
+            [0.90, 0.60, 0.70, 0.95],
+            [1, 1, 1, 1],
+        )
+    ]
+    summary = coco_summary(detections, truths, num_classes=1)
+    expected = {
+        "AP": 1 / 2,
+        "AP50": 2 / 3,
+        "AP75": 2 / 3,
+        "AP_small": 1.0,
+        "AP_medium": 0.6,
+        "AP_large": None,
+        "AR1": 0.0,
+        "AR10": 0.8,
+        "AR100": 0.8,
+        "AR_small": 1.0,
+        "AR_medium": 0.6,
+        "AR_large": None,
+    }
+    assert summary.keys() == expected.keys()
+    for key, value in expected.items():
+        assert summary[key] == (None if value is None else pytest.approx(value, abs=1e-12)), key
+
+
+def test_an_object_at_a_size_limit_counts_in_both_sizes_as_in_pycocotools():
+    # 32 x 32 = 1024 = 32²: the end of "small" and the start of "medium", both included.
+    truths = [gt([[0, 0, 32, 32], [0, 40, 31, 72]], [1, 1])]  # areas 1024 and 992
+    detections = [det(np.zeros((0, 4)), [], [])]
+    counts = {
+        area: evaluate(detections, truths, 1, area=area)["num_ground_truth"][1]
+        for area in ("small", "medium", "large", "all")
+    }
+    assert counts == {"small": 2, "medium": 1, "large": 0, "all": 2}
+
+
+def test_classes_are_matched_by_name_and_refused_with_both_lists():
+    to_run = match_classes(["square", "circle", "bar"], ["circle", "bar", "square"])
+    assert to_run.tolist() == [0, 3, 1, 2]  # data label 1 (square) is the run's label 3
+    with pytest.raises(ValueError, match=r"\['circle', 'dog'\] are not the run's \['circle'"):
+        match_classes(["circle", "dog"], ["circle", "square"])

@@ -21,6 +21,7 @@ import pytest
 
 from minirpn.checkpoint import load_checkpoint
 from minirpn.fileio import LOCK_NAME, temp_path
+from minirpn.history import HISTORY_NAME
 from minirpn.runs import CHECKPOINT_NAME
 
 ITERS, SEED = 4, 5
@@ -126,4 +127,4 @@ def test_kill_during_a_save_keeps_the_last_checkpoint_and_resume_is_bit_identica
             np.testing.assert_array_equal(mine[name], value, err_msg=name)
     # The temp file is gone; the lock file of the killed process stays (a flock dies with
     # its process, the file is harmless and is what the next writer locks).
-    assert sorted(p.name for p in run.iterdir()) == [LOCK_NAME, CHECKPOINT_NAME]
+    assert sorted(p.name for p in run.iterdir()) == [LOCK_NAME, CHECKPOINT_NAME, HISTORY_NAME]

@@ -144,7 +144,19 @@ def test_r9_a_decompression_bomb_is_one_line_everywhere(tmp_path, capsys, run_di
     if command == "detect":
         argv = ["detect", "--run", run_dir, bomb, "--out", tmp_path / "out"]
     else:
-        argv = ["show", "roi-pool", "--image", bomb, "--out", tmp_path / "x.png"]
+        argv = [
+            "show",
+            "roi-pool",
+            "--image",
+            bomb,
+            "--box",
+            0,
+            0,
+            9,
+            9,
+            "--out",
+            tmp_path / "x.png",
+        ]
     code, _, err = run_main(capsys, *argv)
     assert code == 1 and len(err.strip().splitlines()) == 1, err
     assert f"image '{bomb}' has 400000000 pixels" in err and "Traceback" not in err
@@ -383,9 +395,10 @@ def test_r14_images_sharing_a_name_get_pictures_of_their_own(tmp_path, capsys, r
     assert code == 0, err
     pictures = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
     assert pictures == ["1_x_detections.png", "2_x_detections.png", "3_x_detections.png"]
-    for image_id in (1, 2, 3):  # each picture shows its own image
+    for image_id in (1, 2, 3):  # each picture shows its own image (in its middle)
         with Image.open(tmp_path / "out" / f"{image_id}_x_detections.png") as picture:
-            assert picture.getpixel((0, 0))[0] == 80 * (image_id - 1)
+            middle = (picture.width // 2, picture.height // 2)
+            assert picture.convert("RGB").getpixel(middle)[0] == 80 * (image_id - 1)
 
 
 def test_r16_eval_on_data_with_other_class_names_is_refused(tmp_path, capsys, run_dir):
@@ -396,12 +409,19 @@ def test_r16_eval_on_data_with_other_class_names_is_refused(tmp_path, capsys, ru
 
 
 def test_r19_resume_checks_the_data_again(tmp_path, capsys):
+    from minirpn import Config
+    from minirpn.train import train
+
     data = toy_coco(tmp_path, capsys)
-    argv = ["train", "--data", data, "--out", tmp_path / "run", "--iters", 1, "--val-images", 1]
-    assert run_main(capsys, *argv, "--no-progress")[0] == 0
+
+    def stop_after_one(iteration, losses):  # Ctrl-C: a run to resume, not a finished one
+        signal.raise_signal(signal.SIGINT)
+
+    cfg = Config.tiny(max_iters=2, images_per_batch=1, warmup_iters=1)
+    train(cfg, tmp_path / "run", data=data, progress=False, on_iteration=stop_after_one)
     edit_coco(data, "train", lambda c: c["annotations"][0].update(bbox=[500, 500, 10, 10]))
     code, _, err = run_main(capsys, "train", "--resume", tmp_path / "run", "--no-progress")
-    assert code == 1 and "annotation 1: box (x1, y1, x2, y2) = (500, 500" in err, err
+    assert code == 1 and "annotation 1: bbox [500, 500, 10, 10] lies entirely outside" in err, err
 
 
 def test_r19_resume_with_another_seed_is_a_usage_error(capsys, run_dir):

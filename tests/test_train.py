@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -10,17 +11,26 @@ import pytest
 
 from minirpn import Config
 from minirpn import train as train_module
-from minirpn.batching import PAD_VALUE, Batch, batch_indices, load_batch
+from minirpn.batching import (
+    PAD_VALUE,
+    Batch,
+    batch_indices,
+    epoch_size,
+    flip_horizontally,
+    load_batch,
+)
 from minirpn.checkpoint import load_checkpoint
-from minirpn.data import CocoDataset, Sample, make_toy_data
+from minirpn.data import CocoDataset, Sample, ToyShapes, make_toy_data
+from minirpn.evaluation import evaluate_detector
 from minirpn.fileio import FolderLocked, folder_lock
 from minirpn.ground_truth import GroundTruth
+from minirpn.history import HISTORY_NAME
 from minirpn.model import Detector
 from minirpn.ops import box_iou
 from minirpn.proposal_target import ProposalTargets
 from minirpn.runs import CHECKPOINT_NAME
 from minirpn.schemes import ApproximateJoint, Samples
-from minirpn.train import TrainingDiverged, learning_rate, train
+from minirpn.train import EVAL_IMAGES, PLAIN_PROGRESS_LINES, TrainingDiverged, learning_rate, train
 
 QUICK = dict(max_iters=6, images_per_batch=1, warmup_iters=2, lr_steps=(4,))
 
@@ -178,6 +188,14 @@ def assert_same_run(a_dir, b_dir, a, b):
             assert mine.files == theirs.files
             for key in mine.files:
                 np.testing.assert_array_equal(mine[key], theirs[key], err_msg=f"{name}: {key}")
+    # history.csv: the same rows but for the seconds each iteration took.
+    mine, theirs = (
+        np.genfromtxt(d / HISTORY_NAME, delimiter=",", names=True) for d in (a_dir, b_dir)
+    )
+    untimed = [name for name in mine.dtype.names if name != "seconds"]
+    for name in untimed:
+        np.testing.assert_array_equal(mine[name], theirs[name], err_msg=name)
+    assert np.isfinite(theirs["seconds"]).all() and (theirs["seconds"] > 0).all()
 
 
 @pytest.mark.kernel_sensitive  # bit-for-bit resume must hold whatever the BLAS kernel
@@ -264,10 +282,22 @@ def test_a_stop_while_a_phase_starts_lets_its_first_iteration_run(
     assert_same_run(straight_dir, tmp_path, straight, resumed)
 
 
-def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
-    cfg = Config.tiny(max_iters=30, images_per_batch=1, learning_rate=1e4, warmup_iters=0)
-    with pytest.raises(TrainingDiverged, match=r"diverged at iteration \d+.*last good checkpoint"):
+@pytest.mark.parametrize(
+    "warmup, rate",
+    [
+        (0, r"\(the base rate was 10000\)"),
+        (50, r"\(the base rate was 10000; at this iteration [\d.]+\)"),
+    ],
+)
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, warmup, rate):
+    """The message names the base rate (what --lr sets) and, in the warm-up, the rate the
+    failing step used."""
+    cfg = Config.tiny(max_iters=30, images_per_batch=1, learning_rate=1e4, warmup_iters=warmup)
+    with pytest.raises(
+        TrainingDiverged, match=r"diverged at iteration \d+.*last good checkpoint"
+    ) as info:
         train(cfg, tmp_path, seed=0, progress=False, checkpoint_every=1)
+    assert re.search(rf"try a lower learning rate {rate}$", str(info.value)), str(info.value)
     good = load_checkpoint(tmp_path / CHECKPOINT_NAME)
     assert good.iteration >= 1
     assert all(np.isfinite(p).all() for p in good.params.values())
@@ -327,3 +357,130 @@ def test_train_refuses_a_folder_that_holds_a_run_or_is_in_use(tmp_path):
     with folder_lock(tmp_path / "busy"):
         with pytest.raises(FolderLocked, match=f"in use by process {os.getpid()}"):
             train(cfg, tmp_path / "busy", progress=False)
+
+
+# ----------------------------------------------------------------- history, validation, flips
+
+
+def test_history_csv_holds_every_iteration_and_eval_every_changes_no_training(tmp_path):
+    """The losses by name, their total, the learning rate of each step and its seconds;
+    with eval_every=3 the validation mAP after iterations 3 and 6 -- and the same training
+    bit for bit (evaluating draws nothing from the run's generator)."""
+    cfg = Config.tiny(**QUICK)
+    plain = train(cfg, tmp_path / "plain", seed=3, progress=False)
+    watched = train(cfg, tmp_path / "watched", seed=3, progress=False, eval_every=3)
+    np.testing.assert_array_equal(plain.loss_history, watched.loss_history)
+    for name, param in plain.detector.params.items():
+        assert np.array_equal(param, watched.detector.params[name]), name
+    history = np.genfromtxt(tmp_path / "watched" / HISTORY_NAME, delimiter=",", names=True)
+    assert history.dtype.names == (
+        "iteration", "rpn_cls", "rpn_reg", "cls", "reg", "total", "learning_rate", "seconds",
+        "val_map50", "val_map",
+    )  # fmt: skip
+    assert history["iteration"].tolist() == [1, 2, 3, 4, 5, 6]
+    losses = np.stack([history[name] for name in watched.loss_names], axis=1)
+    np.testing.assert_array_equal(losses, watched.loss_history)
+    np.testing.assert_allclose(history["total"], watched.loss_history.sum(axis=1), rtol=1e-12)
+    rates = [learning_rate(cfg, i) for i in range(6)]  # 0.00667, 0.0133, 0.02, 0.02, 0.002, ...
+    np.testing.assert_array_equal(history["learning_rate"], rates)
+    assert (history["seconds"] > 0).all()
+    assert np.isnan(history["val_map50"][[0, 1, 3, 4]]).all()
+    final = evaluate_detector(watched.detector, ToyShapes("val"), watched.class_names, EVAL_IMAGES)
+    assert (history["val_map50"][5], history["val_map"][5]) == (final["map50"], final["map"])
+    assert not np.isnan(history["val_map50"][2])
+    assert watched.log.validation[6] == (final["map50"], final["map"])
+
+
+@pytest.mark.kernel_sensitive  # bit-for-bit resume must hold whatever the BLAS kernel
+def test_a_resumed_runs_history_is_the_uninterrupted_ones(tmp_path):
+    cfg = Config.tiny(**QUICK)
+    straight = train(cfg, tmp_path / "straight", seed=3, progress=False, eval_every=2)
+    train(
+        cfg,
+        tmp_path / "resumed",
+        seed=3,
+        progress=False,
+        eval_every=2,
+        on_iteration=ctrl_c_after(4),
+    )
+    resumed = train(cfg, tmp_path / "resumed", resume=True, progress=False, eval_every=2)
+    assert sorted(resumed.log.validation) == [2, 4, 6]
+    assert_same_run(tmp_path / "straight", tmp_path / "resumed", straight, resumed)
+
+
+def test_progress_is_plain_lines_when_the_output_is_not_a_terminal(tmp_path, capsys):
+    """Piped into a log, tqdm's carriage returns would make one huge line."""
+    cfg = Config.tiny(**{**QUICK, "max_iters": 2 * PLAIN_PROGRESS_LINES})
+    train(cfg, tmp_path, seed=3, progress=True, eval_every=50)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = err.splitlines()
+    progress = [line for line in lines if line.startswith("train: iteration ")]
+    assert [line.split()[2] for line in progress] == [f"{2 * k}/100," for k in range(1, 51)]
+    losses = ", ".join(f"{name} [\\d.]+" for name in ("rpn_cls", "rpn_reg", "cls", "reg"))
+    assert re.fullmatch(rf"train: iteration 100/100, [\d.]+ it/s, {losses}", progress[-1])
+    validation = [line for line in lines if "validation" in line]
+    assert [line.split(":")[0] for line in validation] == ["iteration 50", "iteration 100"]
+    assert len(lines) == len(progress) + len(validation)
+
+
+def test_a_flipped_image_and_its_boxes_match_one_flipped_by_hand():
+    """A 6 x 10 image with a block over columns 1-3, rows 2-4 (box [1, 2, 4, 5]); its mirror,
+    drawn by hand, has the block over columns 6-8 (box [10 - 4, 2, 10 - 1, 5])."""
+    image = np.zeros((6, 10, 3), np.uint8)
+    image[2:5, 1:4] = (200, 100, 50)
+    image[0, 0] = (1, 2, 3)  # a corner pixel to follow
+    by_hand = np.zeros((6, 10, 3), np.uint8)
+    by_hand[2:5, 6:9] = (200, 100, 50)
+    by_hand[0, 9] = (1, 2, 3)
+    boxes = np.array([[1, 2, 4, 5], [0, 0, 10, 1.5]], np.float32)
+    flipped, flipped_boxes = flip_horizontally(image, boxes)
+    np.testing.assert_array_equal(flipped, by_hand)
+    np.testing.assert_array_equal(flipped_boxes, [[6, 2, 9, 5], [0, 0, 10, 1.5]])
+    assert flipped.flags.c_contiguous and flipped_boxes.dtype == np.float32
+    np.testing.assert_array_equal(boxes, [[1, 2, 4, 5], [0, 0, 10, 1.5]])  # not modified
+
+
+def test_with_flips_an_epoch_holds_every_image_and_its_mirror():
+    small = Sample(
+        np.arange(2 * 4 * 3, dtype=np.uint8).reshape(2, 4, 3),
+        np.array([[0.0, 0.0, 1.0, 2.0]]),
+        np.array([1]),
+        "a.png",
+    )
+    wide = Sample(
+        np.full((2, 6, 3), 9, np.uint8), np.array([[1.0, 0.0, 3.0, 1.0]]), np.array([2]), "b.png"
+    )
+    assert epoch_size(2, flip=True) == 4 and epoch_size(2, flip=False) == 2
+    cache = {}
+    images, targets, indices = load_batch([small, wide], np.array([2, 1, 3]), cache, flip=True)
+    assert indices.tolist() == [2, 1, 3]
+    np.testing.assert_array_equal(images[0, :, :4], small.image[:, ::-1])  # 2 = 0 mirrored
+    np.testing.assert_array_equal(images[1], wide.image)
+    np.testing.assert_array_equal(targets[0].boxes, [[3.0, 0.0, 4.0, 2.0]])  # width 4
+    np.testing.assert_array_equal(targets[2].boxes, [[3.0, 0.0, 5.0, 1.0]])  # width 6
+    assert [t.labels.tolist() for t in targets] == [[1], [2], [2]]
+    assert sorted(cache) == [0, 1]  # the images, not their mirrors: no memory doubled
+    order = np.concatenate([batch_indices(7, it, 2, epoch_size(2, True)) for it in range(4)])
+    assert sorted(order[:4]) == sorted(order[4:]) == [0, 1, 2, 3]
+    with pytest.raises(IndexError):
+        load_batch([small, wide], np.array([2]), None)  # without flips there is no image 2
+
+
+def test_flip_is_a_config_field_that_reaches_the_batches(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="flip must be True or False, got 1"):
+        Config.tiny(flip=1)
+    import minirpn.train
+
+    seen = []
+    original = minirpn.train.load_batch
+
+    def spy(dataset, indices, cache, flip=False):
+        seen.append((len(dataset), flip, indices.tolist()))
+        return original(dataset, indices, cache, flip=flip)
+
+    monkeypatch.setattr(minirpn.train, "load_batch", spy)
+    train(Config.tiny(**QUICK, flip=True), tmp_path, seed=3, progress=False)
+    assert all(flip for _, flip, _ in seen) and seen[0][0] == 2000
+    drawn = np.concatenate([batch_indices(3, it, 1, 4000) for it in range(6)])
+    assert [i for _, _, batch in seen for i in batch] == drawn.tolist()

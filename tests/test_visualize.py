@@ -1,229 +1,201 @@
-"""Drawing boxes (exact pixels), image grids (shape arithmetic) and atomic PNG saving."""
+"""Pictures a run writes and a user asks for: detections, loss curves, tags, file formats."""
 
 import numpy as np
 import pytest
-from PIL import Image
+from matplotlib.figure import Figure
 
 from minirpn.data import Sample
-from minirpn.report import DRAW_SCALE, DRAW_SCORE_THRESH, detections_grid, draw_result
-from minirpn.visualize import class_color, draw_detections, image_grid, plot_loss_curves, save_png
-from minirpn.visualize.raster import GROUND_TRUTH_COLOR
-
-RED = (255, 0, 0)
-
-
-def outline(shape, left, top, right, bottom, width):
-    """Expected (H, W) bool: a ``width``-pixel frame just inside the inclusive pixel rectangle."""
-    inside = np.zeros(shape, dtype=bool)
-    inside[top : bottom + 1, left : right + 1] = True
-    core = np.zeros(shape, dtype=bool)
-    core[top + width : bottom + 1 - width, left + width : right + 1 - width] = True
-    return inside & ~core
+from minirpn.visualize import boxes_of, scenes
+from minirpn.visualize.axes import (
+    OUTLINE,
+    add_tags,
+    class_color,
+    figure_format,
+    new_figure,
+    save_figure,
+)
+from minirpn.visualize.curves import draw_loss_curves, plot_loss_curves
+from minirpn.visualize.detections import DRAW_SCORE_THRESH, draw_detection_boxes
 
 
-@pytest.mark.parametrize("style, width", [("ground_truth", 1), ("detection", 2)])
-def test_outline_lies_on_the_box_edge_pixels(style, width):
-    image = np.zeros((64, 64, 3), dtype=np.uint8)
-    # Box [10, 40) x [20, 50): pixel columns 10..39, rows 20..49.
-    drawn = draw_detections(image, [[10, 20, 40, 50]], [1], style=style, color=RED, show_text=False)
-    changed = (drawn != image).any(axis=2)
-    np.testing.assert_array_equal(changed, outline((64, 64), 10, 20, 39, 49, width))
-    assert (drawn[changed] == RED).all()
-    assert (image == 0).all()  # the input is left alone
+def legend_texts(legend):
+    return [t.get_text() for t in legend.get_texts()]
 
 
-def test_fractional_box_covers_the_pixels_it_touches():
-    image = np.zeros((64, 64, 3), dtype=np.uint8)
-    # x in [10.4, 39.2) touches columns 10..39; y in [20.6, 49.9) touches rows 20..49.
-    drawn = draw_detections(
-        image, [[10.4, 20.6, 39.2, 49.9]], [1], style="ground_truth", color=RED, show_text=False
-    )
-    np.testing.assert_array_equal((drawn != 0).any(axis=2), outline((64, 64), 10, 20, 39, 49, 1))
+# --------------------------------------------------------------------------- files
 
 
-def test_boxes_are_clipped_and_boxes_outside_are_skipped():
-    image = np.zeros((32, 32, 3), dtype=np.uint8)
-    drawn = draw_detections(
-        image,
-        [[-5, -5, 10, 10], [40, 40, 50, 50]],
-        [1, 2],
-        style="ground_truth",
-        color=RED,
-        show_text=False,
-    )
-    np.testing.assert_array_equal((drawn != 0).any(axis=2), outline((32, 32), 0, 0, 9, 9, 1))
+@pytest.mark.parametrize(
+    "name, magic", [("a.png", b"\x89PNG"), ("a.PDF", b"%PDF"), ("a.svg", b"<?xml")]
+)
+def test_a_figure_is_written_in_the_format_its_name_says(tmp_path, name, magic):
+    figure, _ = new_figure(1, (2, 2))
+    save_figure(figure, tmp_path / name)
+    assert (tmp_path / name).read_bytes()[: len(magic)] == magic
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # atomic: no temporary left
 
 
-def test_label_text_stays_near_the_box():
-    image = np.zeros((96, 96, 3), dtype=np.uint8)
-    box = [30, 40, 70, 80]
-    drawn = draw_detections(image, [box], [2], [0.87], class_names=("circle", "square"))
-    rows, cols = np.nonzero((drawn != 0).any(axis=2))
-    # Outline plus a text patch of one line above the box, starting at its left edge.
-    assert cols.min() == 30 and rows.max() == 79
-    assert 40 - 20 <= rows.min() < 40
-    with_text, without = drawn, draw_detections(image, [box], [2], show_text=False)
-    assert (with_text[:40] != without[:40]).any()  # the text is really there
-
-
-def test_text_of_a_box_at_the_top_stays_inside_the_image():
-    image = np.zeros((40, 200, 3), dtype=np.uint8)
-    drawn = draw_detections(
-        image, [[150, 0, 199, 30]], [1], [0.5], class_names=("a_long_class_name",)
-    )
-    assert (drawn != 0).any()  # no crash, and something was drawn inside the image
-
-
-def test_draw_rejects_bad_input():
-    image = np.zeros((8, 8, 3), dtype=np.uint8)
-    with pytest.raises(ValueError, match=r"boxes must have shape \(K, 4\)"):
-        draw_detections(image, [[0, 0, 1]], [1])
-    with pytest.raises(ValueError, match="labels must have shape"):
-        draw_detections(image, [[0, 0, 1, 1]], [1, 2])
-    with pytest.raises(ValueError, match="style"):
-        draw_detections(image, [[0, 0, 1, 1]], [1], style="fancy")
-    with pytest.raises(ValueError, match="uint8"):
-        draw_detections(image.astype(np.float32), [[0, 0, 1, 1]], [1])
-    with pytest.raises(ValueError, match="finite"):
-        draw_detections(image, [[0, 0, np.nan, 1]], [1])
-
-
-def test_grayscale_and_rgba_images_are_converted():
-    gray = np.full((10, 10), 7, dtype=np.uint8)
-    rgba = np.zeros((10, 10, 4), dtype=np.uint8)
-    for im in (gray, rgba):
-        assert draw_detections(im, np.zeros((0, 4)), np.zeros(0, np.int64)).shape == (10, 10, 3)
-
-
-def test_image_grid_arithmetic():
-    images = [np.full((10, 12, 3), 10 * (i + 1), dtype=np.uint8) for i in range(5)]
-    grid = image_grid(images, ncols=3, pad=2, pad_value=255)
-    # 2 rows x 3 columns: height 2 * 10 + 1 * 2, width 3 * 12 + 2 * 2.
-    assert grid.shape == (22, 40, 3)
-    for i in range(5):
-        row, col = divmod(i, 3)
-        y, x = row * 12, col * 14
-        assert (grid[y : y + 10, x : x + 12] == 10 * (i + 1)).all()
-    assert (grid[12:, 28:] == 255).all()  # the empty sixth cell
-    assert (grid[10:12] == 255).all() and (grid[:, 12:14] == 255).all()  # padding
-    # Fewer images than columns: one row, as wide as the images.
-    assert image_grid(images[:2], ncols=8, pad=0).shape == (10, 24, 3)
-    # Different sizes: cells as large as the largest image.
-    assert image_grid(
-        [np.zeros((4, 6, 3), np.uint8), np.zeros((8, 2, 3), np.uint8)], ncols=1, pad=1
-    ).shape == (17, 6, 3)
-
-
-def test_image_grid_rejects_bad_input():
-    with pytest.raises(ValueError, match="at least one image"):
-        image_grid([], ncols=2)
-    with pytest.raises(ValueError, match="ncols"):
-        image_grid([np.zeros((2, 2, 3), np.uint8)], ncols=0)
-
-
-def test_save_png_round_trip_leaves_no_temporary_file(tmp_path):
-    image = np.random.default_rng(0).integers(0, 256, size=(9, 7, 3), dtype=np.uint8)
-    path = tmp_path / "sub" / "picture.png"
-    save_png(image, path)
-    np.testing.assert_array_equal(np.asarray(Image.open(path)), image)
-    assert sorted(p.name for p in path.parent.iterdir()) == ["picture.png"]
+@pytest.mark.parametrize("name", ["a.jpg", "a", "a.png.gz"])
+def test_a_name_of_another_format_is_refused_before_anything_is_written(tmp_path, name):
+    with pytest.raises(ValueError, match=r"must end in \.png, \.pdf, \.svg"):
+        save_figure(new_figure(1, (2, 2))[0], tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+    assert figure_format("x.Svg") == "svg"
 
 
 def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "picture.png"
-    old = np.zeros((4, 4, 3), dtype=np.uint8)
-    save_png(old, path)
+    save_figure(new_figure(1, (2, 2))[0], path)
+    old = path.read_bytes()
 
     def broken_save(self, fp, *args, **kwargs):
         fp.write(b"half a PNG")
         raise OSError("disk full")
 
-    monkeypatch.setattr(Image.Image, "save", broken_save)
+    monkeypatch.setattr(Figure, "savefig", broken_save)
     with pytest.raises(OSError, match="disk full"):
-        save_png(np.ones((4, 4, 3), dtype=np.uint8), path)
-    monkeypatch.undo()
-    np.testing.assert_array_equal(np.asarray(Image.open(path)), old)
-    assert [p.name for p in tmp_path.iterdir()] == ["picture.png"]
+        save_figure(new_figure(1, (3, 3))[0], path)
+    assert path.read_bytes() == old and [p.name for p in tmp_path.iterdir()] == ["picture.png"]
 
 
-def test_plot_loss_curves_writes_a_png(tmp_path):
-    steps = np.arange(1, 201)
-    history = {"rpn_cls": list(0.7 / steps**0.5), "head_reg": list(1.0 / steps)}
-    path = tmp_path / "loss.png"
-    plot_loss_curves(history, path)
-    with Image.open(path) as picture:
-        assert picture.format == "PNG" and picture.size == (700, 400)
-    assert [p.name for p in tmp_path.iterdir()] == ["loss.png"]
-    with pytest.raises(ValueError, match="history"):
-        plot_loss_curves({}, path)
-    with pytest.raises(ValueError, match="rpn_cls"):
-        plot_loss_curves({"rpn_cls": []}, path)
+# --------------------------------------------------------------------------- detections
 
 
-def test_loss_curves_plot_the_history_and_its_moving_average(tmp_path, monkeypatch):
+def test_detections_at_exactly_the_threshold_are_drawn_and_below_are_not():
+    image = np.zeros((50, 60, 3), np.uint8)
+    boxes = np.array([[1, 2, 30, 40], [5, 5, 20, 20], [10, 10, 50, 45]], np.float32)
+    below = np.nextafter(np.float32(DRAW_SCORE_THRESH), np.float32(0))
+    scores = np.array([0.9, below, DRAW_SCORE_THRESH], np.float32)
+    gt = np.array([[2, 3, 31, 41]])
+    ax = draw_detection_boxes(image, boxes, scores, np.array([1, 2, 2]), ("a", "b"), gt_boxes=gt)
+    np.testing.assert_array_equal(boxes_of(ax, "detection"), boxes[[0, 2]])
+    colors = [p.get_edgecolor()[:3] for p in ax.patches if p.get_gid() == "detection"]
+    np.testing.assert_allclose(colors, [class_color(1), class_color(2)])
+    np.testing.assert_array_equal(boxes_of(ax, "gt"), gt)
+    # White ground truth with a dark rim: visible on a light image as on a dark one.
+    (truth,) = (p for p in ax.patches if p.get_gid() == "gt")
+    assert truth.get_path_effects() == OUTLINE and truth.get_linestyle() == "--"
+    assert ax.get_title() == "2 detections scoring ≥ 0.5 (of 3 returned)"
+    assert legend_texts(ax.get_legend()) == ["a", "b", "ground truth"]
+    assert ax.get_legend().get_title().get_text() == "tag: class and score"
+    assert sorted(t.get_text() for t in ax.texts) == ["a 0.90", "b 0.50"]
+
+
+def test_a_users_box_is_called_their_box_not_ground_truth():
+    image = np.zeros((50, 60, 3), np.uint8)
+    no_detections = (np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64))
+    ax = draw_detection_boxes(
+        image, *no_detections, ("a",), gt_boxes=[[1, 1, 9, 9]], gt_name="your box"
+    )
+    assert legend_texts(ax.get_legend()) == ["your box"]
+
+
+def extents(figure, texts):
+    renderer = figure.canvas.get_renderer()
+    return [t.get_bbox_patch().get_window_extent(renderer) for t in texts]
+
+
+def test_tags_overlap_neither_each_other_nor_the_title_and_stay_in_their_panel():
+    """Five boxes stacked near the top of a small panel: every tag above its box would
+    cover the title or the next tag; each finds another place or is left out."""
+    figure, (ax,) = new_figure(1, (4, 4.4))
+    image = np.full((100, 100, 3), 200, np.uint8)
+    boxes = np.array([[5, 1 + 6 * k, 60, 7 + 6 * k] for k in range(5)], np.float64)
+    ax.imshow(image, extent=(0, 100, 100, 0))
+    ax.set_title("a title that tags must not cover")
+    left_out = add_tags(ax, boxes, [f"tag number {k}" for k in range(5)])
+    tags = [t for t in ax.texts if t.get_gid() == "tag"]
+    assert len(tags) + left_out == 5 and len(tags) >= 3
+    figure.canvas.draw()
+    boxes_drawn = extents(figure, tags)
+    title = ax.title.get_window_extent(figure.canvas.get_renderer())
+    panel = ax.get_window_extent()
+    for k, one in enumerate(boxes_drawn):
+        assert not one.overlaps(title)
+        assert panel.x0 <= one.x0 and one.x1 <= panel.x1 + 1 and one.y1 <= panel.y1 + 1
+        for other in boxes_drawn[k + 1 :]:
+            assert not one.overlaps(other)
+
+
+def test_the_detections_grid_has_a_title_a_legend_and_the_ground_truth():
+    class Rigged:
+        def detect(self, image):
+            value = float(image[0, 0, 0]) / 100  # image k scores 0.k
+            return np.array([[2, 2, 20, 20]], np.float32), np.array([value]), np.array([2])
+
+    dataset = [
+        Sample(
+            np.full((32, 32, 3), k * 30, np.uint8),
+            np.array([[1, 1, 21, 21]]),
+            np.array([2]),
+            f"{k}.png",
+        )
+        for k in range(3)
+    ]  # scores 0, 0.3, 0.6: only the third image's detection is shown
+    figure = scenes.detections_grid_figure(Rigged(), dataset, ("a", "b"), count=16)
+    assert figure.get_suptitle().startswith(
+        "the first 3 of 3 validation images: detections scoring ≥ 0.5"
+    )
+    (legend,) = figure.legends
+    assert legend_texts(legend) == ["a", "b", "ground truth"]
+    panels = [ax for ax in figure.axes if ax.get_visible()]
+    assert [len(boxes_of(ax, "detection")) for ax in panels] == [0, 0, 1]
+    for ax in panels:
+        np.testing.assert_array_equal(boxes_of(ax, "gt"), [[1, 1, 21, 21]])
+    assert panels[2].get_title() == "2.png: 1 shown, 1 objects"
+
+
+# --------------------------------------------------------------------------- loss curves
+
+
+def test_loss_curves_plot_the_history_and_its_moving_average():
     """Each series twice: as it is, and averaged over windows of n // 50 values, each average
-    drawn at the last iteration of its window (computed here with np.convolve)."""
-    from matplotlib.figure import Figure
-
-    drawn, save = [], Figure.savefig
-
-    def keep_and_save(figure, *args, **kwargs):
-        drawn.append(figure)
-        return save(figure, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", keep_and_save)
+    drawn at the last iteration of its window (computed here with np.convolve); iterations
+    count from 1, as in history.csv."""
     rng = np.random.default_rng(0)
     history = {"rpn_cls": rng.uniform(0.1, 1.0, 250), "reg": rng.uniform(0.1, 1.0, 120)}
-    plot_loss_curves(history, tmp_path / "loss.png")
-    (axes,) = drawn[0].axes
-    lines = axes.get_lines()
-    assert len(lines) == 4 and [t.get_text() for t in axes.get_legend().get_texts()] == [
-        "rpn_cls",
-        "reg",
-    ]
+    ax = draw_loss_curves(history)
+    lines = ax.get_lines()
+    assert len(lines) == 4
     for (name, values), raw, smooth in zip(history.items(), lines[0::2], lines[1::2], strict=True):
         window = len(values) // 50  # 5 and 2
-        np.testing.assert_array_equal(raw.get_xdata(), np.arange(len(values)))
+        np.testing.assert_array_equal(raw.get_xdata(), np.arange(1, len(values) + 1))
         np.testing.assert_array_equal(raw.get_ydata(), values)
-        np.testing.assert_array_equal(smooth.get_xdata(), np.arange(window - 1, len(values)))
+        np.testing.assert_array_equal(smooth.get_xdata(), np.arange(window, len(values) + 1))
         expected = np.convolve(values, np.ones(window) / window, mode="valid")
         np.testing.assert_allclose(smooth.get_ydata(), expected, rtol=1e-12, err_msg=name)
-        assert smooth.get_label() == name and raw.get_color() == smooth.get_color()
+        assert smooth.get_label() == f"{name} (moving average of {window})"
+        assert raw.get_color() == smooth.get_color()
+    with pytest.raises(ValueError, match="history"):
+        draw_loss_curves({})
+    with pytest.raises(ValueError, match="rpn_cls"):
+        draw_loss_curves({"rpn_cls": []})
 
 
-def test_draw_result_draws_a_detection_at_exactly_the_threshold_and_not_below():
-    image = np.zeros((64, 64, 3), np.uint8)  # below DRAW_MIN_SIDE: drawn twice as large
-    boxes = np.array([[4, 30, 20, 50], [40, 30, 60, 50]], np.float32)
-    below = np.nextafter(np.float32(DRAW_SCORE_THRESH), np.float32(0))
-    scores = np.array([DRAW_SCORE_THRESH, below], np.float32)
-    picture = draw_result(image, boxes, scores, np.array([1, 1]), ("a",))
-    assert DRAW_SCALE == 2 and picture.shape == (128, 128, 3)
-    # The first box, scaled to [8, 60, 40, 100): its left column and bottom row in colour.
-    assert (picture[60:100, 8] == class_color(1)).all()
-    assert (picture[99, 8:40] == class_color(1)).all()
-    # The second box (scaled [80, 60, 120, 100)) is not drawn at all.
-    assert not picture[56:, 78:].any()
+def test_learning_rate_drops_and_validation_are_marked():
+    """Rates: a warm-up (rising), then 0.02 until iteration 6, 0.002 from iteration 7 and
+    0.0002 from 9: two drops, marked at iterations 7 and 9, nowhere in the warm-up."""
+    rates = [0.01, 0.015, 0.02, 0.02, 0.02, 0.02, 0.002, 0.002, 0.0002, 0.0002]
+    validation = {5: (0.4, 0.2), 10: (0.8, 0.5)}
+    ax = draw_loss_curves(
+        {"cls": np.linspace(1, 0.1, 10)}, learning_rates=rates, validation=validation
+    )
+    drops = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+    assert [line.get_xdata()[0] for line in drops] == [7, 9]
+    assert [t.get_text() for t in ax.texts] == ["lr ×0.1", "lr ×0.1"]
+    (twin,) = (other for other in ax.figure.axes if other is not ax)
+    assert twin.get_ylim() == (0, 1)
+    curves = twin.get_lines()
+    np.testing.assert_array_equal(curves[0].get_xdata(), [5, 10])
+    np.testing.assert_array_equal(curves[0].get_ydata(), [0.4, 0.8])
+    np.testing.assert_array_equal(curves[1].get_ydata(), [0.2, 0.5])
+    texts = legend_texts(ax.get_legend())
+    assert "learning rate ×0.1 from here" in texts
+    assert "validation mAP@0.5 (right axis)" in texts
+    assert "validation COCO mAP@[.5:.95] (right axis)" in texts
 
 
-def test_detections_grid_draws_ground_truth_on_its_exact_outline():
-    """Ground truth in white on the doubled picture; no detections (a detector that finds
-    nothing), so every changed pixel is the 1-pixel outline of a scaled ground-truth box."""
-
-    class FindsNothing:
-        def detect(self, image):
-            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
-
-    boxes = [np.array([[4, 6, 20, 18]], np.float32), np.array([[0.5, 1, 31, 32]], np.float32)]
-    dataset = [
-        Sample(np.zeros((32, 32, 3), np.uint8), b, np.array([1]), f"{i}.png")
-        for i, b in enumerate(boxes)
-    ]
-    grid = detections_grid(FindsNothing(), dataset, ("a",))
-    assert grid.shape == (64, 2 * 64 + 2, 3)  # two 64-pixel tiles, 2 pixels of padding
-    # Tile 0: [8, 12, 40, 36) -> columns 8..39, rows 12..35. Tile 1: [1, 2, 62, 64) ->
-    # columns 1..61, rows 2..63.
-    for tile, (left, top, right, bottom) in enumerate([(8, 12, 39, 35), (1, 2, 61, 63)]):
-        cell = grid[:, tile * 66 : tile * 66 + 64]
-        changed = cell.any(axis=2)
-        np.testing.assert_array_equal(changed, outline((64, 64), left, top, right, bottom, 1))
-        assert (cell[changed] == GROUND_TRUTH_COLOR).all()
+def test_plot_loss_curves_writes_the_picture(tmp_path):
+    path = tmp_path / "loss.png"
+    plot_loss_curves({"cls": [1.0, 0.5, 0.2]}, path, learning_rates=[0.1, 0.1, 0.01])
+    assert path.read_bytes()[:4] == b"\x89PNG"

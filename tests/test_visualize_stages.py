@@ -25,6 +25,7 @@ from minirpn.receptive_field import (
     vgg16_conv5_3,
 )
 from minirpn.visualize import boxes_of, scenes, stages
+from minirpn.visualize.pooling import TILE_GAP, draw_pooled
 
 
 @pytest.fixture(scope="module")
@@ -99,17 +100,37 @@ def test_receptive_field_figure_draws_the_fields_of_the_centre_cell(detector):
     assert sizes == {"VGG-16": 228, "ZF": 171, "tiny": 54}
 
 
-def test_erf_picture_is_the_gradient_map_and_the_theoretical_square(detector, sample):
-    figure = scenes.erf_figure(sample.image, detector)
+def test_erf_picture_is_the_mean_gradient_map_with_its_squares(detector):
+    """The heat map is the mean of the images' ERFs (each computed alone), over the first
+    image; the theoretical square and the squares holding 50 % and 90 % of it are drawn."""
+    toy = ToyShapes("val")
+    images = np.stack([toy[i].image for i in (2, 3, 4)])
+    figure = scenes.erf_figure(images, detector)
     ax = figure.axes[0]
-    x = preprocess(sample.image[None], detector.dtype)
-    erf = effective_receptive_field(detector.backbone, x, (8, 8))
+    erf = np.mean(
+        [
+            effective_receptive_field(
+                detector.backbone, preprocess(im[None], detector.dtype), (8, 8)
+            )
+            for im in images
+        ],
+        axis=0,
+    )
     heat = ax.images[1].get_array()
     shown = ~np.ma.getmaskarray(heat)
     np.testing.assert_allclose(heat[shown], (erf / erf.max())[shown])
+    assert shown.sum() == np.sum(erf / erf.max() >= stages.ERF_FLOOR)
+    np.testing.assert_array_equal(ax.images[0].get_array(), images[0].mean(axis=2))
     rf = receptive_field(detector.backbone)  # 38 px, cell 8 centred at 68
     np.testing.assert_array_equal(boxes_of(ax, "field"), [[49, 49, 87, 87]])
-    assert rf.size == 38 and "38×38" in ax.get_title()
+    sides = [stages.central_mass_side(erf, (68, 68), mass) for mass in (0.5, 0.9)]
+    np.testing.assert_array_equal(
+        boxes_of(ax, "mass"), [[68 - s / 2, 68 - s / 2, 68 + s / 2, 68 + s / 2] for s in sides]
+    )
+    texts = legend_texts(ax)
+    assert f"theoretical field {rf.size}×{rf.size} px (F3)" in texts
+    assert f"{sides[0]}×{sides[0]} px: holds 50% of the gradient" in texts
+    assert "mean over 3 images" in ax.get_title()
 
 
 def test_mapping_projects_the_box_onto_the_map_and_back(detector, sample):
@@ -145,10 +166,18 @@ def test_labels_picture_counts_and_boxes_equal_the_anchor_targets(detector, samp
     np.testing.assert_allclose(boxes_of(left, "positive"), anchors[positive])
     np.testing.assert_allclose(boxes_of(left, "negative"), anchors[negative])
     texts = legend_texts(left)
-    assert count_in(texts, "positive") == positive.size > 0
-    assert count_in(texts, "negative") == negative.size
-    assert positive.size + negative.size == detector.cfg.rpn_batch_size
-    assert f"= {detector.cfg.rpn_batch_size} of 2,304 anchors" in left.get_title()
+    # Each positive counted under the rule that made it (F8 b: IoU >= 0.7; F8 a: the best).
+    by_iou = int(np.sum(targets.max_iou[positive] >= 0.7))
+    assert count_in(texts, "positive: IoU ≥ 0.7 (F8 b)") == by_iou
+    best = "positive as the best anchor of its box, IoU < 0.7 (F8 a)"
+    assert count_in(texts, best) == positive.size - by_iou > 0
+    styles = [p.get_linestyle() for p in left.patches if p.get_gid() == "positive"]
+    assert styles == ["-" if iou >= 0.7 else "--" for iou in targets.max_iou[positive]]
+    assert count_in(texts, "negative: IoU < 0.3") == negative.size
+    assert positive.size + negative.size == detector.cfg.rpn_batch_size == 128
+    title = left.get_title()
+    assert "= 128 of 2,304 anchors" in title  # the tiny preset's number, and the paper's:
+    assert "rpn_batch_size = 128 anchors (the paper's: 256), at most 50% positive" in title
 
     # The mosaic: every anchor in one of the four kinds, the counts in the legend.
     texts = legend_texts(right)
@@ -162,6 +191,26 @@ def test_labels_picture_counts_and_boxes_equal_the_anchor_targets(detector, samp
     gap = round(0.25 * 16)
     assert mosaic[16 + gap, 16 + gap] == 3
     assert np.sum(mosaic == 0) == counts["positive"]
+    # Each positive cell (one cell of a 16 x 16 tile) is ringed, so that it can be found.
+    rings = next(c for c in right.collections if c.get_gid() == "positive-ring").get_offsets()
+    rows, cols = np.nonzero(mosaic == 0)
+    np.testing.assert_array_equal(
+        sorted(map(tuple, rings)), sorted(zip(cols + 0.5, rows + 0.5, strict=True))
+    )
+
+
+def test_many_positives_are_not_ringed_over():
+    """Rings find a few positive cells; a thousand would only cover their green area."""
+    h = w = 10
+    cell_anchors = np.array([[0, 0, 8, 8]], np.float64)  # one anchor per cell
+    for positives, ringed in ((stages.MAX_RINGS, True), (stages.MAX_RINGS + 1, False)):
+        labels = np.full(h * w, NEGATIVE)
+        labels[:positives] = POSITIVE
+        categories = stages.label_categories(labels, np.ones(h * w, bool))
+        ax = stages.draw_label_map(categories, np.zeros(h * w, bool), (h, w), cell_anchors, 1)
+        gids = [c.get_gid() for c in ax.collections]
+        assert ("positive-ring" in gids) is ringed
+        assert ("positive, ringed" in legend_texts(ax)) is ringed
 
 
 def test_regression_writes_the_targets_and_decodes_back_to_the_ground_truth(detector, sample):
@@ -174,6 +223,17 @@ def test_regression_writes_the_targets_and_decodes_back_to_the_ground_truth(dete
     text = ax.texts[-1].get_text()
     for name, value in zip(("t*x", "t*y", "t*w", "t*h"), t, strict=True):
         assert re.search(rf"{re.escape(name)} = .* = {re.escape(f'{value:+.3f}')}", text), text
+    # The lowest-IoU positive of this image is positive by rule F8 a, and the title says so.
+    iou = float(re.search(r"IoU (\d\.\d+)\)", ax.get_title()).group(1))
+    assert iou < 0.7 and "positive by F8 a: the best anchor for this box" in ax.get_title()
+
+
+def test_the_rule_that_made_an_anchor_positive_is_named():
+    cfg = Config.tiny()
+    assert scenes.positive_rule(0.7, 1, cfg).startswith("positive by F8 b: IoU ≥")
+    below = scenes.positive_rule(0.69, 3, cfg, "your box")
+    assert below.startswith("positive by F8 a: the best anchor for this box (your box)")
+    assert "one of 3 anchors tied at that IoU" in below
 
 
 def test_proposal_panels_are_the_proposal_layer_outputs(detector, sample):
@@ -194,32 +254,58 @@ def test_proposal_panels_are_the_proposal_layer_outputs(detector, sample):
 def test_roi_pool_picture_is_the_pooled_output_its_bins_and_maxima(detector, sample):
     box = scenes.largest_box(sample.boxes)
     figure = scenes.roi_pool_figure(sample.image, box, detector)
-    _, middle, right = figure.axes[:3]
-    channel = int(re.search(r"channel (\d+)", right.get_title()).group(1))
+    image_ax, map_ax, tiles_ax, pooled_ax = (
+        ax for ax in figure.axes if ax.get_label() != "<colorbar>"
+    )
+    channel = int(re.search(r"channel (\d+)", pooled_ax.get_title()).group(1))
     (features,), _ = detector.features(sample.image[None])
     rois = np.concatenate([[0.0], box])[None].astype(np.float32)
     pooled, argmax = roi_pool(features, rois, 7, 1 / 8)
-    np.testing.assert_array_equal(right.images[0].get_array(), pooled[0, channel])
+    np.testing.assert_array_equal(pooled_ax.images[0].get_array(), pooled[0, channel])
     bins = roi_pool_bins(np.asarray([box], np.float64), (7, 7), 1 / 8, 16, 16)
     h_start, h_end, w_start, w_end = (b[0] for b in bins)
-    expected = [(w_start[j], h_start[i], w_end[j], h_end[i]) for i in range(7) for j in range(7)]
-    inset = stages.BIN_INSET * np.array([1, 1, -1, -1])
-    np.testing.assert_allclose(boxes_of(middle, "bin"), np.asarray(expected) + inset)
-    dots = next(c for c in middle.collections if c.get_gid() == "max").get_offsets()
+    # The map: the RoI times the scale, the region read (rounded corners, the end cell
+    # counted: Caffe's + 1), 8 x 8 sub-window edges, a dot on each maximum.
+    np.testing.assert_allclose(boxes_of(map_ax, "roi"), [box / 8])
+    x1, y1, x2, y2 = np.floor(box / 8 + 0.5)  # corners here are positive: half rounds up
+    np.testing.assert_array_equal(boxes_of(map_ax, "region"), [[x1, y1, x2 + 1, y2 + 1]])
+    assert (w_start[0], h_start[0], w_end[-1], h_end[-1]) == (x1, y1, x2 + 1, y2 + 1)
+    edges = next(c for c in map_ax.collections if c.get_gid() == "bin-edges")
+    np.testing.assert_allclose(
+        [seg[0, 0] for seg in edges.get_segments()], x1 + (x2 + 1 - x1) / 7 * np.arange(8)
+    )
+    dots = next(c for c in map_ax.collections if c.get_gid() == "max").get_offsets()
     rows, cols = np.divmod(argmax[0, channel].ravel(), 16)
     np.testing.assert_array_equal(dots, np.stack([cols + 0.5, rows + 0.5], axis=1))
-    np.testing.assert_allclose(boxes_of(middle, "roi"), [box / 8])
+    # A maximum outside RoI x scale is ringed: here the rounding moved the region right.
+    roi = box / 8
+    outside = (cols + 1 <= roi[0]) | (cols >= roi[2]) | (rows + 1 <= roi[1]) | (rows >= roi[3])
+    assert not ((cols + 1 <= roi[0]) | (rows + 1 <= roi[1])).any()  # rounding: <= half a cell
+    rings = next(c for c in map_ax.collections if c.get_gid() == "max-outside").get_offsets()
+    np.testing.assert_array_equal(rings, dots[outside])
+    assert outside.any()
+    # The tiles: the 49 sub-windows pulled apart, each with its maximum outlined.
+    maxima = boxes_of(tiles_ax, "tile-max")
+    step_x = (w_end - w_start).max() + TILE_GAP  # a tile's width and the gap after it
+    step_y = (h_end - h_start).max() + TILE_GAP
+    for k, (i, j) in enumerate(np.ndindex(7, 7)):
+        row, col = divmod(int(argmax[0, channel, i, j]), 16)
+        cells = features[0, channel, h_start[i] : h_end[i], w_start[j] : w_end[j]]
+        assert cells.max() == pooled[0, channel, i, j] == features[0, channel, row, col]
+        x, y = j * step_x + col - w_start[j], i * step_y + row - h_start[i]
+        np.testing.assert_allclose(maxima[k], [x, y, x + 1, y + 1], atol=1e-9)
+    assert [t.get_text() for t in tiles_ax.get_xticklabels()] == [str(j) for j in range(7)]
 
 
-def test_detection_picture_shows_the_confident_detections():
-    image = np.zeros((50, 60, 3), np.uint8)
-    boxes = np.array([[1, 2, 30, 40], [5, 5, 20, 20], [10, 10, 50, 45]], np.float32)
-    ax = stages.draw_detection_boxes(
-        image, boxes, np.array([0.9, 0.3, 0.6]), np.array([1, 2, 2]), ("circle", "square")
-    )
-    np.testing.assert_array_equal(boxes_of(ax, "detection"), boxes[[0, 2]])
-    assert ax.get_title().startswith("2 detections scoring ≥ 0.5 (of 3")
-    assert legend_texts(ax) == ["circle", "square"]
+def test_the_pooled_panel_says_why_outputs_are_zero():
+    """3 of the 4 values are 0: two sub-windows whose cells are all 0 (ReLU), one empty."""
+    pooled = np.array([[0.0, 2.0], [0.0, 0.0]])
+    argmax = np.array([[5, 6], [-1, 9]])
+    ax = draw_pooled(pooled, channel=3, argmax=argmax)
+    label = ax.get_xlabel()
+    assert label.startswith("2 of 4 values are 0: every cell of those sub-windows is 0")
+    assert "ReLU" in label and "1 sub-windows are empty" in label
+    assert draw_pooled(np.ones((2, 2)), channel=0).get_xlabel() == ""
 
 
 def test_pictures_are_deterministic(detector, sample):

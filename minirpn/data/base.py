@@ -146,6 +146,12 @@ class _AnnotatedFiles:
         if strict and self.problems:
             raise DataError(f"{where} has bad annotations or missing images", self.problems)
 
+    @staticmethod
+    def file_box_text(box: np.ndarray) -> str:
+        """A box (4,) in our corners written as the annotation file writes it (messages show
+        the values a user finds in the file, not our conversion of them)."""
+        return "(x1, y1, x2, y2) = (" + ", ".join(f"{float(v):g}" for v in box) + ")"
+
     def __len__(self) -> int:
         return len(self.records)
 

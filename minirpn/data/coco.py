@@ -137,6 +137,12 @@ class CocoDataset(_AnnotatedFiles):
         self._parse(coco)
         self._finish(f"COCO file {str(json_path)!r}", strict)
 
+    @staticmethod
+    def file_box_text(box: np.ndarray) -> str:
+        """Corners (4,) as the COCO file's ``bbox [x, y, w, h]``."""
+        x1, y1, x2, y2 = (float(v) for v in box)
+        return f"bbox [{x1:g}, {y1:g}, {x2 - x1:g}, {y2 - y1:g}]"
+
     def _parse(self, coco) -> None:
         where = f"COCO file {str(self.json_path)!r}"
         if not isinstance(coco, dict):
@@ -160,7 +166,9 @@ class CocoDataset(_AnnotatedFiles):
             sizes = [_declared_size(im.get("height"), im.get("width")) for im in images]
             row_of = {im["id"]: row for row, im in enumerate(images)}
             if len(row_of) != len(images):
-                raise ValueError("duplicate image ids")
+                ids = [im["id"] for im in images]
+                twice = sorted({i for i in ids if ids.count(i) > 1})
+                raise ValueError(f"duplicate image ids {twice!r:.200}")
         except (KeyError, TypeError, ValueError) as error:
             detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
             raise ValueError(f"{where}: {detail}") from None

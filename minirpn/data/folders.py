@@ -20,6 +20,10 @@ def data_format(data: str | os.PathLike) -> str:
     ``data/val``, each a folder with ``annotations.json`` (as ``make-toy-data`` writes).
     """
     data = Path(data)
+    if not data.exists():
+        raise ValueError(f"data folder {str(data)!r} does not exist")
+    if not data.is_dir():
+        raise ValueError(f"data folder {str(data)!r} is a file, not a folder")
     if (data / VOC_ANNOTATION_DIR).is_dir() and (data / VOC_SPLIT_DIR).is_dir():
         return "voc"
     if any((data / split).is_dir() for split in ("train", "val")):
@@ -35,4 +39,4 @@ def open_folder(data: str | os.PathLike, split: str, *, strict: bool = True):
     """The ``split`` ("train" or "val") of a data folder in either layout (:func:`data_format`)."""
     if data_format(data) == "voc":
         return VocDataset(data, split, strict=strict)
-    return CocoDataset(Path(data) / split, strict=strict)
+    return CocoDataset(Path(data) / split / COCO_JSON_NAME, strict=strict)

@@ -53,6 +53,12 @@ class VocDataset(_AnnotatedFiles):
 
     category_ids = None  # labels are the ids
 
+    @staticmethod
+    def file_box_text(box: np.ndarray) -> str:
+        """Corners (4,) as the XML's 1-based inclusive ``<bndbox>`` (see the class docstring)."""
+        x1, y1, x2, y2 = (float(v) for v in box)
+        return f"box (xmin={x1 + 1:g}, ymin={y1 + 1:g}, xmax={x2:g}, ymax={y2:g})"
+
     def __init__(
         self,
         root: str | os.PathLike,
@@ -73,7 +79,7 @@ class VocDataset(_AnnotatedFiles):
         label_of = {name: label for label, name in enumerate(self.class_names, start=1)}
         self.records = []
         for xml_path, image_path, size, objects in parsed:
-            if image_path is None:  # an id or file name leading outside the folder
+            if image_path is None:  # leading outside the folder, or no readable annotation
                 continue
             boxes, labels, difficult, names = [], [], [], []
             for object_id, name, box, hard in objects:
@@ -105,7 +111,8 @@ class VocDataset(_AnnotatedFiles):
 
     def _parse_xml(self, image_id: str):
         """-> (xml path, image path, declared size, [(object id, name, box, difficult)]);
-        the paths are None (and a problem recorded) where they would lead outside the folder.
+        the image path is None (and a problem recorded) where a path would lead outside the
+        folder or the annotation file cannot be read.
         """
         list_file = str(self.root / VOC_SPLIT_DIR / f"{self.split}.txt")
         try:
@@ -113,18 +120,19 @@ class VocDataset(_AnnotatedFiles):
         except ValueError as error:
             self.problems.append(Problem(list_file, None, str(error)))
             return None, None, None, []
-        default_path = self.root / VOC_IMAGE_DIR / f"{image_id}.jpg"  # the id is safe now
+        # Without its annotation file the image's name is unknown (only <filename> says it is
+        # a .png rather than a .jpg): the one problem is the annotation file.
         try:
             tree = ElementTree.parse(regular_file(xml_path, "annotation file"))
         except FileNotFoundError:
             self.problems.append(Problem(str(xml_path), None, "annotation file does not exist"))
-            return xml_path, default_path, None, []
+            return xml_path, None, None, []
         except (OSError, ValueError, ElementTree.ParseError) as error:
             message = f"annotation file cannot be read ({error})"
             self.problems.append(Problem(str(xml_path), None, message))
-            return xml_path, default_path, None, []
+            return xml_path, None, None, []
         root = tree.getroot()
-        file_name = (root.findtext("filename") or "").strip() or default_path.name
+        file_name = (root.findtext("filename") or "").strip() or f"{image_id}.jpg"
         try:
             image_path = file_in(self.root / VOC_IMAGE_DIR, file_name, "<filename>")
         except ValueError as error:

@@ -6,12 +6,15 @@ the rectangle at ``(x1, y1)`` of size ``(x2 - x1, y2 - y1)``, with no half-pixel
 feature map of h x w cells is shown the same way, in cell units.
 
 Figures are made with matplotlib's object API on the Agg canvas (no pyplot, no global
-state, no display needed); :func:`save_figure` writes one atomically.
+state, no display needed); :func:`save_figure` writes one atomically, as PNG, PDF or SVG
+by the file's suffix. :func:`add_tags` writes small labels next to boxes so that no two
+overlap and none leaves its panel (where it would cover a title).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 from matplotlib import patheffects
@@ -23,6 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from minirpn.fileio import atomic_write
+from minirpn.visualize import FIGURE_FORMATS
 
 DPI = 100
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
@@ -36,6 +40,20 @@ ORANGE, SKY, GREEN, YELLOW, BLUE, VERMILION, PURPLE = (
     "#CC79A7",
 )
 GROUND_TRUTH = "white"
+# Distinct, saturated colours for the classes: label k uses PALETTE[(k - 1) % len] (RGB 0-255).
+PALETTE = (
+    (230, 25, 75),
+    (60, 180, 75),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 212),
+    (0, 128, 128),
+)
+
 # A thin black rim around white lines and text keeps them visible on light backgrounds.
 OUTLINE = [patheffects.withStroke(linewidth=3.5, foreground="black")]
 TEXT_OUTLINE = [patheffects.withStroke(linewidth=2.5, foreground="black")]
@@ -57,13 +75,36 @@ def axes_or_new(ax: Axes | None, size: tuple[float, float] = (6.0, 6.0)) -> Axes
     return new_figure(1, size)[1][0] if ax is None else ax
 
 
+def class_color(label: int) -> tuple[float, float, float]:
+    """The matplotlib colour (RGB in [0, 1]) of class ``label`` (1..C) in :data:`PALETTE`."""
+    return tuple(c / 255 for c in PALETTE[(int(label) - 1) % len(PALETTE)])
+
+
+def figure_format(path: str | os.PathLike) -> str:
+    """The format of an output file by its suffix, one of :data:`FIGURE_FORMATS`; ValueError
+    naming the file otherwise (a PNG written under the name x.jpg would mislead). Something
+    already there that is not a file is written through as PNG (``/dev/null``, a FIFO), or
+    refused by :func:`minirpn.fileio.atomic_write` naming it (a folder)."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in FIGURE_FORMATS and os.path.exists(path) and not os.path.isfile(path):
+        return "png"
+    if suffix not in FIGURE_FORMATS:
+        raise ValueError(
+            f"cannot write a picture as {str(path)!r}: its name must end in "
+            + ", ".join(f".{name}" for name in FIGURE_FORMATS)
+        )
+    return suffix
+
+
 def save_figure(figure: Figure, path: str | os.PathLike) -> None:
-    """Save ``figure`` as PNG at :data:`DPI`, atomically (a failed save keeps the old file).
+    """Save ``figure`` atomically (a failed save keeps the old file), as PNG (at :data:`DPI`),
+    PDF or SVG by the suffix of ``path`` (:func:`figure_format`).
 
     The saved area is the figure's tight bounding box, so titles and legends placed
     outside the panels are never cut off."""
+    kind = figure_format(path)
     with atomic_write(path) as f:
-        figure.savefig(f, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.15)
+        figure.savefig(f, format=kind, dpi=DPI, bbox_inches="tight", pad_inches=0.15)
 
 
 def show_image(ax: Axes, image: np.ndarray, **kwargs) -> None:
@@ -139,5 +180,54 @@ def box_text(ax: Axes, x: float, y: float, text: str, **kwargs):
     kwargs.setdefault("fontsize", 9)
     kwargs.setdefault("color", "white")
     return ax.text(
-        x, y, text, bbox=dict(facecolor="black", alpha=0.7, pad=1.5, edgecolor="none"), **kwargs
+        x,
+        y,
+        text,
+        bbox=dict(facecolor="black", alpha=0.75, pad=TAG_PAD_POINTS, edgecolor="none"),
+        **kwargs,
     )
+
+
+TAG_PAD_POINTS = 1.5  # a tag's dark patch reaches this far around its text
+
+
+def add_tags(ax: Axes, boxes, texts, *, fontsize: float = 8, gid: str = "tag") -> int:
+    """Write ``texts[k]`` next to box ``boxes[k]`` (K, 4), each where it overlaps no other tag
+    and stays inside the panel (so it never covers the title above it): above the box's
+    top-left corner, else inside it at the top, below it, inside at the bottom. A tag that
+    fits nowhere is left out. Returns the number left out.
+
+    The places are measured on the figure's layout as it is when called: add the figure's
+    own titles, legends and colour bars first.
+    """
+    figure = ax.figure
+    figure.draw_without_rendering()  # the layout engine places the panels now
+    panel = ax.get_window_extent()
+    pad = TAG_PAD_POINTS * figure.dpi / 72 + 0.5  # the patch, and half a pixel of rounding
+    placed, left_out = [], 0
+    for box, text in zip(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), texts, strict=True):
+        x1, y1, x2, y2 = box
+        tag = box_text(ax, x1, y1, text, fontsize=fontsize, gid=gid, clip_on=False)
+        for y, va in ((y1, "bottom"), (y1, "top"), (y2, "top"), (y2, "bottom")):
+            tag.set_position((x1, y))
+            tag.set_verticalalignment(va)
+            extent = tag.get_window_extent().padded(pad)
+            inside = (
+                extent.x0 >= panel.x0
+                and extent.x1 <= panel.x1
+                and extent.y0 >= panel.y0
+                and extent.y1 <= panel.y1
+            )
+            if not inside:  # slide it left into the panel, if that is all it takes
+                shift = min(panel.x1 - extent.x1, 0.0)
+                extent = extent.translated(shift, 0)
+                x_data = ax.transData.inverted().transform((extent.x0 + pad, 0))[0]
+                tag.set_x(x_data)
+                inside = extent.x0 >= panel.x0 and panel.y0 <= extent.y0 <= extent.y1 <= panel.y1
+            if inside and not any(extent.overlaps(other) for other in placed):
+                placed.append(extent)
+                break
+        else:
+            tag.remove()
+            left_out += 1
+    return left_out

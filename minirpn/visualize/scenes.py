@@ -12,6 +12,8 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from PIL import Image
 
 from minirpn.anchor_target import anchor_targets, inside_image
@@ -34,7 +36,15 @@ from minirpn.receptive_field import (
     zf_conv5,
 )
 from minirpn.visualize import stages
-from minirpn.visualize.axes import new_figure, save_figure
+from minirpn.visualize.axes import DPI, legend_line, new_figure, save_figure
+from minirpn.visualize.detections import (
+    DRAW_SCORE_THRESH,
+    class_handles,
+    draw_annotations,
+    draw_detection_boxes,
+    ground_truth_handle,
+)
+from minirpn.visualize.pooling import draw_pooled, draw_roi_bin_tiles, draw_roi_bins
 
 # The paper's input scale (F7): short side 600 pixels, long side at most 1000.
 PAPER_SHORT_SIDE, PAPER_MAX_SIDE = 600, 1000
@@ -59,6 +69,16 @@ def paper_scale(image: np.ndarray, short_side=PAPER_SHORT_SIDE, max_side=PAPER_M
     """The image rescaled as Faster R-CNN does: short side 600 unless the long side passes 1000."""
     height, width = image.shape[:2]
     return resize(image, min(short_side / min(height, width), max_side / max(height, width)))[0]
+
+
+def rescaled(original: np.ndarray, shown: np.ndarray, short_side: int) -> str:
+    """``image W×H``, and where it was rescaled, from what and why (for a title)."""
+    height, width = shown.shape[:2]
+    text = f"image {width}×{height}"
+    if shown.shape != original.shape:
+        old_h, old_w = original.shape[:2]
+        text += f" (the photo's {old_w}×{old_h} rescaled: short side {short_side})"
+    return text
 
 
 def feature_shape(layers, height: int, width: int, ceil_mode: bool = False) -> tuple[int, int]:
@@ -117,7 +137,7 @@ def anchors_figure(photo: np.ndarray, detector):
         len(paper.anchor_ratios),
         paper.feat_stride,
         feature_shape(vgg16_conv5_3(), h, w, ceil_mode=True),
-        f"the paper: VGG-16, stride {paper.feat_stride}, image {w}×{h}",
+        f"the paper: VGG-16, stride {paper.feat_stride},\n{rescaled(photo, big, PAPER_SHORT_SIDE)}",
         left,
     )
     small = paper_scale(
@@ -131,7 +151,7 @@ def anchors_figure(photo: np.ndarray, detector):
         len(cfg.anchor_ratios),
         cfg.feat_stride,
         feature_shape(detector.backbone, h, w),
-        f"the tiny model: stride {cfg.feat_stride}, image {w}×{h}",
+        f"the tiny model: stride {cfg.feat_stride},\n{rescaled(photo, small, TINY_SHORT_SIDE)}",
         right,
     )
     return figure
@@ -162,7 +182,7 @@ def receptive_field_figure(photo: np.ndarray, detector):
         big,
         fields,
         (h // 2, w // 2),
-        setting=f"VGG-16 on a {big.shape[1]}×{big.shape[0]} image ({w}×{h} map, w×h)",
+        setting=f"VGG-16, {rescaled(photo, big, PAPER_SHORT_SIDE)}, a {w}×{h} map (w×h)",
         ax=left,
     )
     tiny = [spec for spec in layer_specs(detector.backbone) if spec != (1, 1, 0)]
@@ -185,24 +205,36 @@ def receptive_field_figure(photo: np.ndarray, detector):
 # --------------------------------------------------------------------------- effective RF
 
 
-def erf_figure(image: np.ndarray, untrained, trained=None):
-    """ERF of the centre cell of the backbone: untrained, and trained when given."""
+def erf_figure(images: np.ndarray, untrained, trained=None):
+    """ERF of the centre cell of the backbone, the mean over ``images`` (N, H, W, 3) of one
+    size (one image is noisy: its ReLUs gate the gradient), untrained and, when given,
+    trained; the first image is shown under it."""
+    images = np.asarray(images)
+    if images.ndim == 3:  # one image
+        images = images[None]
     detectors = [("untrained (seed 0)", untrained)]
     if trained is not None:
         detectors.append(("trained", trained))
-    figure, axes = new_figure(len(detectors), (6.2 * len(detectors), 6.2))
+    figure, axes = new_figure(len(detectors), (6.2 * len(detectors), 7.0))
     for (name, detector), ax in zip(detectors, axes, strict=True):
-        x = preprocess(image[None], detector.dtype)
-        (features,), _ = detector.features(image[None])
+        (features,), _ = detector.features(images[:1])
         cell = (features.shape[2] // 2, features.shape[3] // 2)
-        erf = effective_receptive_field(detector.backbone, x, cell)
-        rf = receptive_field(detector.backbone)
+        erf = np.mean(
+            [
+                effective_receptive_field(
+                    detector.backbone, preprocess(image[None], detector.dtype), cell
+                )
+                for image in images
+            ],
+            axis=0,
+        )
         stages.draw_effective_receptive_field(
-            image,
+            images[0],
             erf,
-            rf,
+            receptive_field(detector.backbone),
             cell,
             label=f"{name} backbone, cell (row {cell[0]}, col {cell[1]})",
+            images=len(images),
             ax=ax,
         )
     return figure
@@ -211,15 +243,16 @@ def erf_figure(image: np.ndarray, untrained, trained=None):
 # --------------------------------------------------------------------------- mapping
 
 
-def mapping_figure(image: np.ndarray, box, detector):
-    """A box on the image, projected onto the backbone's map (F18) and mapped back (F4)."""
+def mapping_figure(image: np.ndarray, box, detector, box_name: str = "the box"):
+    """A box on the image, projected onto the backbone's map (F18) and mapped back (F4).
+    ``box_name`` names it in the legend ("your box" for a box a user gave)."""
     figure, (left, right) = new_figure(2, (13, 6.8))
     layers = detector.backbone
     rf = receptive_field(layers)
     feat_box = project_roi(layers, box)  # (4,) continuous cell coordinates
     cells = np.concatenate([np.floor(feat_box[:2]), np.ceil(feat_box[2:])])
     back = map_box(layers, cells, src=None, dst=0)
-    stages.draw_mapping_image(image, box, back, rf.stride, ax=left)
+    stages.draw_mapping_image(image, box, back, rf.stride, box_name=box_name, ax=left)
     stages.draw_mapping_map(
         feature_shape(layers, *image.shape[:2]),
         feat_box,
@@ -254,26 +287,62 @@ def labelled_anchors(detector, image, gt_boxes, seed: int = SEED):
     return anchors, feat_shape, all_labels.labels, inside, targets
 
 
-def labels_figure(image: np.ndarray, gt_boxes, detector, seed: int = SEED):
-    """Left: the sampled minibatch on the image. Right: every anchor's label as a mosaic."""
+def minibatch_setting(cfg) -> str:
+    """The title line of a minibatch picture: the config's sampling numbers beside the paper's."""
+    paper = Config()
+    return (
+        f"rpn_batch_size = {cfg.rpn_batch_size} anchors (the paper's: {paper.rpn_batch_size}), "
+        f"at most {cfg.rpn_fg_fraction:.0%} positive"
+    )
+
+
+def labels_figure(image: np.ndarray, gt_boxes, detector, seed: int = SEED, gt_name="ground truth"):
+    """Left: the sampled minibatch on the image. Right: every anchor's label as a mosaic.
+    ``gt_name`` names the boxes ("your box" for a box a user gave)."""
     anchors, feat_shape, all_labels, inside, targets = labelled_anchors(
         detector, image, gt_boxes, seed
     )
-    figure, (left, right) = new_figure(2, (13, 7.4))
-    stages.draw_minibatch(image, anchors, targets.labels, gt_boxes, ax=left)
+    cfg = detector.cfg
+    figure, (left, right) = new_figure(2, (13, 7.8))
+    stages.draw_minibatch(
+        image,
+        anchors,
+        targets.labels,
+        np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4),
+        max_iou=targets.max_iou,
+        positive_overlap=cfg.rpn_positive_overlap,
+        negative_overlap=cfg.rpn_negative_overlap,
+        gt_name=gt_name,
+        setting=minibatch_setting(cfg),
+        ax=left,
+    )
     stages.draw_label_map(
         stages.label_categories(all_labels, inside),
         targets.labels != -1,
         feat_shape,
         detector.rpn.base_anchors,
-        len(detector.cfg.anchor_ratios),
+        len(cfg.anchor_ratios),
         ax=right,
     )
     return figure
 
 
-def regression_figure(image: np.ndarray, gt_boxes, detector, seed: int = SEED):
-    """The positive anchor of lowest IoU (the largest correction) and its targets t* (F10)."""
+def positive_rule(max_iou: float, ties: int, cfg, gt_name: str = "ground truth") -> str:
+    """Which rule of F8 makes an anchor of best IoU ``max_iou`` positive, in words."""
+    if max_iou >= cfg.rpn_positive_overlap:
+        return f"positive by F8 b: IoU ≥ rpn_positive_overlap = {cfg.rpn_positive_overlap:g}"
+    tied = f" (one of {ties} anchors tied at that IoU)" if ties > 1 else ""
+    return (
+        f"positive by F8 a: the best anchor for this box ({gt_name}){tied};\n"
+        f"its IoU is below rpn_positive_overlap = {cfg.rpn_positive_overlap:g} (F8 b)"
+    )
+
+
+def regression_figure(
+    image: np.ndarray, gt_boxes, detector, seed: int = SEED, gt_name="ground truth"
+):
+    """The positive anchor of lowest IoU (the largest correction) and its targets t* (F10),
+    with the rule of F8 that made it positive."""
     anchors, _, _, _, targets = labelled_anchors(detector, image, gt_boxes, seed)
     positive = np.flatnonzero(targets.labels == POSITIVE)
     if positive.size == 0:
@@ -283,8 +352,22 @@ def regression_figure(image: np.ndarray, gt_boxes, detector, seed: int = SEED):
     gt = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)[targets.matched_gt[chosen]]
     t = targets.bbox_targets[chosen]
     decoded = decode(anchor[None], t[None])[0]
+    iou = float(targets.max_iou[chosen])
+    ties = int(
+        np.sum((targets.max_iou == iou) & (targets.matched_gt == targets.matched_gt[chosen]))
+    )
     figure, (ax,) = new_figure(1, (7, 8))
-    stages.draw_regression(image, anchor, gt, t, decoded, iou=targets.max_iou[chosen], ax=ax)
+    stages.draw_regression(
+        image,
+        anchor,
+        gt,
+        t,
+        decoded,
+        iou=iou,
+        why=positive_rule(iou, ties, detector.cfg, gt_name),
+        gt_name=gt_name,
+        ax=ax,
+    )
     return figure
 
 
@@ -317,11 +400,11 @@ def proposal_stages(detector, image: np.ndarray, train: bool = False):
     return [proposal_layer(scores, deltas, anchors, size, c, train=train) for c in variants]
 
 
-def proposals_figure(image: np.ndarray, detector, gt_boxes=None):
+def proposals_figure(image: np.ndarray, detector, gt_boxes=None, gt_name="ground truth"):
     """Proposals before NMS, after NMS and the final top N, side by side with counts."""
     cfg = detector.cfg
     (b0, s0), (b1, s1), (b2, s2) = proposal_stages(detector, image)
-    figure, axes = new_figure(3, (16, 6.2))
+    figure, axes = new_figure(3, (16, 6.8))
     titles = (
         f"before NMS: the {len(b0):,} best by objectness\n"
         f"(pre-NMS top N = {cfg.rpn_pre_nms_top_n_test:,}, F15)",
@@ -336,7 +419,9 @@ def proposals_figure(image: np.ndarray, detector, gt_boxes=None):
     for (boxes, scores), title, ax in zip(
         ((b0, s0), (b1, s1), (b2, s2)), titles, axes, strict=True
     ):
-        stages.draw_proposals(image, boxes, scores, title=title, gt_boxes=gt_boxes, ax=ax)
+        stages.draw_proposals(
+            image, boxes, scores, title=title, gt_boxes=gt_boxes, gt_name=gt_name, ax=ax
+        )
     stages.objectness_colorbar(figure, axes)
     return figure
 
@@ -344,37 +429,46 @@ def proposals_figure(image: np.ndarray, detector, gt_boxes=None):
 # --------------------------------------------------------------------------- RoI pooling
 
 
-def roi_pool_figure(image: np.ndarray, box, detector):
-    """One RoI pooled from the backbone's map: image, sub-windows on the map, pooled grid."""
+def roi_pool_figure(image: np.ndarray, box, detector, box_name: str = "the box"):
+    """One RoI pooled from the backbone's map (F18, F19), in four panels: the RoI on the
+    image; the map with its 7 x 7 sub-windows and their maxima; the sub-windows pulled
+    apart; the pooled grid. The channel shown is the one responding most inside the RoI."""
     cfg = detector.cfg
     (features,), _ = detector.features(image[None])  # (1, C, h, w)
     scale = 1.0 / cfg.feat_stride
     rois = np.concatenate([[0.0], np.asarray(box, dtype=np.float64)])[None]  # (1, 5)
     pooled, argmax = roi_pool(features, rois.astype(features.dtype), cfg.roi_pool_size, scale)
     _, _, h, w = features.shape
-    bins = roi_pool_bins(rois[:, 1:], (cfg.roi_pool_size,) * 2, scale, h, w)
-    # The channel that responds most inside the RoI: the clearest picture of max pooling.
+    bins = tuple(b[0] for b in roi_pool_bins(rois[:, 1:], (cfg.roi_pool_size,) * 2, scale, h, w))
     channel = int(np.argmax(pooled[0].sum(axis=(1, 2))))
     vmax = float(features[0, channel].max()) or 1.0
-    figure, (left, middle, right) = new_figure(3, (17, 6.2))
+    figure = Figure(figsize=(15, 15), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    (image_ax, map_ax), (tiles_ax, pooled_ax) = figure.subplots(
+        2, 2, gridspec_kw={"width_ratios": (1, 1.2)}
+    )
     stages.draw_mapping_image(
         image,
         box,
         map_box(detector.backbone, _snap(box, scale), src=None, dst=0),
         cfg.feat_stride,
-        ax=left,
+        box_name=box_name,
+        back_name="its cells after rounding (F18)",
+        ax=image_ax,
     )
-    left.legend_.texts[1].set_text("its cells after rounding (F18)")
-    stages.draw_roi_bins(
+    draw_roi_bins(
         features[0, channel],
         np.asarray(box) * scale,
-        tuple(b[0] for b in bins),
+        bins,
         argmax[0, channel],
         channel=channel,
         vmax=vmax,
-        ax=middle,
+        ax=map_ax,
     )
-    stages.draw_pooled(pooled[0, channel], channel=channel, vmax=vmax, ax=right)
+    draw_roi_bin_tiles(features[0, channel], bins, argmax[0, channel], vmax=vmax, ax=tiles_ax)
+    draw_pooled(
+        pooled[0, channel], channel=channel, vmax=vmax, argmax=argmax[0, channel], ax=pooled_ax
+    )
     return figure
 
 
@@ -387,11 +481,128 @@ def _snap(box, scale) -> np.ndarray:
 # --------------------------------------------------------------------------- detections
 
 
-def detections_figure(image: np.ndarray, detector, class_names, gt_boxes=None):
-    """The detector's final detections on the image (``detector.detect``)."""
-    boxes, scores, labels = detector.detect(image)
-    figure, (ax,) = new_figure(1, (7, 7.4))
-    stages.draw_detection_boxes(image, boxes, scores, labels, class_names, gt_boxes=gt_boxes, ax=ax)
+def panel_size(image: np.ndarray, least: float = 6.0, most: float = 14.0) -> tuple[float, float]:
+    """Inches of a one-panel figure showing ``image`` about at its pixel size, between
+    ``least`` and ``most`` inches wide (small images are enlarged so that tags fit), with
+    room for the title and the legend."""
+    height, width = image.shape[:2]
+    inches = min(max(width / DPI, least), most)
+    return inches, inches * height / width + 1.4
+
+
+def detections_figure(
+    image: np.ndarray,
+    detector,
+    class_names,
+    gt_boxes=None,
+    gt_name: str = "ground truth",
+    score_thresh: float = DRAW_SCORE_THRESH,
+    detections=None,
+):
+    """The detector's detections on the image (``detector.detect``, or ``detections`` =
+    ``(boxes, scores, labels)`` already computed) scoring at least ``score_thresh``, and the
+    boxes ``gt_boxes`` to compare with: what ``minirpn show detections`` and ``minirpn
+    detect`` draw."""
+    boxes, scores, labels = detector.detect(image) if detections is None else detections
+    figure, (ax,) = new_figure(1, panel_size(image))
+    draw_detection_boxes(
+        image,
+        boxes,
+        scores,
+        labels,
+        class_names,
+        gt_boxes=gt_boxes,
+        gt_name=gt_name,
+        score_thresh=score_thresh,
+        title=(
+            f"{int(np.sum(scores >= score_thresh))} detections scoring ≥ {score_thresh:g} "
+            f"(of {len(boxes)} above the model's {detector.cfg.test_score_thresh:g})"
+        ),
+        ax=ax,
+    )
+    return figure
+
+
+GRID_COLUMNS = 4
+
+
+def grid_figure(count: int, title: str, handles: list):
+    """A figure of ``count`` square panels, :data:`GRID_COLUMNS` a row, under ``title`` and
+    over one legend of ``handles``; returns it and the panels (extra ones hidden)."""
+    cols = min(GRID_COLUMNS, count)
+    rows = -(-count // cols)
+    figure = Figure(figsize=(3.4 * cols, 3.5 * rows + 1.2), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[count:]:
+        ax.set_visible(False)
+    figure.suptitle(title, fontsize=12)
+    figure.legend(
+        handles=handles, loc="outside lower center", ncol=min(len(handles), 6), fontsize=10
+    )
+    return figure, list(axes[:count])
+
+
+def detections_grid_figure(
+    detector, dataset, class_names, count: int = 16, score_thresh=DRAW_SCORE_THRESH
+):
+    """The first ``count`` images of ``dataset``: detections scoring at least ``score_thresh``
+    (class colour, tag "class score") over the ground truth (dashed): ``val_detections.png``."""
+    count = min(count, len(dataset))
+    handles = [*class_handles(class_names), ground_truth_handle()]
+    figure, axes = grid_figure(
+        count,
+        f"the first {count} of {len(dataset)} validation images: detections scoring "
+        f"≥ {score_thresh:g} in their class's colour (tag: class and score), ground truth dashed",
+        handles,
+    )
+    for index, ax in enumerate(axes):
+        sample = dataset[index]
+        boxes, scores, labels = detector.detect(sample.image)
+        shown = int(np.sum(scores >= score_thresh))
+        draw_detection_boxes(
+            sample.image,
+            boxes,
+            scores,
+            labels,
+            class_names,
+            gt_boxes=sample.boxes,
+            score_thresh=score_thresh,
+            legend=False,
+            title=f"{sample.file_name}: {shown} shown, {len(sample.boxes)} objects",
+            ax=ax,
+        )
+    return figure
+
+
+def data_figure(dataset, count: int, where: str):
+    """The first ``count`` images of ``dataset`` with their annotated boxes and class names
+    (difficult ones dashed): ``minirpn show data``, the first look at a data set."""
+    count = min(count, len(dataset))
+    samples = [dataset[index] for index in range(count)]
+    names = dataset.class_names
+    counts = [
+        sum(int(np.sum(s.labels == label)) for s in samples) for label in range(1, len(names) + 1)
+    ]
+    handles = class_handles(names, counts)
+    if any(len(s.difficult_boxes) for s in samples):
+        handles.append(legend_line("0.3", "difficult (ignored by evaluation)", linestyle="--"))
+    figure, axes = grid_figure(
+        count,
+        f"{where}: the first {count} of {len(dataset):,} images, {len(names)} classes "
+        "(boxes per class in these images)",
+        handles,
+    )
+    for sample, ax in zip(samples, axes, strict=True):
+        draw_annotations(
+            sample.image,
+            sample.boxes,
+            sample.labels,
+            names,
+            difficult=(sample.difficult_boxes, sample.difficult_labels),
+            title=f"{sample.file_name} ({sample.image.shape[1]}×{sample.image.shape[0]})",
+            ax=ax,
+        )
     return figure
 
 

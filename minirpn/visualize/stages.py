@@ -36,17 +36,15 @@ from minirpn.visualize.axes import (
     add_box,
     add_boxes,
     axes_or_new,
-    box_text,
     legend_line,
     show_image,
 )
-from minirpn.visualize.raster import PALETTE
 
 SCALE_COLORS = (YELLOW, SKY, VERMILION, GREEN, PURPLE)
 RATIO_STYLES = ("--", "-", ":", "-.")
 ERF_VIEW = 3  # the ERF picture shows this many theoretical field sizes around the cell
-BIN_INSET = 0.1  # cells: RoI-pooling bins are outlined this far inside their edges
 LABEL_COLORS = {"positive": GREEN, "negative": BLUE, "neither": ORANGE, "outside": "0.6"}
+MAX_RINGS = 64  # the label map rings its positive anchors when there are at most this many
 
 
 def _width_height(box) -> str:
@@ -312,6 +310,10 @@ def central_mass_side(heat: np.ndarray, center: tuple[float, float], fraction: f
     return 2 * max(height, width)
 
 
+ERF_FLOOR = 0.01  # gradients below this fraction of the maximum are not coloured
+ERF_MASSES = (0.5, 0.9)  # the squares drawn hold these fractions of the gradient
+
+
 def draw_effective_receptive_field(
     image: np.ndarray,
     erf: np.ndarray,
@@ -319,16 +321,20 @@ def draw_effective_receptive_field(
     cell: tuple[int, int],
     *,
     label: str = "",
+    images: int = 1,
     ax: Axes | None = None,
 ) -> Axes:
     """The effective receptive field of one cell as a heat map over the image.
 
-    image: (H, W, 3) uint8 input; shown in grey under the heat map.
-    erf:   (H, W) ``|d out / d x|`` from :func:`minirpn.receptive_field.effective_receptive_field`.
-    rf:    the theoretical field of the same network (its square is drawn over it, F3).
-    cell:  (row, col) the ERF was taken at.
-    The title gives the side of the centred square holding half of the gradient mass; the
-    view is cropped to :data:`ERF_VIEW` times the field's size around the cell.
+    image:  (H, W, 3) uint8 input; shown in grey under the heat map.
+    erf:    (H, W) ``|d out / d x|`` from :func:`minirpn.receptive_field.effective_receptive_field`,
+            or its mean over ``images`` images of one size (less noisy).
+    rf:     the theoretical field of the same network, drawn dashed (F3).
+    cell:   (row, col) the ERF was taken at.
+    The solid and dotted squares are the smallest centred squares holding half and 90 % of
+    the gradient (:func:`central_mass_side`); where the gradient is below :data:`ERF_FLOOR` of its
+    maximum the grey image shows through. The view is cropped to :data:`ERF_VIEW` times the
+    field's size around the cell.
     """
     ax = axes_or_new(ax)
     erf = np.asarray(erf, dtype=np.float64)
@@ -338,7 +344,7 @@ def draw_effective_receptive_field(
     show_image(ax, gray, cmap="gray", vmin=0, vmax=255)
     peak = erf.max()
     heat = erf / peak if peak > 0 else erf
-    masked = np.ma.masked_less(heat, 0.01)  # let the image show through where nothing flows
+    masked = np.ma.masked_less(heat, ERF_FLOOR)  # let the image show through where little flows
     height, width = erf.shape
     image_artist = ax.imshow(
         masked,
@@ -354,16 +360,31 @@ def draw_effective_receptive_field(
     y1, y2 = rf.interval(row)
     add_box(ax, (x1, y1, x2, y2), "field", edgecolor=SKY, linewidth=2, linestyle="--")
     cx, cy = float(rf.center(col)), float(rf.center(row))
+    handles = [legend_line(SKY, f"theoretical field {rf.size}×{rf.size} px (F3)", linestyle="--")]
+    for mass, style in zip(ERF_MASSES, ("-", ":"), strict=True):
+        side = central_mass_side(erf, (cx, cy), mass)
+        half = side / 2
+        square = (cx - half, cy - half, cx + half, cy + half)
+        add_box(ax, square, "mass", edgecolor=GREEN, linewidth=2, linestyle=style)
+        handles.append(
+            legend_line(
+                GREEN, f"{side}×{side} px: holds {mass:.0%} of the gradient", linestyle=style
+            )
+        )
     ax.plot([cx], [cy], marker="+", color=SKY, markersize=10, markeredgewidth=2)
     # On a large image the field is small: show ERF_VIEW field sizes around the cell.
-    half = ERF_VIEW * rf.size / 2
-    ax.set_xlim(max(cx - half, 0), min(cx + half, width))
-    ax.set_ylim(min(cy + half, height), max(cy - half, 0))
-    side = central_mass_side(erf, (cx, cy), 0.5)
-    ax.set_title(
-        f"{label}\nhalf of |∂out/∂x| within {side}×{side} px; "
-        f"dashed: theoretical {rf.size}×{rf.size} (F3)",
-        fontsize=10,
+    view = ERF_VIEW * rf.size / 2
+    ax.set_xlim(max(cx - view, 0), min(cx + view, width))
+    ax.set_ylim(min(cy + view, height), max(cy - view, 0))
+    over = f"mean over {images} images" if images > 1 else "one image"
+    ax.set_title(f"{label}\n|∂out/∂x| of the cell's output, {over}", fontsize=10)
+    handles.append(Patch(facecolor="0.6", label=f"grey: below {ERF_FLOOR:.0%} of the maximum"))
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.01),
+        fontsize=9,
+        frameon=False,
     )
     ax.figure.colorbar(image_artist, ax=ax, shrink=0.7, label="|gradient| / max")
     ax.set_xticks([])
@@ -380,13 +401,17 @@ def draw_mapping_image(
     back_box,
     stride: float,
     *,
+    box_name: str = "the box",
+    back_name: str = "its cells, mapped back (F4)",
     ax: Axes | None = None,
 ) -> Axes:
     """The image side of F4 / F18: a box, the feature grid's cells, and the cells mapped back.
 
     image:    (H, W, 3) uint8.
-    box:      (4,) the box in image pixels.
-    back_box: (4,) the feature cells the projected box touches, mapped back to the image.
+    box:      (4,) the box in image pixels; ``box_name`` in the legend ("your box" for one
+              a user gave).
+    back_box: (4,) the feature cells the projected box touches, mapped back to the image;
+              ``back_name`` in the legend.
     stride:   cell size in pixels; grid lines are drawn every ``stride`` pixels.
     """
     ax = axes_or_new(ax)
@@ -396,16 +421,8 @@ def draw_mapping_image(
         ax.axvline(x, color="white", alpha=0.35, linewidth=0.6)
     for y in np.arange(0, height + 1e-9, stride):
         ax.axhline(y, color="white", alpha=0.35, linewidth=0.6)
-    add_box(ax, box, "box", edgecolor=GROUND_TRUTH, linewidth=2, outline=True, label="the box")
-    add_box(
-        ax,
-        back_box,
-        "back",
-        edgecolor=YELLOW,
-        linewidth=2,
-        linestyle="--",
-        label="its cells, mapped back (F4)",
-    )
+    add_box(ax, box, "box", edgecolor=GROUND_TRUTH, linewidth=2, outline=True, label=box_name)
+    add_box(ax, back_box, "back", edgecolor=YELLOW, linewidth=2, linestyle="--", label=back_name)
     ax.set_title(
         f"image: box {_corners(box)}, {_width_height(box)} px\n"
         f"grid: one {_cell_size(stride)} cell per feature-map cell",
@@ -485,6 +502,11 @@ def draw_minibatch(
     sampled_labels: np.ndarray,
     gt_boxes: np.ndarray,
     *,
+    max_iou: np.ndarray | None = None,
+    positive_overlap: float = 0.7,
+    negative_overlap: float = 0.3,
+    gt_name: str = "ground truth",
+    setting: str = "",
     ax: Axes | None = None,
 ) -> Axes:
     """The sampled RPN minibatch (F13) on the image: its positive and negative anchors.
@@ -493,33 +515,56 @@ def draw_minibatch(
     anchors:        (A, 4) every anchor of the image.
     sampled_labels: (A,) labels after sampling (``AnchorTargets.labels``): POSITIVE and
                     NEGATIVE are the minibatch, IGNORE the rest.
-    gt_boxes:       (G, 4) ground truth, in white.
+    gt_boxes:       (G, 4) ground truth, in white (``gt_name`` in the legend).
+    max_iou:        (A,) each anchor's best IoU, if given: positives with IoU >= the
+                    ``positive_overlap`` (rule F8 b) are solid, those positive only as
+                    the best anchor of a box (rule F8 a, IoU below it) dashed.
+    negative_overlap: the IoU below which an anchor is negative, for the legend.
+    setting:        a line for the title, e.g. the preset's minibatch size.
     """
     ax = axes_or_new(ax)
     show_image(ax, image)
     positive = np.flatnonzero(sampled_labels == POSITIVE)
     negative = np.flatnonzero(sampled_labels == NEGATIVE)
+    by_best = (
+        np.zeros(len(positive), bool) if max_iou is None else max_iou[positive] < positive_overlap
+    )
     add_boxes(ax, anchors[negative], "negative", edgecolors=BLUE, linewidths=0.7, alpha=0.6)
     _gt_boxes(ax, gt_boxes)
-    for i in positive:  # a black rim: toy shapes come in every colour, green too
-        add_box(ax, anchors[i], "positive", edgecolor=GREEN, linewidth=2, outline=True)
+    for i, best in zip(positive, by_best, strict=True):  # a black rim: shapes of any colour
+        style = "--" if best else "-"
+        add_box(
+            ax, anchors[i], "positive", edgecolor=GREEN, linewidth=2, linestyle=style, outline=True
+        )
     height, width = image.shape[:2]
     ax.set_xlim(0, width)
     ax.set_ylim(height, 0)
-    ax.set_title(
-        f"minibatch (F13): {positive.size} positive + {negative.size} negative "
-        f"= {positive.size + negative.size} of {len(anchors):,} anchors",
-        fontsize=10,
+    title = f"minibatch (F13): {positive.size} positive + {negative.size} negative "
+    title += f"= {positive.size + negative.size} of {len(anchors):,} anchors"
+    ax.set_title(title + (f"\n{setting}" if setting else ""), fontsize=10)
+    handles = [
+        legend_line(GROUND_TRUTH, f"{gt_name} ({len(gt_boxes)})", path_effects=TEXT_OUTLINE),
+        legend_line(
+            GREEN, f"positive: IoU ≥ {positive_overlap:g} (F8 b) ({int((~by_best).sum())})"
+        ),
+    ]
+    if by_best.any():
+        handles.append(
+            legend_line(
+                GREEN,
+                f"positive as the best anchor of its box, IoU < {positive_overlap:g} "
+                f"(F8 a) ({int(by_best.sum())})",
+                linestyle="--",
+            )
+        )
+    handles.append(
+        legend_line(BLUE, f"negative: IoU < {negative_overlap:g} ({negative.size})", linewidth=1)
     )
     ax.legend(
-        handles=[
-            legend_line(GROUND_TRUTH, f"ground truth ({len(gt_boxes)})", path_effects=TEXT_OUTLINE),
-            legend_line(GREEN, f"positive ({positive.size})"),
-            legend_line(BLUE, f"negative ({negative.size})", linewidth=1),
-        ],
+        handles=handles,
         loc="upper center",
         bbox_to_anchor=(0.5, -0.01),
-        ncol=3,
+        ncol=2,
         fontsize=9,
         frameon=False,
     )
@@ -563,14 +608,16 @@ def draw_label_map(
         (num_ratios * h + (num_ratios - 1) * gap, num_scales * w + (num_scales - 1) * gap), np.nan
     )
     sampled = np.asarray(sampled, dtype=bool).reshape(h, w, k)
-    dots_x, dots_y = [], []
+    positive = np.asarray(categories["positive"], dtype=bool).reshape(h, w, k)
+    dots, rings = ([], []), ([], [])
     for a in range(k):
         ratio, scale = divmod(a, num_scales)
         top, left = ratio * (h + gap), scale * (w + gap)
         mosaic[top : top + h, left : left + w] = per_shape[:, :, a]
-        rows, cols = np.nonzero(sampled[:, :, a])
-        dots_x += list(left + cols + 0.5)
-        dots_y += list(top + rows + 0.5)
+        for mask, (xs, ys) in ((sampled, dots), (positive, rings)):
+            rows, cols = np.nonzero(mask[:, :, a])
+            xs += list(left + cols + 0.5)
+            ys += list(top + rows + 0.5)
         ax.text(
             left + w / 2,
             top - 0.15 * gap,
@@ -588,22 +635,27 @@ def draw_label_map(
         extent=(0, mw, mh, 0),
         interpolation="nearest",
     )
-    ax.scatter(dots_x, dots_y, s=4, color="black", gid="sampled")
+    # A positive anchor is one cell of its tile: a ring makes a few findable at a glance
+    # (many make a green area of their own, which rings would only cover).
+    ringed = len(rings[0]) <= MAX_RINGS
+    if ringed:
+        ring = dict(marker="o", facecolors="none", edgecolors="black", linewidths=1.5)
+        ax.scatter(*rings, s=70, gid="positive-ring", **ring)
+    ax.scatter(*dots, s=4, color="black", gid="sampled")
     ax.set_xlim(0, mw)
     ax.set_ylim(mh, -gap)
     total = h * w * k
     handles = [
         Patch(color=LABEL_COLORS[n], label=f"{n} ({int(np.sum(categories[n])):,})") for n in names
     ]
+    dot = dict(linestyle="none", markeredgecolor="black")
     handles.append(
         legend_line(
-            "black",
-            f"in the minibatch ({int(sampled.sum())})",
-            marker="o",
-            linestyle="none",
-            markersize=3,
+            "black", f"in the minibatch ({int(sampled.sum())})", marker="o", markersize=3, **dot
         )
     )
+    if ringed:
+        handles.append(legend_line("none", "positive, ringed", marker="o", markersize=8, **dot))
     ax.legend(
         handles=handles,
         loc="upper center",
@@ -633,6 +685,8 @@ def draw_regression(
     decoded,
     *,
     iou: float | None = None,
+    why: str = "",
+    gt_name: str = "ground truth",
     ax: Axes | None = None,
 ) -> Axes:
     """One anchor, its ground truth, the targets t* (F10) and the box decoded back.
@@ -640,13 +694,15 @@ def draw_regression(
     anchor, gt, decoded: (4,) boxes; ``decoded = decode(anchor, targets)``.
     targets: (4,) ``(t_x, t_y, t_w, t_h)`` = ``encode(anchor, gt)``.
     iou:     the anchor's IoU with ``gt``, for the title.
+    why:     a second title line, e.g. which labelling rule made the anchor positive (F8).
+    gt_name: the legend's name of ``gt`` ("your box" for a box a user gave).
     The view is cropped around the boxes; the formulas are written with their numbers.
     """
     ax = axes_or_new(ax)
     show_image(ax, image)
     anchor, gt, decoded = (np.asarray(b, dtype=np.float64) for b in (anchor, gt, decoded))
     tx, ty, tw, th = (float(t) for t in targets)
-    add_box(ax, gt, "gt", edgecolor=GROUND_TRUTH, linewidth=3, outline=True, label="ground truth")
+    add_box(ax, gt, "gt", edgecolor=GROUND_TRUTH, linewidth=3, outline=True, label=gt_name)
     # Black rims keep the boxes visible on toy shapes of any colour.
     add_box(
         ax,
@@ -665,7 +721,7 @@ def draw_regression(
         edgecolor=VERMILION,
         linewidth=1.5,
         linestyle=":",
-        label="decode(anchor, t*) = the ground truth again",
+        label="decode(anchor, t*) = the box again",
     )
     ax_, ay_ = (anchor[:2] + anchor[2:]) / 2
     gx, gy = (gt[:2] + gt[2:]) / 2
@@ -694,10 +750,10 @@ def draw_regression(
     height, width = image.shape[:2]
     ax.set_xlim(max(x1 - margin, 0), min(x2 + margin, width))
     ax.set_ylim(min(y2 + margin, height), max(y1 - margin, 0))
-    title = f"F10: anchor {_width_height(anchor)} → ground truth {_width_height(gt)}"
+    title = f"F10: anchor {_width_height(anchor)} → {gt_name} {_width_height(gt)}"
     if iou is not None:
         title += f" (IoU {iou:.2f})"
-    ax.set_title(title, fontsize=11)
+    ax.set_title(title + (f"\n{why}" if why else ""), fontsize=11)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=2, fontsize=9, frameon=False)
     ax.text(
         0.5,
@@ -717,6 +773,14 @@ def draw_regression(
 # --------------------------------------------------------------------------- proposals (F15, F16)
 
 
+def objectness_cmap():
+    """Objectness 0 -> 1 as dark blue -> purple -> orange (matplotlib's plasma without its
+    palest end): every colour stays darker than the lightened image under the proposals."""
+    from matplotlib import colormaps
+
+    return ListedColormap(colormaps["plasma"](np.linspace(0.0, 0.85, 256)), name="objectness")
+
+
 def draw_proposals(
     image: np.ndarray,
     boxes: np.ndarray,
@@ -724,213 +788,64 @@ def draw_proposals(
     *,
     title: str,
     gt_boxes: np.ndarray | None = None,
+    gt_name: str = "ground truth",
     ax: Axes | None = None,
 ):
-    """Proposals coloured by objectness (low scores first, so the best are on top).
+    """Proposals coloured by objectness (low scores first, so the best are on top) over the
+    image turned into light grey, so that boxes of every score stand out from any image.
 
-    boxes: (P, 4) proposals; scores: (P,) their objectness in [0, 1].
-    Returns the Axes; the colour scale (viridis, 0 to 1) is ``ax.collections``-free: use
-    :func:`objectness_colorbar` to add a colour bar for a whole figure.
+    boxes: (P, 4) proposals; scores: (P,) their objectness in [0, 1]. Colour
+    (:func:`objectness_cmap`) and line width grow with the objectness; the count is written
+    large in the corner. ``gt_boxes`` are drawn dashed black (``gt_name`` in the legend).
+    :func:`objectness_colorbar` adds the colour scale for a whole figure.
     """
-    from matplotlib import colormaps
-
     ax = axes_or_new(ax)
-    show_image(ax, image)
+    luminance = np.asarray(image, dtype=np.float64)[..., :3] @ np.array([0.299, 0.587, 0.114])
+    show_image(ax, 0.6 + 0.4 * luminance / 255, cmap="gray", vmin=0, vmax=1)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != (len(boxes),):
         raise ValueError(f"scores must have shape ({len(boxes)},), got {scores.shape}")
-    # Low scores first and nearly transparent, so the confident proposals stand out on top.
     order = np.argsort(scores, kind="stable")
-    colors = colormaps["viridis"](scores[order])  # (P, 4) RGBA
-    colors[:, 3] = 0.15 + 0.85 * scores[order]
-    add_boxes(ax, boxes[order], "proposal", edgecolors=colors, linewidths=0.6 + 1.4 * scores[order])
+    colors = objectness_cmap()(scores[order])  # (P, 4) RGBA
+    colors[:, 3] = 0.45 + 0.55 * scores[order]
+    add_boxes(ax, boxes[order], "proposal", edgecolors=colors, linewidths=0.5 + 1.5 * scores[order])
+    handles = [
+        legend_line(objectness_cmap()(0.7), f"proposals ({len(boxes):,}): colour = objectness")
+    ]
     if gt_boxes is not None:
-        for box in np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4):
-            add_box(ax, box, "gt", edgecolor="white", linewidth=1.5, linestyle="--", outline=True)
+        gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
+        for box in gt_boxes:
+            add_box(ax, box, "gt", edgecolor="black", linewidth=1.5, linestyle="--")
+        handles.append(
+            legend_line("black", f"{gt_name} ({len(gt_boxes)})", linestyle="--", linewidth=1.5)
+        )
+    ax.text(
+        0.02,
+        0.98,
+        f"{len(boxes):,}",
+        transform=ax.transAxes,
+        ha="left",
+        va="top",
+        fontsize=16,
+        fontweight="bold",
+        bbox=dict(facecolor="white", alpha=0.85, edgecolor="black", pad=3),
+    )
     height, w = image.shape[:2]
     ax.set_xlim(0, w)
     ax.set_ylim(height, 0)
     ax.set_title(title, fontsize=10)
+    ax.legend(
+        handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), fontsize=9, frameon=False
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     return ax
 
 
 def objectness_colorbar(figure, axes: Sequence[Axes]) -> None:
-    """One colour bar, 0 to 1 in viridis, for panels drawn by :func:`draw_proposals`."""
+    """One colour bar, 0 to 1 in :func:`objectness_cmap`, for panels of :func:`draw_proposals`."""
     from matplotlib import cm
 
-    mappable = cm.ScalarMappable(norm=Normalize(0, 1), cmap="viridis")
+    mappable = cm.ScalarMappable(norm=Normalize(0, 1), cmap=objectness_cmap())
     figure.colorbar(mappable, ax=list(axes), shrink=0.8, label="objectness (F15 step 1)")
-
-
-# --------------------------------------------------------------------------- RoI pooling (F18, F19)
-
-
-def draw_roi_bins(
-    feature_map: np.ndarray,
-    roi_on_map,
-    bins: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    argmax: np.ndarray,
-    *,
-    channel: int,
-    vmax: float | None = None,
-    ax: Axes | None = None,
-) -> Axes:
-    """One channel of the feature map, the RoI on it, its sub-windows and their maxima (F19).
-
-    feature_map: (h, w) the channel shown, in cell units.
-    roi_on_map:  (4,) the RoI times the spatial scale (continuous, before rounding; F18).
-    bins:        ``(h_start, h_end, w_start, w_end)`` of :func:`minirpn.ops.geometry.roi_pool_bins`
-                 for this RoI, each (ph,) or (pw,): bin (i, j) covers rows
-                 ``h_start[i]:h_end[i]``, columns ``w_start[j]:w_end[j]``.
-    argmax:      (ph, pw) flat index ``row * w + col`` of each bin's maximum from
-                 :func:`minirpn.ops.roi_pool` (-1: empty bin), marked with a dot.
-    Each bin is outlined :data:`BIN_INSET` cells inside its true edges (neighbours can
-    share cells and would otherwise draw on top of each other).
-    """
-    ax = axes_or_new(ax)
-    feature_map = np.asarray(feature_map)
-    h, w = feature_map.shape
-    vmax = float(feature_map.max()) if vmax is None else vmax
-    artist = ax.imshow(
-        feature_map, extent=(0, w, h, 0), cmap="magma", vmin=0, vmax=vmax, interpolation="nearest"
-    )
-    h_start, h_end, w_start, w_end = (np.asarray(b) for b in bins)
-    ph, pw = len(h_start), len(w_start)
-    # Neighbouring bins may share a row or column of cells (Caffe's floor/ceil edges), so
-    # each is drawn BIN_INSET cells inside its edges, in alternating colours, to stay apart.
-    for i in range(ph):
-        for j in range(pw):
-            color = SKY if (i + j) % 2 == 0 else "white"
-            add_box(
-                ax,
-                (
-                    w_start[j] + BIN_INSET,
-                    h_start[i] + BIN_INSET,
-                    w_end[j] - BIN_INSET,
-                    h_end[i] - BIN_INSET,
-                ),
-                "bin",
-                edgecolor=color,
-                linewidth=1.2,
-            )
-    used = argmax >= 0
-    rows, cols = np.divmod(argmax[used], w)
-    ax.scatter(cols + 0.5, rows + 0.5, s=22, color=GREEN, edgecolors="black", zorder=3, gid="max")
-    add_box(ax, roi_on_map, "roi", edgecolor=YELLOW, linewidth=2, linestyle="--")
-    x1, y1 = min(roi_on_map[0], w_start.min()), min(roi_on_map[1], h_start.min())
-    x2, y2 = max(roi_on_map[2], w_end.max()), max(roi_on_map[3], h_end.max())
-    pad = 1.5
-    ax.set_xlim(max(x1 - pad, 0), min(x2 + pad, w))
-    ax.set_ylim(min(y2 + pad, h), max(y1 - pad, 0))
-    ax.set_title(
-        f"channel {channel} of the {w}×{h} map: RoI × scale (dashed, F18),\n"
-        f"{ph}×{pw} sub-windows, dot = max of each (F19)",
-        fontsize=10,
-    )
-    ax.figure.colorbar(artist, ax=ax, shrink=0.7)
-    ax.set_xlabel("column")
-    ax.set_ylabel("row")
-    return ax
-
-
-def draw_pooled(
-    pooled: np.ndarray, *, channel: int, vmax: float | None = None, ax: Axes | None = None
-) -> Axes:
-    """The pooled ph x pw output of one channel (F19), its values written in the cells.
-
-    pooled: (ph, pw) ``roi_pool(...)[0][r, channel]``; same colour scale as :func:`draw_roi_bins`.
-    """
-    ax = axes_or_new(ax)
-    pooled = np.asarray(pooled)
-    ph, pw = pooled.shape
-    vmax = float(pooled.max()) if vmax is None else vmax
-    ax.imshow(
-        pooled, extent=(0, pw, ph, 0), cmap="magma", vmin=0, vmax=vmax, interpolation="nearest"
-    )
-    for i in range(ph):
-        for j in range(pw):
-            value = pooled[i, j]
-            ax.text(
-                j + 0.5,
-                i + 0.5,
-                f"{value:.1f}",
-                ha="center",
-                va="center",
-                fontsize=8,
-                color="black" if value > 0.6 * vmax else "white",
-            )
-    ax.set_xticks(np.arange(pw) + 0.5, [str(j) for j in range(pw)])
-    ax.set_yticks(np.arange(ph) + 0.5, [str(i) for i in range(ph)])
-    ax.set_title(f"pooled {ph}×{pw} output, channel {channel} (F19)", fontsize=10)
-    return ax
-
-
-# --------------------------------------------------------------------------- detections
-
-
-def draw_detection_boxes(
-    image: np.ndarray,
-    boxes: np.ndarray,
-    scores: np.ndarray,
-    labels: np.ndarray,
-    class_names: Sequence[str],
-    *,
-    gt_boxes: np.ndarray | None = None,
-    score_thresh: float = 0.5,
-    ax: Axes | None = None,
-) -> Axes:
-    """The final detections scoring at least ``score_thresh``, class colours, "name score".
-
-    boxes (D, 4), scores (D,), labels (D,) in 1..C: what ``detector.detect`` returns.
-    """
-    ax = axes_or_new(ax)
-    show_image(ax, image)
-    if gt_boxes is not None:
-        for box in np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4):
-            add_box(ax, box, "gt", edgecolor="white", linewidth=1.5, linestyle="--", outline=True)
-    shown = np.flatnonzero(np.asarray(scores) >= score_thresh)
-    classes_seen = set()
-    for i in shown:
-        label = int(labels[i])
-        color = np.asarray(PALETTE[(label - 1) % len(PALETTE)]) / 255
-        add_box(ax, boxes[i], "detection", edgecolor=color, linewidth=2)
-        box_text(
-            ax,
-            boxes[i][0],
-            boxes[i][1],
-            f"{class_names[label - 1]} {scores[i]:.2f}",
-            va="bottom",
-            fontsize=8,
-        )
-        classes_seen.add(label)
-    height, width = image.shape[:2]
-    ax.set_xlim(0, width)
-    ax.set_ylim(height, 0)
-    ax.set_title(
-        f"{shown.size} detections scoring ≥ {score_thresh:g} "
-        f"(of {len(boxes)} above the test threshold)",
-        fontsize=10,
-    )
-    handles = [
-        legend_line(np.asarray(PALETTE[(c - 1) % len(PALETTE)]) / 255, class_names[c - 1])
-        for c in sorted(classes_seen)
-    ]
-    if gt_boxes is not None:
-        handles.append(
-            legend_line("white", "ground truth", linestyle="--", path_effects=TEXT_OUTLINE)
-        )
-    if handles:
-        ax.legend(
-            handles=handles,
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.01),
-            ncol=min(len(handles), 5),
-            fontsize=9,
-            frameon=False,
-        )
-    ax.set_xticks([])
-    ax.set_yticks([])
-    return ax
