@@ -81,6 +81,11 @@ def test_number_close_to_names_known_mistakes_and_direction():
         ("06.shrink_512", 0.48),  # 0.01 * sqrt(4608 / 2) = 0.01 * 48
         ("06.initial_rpn_loss", 0.6931471805599453),  # ln 2
         ("10.step3_iters", 2083 - 1250),  # step ends 2500 x 2/6, 3/6, 5/6 rounded down
+        # The samples' mean is the RoI's centre on the map, (x1 + x2) / 2 / 8 - 0.5: a ramp
+        # reads it as its value, so d out / d x1 = 1/2 x 1/8.
+        ("11.ramp_gradient", 1 / 16),
+        ("11.unaligned_shift", 0.5 * 8),  # half a cell further right, a cell being 8 px
+        ("11.align_gradient_total", 7 * 7 * 1.0),  # each bin's weights add up to 1
     ],
 )
 def test_answers_worked_by_hand_are_accepted(name, right):
