@@ -1410,10 +1410,10 @@ MUTANTS = [
     M(
         "exercises.step3_is_step2",
         "minirpn/exercises/lesson10.py",
-        "STEP_3 = step_iterations(TINY)[2]",
-        "STEP_3 = step_iterations(TINY)[1]",
+        "STEP_3 = step_iterations(CLI_BUDGET)[2]",
+        "STEP_3 = step_iterations(CLI_BUDGET)[1]",
         "test_exercises.py",
-        "exercise 10.step3_iters's reference answer is step (ii)'s 417, not step (iii)'s 833",
+        "exercise 10.step3_iters's reference answer is step (ii)'s 1428, not step (iii)'s 2857",
     ),
     # ------------------------------------------------------------------ issue 12/14 additions
     M(

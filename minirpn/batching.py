@@ -52,9 +52,8 @@ def load_batch(dataset, indices: np.ndarray, cache: dict | None) -> Batch:
     """Pack the images of ``indices`` into the detector's input with their ground truth.
 
     Images of different sizes are padded to the largest (bottom and right, PAD_VALUE).
-    ``cache`` (index → sample), if given, keeps every image drawn so far: drawing a toy
-    image takes about as long as a fifth of a training step, and each is seen several
-    times (the 2000 toy training images take ~100 MB).
+    ``cache`` (index → sample), if given, keeps every image drawn so far: each training
+    image is seen several times, and drawing it anew each time would add to every step.
     """
     if cache is None:
         samples = [dataset[int(i)] for i in indices]

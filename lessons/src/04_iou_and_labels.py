@@ -36,7 +36,7 @@ from minirpn.ops import reference
 from minirpn.timing import best_time
 from minirpn.visualize import charts, stages
 
-use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
+one_thread = use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 
 # %% [markdown]
 # ## The formula (F9)

@@ -177,7 +177,7 @@ def roi_align_backward(
     features_nhwc = np.ascontiguousarray(features.transpose(0, 2, 3, 1))
     # Each cell padded by CELL_PADDING values: transposing back to NCHW then reads at a
     # stride that is not a power of two (512 float32 channels = 2 KiB, where every read of
-    # the transpose lands in the same few cache sets and the copy is 5-10x slower).
+    # the transpose lands in the same few cache sets, which makes the copy much slower).
     grad_nhwc = np.zeros((batch, height, width, channels + CELL_PADDING), dtype=features.dtype)
     drois = np.zeros((len(coords), 5))
     _roi_align.roi_align_backward(
