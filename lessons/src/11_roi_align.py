@@ -251,11 +251,23 @@ plt.show()
 # %% [markdown]
 # ## `ops.reference.roi_align` step by step
 #
-# The NumPy twin does the same for every bin at once. Rows and columns are independent, so
-# it builds, per axis, the weight of every cell for every sample (`roi_align_axis`):
+# The NumPy twin does the same for every bin at once. Rows and columns are independent: a
+# sample's weight on cell (y, x) is its row weight times its column weight. So the twin
+# builds, per axis, the weight of every cell for every sample, averages them per bin, and
+# takes two matrix products per RoI. Its body, after the argument checks:
 
 # %%
-print(inspect.getsource(reference.roi_align_axis).split('"""')[2][:900])
+source = inspect.getsource(reference.roi_align)
+print(source[source.index("    _, channels, height, width") :])
+
+# %% [markdown]
+# `roi_align_axis` is steps 1–4 along one axis: the sample positions (`position`), then
+# for each the two cells around it (`low`, `high`) and their weights (`1 - frac`, `frac`),
+# with samples off the map contributing nothing and samples at the border clamped to it:
+
+# %%
+source = inspect.getsource(reference.roi_align_axis)
+print(source[source.index("    offset = ") : source.index("    slopes[r, s, high]")])
 
 # %% [markdown]
 # For our RoI along x: 7 bins × 2 samples = 14 samples, each a weight row over the 16
