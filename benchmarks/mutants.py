@@ -1415,6 +1415,39 @@ MUTANTS = [
         "test_exercises.py",
         "exercise 10.step3_iters's reference answer is step (ii)'s 1428, not step (iii)'s 2857",
     ),
+    M(
+        "exercises.ramp_gradient_per_cell",
+        "minirpn/exercises/lesson11.py",
+        "_, drois = roi_align_backward(dout, _ramp(), ROI, 1, TINY_SCALE, RATIO, True)",
+        "_, drois = roi_align_backward(dout, _ramp(), ROI, 1, 1.0, RATIO, True)",
+        "test_exercises.py",
+        "exercise 11.ramp_gradient's reference answer is per map cell (0.5), not per pixel",
+    ),
+    M(
+        "paper_claims.noise_from_the_smaller_spread",
+        "minirpn/paper_claims.py",
+        'spread = max(a[f"{measure}_spread"], b[f"{measure}_spread"])',
+        'spread = min(a[f"{measure}_spread"], b[f"{measure}_spread"])',
+        "test_paper_claims.py::test_difference_is_judged_against_twice_the_larger_spread",
+        "a difference within the noisier row's spread is called beyond the noise in a lesson",
+    ),
+    # ------------------------------------------------------------------ lessons/sync.py
+    M(
+        "lessons.sync_pairs_by_default",
+        "lessons/sync.py",
+        "notebook_from_source(source, paired=args.pair)",
+        "notebook_from_source(source, paired=True)",
+        "test_lessons.py::test_pairing_is_for_developers_and_a_plain_sync_undoes_it",
+        "every sync pairs the notebooks: a learner's save in Jupyter rewrites lessons/src",
+    ),
+    M(
+        "lessons.copy_replaces_a_learners_copy",
+        "lessons/sync.py",
+        "            if target.exists():\n                kept.append(target.name)",
+        "            if False:\n                kept.append(target.name)",
+        "test_lessons.py::test_copies_are_clean_and_a_learners_copy_is_never_replaced",
+        "--copy writes over a learner's own notebook: their experiments are lost",
+    ),
     # ------------------------------------------------------------------ issue 12/14 additions
     M(
         "schemes.coordinate_weight_ignored",
