@@ -118,8 +118,10 @@ assert dips[0] > 3 * dips[1]
 # Reading the curves: `rpn_cls` falls fast in the first hundred iterations (the shapes are
 # easy to tell from the backdrop), then slowly. From iteration 560, where the learning rate
 # drops tenfold, the RPN's losses and the head's classification change less from one
-# iteration to the next. `reg` stays level, and in the first hundred iterations its raw
-# values dip near zero far more often than later (the faint spikes). A likely reason: the
+# iteration to the next.
+#
+# `reg` stays level, and in the first hundred iterations its raw values dip near zero far
+# more often than later (the faint spikes; all four measured above). A likely reason: the
 # RPN's first proposals are poor, so the head's foreground RoIs are then mostly the
 # ground-truth boxes themselves (added to the candidates, lesson 09), whose regression
 # target is zero. As the RPN improves, more real proposals become foreground, each with a
@@ -277,7 +279,7 @@ assert all((precision_recall(label)[1][:3] == 1.0).all() for label in (1, 2, 3, 
 #    hence "approximate". The paper reports close results at 25–50% less training time.
 # 3. **Non-approximate joint training.** The same, but keeping that gradient: it needs an
 #    RoI pooling layer that is differentiable with respect to the box coordinates (RoI
-#    warping, or later RoI Align), which plain max RoI pooling is not.
+#    warping, or later RoIAlign, lesson 11), which plain max RoI pooling is not.
 #
 # `minirpn` has all three in `minirpn/schemes/` (`minirpn train --scheme NAME`):
 # `approximate-joint` (scheme 2, the default and what this lesson trained), `alternating`
