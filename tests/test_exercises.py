@@ -100,3 +100,12 @@ def test_every_other_width_near_the_answer_is_rejected():
     for width in range(960, 1030):
         expected = CORRECT if width == 993 else WRONG
         assert evaluate("01.smallest_width", width).status == expected, width
+
+
+def test_answers_of_several_numbers_say_how_many_are_expected():
+    short = evaluate("05.targets_by_hand", (0.1, 0.2, 0.3))
+    assert (
+        short.status == WRONG and "expected 4 numbers (t_x, t_y, t_w, t_h), got 3" in short.message
+    )
+    words = evaluate("09.decoded_box", "a box")
+    assert words.status == WRONG and "expected 4 numbers (x1, y1, x2, y2)" in words.message

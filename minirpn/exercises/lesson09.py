@@ -8,7 +8,7 @@ import numpy as np
 
 from minirpn.boxes import COORDS_PER_BOX, decode
 from minirpn.config import Config
-from minirpn.exercises import Exercise, number_close_to
+from minirpn.exercises import Exercise, number_close_to, numbers_in
 
 VOC_CLASSES = 20
 PROPOSAL = (20.0, 30.0, 60.0, 70.0)  # x1, y1, x2, y2
@@ -27,12 +27,9 @@ def _decoded(stds=STDS) -> np.ndarray:
 
 
 def _verify_box(answer) -> str | None:
-    try:
-        values = np.asarray(answer, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
-        return "expected four numbers (x1, y1, x2, y2)"
-    if values.shape != (4,):
-        return f"expected four numbers (x1, y1, x2, y2), got {values.size}"
+    values, problem = numbers_in(answer, 4, "(x1, y1, x2, y2)")
+    if problem:
+        return problem
     if np.allclose(values, _decoded(), atol=0.01):
         return None
     known = [
