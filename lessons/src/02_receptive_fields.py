@@ -356,9 +356,7 @@ for ax, (name, heat) in zip(axes[:2], averaged.items(), strict=False):
         )
     )
     ax.plot([], [], color="cyan", lw=2, label=f"half of the gradient: {half_sides[name]} px")
-    ax.plot(
-        [center], [center], "+", color="white", ms=12, mew=2, label="the cell's centre (68, 68)"
-    )
+    ax.plot([center], [center], "+", color="lime", ms=12, mew=2, label="the cell's centre (68, 68)")
     ax.set_title(f"{name} backbone, cell (8, 8), 16 images", fontsize=11)
     ax.set(xlabel="image x (px)", ylabel="image y (px)")
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, -0.32), fontsize=9, frameon=False)
@@ -367,9 +365,9 @@ right = axes[2]
 for (name, values), style in zip(share.items(), ("-", "--"), strict=True):
     right.plot(sides, values, style, lw=2, label=name)
 right.plot(sides, (sides / rf.size) ** 2, ":", color="0.4", lw=2, label="every pixel alike")
-right.axhline(0.5, color="0.7", lw=1)
+right.axhline(0.5, color="0.7", lw=1, label="half of the gradient")
 right.set(xlabel="side of the centred square (px)", ylabel="share of the gradient inside")
-right.set_title(f"the whole theoretical field is {rf.size} px", fontsize=11)
+right.set_title(f"gradient inside a centred square (the field: {rf.size} px)", fontsize=11)
 right.legend(fontsize=9)
 plt.show()
 
