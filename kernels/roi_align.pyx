@@ -1,7 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
-"""RoIAlign (F18, F19, F20) with torchvision's semantics: forward, and backward to both the
-features and the RoI coordinates.
+"""RoIAlign (F18, F22) with torchvision's semantics: forward, and backward to both the
+features and the RoI coordinates (the corner gradient non-approximate joint training, F20,
+sends into the RPN).
 
 Called only through ``minirpn.ops``, which validates every argument (batch indices in range,
 finite coordinates, sampling_ratio >= 1). ``minirpn.ops.reference.roi_align`` is the readable

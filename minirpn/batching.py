@@ -77,10 +77,10 @@ def load_batch(dataset, indices: np.ndarray, cache: dict | None, flip: bool = Fa
     """Pack the images of ``indices`` into the detector's input with their ground truth.
 
     Images of different sizes are padded to the largest (bottom and right, PAD_VALUE).
-    ``cache`` (index → sample), if given, keeps every image drawn so far: drawing a toy
-    image takes about as long as a fifth of a training step, and each is seen several
-    times (the 2000 toy training images take ~100 MB). With ``flip``, indices run over
-    :func:`epoch_size` images: ``len(dataset) + i`` is image ``i`` mirrored.
+    ``cache`` (index → sample), if given, keeps every image drawn so far: each training
+    image is seen several times, and drawing it anew each time would add to every step.
+    With ``flip``, indices run over :func:`epoch_size` images: ``len(dataset) + i`` is
+    image ``i`` mirrored.
     """
     samples = []
     for index in (int(i) for i in indices):

@@ -162,8 +162,10 @@ class Config:
             # seeds (benchmarks/flip.py), and without them the shipped weights stay valid.
             flip=False,
             # Non-approximate joint training only: the exact gradient through the RoI
-            # coordinates overwhelms the RPN at this learning rate (mAP@0.5 0.57-0.71);
-            # a tenth of it trains as well as approximate joint (minirpn.schemes).
+            # coordinates is many times the RPN loss's own (lesson 10 prints the ratio on
+            # one batch) and would drive the RPN at this learning rate; with a tenth of it
+            # the scheme trains as well as approximate joint training with RoIAlign (the
+            # "schemes" table of docs/paper_claims.md).
             roi_coord_grad_weight=0.1,
         )
         values.update(overrides)

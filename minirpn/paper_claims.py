@@ -2,17 +2,20 @@
 
 ``benchmarks/paper_claims.py`` trains the tiny detector on the toy data once per setting of
 five of the paper's experiments and writes its report and ``docs/paper_claims.json``.
-Lessons 03 (anchors), 05 (lambda, loss normalisation) and 10 (training schemes) read that
-file instead of training a dozen detectors themselves.
+Lessons 03 (anchors), 05 (lambda, loss normalisation), 10 (training schemes) and 11
+(RoIAlign) read that file instead of training a dozen detectors themselves, and judge the
+differences between its rows with :func:`difference`.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 REPORT_JSON = Path(__file__).resolve().parent.parent / "docs" / "paper_claims.json"
 ROW_EXPERIMENTS = ("anchors", "lambda", "normalisation", "schemes")
+MEASURES = ("map50", "map", "train_seconds")  # what a row holds a mean and a spread of
 
 
 def claim_rows(name: str, path: str | Path = REPORT_JSON) -> list[dict]:
@@ -58,3 +61,32 @@ def claims_table(rows: list[dict], time: bool = False) -> str:
             line += f"  {'-' if r['paper'] is None else format(r['paper'], '.1f'):>7s}"
         lines.append(line)
     return "\n".join(lines)
+
+
+class Difference(NamedTuple):
+    """Row a's measure minus row b's, and the noise it is judged against."""
+
+    value: float  # the difference of the means over the seeds
+    noise: float  # twice the larger of the two spreads
+
+    @property
+    def beyond_noise(self) -> bool:
+        return abs(self.value) > self.noise
+
+    def __str__(self) -> str:
+        where = "beyond" if self.beyond_noise else "within"
+        return f"{self.value:+.3f} ({where} the noise: twice the spread is {self.noise:.3f})"
+
+
+def difference(a: dict, b: dict, measure: str = "map") -> Difference:
+    """How far row ``a`` is above row ``b`` on ``measure`` (``map``, ``map50`` or
+    ``train_seconds``), with the noise: twice the larger spread of the two rows. The spread
+    is half the range over the seeds, so with two seeds a difference within twice it could
+    swap sign with two other seeds; the lessons call only a larger one a difference.
+
+    Raises ValueError for an unknown measure.
+    """
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {list(MEASURES)}, got {measure!r}")
+    spread = max(a[f"{measure}_spread"], b[f"{measure}_spread"])
+    return Difference(a[measure] - b[measure], 2 * spread)

@@ -79,8 +79,16 @@ def test_number_close_to_names_known_mistakes_and_direction():
         ("01.im2col_entries", 27 * 224 * 224),  # 3 * 3 * 3 values per column, 224^2 columns
         ("06.he_std", (2 / 576) ** 0.5),
         ("06.shrink_512", 0.48),  # 0.01 * sqrt(4608 / 2) = 0.01 * 48
-        ("06.initial_rpn_loss", 0.6931471805599453),  # ln 2
-        ("10.step3_iters", 2083 - 1250),  # step ends 2500 x 2/6, 3/6, 5/6 rounded down
+        ("06.cls_layer_gain", 0.01 * 512**0.5),  # 1x1 conv, fan-in 512, no ReLU: no halving
+        ("00.head_multiply_adds", 100 * (64 * 7 * 7 * 256 + 256 * 256)),  # fc6 + fc7, 100 RoIs
+        # t = (1, -0.5, 0.5, 0) x (0.1, 0.1, 0.2, 0.2); centre (40 + 4, 50 - 2), w 40 e^0.1
+        ("09.decoded_box", (44 - 20 * 2.718281828**0.1, 28.0, 44 + 20 * 2.718281828**0.1, 68.0)),
+        ("10.step3_iters", 8571 // 3),  # 2500 x 240/70 = 8571 iterations, step (iii) 2/6
+        # The samples' mean is the RoI's centre on the map, (x1 + x2) / 2 / 8 - 0.5: a ramp
+        # reads it as its value, so d out / d x1 = 1/2 x 1/8.
+        ("11.ramp_gradient", 1 / 16),
+        ("11.unaligned_shift", 0.5 * 8),  # half a cell further right, a cell being 8 px
+        ("11.align_gradient_total", 7 * 7 * 1.0),  # each bin's weights add up to 1
     ],
 )
 def test_answers_worked_by_hand_are_accepted(name, right):
@@ -92,3 +100,12 @@ def test_every_other_width_near_the_answer_is_rejected():
     for width in range(960, 1030):
         expected = CORRECT if width == 993 else WRONG
         assert evaluate("01.smallest_width", width).status == expected, width
+
+
+def test_answers_of_several_numbers_say_how_many_are_expected():
+    short = evaluate("05.targets_by_hand", (0.1, 0.2, 0.3))
+    assert (
+        short.status == WRONG and "expected 4 numbers (t_x, t_y, t_w, t_h), got 3" in short.message
+    )
+    words = evaluate("09.decoded_box", "a box")
+    assert words.status == WRONG and "expected 4 numbers (x1, y1, x2, y2)" in words.message

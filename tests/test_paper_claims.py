@@ -5,7 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from minirpn.paper_claims import REPORT_JSON, ROW_EXPERIMENTS, claim_rows, claims_table
+from minirpn.paper_claims import (
+    REPORT_JSON,
+    ROW_EXPERIMENTS,
+    claim_rows,
+    claims_table,
+    difference,
+)
 
 # The paper's figures (mAP %, VOC 2007 test, VGG-16), typed here from its Tables 8 and 9.
 PAPER_TABLE_8 = [65.8, 66.7, 68.8, 67.9, 69.8, 69.9]  # 1x1 (128, 256), 1x3 (128, 256), 3x1, 3x3
@@ -33,6 +39,21 @@ def test_claims_table_by_hand():
     timed = claims_table(rows, time=True).splitlines()
     assert timed[2].split()[-2:] == ["150", "1.50"]  # ratio to the first row, not the mean
     assert timed[1].split()[-2:] == ["100", "1.00"]
+
+
+def test_difference_is_judged_against_twice_the_larger_spread():
+    a, b = row("a", 0.99, 0.63, 100.0), row("b", 0.98, 0.60, 90.0)
+    b["map_spread"] = 0.01  # a's is 0.02: the noise is 2 x 0.02, not 2 x 0.01
+    within = difference(a, b)
+    assert within.value == pytest.approx(0.03) and within.noise == pytest.approx(0.04)
+    assert not within.beyond_noise and "within the noise" in str(within)
+    a["map"] = 0.65
+    beyond = difference(b, a)
+    assert beyond.value == pytest.approx(-0.05) and beyond.beyond_noise
+    assert str(beyond).startswith("-0.050 (beyond")
+    assert difference(a, b, "train_seconds") == pytest.approx((10.0, 6.0))
+    with pytest.raises(ValueError, match="measure must be one of .* got 'recall'"):
+        difference(a, b, "recall")
 
 
 def test_claim_rows_errors_name_the_problem(tmp_path):

@@ -23,7 +23,7 @@ from minirpn.ops import box_iou
 from minirpn.roi_head import postprocess
 from minirpn.visualize import charts, draw_detection_boxes
 
-use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
+one_thread = use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 
 # %% [markdown]
 # ## A trained detector at work
@@ -297,14 +297,17 @@ windows_stride_16 = ...  # an int
 check("00.windows_stride_16", windows_stride_16)
 
 # %% [markdown]
-# **2.** Trained on PASCAL VOC's 20 classes, how many columns does the head's box-delta
-# output (`box_deltas`, 20 columns for our 4 classes) have?
+# **2.** Part 4 is where the cost per region goes. VGG-16's fc6 and fc7 take about 120
+# million multiply-adds for each region. How many do the tiny detector's fc6 and fc7 take
+# for all 100 proposals of one image? fc6 reads the pooled cells of one proposal and has
+# `detector.cfg.fc_channels` outputs, fc7 reads those and has as many; a fully connected
+# layer with $n$ inputs and $m$ outputs does $n \cdot m$ multiply-adds.
 
 # %%
-voc_box_columns = ...  # an int
+head_multiply_adds = ...  # an int
 
 # %%
-check("00.voc_box_columns", voc_box_columns)
+check("00.head_multiply_adds", head_multiply_adds)
 
 # %% [markdown]
 # **3.** Feed the tiny detector a 600×1000 image. How many anchors does its RPN score?

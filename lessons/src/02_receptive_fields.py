@@ -16,6 +16,7 @@ import inspect
 import matplotlib.pyplot as plt
 import numpy as np
 
+from minirpn import pretrained
 from minirpn.backbone import preprocess
 from minirpn.blas import use_one_thread
 from minirpn.config import Config
@@ -36,7 +37,7 @@ from minirpn.visualize import stages
 from minirpn.visualize.scenes import feature_shape, growth, paper_scale
 from minirpn.visualize.show import photograph_path
 
-use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
+one_thread = use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 
 # %% [markdown]
 # ## The formula (F3)
@@ -203,6 +204,39 @@ assert list(vgg.center([0, 1, 10])) == [8.0, 24.0, 168.0]
 assert map_point(vgg16_conv5_3(), 10.5) == 168.0  # cell 10's centre, mapped to the image
 
 # %% [markdown]
+# ### Why $16 j + 8$ and not $16 j$?
+#
+# Cell $j$ of conv5_3 stands for a block of 16 × 16 pixels, so it is tempting to put it at
+# $16 j$. But $16 j$ is where that block *starts*. In continuous coordinates cell $j$ covers
+# $[j, j + 1)$ of its map, its centre is $j + 0.5$, and each 2×2 pooling doubles every
+# continuous coordinate (its output cell $i$ covers input cells $2i$ and $2i + 1$, i.e.
+# $[2i, 2i + 2)$); the convolutions, whose padding keeps the size, leave it alone. Follow
+# cells 0 and 1 back through the four poolings with `map_point`:
+
+# %%
+vgg_layers = vgg16_conv5_3()
+pool_inputs = [i for i, spec in enumerate(vgg_layers) if spec == (2, 2, 0)]  # maps before each
+previous = [0.5, 1.5]  # cells 0 and 1 of conv5_3, continuous
+print(f"{'map':18} {'cell 0 centre':>14} {'cell 1 centre':>14}")
+print(f"{'conv5_3 (last)':18} {previous[0]:14g} {previous[1]:14g}")
+for pool, map_index in zip(
+    ("pool4", "pool3", "pool2", "pool1"), reversed(pool_inputs), strict=True
+):
+    centres = [map_point(vgg_layers, c, src=None, dst=map_index) for c in (0.5, 1.5)]
+    print(f"{'input of ' + pool:18} {centres[0]:14g} {centres[1]:14g}")
+    assert centres == [2 * c for c in previous]  # each pooling doubles the centre
+    previous = centres
+assert previous == [8.0, 24.0] == list(vgg.center([0, 1]))  # the image: 16 (j + 0.5)
+
+# %% [markdown]
+# Each pooling doubles the centre: 0.5 → 1 → 2 → 4 → 8 for cell 0, 1.5 → 3 → 6 → 12 → 24
+# for cell 1. So cell $j$ is centred at $16 (j + \tfrac12) = 16 j + 8$: the middle of its
+# 16-pixel block, half a cell past $16 j$. An anchor put at $16 j$ would sit 8 pixels up
+# and left of what its cell sees. The tiny backbone works the same way at stride 8:
+# $8 j + 4$, as computed above. This holds because every convolution of VGG-16 is "same"
+# ($(k - 1)/2 = P$); ZF's are not, which is why its centres differ (exercise 2).
+
+# %% [markdown]
 # ## The effective receptive field
 #
 # F3 says which pixels *can* reach a cell. How much each one *does* is the gradient of the
@@ -259,13 +293,92 @@ stages.draw_effective_receptive_field(
 plt.show()
 
 # %% [markdown]
-# The speckled square, brighter towards its middle, is the effective field (one image's
-# gradient is noisy; averaged over many images it becomes a smooth hill). A cell's
-# "38 pixels" is an upper bound, and it looks hardest at its own 8×8 cell and the pixels
-# around it. Training can reshape the hill (Luo et al. saw it grow), but never past the
-# dashed square. For Faster R-CNN this means that a cell judging a 64-pixel anchor (the
-# tiny model's largest) sees its middle well and its edges barely: it has to infer the
-# extent of an object larger than what it really looks at.
+# The speckled square, brighter towards its middle, is the effective field of one image:
+# which ReLUs that image switches on decides which paths the gradient may take, hence the
+# speckles. A cell's "38 pixels" is an upper bound, and it looks hardest at its own 8×8
+# cell and the pixels around it.
+#
+# ## The effective field of the trained network
+#
+# Does training change what a cell looks at? Luo et al. saw the effective field grow during
+# training. We compare the untrained backbone with the trained one of the shipped detector
+# (`pretrained("toy")`, lesson 00) on the same cell, each ERF normalised to a total of 1 and
+# averaged over 16 validation images, so one image's speckles average out.
+
+# %%
+trained = pretrained("toy")
+val = ToyShapes("val")
+averaged = {}
+for name, net in (("untrained", detector), ("trained", trained)):
+    erfs = []
+    for index in range(16):
+        x_i = preprocess(val[index].image[None], net.dtype)
+        erf_i = effective_receptive_field(net.backbone, x_i, index=(8, 8))  # (128, 128)
+        erfs.append(erf_i / erf_i.sum())
+    averaged[name] = np.mean(erfs, axis=0)
+half_sides = {
+    name: stages.central_mass_side(heat, (center, center), fraction=0.5)
+    for name, heat in averaged.items()
+}
+for name, side in half_sides.items():
+    print(f"{name:9}: half of the averaged gradient within {side}x{side} px of the centre")
+print(f"a field weighing every pixel alike: {uniform_half:.1f} px")
+print(f"(the trained backbone: {trained.cfg.max_iters:,} iterations of the main job, lesson 10)")
+assert abs(half_sides["trained"] - half_sides["untrained"]) <= 2
+assert max(half_sides.values()) < uniform_half
+
+# %% [markdown]
+# The two squares are the same size, give or take a pixel (asserted within 2). The picture
+# shows both averaged fields, cropped to the 38-pixel square, and on the right the share of
+# the gradient inside a centred square of growing side: the two curves lie on top of each
+# other, well above a field that weighs every pixel alike.
+
+# %%
+lo, hi = int(x1), int(x2)  # the theoretical field of cell (8, 8): [49, 87) in x and in y
+sides = np.arange(2, rf.size + 1, 2)  # squares centred on (68, 68)
+share = {
+    name: [
+        heat[68 - side // 2 : 68 + side // 2, 68 - side // 2 : 68 + side // 2].sum()
+        for side in sides
+    ]
+    for name, heat in averaged.items()
+}
+vmax = max(heat.max() for heat in averaged.values())
+fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), layout="constrained")
+for ax, (name, heat) in zip(axes[:2], averaged.items(), strict=False):
+    shown = ax.imshow(
+        heat[lo:hi, lo:hi], extent=(lo, hi, hi, lo), cmap="inferno", vmin=0, vmax=vmax
+    )
+    half = half_sides[name] / 2
+    ax.add_patch(
+        plt.Rectangle(
+            (center - half, center - half), 2 * half, 2 * half, fill=False, ec="cyan", lw=2
+        )
+    )
+    ax.plot([], [], color="cyan", lw=2, label=f"half of the gradient: {half_sides[name]} px")
+    ax.plot([center], [center], "+", color="lime", ms=12, mew=2, label="the cell's centre (68, 68)")
+    ax.set_title(f"{name} backbone, cell (8, 8), 16 images", fontsize=11)
+    ax.set(xlabel="image x (px)", ylabel="image y (px)")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, -0.32), fontsize=9, frameon=False)
+fig.colorbar(shown, ax=axes[:2], shrink=0.8, label="share of the gradient per pixel")
+right = axes[2]
+for (name, values), style in zip(share.items(), ("-", "--"), strict=True):
+    right.plot(sides, values, style, lw=2, label=name)
+right.plot(sides, (sides / rf.size) ** 2, ":", color="0.4", lw=2, label="every pixel alike")
+right.axhline(0.5, color="0.7", lw=1, label="half of the gradient")
+right.set(xlabel="side of the centred square (px)", ylabel="share of the gradient inside")
+right.set_title(f"gradient inside a centred square (the field: {rf.size} px)", fontsize=11)
+right.legend(fontsize=9)
+plt.show()
+
+# %% [markdown]
+# On the toy data, the shipped detector's training (its iterations printed) left the size
+# of the effective field where the initialisation put it: the trained cell weighs its
+# surroundings with the same fall-off, and both fields put half their weight in a square
+# well inside the 38 pixels. Training changed the weights, hence what the cell's channels
+# respond to, not how far the cell looks. For Faster R-CNN this means that a cell judging
+# a 64-pixel anchor (the tiny model's largest) sees its middle well and its edges barely:
+# it has to infer the extent of an object larger than what it really looks at.
 #
 # ## Summary
 #

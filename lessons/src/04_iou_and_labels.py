@@ -36,7 +36,7 @@ from minirpn.ops import reference
 from minirpn.timing import best_time
 from minirpn.visualize import charts, stages
 
-use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
+one_thread = use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 
 # %% [markdown]
 # ## The formula (F9)
@@ -106,11 +106,13 @@ for label, t in [("by hand", t_hand), ("Cython", t_cython), ("NumPy", t_numpy)]:
 # %% [markdown]
 # * **largest differences: 0** (or 1e-16): the three compute the same additions and
 #   divisions in float64.
-# * **by hand**: about a microsecond per pair: every pair is several Python calls.
-# * **Cython**: a few nanoseconds per pair, hundreds of times faster: the same loop, but
+# * **by hand**: microseconds per pair: every pair is several Python calls.
+# * **Cython**: nanoseconds per pair, a thousand times faster or so: the same loop, but
 #   compiled, with no Python object per number.
-# * **NumPy**: in between, usually 2–5× slower than the kernel: it is vectorised, but it
+# * **NumPy**: in between, several times slower than the kernel: it is vectorised, but it
 #   builds about ten temporary (N, K) arrays and goes through memory once for each.
+#
+# (Times depend on the machine and its load; the ratios hold roughly everywhere.)
 #
 # The training loop calls the IoU once per image; the proposal layer's NMS (lesson 07)
 # calls it thousands of times, where the kernel matters most.

@@ -22,7 +22,7 @@ from minirpn.nn import Conv2d, ReLU, Sequential, init, softmax
 from minirpn.rpn_head import RPNHead, flatten_scores
 from minirpn.visualize import charts
 
-use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
+one_thread = use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 
 # %% [markdown]
 # ## The formula
@@ -188,11 +188,11 @@ print(
 assert abs(probabilities.mean() - 0.5) < 0.01 and probabilities.std() < 0.06
 
 # %% [markdown]
-# Scores of RMS about 0.1 (the 3×3 conv's $g$ at $n = 4608$, exercise 2, then the 1×1
-# sibling's $0.01 \sqrt{512} = 0.23$, with no ReLU after it) give probabilities centred on
-# 0.5, most within ±0.05 (P(object) depends on the *difference* of the two scores, about
-# a quarter of it near 0.5), and deltas near 0 mean "keep the anchor as it is". A gentle,
-# unbiased start.
+# Scores of RMS about 0.1 are the product of two small factors, the 3×3 conv + ReLU's
+# (exercise 2 computes it) and the 1×1 sibling's (exercise 3). They give probabilities
+# centred on 0.5 with a spread of a few hundredths (printed; P(object) depends on the
+# *difference* of the two scores, and changes by about a quarter of it near 0.5), and
+# deltas near 0 mean "keep the anchor as it is". A gentle, unbiased start.
 #
 # The tiny detector has no pre-trained network, so it follows the same logic the other
 # way round: the would-be pre-trained layers (the backbone in `minirpn/backbone.py`, and
@@ -233,13 +233,13 @@ shrink_512 = ...  # a float
 check("06.shrink_512", shrink_512)
 
 # %% [markdown]
-# **3.** Before its first training step, what is the RPN's classification loss (the
-# two-class softmax log loss, averaged over the sampled anchors), whatever the labels are?
-# Use what the last cell printed about P(object); you can check your number by running
-# `softmax_cross_entropy` from `minirpn.nn` on `flatten_scores(scores[0])` with any labels.
+# **3.** The RPN's cls sibling is a 1×1 convolution reading the 512 channels of the 3×3
+# layer, with N(0, 0.01²) weights and **no ReLU after it**. By what factor does it multiply
+# the RMS of its input? Multiply your answers to exercises 2 and 3 and compare with the
+# scores' RMS printed above.
 
 # %%
-initial_rpn_loss = ...  # a float
+cls_layer_gain = ...  # a float
 
 # %%
-check("06.initial_rpn_loss", initial_rpn_loss)
+check("06.cls_layer_gain", cls_layer_gain)

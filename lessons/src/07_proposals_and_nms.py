@@ -28,7 +28,7 @@ from minirpn.timing import best_time
 from minirpn.visualize import charts, draw_proposals
 from minirpn.visualize.stages import objectness_colorbar
 
-use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
+one_thread = use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 
 # %% [markdown]
 # ## The steps (F15)
@@ -76,29 +76,39 @@ print(
 )
 
 # %% [markdown]
-# Now the seven steps, each with the package's own function, printing how many boxes are
-# left:
+# Now the seven steps, each with the package's own function, counting the boxes left after
+# each. They are a function of top N and top M, because the layer runs with other numbers
+# in training (below):
+
 
 # %%
-counts = {}
-probs = objectness(scores)  # 1. (H*W*k,)
-boxes = decode(anchors.astype(deltas.dtype), flatten_deltas(deltas[0]))  # 2. (H*W*k, 4)
-counts["anchors, decoded"] = len(boxes)
-boxes = clip_boxes(boxes, image_size)  # 3.
-counts["clipped"] = len(boxes)
-keep = remove_small_boxes(boxes, cfg.rpn_min_size)  # 4.
-boxes, probs = boxes[keep], probs[keep]
-counts[f"at least {cfg.rpn_min_size:g} px"] = len(boxes)
-order = np.argsort(-probs, kind="stable")[: cfg.rpn_pre_nms_top_n_test]  # 5.
-boxes, probs = boxes[order], probs[order]
-counts[f"top N = {cfg.rpn_pre_nms_top_n_test}"] = len(boxes)
-before_nms = boxes, probs
-keep = ops.nms(boxes, probs, cfg.rpn_nms_thresh)  # 6.
-after_nms = boxes[keep], probs[keep]
-counts[f"after NMS at {cfg.rpn_nms_thresh}"] = len(keep)
-keep = keep[: cfg.rpn_post_nms_top_n_test]  # 7.
-boxes, probs = boxes[keep], probs[keep]
-counts[f"top M = {cfg.rpn_post_nms_top_n_test}"] = len(boxes)
+def proposal_steps(top_n, top_m):
+    """F15 on this image's RPN outputs: the count after each step, the boxes and objectness
+    before and after NMS, and the final proposals (boxes (M, 4), objectness (M,))."""
+    counts = {}
+    probs = objectness(scores)  # 1. (H*W*k,)
+    boxes = decode(anchors.astype(deltas.dtype), flatten_deltas(deltas[0]))  # 2. (H*W*k, 4)
+    counts["anchors, decoded"] = len(boxes)
+    boxes = clip_boxes(boxes, image_size)  # 3.
+    counts["clipped"] = len(boxes)
+    keep = remove_small_boxes(boxes, cfg.rpn_min_size)  # 4.
+    boxes, probs = boxes[keep], probs[keep]
+    counts[f"at least {cfg.rpn_min_size:g} px"] = len(boxes)
+    order = np.argsort(-probs, kind="stable")[:top_n]  # 5.
+    boxes, probs = boxes[order], probs[order]
+    counts["top N"] = len(boxes)
+    before = boxes, probs
+    keep = ops.nms(boxes, probs, cfg.rpn_nms_thresh)  # 6.
+    after = boxes[keep], probs[keep]
+    counts[f"after NMS at {cfg.rpn_nms_thresh}"] = len(keep)
+    keep = keep[:top_m]  # 7.
+    counts["top M"] = len(keep)
+    return counts, before, after, (boxes[keep], probs[keep])
+
+
+counts, before_nms, after_nms, (boxes, probs) = proposal_steps(
+    cfg.rpn_pre_nms_top_n_test, cfg.rpn_post_nms_top_n_test
+)
 for step, count in counts.items():
     print(f"{step:20} {count:6,}")
 assert counts["clipped"] == counts["anchors, decoded"] == len(anchors)  # clipping drops nothing
@@ -130,6 +140,41 @@ print("the steps give exactly the RPN stage's proposals")
 #
 # The assertion compared boxes and scores entry for entry: the lesson called the same
 # functions in the same order, so they are equal, not just close.
+#
+# ## In training: more proposals
+#
+# During training the proposal layer feeds the second stage's *training*: lesson 09 samples
+# 64 RoIs per image from its proposals, a quarter foreground and the rest background. For
+# that it wants more and rougher candidates than the 100 best, so the original code keeps
+# 12,000 before NMS and 2,000 after it in training (6,000 and 300 at test); the tiny preset
+# scales those to 2,000 and 300. The same steps with the training numbers, beside the test
+# ones:
+
+# %%
+train_counts, *_, (train_boxes, train_probs) = proposal_steps(
+    cfg.rpn_pre_nms_top_n_train, cfg.rpn_post_nms_top_n_train
+)
+test_nm = f"{cfg.rpn_pre_nms_top_n_test}/{cfg.rpn_post_nms_top_n_test}"
+train_nm = f"{cfg.rpn_pre_nms_top_n_train}/{cfg.rpn_post_nms_top_n_train}"
+print(f"{'step':20} {'test':>9} {'training':>9}")
+print(f"{'(top N / top M)':20} {test_nm:>9} {train_nm:>9}")
+for step, count in counts.items():
+    print(f"{step:20} {count:9,} {train_counts[step]:9,}")
+(in_training,) = detector.rpn.propose(rpn_out, image_size, train=True)
+assert np.array_equal(train_boxes, in_training.boxes)
+assert np.array_equal(train_probs, in_training.scores)
+print("the steps with the training numbers = detector.rpn.propose(..., train=True)")
+after_nms_train = train_counts[f"after NMS at {cfg.rpn_nms_thresh}"]
+assert train_counts["top M"] == cfg.rpn_post_nms_top_n_train < after_nms_train
+assert 1 / 3 < after_nms_train / train_counts["top N"] < 2 / 3  # NMS: about half again
+assert np.array_equal(train_boxes[: len(proposals)], proposals)  # the test ones come first
+
+# %% [markdown]
+# Top N now lets through 2,000 of the 2,304 boxes, NMS still removes about half, and top
+# M keeps 300, three times the test's 100. NMS is greedy from the best box down, so the
+# first 100 training proposals are exactly the 100 test proposals (asserted); the other
+# 200 are weaker boxes, many on background, which is what the second stage needs to learn
+# to reject. (The paper's numbers, 12,000 → 2,000, are the same idea at its scale.)
 #
 # ## F16: NMS by hand on five boxes
 #
@@ -217,7 +262,7 @@ plt.show()
 # %% [markdown]
 # Both give the same keep list (asserted). The twin costs one Python iteration per kept
 # box, each computing IoUs against all the boxes still left; the kernel does the same work
-# without the interpreter, about 50 to 100 times faster (your numbers depend on the
+# without the interpreter, tens of times faster (the factors printed; yours depend on the
 # machine and its load). Random boxes rarely overlap by 0.7, so most of the 6,000 are kept
 # and the twin iterates thousands of times; the RPN's boxes cluster, so fewer are kept.
 #
@@ -242,9 +287,26 @@ plt.show()
 # %% [markdown]
 # Left: a thousand boxes, most of them faint (low objectness) and piled on top of each
 # other; the brighter ones crowd around the four objects. Middle: NMS has thinned every
-# pile; no two boxes left overlap by more than 0.7. Right: the best 100 of those, the
-# brightest on the objects; the rest lie on background and are what the second stage
-# learns to reject.
+# pile. Right: the best 100 of those. The numbers behind these three sentences:
+
+# %%
+overlap = ops.box_iou(after_nms[0], after_nms[0])  # (473, 473)
+np.fill_diagonal(overlap, 0.0)
+on_object = ops.box_iou(proposals, sample.boxes).max(axis=1) >= 0.5  # (100,)
+confident = proposal_scores >= 0.9
+print(f"after NMS, the largest overlap of two boxes: IoU {overlap.max():.3f}")
+print(
+    f"{confident.sum()} of the {len(proposals)} proposals have objectness >= 0.9; on an object: "
+    f"{on_object[confident].sum()}"
+)
+print(f"proposals on no object (IoU < 0.5 with each): {(~on_object).sum()} of {len(proposals)}")
+assert overlap.max() <= cfg.rpn_nms_thresh
+assert on_object[confident].all() and (~on_object).sum() > len(proposals) / 2
+
+# %% [markdown]
+# No two boxes left after NMS overlap by more than 0.7. The most confident proposals all
+# sit on objects, and most of the 100 sit on none: background boxes, kept to fill the
+# quota, which the second stage learns to reject (lesson 09).
 #
 # ## Summary
 #

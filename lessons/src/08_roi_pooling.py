@@ -27,7 +27,7 @@ from minirpn.receptive_field import map_box, project_roi, vgg16_conv5_3
 from minirpn.roi_ops import RoIPool
 from minirpn.visualize import draw_mapping_image, draw_pooled, draw_roi_bins
 
-use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
+one_thread = use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 
 # %% [markdown]
 # ## F18: projecting an RoI onto the map
@@ -178,8 +178,32 @@ plt.show()
 # %% [markdown]
 # Each pooled value is the brightest cell inside its bin: where the triangle's edges
 # excite this channel, the pooled grid is bright in the same places. The yellow box in the
-# middle (the exact projection) and the bins (whole cells) differ by up to half a cell at
-# each side: the rounding of rule 1, one reason later work replaced RoI pooling by RoIAlign.
+# middle is the exact projection; the bins are whole cells, and reach past it. By how much,
+# and which maxima came from outside it:
+
+# %%
+exact = roi * scale  # (4,) the exact projection, in cells
+reach = np.array([x1, y1, x2 + 1, y2 + 1]) - exact  # the cells read, both corners inclusive
+print("the bins reach past the exact RoI by (x1, y1, x2, y2):", reach, "cells")
+rows_max, cols_max = np.divmod(fast_argmax[0, channel], features.shape[3])  # (7, 7) each
+outside = (cols_max >= exact[2]) | (rows_max >= exact[3])  # wholly right of it or below it
+outside |= (cols_max + 1 <= exact[0]) | (rows_max + 1 <= exact[1])  # or left of it or above
+for i, j in np.argwhere(outside):
+    cell_x = cols_max[i, j] * cfg.feat_stride
+    print(
+        f"bin ({i}, {j}): maximum at cell (row {rows_max[i, j]}, column {cols_max[i, j]}), "
+        f"image x in [{cell_x}, {cell_x + cfg.feat_stride})"
+    )
+assert reach.max() > 1.0 and outside.sum() == 4
+assert (rows_max[2, 6], cols_max[2, 6]) == (4, 10)
+
+# %% [markdown]
+# The right edge of the bins lies 1.25 cells past the exact RoI and the bottom edge 1.375
+# (rule 1 rounded 9.75 up to column 10 and 8.625 to row 9, and both are read whole). Four
+# of the 49 maxima come from cells wholly outside the exact RoI: bins (2, 6) and (3, 6)
+# took cell (row 4, column 10), image pixels 80 to 88, right of the triangle's edge at
+# x = 78. The pooled grid reports, as part of the object, features of what lies next to
+# it. That rounding is why later work replaced RoI pooling by RoIAlign (lesson 11, F22).
 #
 # ## Backward: each bin's gradient goes to its maximum
 #

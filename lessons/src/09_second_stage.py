@@ -19,6 +19,7 @@ import numpy as np
 from minirpn import pretrained
 from minirpn.blas import use_one_thread
 from minirpn.boxes import encode
+from minirpn.config import Config
 from minirpn.data import ToyShapes
 from minirpn.exercises import check
 from minirpn.matching import max_positive
@@ -28,7 +29,7 @@ from minirpn.proposal_target import proposal_targets
 from minirpn.roi_head import postprocess, roi_head_loss
 from minirpn.visualize import draw_detection_boxes
 
-use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
+one_thread = use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 
 # %% [markdown]
 # ## The formula (F17)
@@ -78,14 +79,19 @@ print(f"{len(sample.boxes)} objects: {[class_names[k - 1] for k in sample.labels
 print(f"{len(proposals)} proposals + {len(sample.boxes)} ground-truth boxes -> candidates")
 print(f"sampled {len(targets.rois)} RoIs (batch {cfg.roi_batch_size}): {fg.size} foreground")
 print(f"foreground quota round({cfg.roi_fg_fraction} x {cfg.roi_batch_size}) = {quota}")
+candidates = np.vstack([proposals, sample.boxes])
+good = int((box_iou(candidates, sample.boxes).max(axis=1) >= cfg.roi_fg_thresh).sum())
+print(f"candidates with IoU >= {cfg.roi_fg_thresh} (could be foreground): {good}")
 
 # %% [markdown]
 # The batch is full (64 RoIs) and its foreground is exactly the quota, 16 = 25% of 64: the
-# trained RPN finds more than 16 candidates with IoU ≥ 0.5, and the sampler picks 16 of them
-# at random. The checks below hold for any image: foreground first, never above the quota,
-# labels taken from the matched object, background with IoU in [0.1, 0.5).
+# trained RPN found more candidates with IoU ≥ 0.5 than the quota (printed), and the
+# sampler picked 16 of them at random. The checks below hold for any image: foreground
+# first, never above the quota, labels taken from the matched object, background with IoU
+# in [0.1, 0.5).
 
 # %%
+assert good > quota
 assert fg.size <= round(cfg.roi_fg_fraction * cfg.roi_batch_size) == quota == 16
 assert fg.size == 16 and len(targets.rois) == 64  # this image: enough of both kinds
 assert np.array_equal(fg, np.arange(fg.size))  # foreground rows come first
@@ -96,6 +102,31 @@ iou_bg = targets.max_iou[background]
 assert ((iou_bg >= cfg.roi_bg_thresh_lo) & (iou_bg < cfg.roi_bg_thresh_hi)).all()
 print(f"labels of the 16 foreground RoIs: {targets.labels[fg]}")
 print(f"background IoUs from {iou_bg.min():.2f} to {iou_bg.max():.2f}")
+
+# %% [markdown]
+# **The paper's minibatch.** The original code samples 128 RoIs per image with the same
+# quarter of foreground, so 32; the tiny preset halves both. A toy image holds one to four
+# objects and the tiny RPN hands over 300 proposals in training, not 2,000: 16 foreground
+# RoIs already repeat the same few objects many times. With two images per training step,
+# the tiny head still sees as many RoIs per step as the original's one image:
+
+# %%
+paper_cfg = Config()  # the paper's settings
+paper_quota = max_positive(paper_cfg.roi_fg_fraction, paper_cfg.roi_batch_size)
+print(f"{'':22} {'RoIs / image':>12} {'foreground':>10} {'images / step':>13} {'RoIs / step':>11}")
+for name, c, q in (
+    ("the paper (Config())", paper_cfg, paper_quota),
+    ("tiny (Config.tiny())", cfg, quota),
+):
+    print(
+        f"{name:22} {c.roi_batch_size:12} {q:10} {c.images_per_batch:13} "
+        f"{c.roi_batch_size * c.images_per_batch:11}"
+    )
+assert (paper_cfg.roi_batch_size, paper_quota) == (128, 32)
+assert (
+    cfg.roi_batch_size * cfg.images_per_batch
+    == paper_cfg.roi_batch_size * paper_cfg.images_per_batch
+)
 
 # %% [markdown]
 # The sampled RoIs on the image: foreground in the colour of its class, background in grey.
@@ -228,18 +259,29 @@ print("postprocess on the four stages run by hand = detector.detect")
 # suppress each other. The detections that remain, before and after NMS:
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(12, 6.6))
+fig, (left, right) = plt.subplots(1, 2, figsize=(13, 7))
 before = postprocess(*outputs, settings["score > 0.05"])
-for ax, (boxes, scores, labels), title in zip(
-    axes, [before, final], ["score > 0.05, before NMS", "after per-class NMS"], strict=True
-):
-    draw_detection_boxes(image, boxes, scores, labels, class_names, score_thresh=0.05, ax=ax)
-    for text in ax.texts:
-        text.set_visible(False)
-    ax.set_title(f"{title}: {len(boxes)} boxes")
+for ax, (boxes, scores, labels) in ((left, before), (right, final)):
+    draw_detection_boxes(
+        image,
+        boxes,
+        scores,
+        labels,
+        class_names,
+        gt_boxes=val_sample.boxes,
+        score_thresh=0.05,
+        ax=ax,
+    )
+for text in left.texts:  # dozens of "name score" tags would hide the image; colour = class
+    text.set_visible(False)
+left.set_title(f"score > 0.05, before NMS: {len(before[0])} boxes (class colours)")
+right.set_title(f"after per-class NMS: {len(final[0])} boxes, with class and score")
 plt.show()
 
 # %% [markdown]
+# On the right, each dashed white ground-truth box holds one detection of its own class
+# (asserted above), where on the left dozens of boxes of all four colours pile up.
+#
 # ## Summary
 #
 # * The head trains on `cfg.roi_batch_size` RoIs per image sampled from the proposals and
@@ -275,11 +317,13 @@ initial_voc_cls_loss = ...  # a float
 check("09.initial_voc_cls_loss", initial_voc_cls_loss)
 
 # %% [markdown]
-# **3.** How many candidate boxes does `postprocess` score for one image in the paper's
-# test setting: 300 proposals, PASCAL VOC's classes?
+# **3.** A proposal `[20, 30, 60, 70]` and the head's box deltas for its class,
+# `(1.0, -0.5, 0.5, 0.0)`. What box does `postprocess` make of them? The head was trained on
+# targets divided by `cfg.bbox_normalize_stds`, so its outputs must be scaled back before
+# F10 is applied. Check with `decode` from `minirpn.boxes` (it takes the stds too).
 
 # %%
-voc_candidates = ...  # an int
+decoded_box = ...  # four numbers (x1, y1, x2, y2)
 
 # %%
-check("09.voc_candidates", voc_candidates)
+check("09.decoded_box", decoded_box)

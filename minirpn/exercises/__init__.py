@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 __all__ = ["Exercise", "Verdict", "all_exercises", "check", "evaluate", "solution"]
 
 NOT_DONE = "not done yet"
@@ -105,6 +107,18 @@ def check(name: str, answer) -> None:
 def solution(name: str):
     """The reference answer of exercise ``name`` (try first: reading it teaches less)."""
     return _get(name).solution()
+
+
+def numbers_in(answer, count: int, names: str) -> tuple[np.ndarray | None, str | None]:
+    """``(values (count,) float64, None)`` when ``answer`` is ``count`` numbers, else
+    ``(None, message)`` for the learner; ``names`` says what they are, e.g. "(x1, y1, x2, y2)"."""
+    try:
+        values = np.asarray(answer, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        return None, f"expected {count} numbers {names}"
+    if values.shape != (count,):
+        return None, f"expected {count} numbers {names}, got {values.size}"
+    return values, None
 
 
 def number_close_to(expected: float, *, rtol: float = 1e-6, mistakes=()) -> Callable:

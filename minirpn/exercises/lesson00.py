@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
+from minirpn.config import Config
 from minirpn.exercises import Exercise, number_close_to
 
 HEIGHT, WIDTH = 600, 1000
 SIZES = [32 * math.sqrt(2) ** k for k in range(9)]  # 32 ... 512, the lesson's assumptions
 RATIOS = (0.5, 1.0, 2.0)  # h / w
-VOC_CLASSES = 20
 TINY_STRIDE, TINY_ANCHORS = 8, 9  # three 2x2 poolings; 3 scales x 3 ratios
 
 
@@ -24,6 +24,20 @@ def _count_windows(stride: int, plus_one: bool = True) -> int:
                 total += ((WIDTH - w) // stride + extra) * ((HEIGHT - h) // stride + extra)
     return total
 
+
+def _head_multiply_adds() -> tuple[int, int, int]:
+    """Multiply-adds of fc6 and fc7 for one image's test proposals, from the tiny config:
+    (both layers, all proposals), (fc6 alone), (one proposal)."""
+    cfg = Config.tiny()
+    pooled = cfg.rpn_channels * cfg.roi_pool_size**2  # fc6's inputs: (C, 7, 7) of one RoI
+    fc6 = pooled * cfg.fc_channels
+    fc7 = cfg.fc_channels * cfg.fc_channels
+    proposals = cfg.rpn_post_nms_top_n_test
+    return proposals * (fc6 + fc7), proposals * fc6, fc6 + fc7
+
+
+HEAD_MADDS, FC6_MADDS, ONE_PROPOSAL_MADDS = _head_multiply_adds()
+VGG_MADDS_PER_REGION = 512 * 7 * 7 * 4096 + 4096 * 4096  # fc6 and fc7 of VGG-16
 
 WINDOWS_8, WINDOWS_16 = _count_windows(8), _count_windows(16)
 TINY_MAP = (HEIGHT // TINY_STRIDE, WIDTH // TINY_STRIDE)  # 75 x 125, no rounding here
@@ -50,18 +64,22 @@ EXERCISES = [
         ),
     ),
     Exercise(
-        name="00.voc_box_columns",
+        name="00.head_multiply_adds",
         verify=number_close_to(
-            4 * (VOC_CLASSES + 1),
+            HEAD_MADDS,
             mistakes=[
-                (4 * VOC_CLASSES, "the head has a box block for the background class too"),
-                (VOC_CLASSES + 1, "that is the class scores; each class has 4 box deltas"),
-                (4, "the regression is class-specific: 4 deltas per class"),
+                (ONE_PROPOSAL_MADDS, "that is one proposal; the head runs on all 100"),
+                (FC6_MADDS, "fc7 counts too: 256 inputs, 256 outputs"),
+                (100 * 49 * 256 + 100 * 256 * 256, "fc6 reads all 64 channels of the 7 x 7 cells"),
             ],
         ),
-        solution=lambda: 4 * (VOC_CLASSES + 1),
-        wrong=lambda: 4 * VOC_CLASSES,
-        explanation="84 = 4 deltas x (20 classes + background), as in the original's bbox_pred.",
+        solution=lambda: HEAD_MADDS,
+        wrong=lambda: ONE_PROPOSAL_MADDS,
+        explanation=(
+            f"{HEAD_MADDS:,}: (64 x 7 x 7 x 256 + 256 x 256) per proposal, times 100. VGG-16's "
+            f"are {VGG_MADDS_PER_REGION / 1e6:.1f} million per region (512 x 7 x 7 x 4096 + "
+            "4096 x 4096): the reason not to classify 150,000 windows."
+        ),
     ),
     Exercise(
         name="00.anchors_600x1000",

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from minirpn.boxes import encode
-from minirpn.exercises import Exercise, number_close_to
+from minirpn.exercises import Exercise, number_close_to, numbers_in
 from minirpn.nn import smooth_l1
 
 ANCHOR = [0.0, 0.0, 32.0, 32.0]
@@ -21,12 +21,9 @@ def _targets() -> np.ndarray:
 
 
 def _verify_targets(answer) -> str | None:
-    try:
-        values = np.asarray(answer, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
-        return "expected four numbers (t_x, t_y, t_w, t_h)"
-    if values.shape != (4,):
-        return f"expected four numbers (t_x, t_y, t_w, t_h), got {values.size}"
+    values, problem = numbers_in(answer, 4, "(t_x, t_y, t_w, t_h)")
+    if problem:
+        return problem
     expected = _targets()
     if np.allclose(values, expected, atol=2e-3):
         return None

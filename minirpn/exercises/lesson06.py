@@ -4,28 +4,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from minirpn.exercises import Exercise, number_close_to
-from minirpn.nn import softmax_cross_entropy
-from minirpn.rpn_head import RPNHead, flatten_scores
 
 FAN_IN_64 = 64 * 3 * 3  # a 3x3 conv reading 64 channels
 FAN_IN_512 = 512 * 3 * 3  # a 3x3 conv reading 512 channels (VGG-16's conv5 block)
+FAN_IN_CLS = 512  # the RPN's 1x1 cls sibling reading the 512-channel 3x3 layer
 PAPER_STD = 0.01
-
-
-def _initial_rpn_loss(seed: int = 0) -> float:
-    """The RPN's classification loss before any training step, measured with the package:
-    a head initialised with N(0, 0.01^2) on a feature map of RMS 1, random labels."""
-    rng = np.random.default_rng(seed)
-    head = RPNHead(64, 64, 9, std=PAPER_STD, rng=rng)
-    features = rng.standard_normal((1, 64, 8, 8)).astype(np.float32)
-    (scores, _), _ = head.forward(features)
-    logits = flatten_scores(scores[0])  # (H * W * A, 2)
-    labels = rng.integers(0, 2, len(logits))
-    loss, _ = softmax_cross_entropy(logits, labels)
-    return float(loss)
 
 
 EXERCISES = [
@@ -66,18 +50,25 @@ EXERCISES = [
         explanation="0.48 per layer: 13 such layers would shrink the signal about 14,000-fold.",
     ),
     Exercise(
-        name="06.initial_rpn_loss",
+        name="06.cls_layer_gain",
         verify=number_close_to(
-            math.log(2),
-            rtol=0.01,
+            PAPER_STD * math.sqrt(FAN_IN_CLS),
+            rtol=0.02,
             mistakes=[
-                (0.0, "a zero loss needs confident, right scores; at the start they are near 0"),
-                (1.0, "the log loss uses the natural log: -ln p"),
-                (0.5, "0.5 is the probability; the loss is -ln 0.5"),
+                (PAPER_STD * math.sqrt(FAN_IN_CLS / 2), "no ReLU follows it: nothing halves it"),
+                (
+                    PAPER_STD * math.sqrt(FAN_IN_CLS * 9),
+                    "a 1x1 kernel reads 512 inputs, not 512 x 9",
+                ),
+                (PAPER_STD**2 * FAN_IN_CLS, "that factor is for the mean square; take its root"),
+                (math.sqrt(1 / FAN_IN_CLS), "that sigma would keep the RMS; the weights have 0.01"),
             ],
         ),
-        solution=_initial_rpn_loss,
-        wrong=lambda: 0.5,
-        explanation="tiny weights give scores near 0, p = 0.5 for both classes, loss ln 2.",
+        solution=lambda: PAPER_STD * math.sqrt(FAN_IN_CLS),
+        wrong=lambda: PAPER_STD * math.sqrt(FAN_IN_CLS / 2),
+        explanation=(
+            "0.01 x sqrt(512) = 0.226: no ReLU, so no halving. With exercise 2's 0.48 for the "
+            "3x3 layer, 0.48 x 0.226 = 0.11, the RMS of the scores the lesson printed."
+        ),
     ),
 ]

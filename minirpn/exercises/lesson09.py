@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 
-from minirpn.boxes import COORDS_PER_BOX
+import numpy as np
+
+from minirpn.boxes import COORDS_PER_BOX, decode
 from minirpn.config import Config
-from minirpn.exercises import Exercise, number_close_to
+from minirpn.exercises import Exercise, number_close_to, numbers_in
 
 VOC_CLASSES = 20
-PAPER = Config()  # the paper's VGG-16 test setting: 300 proposals
+PROPOSAL = (20.0, 30.0, 60.0, 70.0)  # x1, y1, x2, y2
+HEAD_DELTAS = (1.0, -0.5, 0.5, 0.0)  # the head's outputs for the proposal's class
+STDS = Config.tiny().bbox_normalize_stds  # (0.1, 0.1, 0.2, 0.2), the paper's too
 
 
 def _first_column(label: int) -> int:
@@ -17,7 +21,27 @@ def _first_column(label: int) -> int:
     return COORDS_PER_BOX * label
 
 
-VOC_CANDIDATES = PAPER.rpn_post_nms_top_n_test * VOC_CLASSES
+def _decoded(stds=STDS) -> np.ndarray:
+    """The box postprocess makes of the proposal and deltas: F10 after undoing ``stds``."""
+    return decode(np.array([PROPOSAL]), np.array([HEAD_DELTAS]), None, stds)[0]
+
+
+def _verify_box(answer) -> str | None:
+    values, problem = numbers_in(answer, 4, "(x1, y1, x2, y2)")
+    if problem:
+        return problem
+    if np.allclose(values, _decoded(), atol=0.01):
+        return None
+    known = [
+        (_decoded(stds=None), "the deltas are normalised: multiply them by the stds first"),
+        (_decoded(stds=(0.1, 0.1, 0.1, 0.1)), "t_w and t_h have std 0.2, t_x and t_y 0.1"),
+        (_decoded(stds=[1 / s for s in STDS]), "undo the division: multiply by the stds"),
+    ]
+    for box, message in known:
+        if np.allclose(values, box, atol=0.01):
+            return message
+    return "not the box: centre x = x_a + t_x w_a, width w_a exp(t_w), with t = deltas x stds"
+
 
 EXERCISES = [
     Exercise(
@@ -50,16 +74,14 @@ EXERCISES = [
         explanation="ln 21 = 3.04, against ln 5 = 1.61 for the four toy classes.",
     ),
     Exercise(
-        name="09.voc_candidates",
-        verify=number_close_to(
-            VOC_CANDIDATES,
-            mistakes=[
-                (PAPER.rpn_post_nms_top_n_test * (VOC_CLASSES + 1), "background is no box"),
-                (PAPER.rpn_post_nms_top_n_test, "each proposal is decoded once per class"),
-            ],
+        name="09.decoded_box",
+        verify=_verify_box,
+        solution=lambda: tuple(float(v) for v in _decoded()),
+        wrong=lambda: tuple(float(v) for v in _decoded(stds=None)),
+        explanation=(
+            "(21.90, 28, 66.10, 68): t = (0.1, -0.05, 0.1, 0), so the centre moves 4 px right "
+            "and 2 px up, and the width grows by e^0.1. Without the stds the centre would move "
+            "36 px right."
         ),
-        solution=lambda: VOC_CANDIDATES,
-        wrong=lambda: PAPER.rpn_post_nms_top_n_test * (VOC_CLASSES + 1),
-        explanation="6,000 = 300 x 20, before the score threshold and per-class NMS.",
     ),
 ]

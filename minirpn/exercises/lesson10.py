@@ -7,7 +7,7 @@ from minirpn.data import TOY_SPLIT_SIZES
 from minirpn.exercises import Exercise, number_close_to
 from minirpn.model import Detector
 from minirpn.schemes import ApproximateJoint
-from minirpn.schemes.alternating import step_iterations
+from minirpn.schemes.alternating import original_budget, step_iterations
 from minirpn.train import learning_rate
 
 ITERATIONS = 700  # the lesson's training run
@@ -24,7 +24,8 @@ def _trainable_numbers(frozen) -> int:
 
 HEAD_NUMBERS = _trainable_numbers({"backbone", "rpn"})  # step (iv): only Fast R-CNN's layers
 TINY = Config.tiny()
-STEP_3 = step_iterations(TINY)[2]  # the RPN's fine-tuning on the frozen shared backbone
+CLI_BUDGET = original_budget(TINY)  # what `minirpn train --scheme alternating` runs
+STEP_3 = step_iterations(CLI_BUDGET)[2]  # the RPN's fine-tuning on the frozen shared backbone
 
 EXERCISES = [
     Exercise(
@@ -79,17 +80,28 @@ EXERCISES = [
             STEP_3,
             rtol=0.002,
             mistakes=[
-                (TINY.max_iters / 4, "the steps are not equal: 2:1:2:1, like 80k/40k/80k/40k"),
-                (TINY.max_iters / 6, "that is a 1-share step (ii) or (iv); step (iii) has 2"),
-                (TINY.max_iters / 3 * 2, "that is steps (i) and (ii) together"),
+                (
+                    step_iterations(TINY)[2],
+                    "that is step (iii) of joint training's 2,500; the "
+                    "CLI gives alternating the original budget",
+                ),
+                (
+                    CLI_BUDGET.max_iters / 4,
+                    "the steps are not equal: 2:1:2:1, like 80k/40k/80k/40k",
+                ),
+                (
+                    CLI_BUDGET.max_iters / 6,
+                    "that is a 1-share step, (ii) or (iv); step (iii) has 2",
+                ),
+                (CLI_BUDGET.max_iters * 2 / 3, "that is steps (i) and (ii) together"),
             ],
         ),
         solution=lambda: STEP_3,
-        wrong=lambda: TINY.max_iters / 4,
+        wrong=lambda: step_iterations(TINY)[2],
         explanation=(
-            "833 = 2500 x 2/6: the RPN steps get twice the Fast R-CNN steps, as in the original "
-            "code. Four steps in one budget leave each network fewer iterations than joint "
-            "training gives both at once."
+            f"{STEP_3:,} = {CLI_BUDGET.max_iters:,} x 2/6, rounded down: the RPN steps get "
+            "twice the Fast R-CNN steps, as in the original code, and the whole budget is "
+            "240/70 of joint training's, which is why alternating takes longer."
         ),
     ),
 ]

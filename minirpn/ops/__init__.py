@@ -1,5 +1,5 @@
 """Box and RoI operations of the detector: IoU (F9), NMS (F16), RoI pooling (F18, F19) and
-RoIAlign (F18, F19, F20).
+RoIAlign (F18, F22).
 
 These are the fast versions: thin wrappers that validate and convert the inputs (with
 ``minirpn.ops._validate``) and call the Cython kernels in ``kernels/``. Each has a NumPy twin
@@ -127,7 +127,7 @@ def roi_pool_backward(grad_out, rois, argmax, features_shape):
 
 
 def roi_align(features, rois, output_size, spatial_scale, sampling_ratio, aligned=True):
-    """RoIAlign with torchvision's semantics (F18, F19): each bin the mean of a fixed
+    """RoIAlign with torchvision's semantics (F18, F22): each bin the mean of a fixed
     ``sampling_ratio x sampling_ratio`` grid of bilinear samples.
 
     Args:
@@ -155,7 +155,7 @@ def roi_align(features, rois, output_size, spatial_scale, sampling_ratio, aligne
 def roi_align_backward(
     grad_out, features, rois, output_size, spatial_scale, sampling_ratio, aligned=True
 ):
-    """Gradients of ``roi_align`` w.r.t. the features and the RoI corners (F20).
+    """Gradients of ``roi_align`` w.r.t. the features and the RoI corners (F22; for F20).
 
     Args:
         grad_out: (R, C, ph, pw) gradient of the loss w.r.t. the output of ``roi_align``.
@@ -177,7 +177,7 @@ def roi_align_backward(
     features_nhwc = np.ascontiguousarray(features.transpose(0, 2, 3, 1))
     # Each cell padded by CELL_PADDING values: transposing back to NCHW then reads at a
     # stride that is not a power of two (512 float32 channels = 2 KiB, where every read of
-    # the transpose lands in the same few cache sets and the copy is 5-10x slower).
+    # the transpose lands in the same few cache sets, which makes the copy much slower).
     grad_nhwc = np.zeros((batch, height, width, channels + CELL_PADDING), dtype=features.dtype)
     drois = np.zeros((len(coords), 5))
     _roi_align.roi_align_backward(

@@ -210,7 +210,7 @@ class AxisSamples(NamedTuple):
 
 
 def roi_align_axis(start, end, bins, sampling_ratio, size, spatial_scale, aligned):
-    """Sample positions of RoIAlign along one axis and their bilinear weights (F18).
+    """Sample positions of RoIAlign along one axis and their bilinear weights (F18, F22).
 
     Bin ``i`` of a RoI spanning ``[p0, p1)`` on the map gets ``sampling_ratio`` evenly spaced
     samples at ``p0 + i * b + (k + 0.5) * b / sampling_ratio`` with ``b = (p1 - p0) / bins``
@@ -284,7 +284,7 @@ def _bin_means(samples, bins):
 
 
 def roi_align(features, rois, output_size, spatial_scale, sampling_ratio, aligned=True):
-    """RoIAlign with torchvision's semantics: bilinear samples averaged per bin (F18, F19).
+    """RoIAlign with torchvision's semantics: bilinear samples averaged per bin (F18, F22).
 
     Like RoI pooling (F19) it turns any RoI into a fixed (ph, pw) grid of bins, but without
     rounding: each bin is the mean of ``sampling_ratio x sampling_ratio`` bilinearly
@@ -336,7 +336,7 @@ def _roi_align_grids(coords, output_size, scale, ratio, aligned, height, width):
 def roi_align_backward(
     grad_out, features, rois, output_size, spatial_scale, sampling_ratio, aligned=True
 ):
-    """Gradients of ``roi_align`` w.r.t. the features and the RoI coordinates (F20).
+    """Gradients of ``roi_align`` w.r.t. the features and the RoI coordinates (F22; for F20).
 
     With ``out[r, c] = A @ F[c] @ B.T`` (A = bin-averaged row weights (ph, H), B = column
     weights (pw, W)) and ``G = grad_out[r]``:

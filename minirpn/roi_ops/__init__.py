@@ -1,4 +1,4 @@
-"""The RoI layers the second stage can use, by name: one registry read by everyone (F18, F19).
+"""The RoI layers the second stage can use, by name: one registry read by everyone (F18, F19, F22).
 
 An RoI layer cuts a fixed ``output_size`` grid out of the shared feature map for every RoI
 ``(batch_index, x1, y1, x2, y2)`` (image pixels, projected with ``1 / cfg.feat_stride``).

@@ -1,11 +1,12 @@
-"""RoIAlign: each bin the mean of bilinear samples, no rounding anywhere (F18, F19, F20 (3)).
+"""RoIAlign: each bin the mean of bilinear samples, no rounding anywhere (F18, F22).
 
 torchvision's semantics (:func:`minirpn.ops.roi_align`): the RoI is projected with the
 spatial scale (shifted by half a cell when ``aligned``), cut into ``output_size`` bins of
 equal real size, and each bin averages a ``sampling_ratio`` x ``sampling_ratio`` grid of
 bilinearly interpolated samples. Nothing is rounded, so the output is a smooth function of
 the corners almost everywhere and the layer returns their gradient on request
-(``box_differentiable = True``), which non-approximate joint training sends into the RPN.
+(``box_differentiable = True``), which non-approximate joint training (F20 (3)) sends
+into the RPN.
 """
 
 from __future__ import annotations

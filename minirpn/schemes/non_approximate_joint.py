@@ -34,15 +34,14 @@ What is differentiated and what is held constant:
 
 How much of the head's gradient reaches the RPN this way is ``cfg.roi_coord_grad_weight``.
 1 (``Config``'s default) is the exact gradient of the summed loss, which the whole-model
-gradient check verifies. On the toy data that exact path is 5 to 20 times the RPN loss's
-own gradient on ``rpn.bbox_pred`` and ``rpn.conv``, most of it from the classification loss
-of the foreground RoIs (the head prefers RoIs where it is sure of the class, not tight
-ones). At the tiny preset's learning rate it swamps the RPN: its objectness loss stays near
-0.1 instead of falling to 0.01, and mAP@0.5 ends at 0.71. ``Config.tiny()`` weighs the path
-0.1, which trains as well as approximate joint training with RoIAlign
-(``benchmarks/schemes.py``). Re-encoding the head's regression targets from the moved RoIs
-(and differentiating that too) was tried and changed nothing measurable, so the targets
-stay constants as above.
+gradient check verifies. On the toy data that exact path is many times the RPN loss's own
+gradient on ``rpn.bbox_pred`` (lesson 10 prints the ratio for one batch), most of it from
+the classification loss of the foreground RoIs (the head prefers RoIs where it is sure of
+the class, not tight ones), so at the tiny preset's learning rate it would drive the RPN
+rather than the RPN's own loss. ``Config.tiny()`` weighs the path 0.1, which trains as well
+as approximate joint training with RoIAlign (``benchmarks/schemes.py``, the "schemes"
+table of ``docs/paper_claims.md``). The head's regression targets stay constants as above:
+they are not re-encoded from the moved RoIs.
 
 The head's RoI layer must be differentiable in the box coordinates (``box_differentiable``
 in :data:`minirpn.roi_ops.ROI_OPS`: RoIAlign). :class:`NonApproximateJoint` is
