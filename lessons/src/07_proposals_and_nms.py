@@ -269,8 +269,8 @@ plt.show()
 # ## The picture
 #
 # The proposals of the trained detector at three points: the top N before NMS, the
-# survivors of NMS, and the final top M. Colour and line width show objectness;
-# the dashed white boxes are the ground truth.
+# survivors of NMS, and the final top M. Colour and line width show objectness (thin
+# dark blue: low, thick orange: high); the black dashed boxes are the ground truth.
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(16, 6))
@@ -285,14 +285,14 @@ objectness_colorbar(fig, axes)
 plt.show()
 
 # %% [markdown]
-# Left: a thousand boxes, most of them faint (low objectness) and piled on top of each
-# other; the brighter ones crowd around the four objects. Middle: NMS has thinned every
-# pile. Right: the best 100 of those. The numbers behind these three sentences:
+# Left: a thousand boxes, most of them thin and dark blue (low objectness) and piled on
+# top of each other; the thick orange ones crowd around the four objects. Middle: NMS has
+# thinned every pile. Right: the best 100 of those. The numbers behind these three sentences:
 
 # %%
-overlap = ops.box_iou(after_nms[0], after_nms[0])  # (473, 473)
+overlap = ops.box_iou(after_nms[0], after_nms[0])  # (K, K), K kept by NMS
 np.fill_diagonal(overlap, 0.0)
-on_object = ops.box_iou(proposals, sample.boxes).max(axis=1) >= 0.5  # (100,)
+on_object = ops.box_iou(proposals, sample.boxes).max(axis=1) >= 0.5  # (M,)
 confident = proposal_scores >= 0.9
 print(f"after NMS, the largest overlap of two boxes: IoU {overlap.max():.3f}")
 print(

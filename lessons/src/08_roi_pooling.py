@@ -23,9 +23,9 @@ from minirpn.data import ToyShapes
 from minirpn.exercises import check
 from minirpn.gradcheck import numerical_gradient, relative_error
 from minirpn.ops.geometry import roi_pool_bins
-from minirpn.receptive_field import map_box, project_roi, vgg16_conv5_3
+from minirpn.receptive_field import project_roi, vgg16_conv5_3
 from minirpn.roi_ops import RoIPool
-from minirpn.visualize import draw_mapping_image, draw_pooled, draw_roi_bins
+from minirpn.visualize.scenes import draw_roi_pooling
 
 one_thread = use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 
@@ -149,37 +149,25 @@ print("the loop and the kernel agree exactly: values, argmax and bin edges")
 #
 # ## The picture
 #
-# Left, the RoI on the image with the grid of map cells, and the cells it was rounded to
-# (rule 1–2). Middle, the channel that responds most inside the RoI, with the 7 × 7 bins
-# (drawn slightly inside their edges, since neighbours can share cells) and a dot on each
-# bin's maximum. Right, the pooled 7 × 7 values of that channel.
+# The same figure as `minirpn show roi-pool`, in four panels. Top left, the RoI on the
+# image with the grid of map cells, and the cells it was rounded to (rule 1–2). Top right,
+# the channel that responds most inside the RoI, with the 7 × 7 bins' nominal edges and a
+# dot on each bin's maximum, joined to its bin. Bottom left, the bins pulled apart: each
+# tile holds the cells one bin reads (two or three a side, so neighbours repeat a cell),
+# its maximum ringed. Bottom right, the pooled 7 × 7 values of that channel.
 
 # %%
-channel = int(np.argmax(fast[0].sum(axis=(1, 2))))
-x1, y1, x2, y2 = (c_round(c * scale) for c in roi)
-cells_on_image = map_box(detector.backbone, [x1, y1, x2 + 1, y2 + 1], src=None, dst=0)
-vmax = float(features[0, channel].max())
-fig, (left, middle, right) = plt.subplots(1, 3, figsize=(17, 6))
-draw_mapping_image(sample.image, roi, cells_on_image, cfg.feat_stride, ax=left)
-left.legend_.texts[1].set_text("its cells after rounding (F18)")
-draw_roi_bins(
-    features[0, channel],
-    roi * scale,
-    tuple(b[0] for b in bins),
-    fast_argmax[0, channel],
-    channel=channel,
-    vmax=vmax,
-    ax=middle,
-)
-draw_pooled(fast[0, channel], channel=channel, vmax=vmax, ax=right)
-fig.tight_layout()
+channel = int(np.argmax(fast[0].sum(axis=(1, 2))))  # the channel the figure shows
+x1, y1, x2, y2 = (c_round(c * scale) for c in roi)  # the rounded corners (rule 1)
+fig, axes = plt.subplots(2, 2, figsize=(15, 15), width_ratios=(1, 1.2), layout="constrained")
+draw_roi_pooling(sample.image, roi, detector, axes)
 plt.show()
 
 # %% [markdown]
 # Each pooled value is the brightest cell inside its bin: where the triangle's edges
-# excite this channel, the pooled grid is bright in the same places. The yellow box in the
-# middle is the exact projection; the bins are whole cells, and reach past it. By how much,
-# and which maxima came from outside it:
+# excite this channel, the pooled grid is bright in the same places. The dashed yellow box
+# at the top right is the exact projection; the bins are whole cells, and reach past it.
+# By how much, and which maxima came from outside it:
 
 # %%
 exact = roi * scale  # (4,) the exact projection, in cells

@@ -143,13 +143,12 @@ draw_detection_boxes(
     targets.labels[fg],
     class_names,
     gt_boxes=sample.boxes,
+    tags=False,  # "name 1.00" tags would hide the image: the colour says the class
     ax=ax,
 )
 for box in targets.rois[background]:
     x1, y1, x2, y2 = box
     ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="0.8", lw=0.6))
-for text in ax.texts:  # the "name 1.00" tags would hide the image: the colour says the class
-    text.set_visible(False)
 ax.set_title(f"{fg.size} foreground RoIs (class colours) + {background.size} background (grey)")
 plt.show()
 
@@ -270,10 +269,9 @@ for ax, (boxes, scores, labels) in ((left, before), (right, final)):
         class_names,
         gt_boxes=val_sample.boxes,
         score_thresh=0.05,
+        tags=ax is right,  # on the left, dozens of tags would hide the image; colour = class
         ax=ax,
     )
-for text in left.texts:  # dozens of "name score" tags would hide the image; colour = class
-    text.set_visible(False)
 left.set_title(f"score > 0.05, before NMS: {len(before[0])} boxes (class colours)")
 right.set_title(f"after per-class NMS: {len(final[0])} boxes, with class and score")
 plt.show()

@@ -31,7 +31,7 @@ from minirpn.paper_claims import claim_rows, claims_table, difference
 from minirpn.schemes import LOSS_NAMES, ApproximateJoint, NonApproximateJoint, approximate_joint
 from minirpn.schemes.alternating import original_budget, step_iterations
 from minirpn.train import learning_rate, train
-from minirpn.visualize import charts, draw_detection_boxes, plot_loss_curves
+from minirpn.visualize import charts, draw_detection_boxes, draw_loss_curves
 
 one_thread = use_one_thread()  # NumPy's BLAS on one thread, as the minirpn command runs it
 
@@ -79,14 +79,16 @@ assert last[0] < first[0] / 2 and last[2] < first[2] / 2  # rpn_cls and cls: sev
 # not exactly: the logits are small, not zero, so the first value is a little more, as
 # printed). The two classification losses fall several-fold (asserted). The head's box
 # regression `reg` hardly moves, for a reason the curves show. Plotted, each loss raw (faint)
-# and as a moving average:
+# and as a moving average, with the learning rate's drop as a dotted line (the same
+# picture as a run folder's `loss_curve.png`):
 
 # %%
-curves_png = run_dir / "losses.png"
-plot_loss_curves(dict(zip(LOSS_NAMES, history.T, strict=True)), curves_png)
-fig, ax = plt.subplots(figsize=(10, 5.8))
-ax.imshow(plt.imread(curves_png))
-ax.axis("off")
+fig, ax = plt.subplots(figsize=(10, 5.8), layout="constrained")
+draw_loss_curves(
+    dict(zip(LOSS_NAMES, history.T, strict=True)),
+    learning_rates=[learning_rate(cfg, i) for i in range(ITERATIONS)],
+    ax=ax,
+)
 plt.show()
 
 # %% [markdown]

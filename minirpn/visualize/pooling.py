@@ -83,10 +83,11 @@ def draw_roi_bins(
     xs, ys = x1 + bin_w * np.arange(pw + 1), y1 + bin_h * np.arange(ph + 1)
     ax.vlines(xs, y1, y2, color=GRID_COLOR, linewidth=1, gid="bin-edges")
     ax.hlines(ys, x1, x2, color=GRID_COLOR, linewidth=1)
+    number = dict(fontsize=8, color="white", path_effects=TEXT_OUTLINE)  # legible on the map
     for j in range(pw):
-        ax.text((xs[j] + xs[j + 1]) / 2, y1, f"{j}", ha="center", va="bottom", fontsize=8)
+        ax.text((xs[j] + xs[j + 1]) / 2, y1, f"{j}", ha="center", va="bottom", **number)
     for i in range(ph):
-        ax.text(x1, (ys[i] + ys[i + 1]) / 2, f"{i} ", ha="right", va="center", fontsize=8)
+        ax.text(x1, (ys[i] + ys[i + 1]) / 2, f"{i} ", ha="right", va="center", **number)
     add_box(ax, region, "region", edgecolor="white", linewidth=2, outline=True)
     add_box(ax, roi_on_map, "roi", edgecolor=YELLOW, linewidth=2, linestyle="--")
     outside = _draw_maxima(ax, np.asarray(argmax), w, xs, ys, roi_on_map)

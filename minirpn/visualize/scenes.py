@@ -430,8 +430,18 @@ def proposals_figure(image: np.ndarray, detector, gt_boxes=None, gt_name="ground
 
 
 def roi_pool_figure(image: np.ndarray, box, detector, box_name: str = "the box"):
-    """One RoI pooled from the backbone's map (F18, F19), in four panels: the RoI on the
-    image; the map with its 7 x 7 sub-windows and their maxima; the sub-windows pulled
+    """One RoI pooled from the backbone's map (F18, F19) in a new figure of four panels
+    (:func:`draw_roi_pooling`): what ``minirpn show roi-pool`` draws."""
+    figure = Figure(figsize=(15, 15), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(2, 2, gridspec_kw={"width_ratios": (1, 1.2)})
+    draw_roi_pooling(image, box, detector, axes, box_name)
+    return figure
+
+
+def draw_roi_pooling(image: np.ndarray, box, detector, axes, box_name: str = "the box") -> None:
+    """One RoI pooled from the backbone's map (F18, F19) on the 2 x 2 ``axes``: the RoI on
+    the image; the map with its 7 x 7 sub-windows and their maxima; the sub-windows pulled
     apart; the pooled grid. The channel shown is the one responding most inside the RoI."""
     cfg = detector.cfg
     (features,), _ = detector.features(image[None])  # (1, C, h, w)
@@ -442,11 +452,7 @@ def roi_pool_figure(image: np.ndarray, box, detector, box_name: str = "the box")
     bins = tuple(b[0] for b in roi_pool_bins(rois[:, 1:], (cfg.roi_pool_size,) * 2, scale, h, w))
     channel = int(np.argmax(pooled[0].sum(axis=(1, 2))))
     vmax = float(features[0, channel].max()) or 1.0
-    figure = Figure(figsize=(15, 15), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(figure)
-    (image_ax, map_ax), (tiles_ax, pooled_ax) = figure.subplots(
-        2, 2, gridspec_kw={"width_ratios": (1, 1.2)}
-    )
+    (image_ax, map_ax), (tiles_ax, pooled_ax) = np.asarray(axes).reshape(2, 2)
     stages.draw_mapping_image(
         image,
         box,
@@ -469,7 +475,6 @@ def roi_pool_figure(image: np.ndarray, box, detector, box_name: str = "the box")
     draw_pooled(
         pooled[0, channel], channel=channel, vmax=vmax, argmax=argmax[0, channel], ax=pooled_ax
     )
-    return figure
 
 
 def _snap(box, scale) -> np.ndarray:
