@@ -364,8 +364,11 @@ def test_detect_writes_coco_results_through_the_category_ids(tmp_path, capsys, m
     for name in ("a.png", "b.png"):
         images.append(tmp_path / name)
         Image.fromarray(np.zeros((64, 80, 3), np.uint8)).save(images[-1])
-    code, _, err = run_main(capsys, "detect", "--run", run, *images, "--out", tmp_path / "det")
+    code, out, err = run_main(capsys, "detect", "--run", run, *images, "--out", tmp_path / "det")
     assert code == 0, err
+    # A score equal to the threshold (0.5) is drawn, and counted as drawn.
+    picture = tmp_path / "det" / "a_detections.png"
+    assert out.splitlines()[0] == f"{images[0]}: 2 detections, 2 scoring >= 0.5 drawn in {picture}"
     expected = [
         {
             "image_id": image_id,
