@@ -93,13 +93,18 @@ def box_iou(const real[:, ::1] boxes1, const real[:, ::1] boxes2, real[:, ::1] o
                 check_signals()
 
 
-def greedy_nms(const double[:, ::1] boxes, const long long[::1] class_ids, double iou_threshold):
+def greedy_nms(const double[:, ::1] boxes, const long long[::1] class_ids, double iou_threshold,
+               Py_ssize_t max_output):
     """Greedy NMS over boxes already sorted by decreasing score; boxes only suppress their class.
 
     Args:
         boxes: (N, 4) float64 boxes in score order (rank 0 is the best).
         class_ids: (N,) int64 class of each box (all equal for plain NMS).
         iou_threshold: finite float >= 0; a box is dropped when IoU > threshold.
+        max_output: stop once this many boxes are kept (>= 0). Whether a box is kept
+            depends only on the boxes ranked above it, so the ranks kept are the first
+            ``max_output`` of the full result, and the proposal layer, which keeps its
+            top N of many more survivors, skips the rest of the work.
     Returns:
         (M,) int64 ranks of the kept boxes, increasing (i.e. decreasing score).
 
@@ -151,6 +156,8 @@ def greedy_nms(const double[:, ::1] boxes, const long long[::1] class_ids, doubl
     cdef double t = iou_threshold, width, slack, lo, hi
     with nogil:
         for rank in range(n):
+            if kept == max_output:
+                break
             if work >= CHECK_EVERY:
                 work = 0
                 check_signals()
