@@ -34,6 +34,21 @@ def test_relu_at_its_kink_and_negative_zero():
     np.testing.assert_array_equal(dx, [0.0, 0.0, 0.0, 7.0, 7.0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_backward_is_a_select_bit_for_bit(dtype):
+    # dx = np.where(mask, dout, 0): +0.0 where the input was not positive, even for a NaN,
+    # an inf or a -0.0 gradient there (a product with the mask would give NaN and -0.0).
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 64)).astype(dtype)
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    dout[:, :8] = [np.nan, -np.inf, np.inf, -0.0, 0.0, -1.0, 1e-45, -3.0]
+    _, cache = relu_forward(x)
+    dx = relu_backward(dout, cache)
+    expected = np.where(cache, dout, 0).astype(dtype)
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(dx.view(f"u{dx.itemsize}"), expected.view(f"u{dx.itemsize}"))
+
+
 def test_relu_keeps_float32():
     out, cache = relu_forward(np.array([-1.0, 2.0], np.float32))
     assert out.dtype == np.float32
