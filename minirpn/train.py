@@ -44,6 +44,7 @@ from minirpn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from minirpn.config import Config
 from minirpn.data import ToyShapes
 from minirpn.fileio import atomic_write, folder_lock
+from minirpn.malloc import keep_freed_memory
 from minirpn.model import Detector
 from minirpn.nn import SGD, step_lr
 from minirpn.run_state import RunState
@@ -233,6 +234,7 @@ def _train_in(
     cfg, run_dir: Path, data, seed, resume, progress, checkpoint_every, on_iteration, scheme
 ) -> TrainResult:
     """:func:`train`, once ``run_dir`` is held."""
+    keep_freed_memory()  # every iteration reuses the last one's pages (see minirpn.malloc)
     run_dir.mkdir(parents=True, exist_ok=True)
     run, momentum = (
         _resumed_run(run_dir) if resume else (_new_run(cfg, run_dir, data, seed, scheme), {})
