@@ -664,6 +664,15 @@ MUTANTS = [
         "batched NMS lets classes suppress each other",
     ),
     M(
+        "kernel.nms_y_test_skips_overlaps",
+        "kernels/boxes.pyx",
+        "_suppress_if_overlapping",
+        "if xs[1, j] >= xs[3, i] or xs[3, j] <= xs[1, i]:",
+        "if xs[1, j] >= xs[3, i] or xs[3, j] <= xs[3, i]:",
+        "test_ops_nms.py",
+        "the y test before the IoU skips boxes that end above the kept box's bottom",
+    ),
+    M(
         "kernel.roi_align_no_half_pixel_shift",
         "kernels/roi_align.pyx",
         "_axis_samples",

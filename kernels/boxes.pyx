@@ -202,8 +202,14 @@ cdef inline void _suppress_if_overlapping(double[:, ::1] xs, const long long[::1
                                           unsigned char[::1] suppressed, long long[::1] next_,
                                           long long[::1] prev, Py_ssize_t i, Py_ssize_t j,
                                           double t) noexcept nogil:
-    """Suppress undecided box j if it shares kept box i's class and their IoU > t."""
+    """Suppress undecided box j if it shares kept box i's class and their IoU > t.
+
+    The window was chosen along x; boxes in it that miss box i along y have IoU 0 <= t,
+    which two comparisons tell without the division (the kernel's time, on proposals).
+    """
     if xs_class[j] != xs_class[i]:
+        return
+    if xs[1, j] >= xs[3, i] or xs[3, j] <= xs[1, i]:
         return
     if _iou(xs[0, i], xs[1, i], xs[2, i], xs[3, i], xs[4, i],
             xs[0, j], xs[1, j], xs[2, j], xs[3, j], xs[4, j]) > t:
