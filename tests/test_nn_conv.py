@@ -136,6 +136,21 @@ def test_col2im_kernel_equals_its_numpy_twin_bit_for_bit(case, seed, dtype):
     np.testing.assert_array_equal(fast, twin)
 
 
+@settings(max_examples=60, deadline=None)
+@given(conv_cases(), st.integers(0, 2**32 - 1), st.sampled_from([np.float32, np.float64]))
+def test_im2col_kernel_equals_its_numpy_twin_bit_for_bit(case, seed, dtype):
+    # A copy: every entry the same bits, padding included (a wrong offset, a row of padding
+    # not cleared or a stride ignored shows); -0.0 and NaN must come through unchanged.
+    x, w, _, stride, padding = make(case, dtype, seed=seed)
+    x.flat[::3] = -0.0
+    x.flat[1::7] = np.nan
+    fast, fast_size = conv._im2col(x, w.shape[2:], stride, padding)
+    twin, twin_size = reference.im2col(x, w.shape[2:], stride, padding)
+    assert fast.dtype == twin.dtype == dtype and fast_size == twin_size
+    bits = f"u{x.itemsize}"
+    np.testing.assert_array_equal(fast.view(bits), twin.view(bits))
+
+
 def test_backward_without_dx_gives_the_same_weight_and_bias_gradients():
     x, w, b, stride, padding = make(CASES[1], seed=3)
     out, cache = conv2d_forward(x, w, b, stride, padding)

@@ -1,7 +1,8 @@
 """2-D convolution (cross-correlation, as in every deep-learning framework) by im2col + GEMM.
 
-Forward: every receptive window of the padded input is laid out as one column (im2col),
-then a single matrix product with the flattened filters computes all outputs at once.
+Forward: every receptive window of the padded input is laid out as one column (im2col, a
+Cython kernel whose NumPy twin is ``minirpn.nn.reference.im2col``), then a single matrix
+product with the flattened filters computes all outputs at once.
 Backward: the same columns give dw with one matrix product; dx is the columns' gradient
 scattered back onto the input (col2im, a Cython kernel whose NumPy twin is
 ``minirpn.nn.reference.col2im``). The first layer of a network skips dx: its input is the
@@ -14,7 +15,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from minirpn._kernels import col2im as _col2im_kernel
 from minirpn.nn._checks import as_pair, check_array
@@ -110,16 +110,18 @@ def conv2d_backward(dout: np.ndarray, cache: Conv2dCache, need_dx: bool = True):
 
 
 def _im2col(x, kernel, stride, padding):
-    """(N, C, H, W) -> columns (N, C*kH*kW, Ho*Wo) in the order (c, i, j) of ``w``'s flattening."""
-    n, c = x.shape[:2]
+    """(N, C, H, W) -> columns (N, C*kH*kW, Ho*Wo) in the order (c, i, j) of ``w``'s flattening.
+
+    A Cython kernel (``kernels/col2im.pyx``) writes every column in one pass, padding zeros
+    included; its readable twin, a strided view of the padded input's windows copied into
+    this layout, is ``minirpn.nn.reference.im2col``. A copy either way: the same bits.
+    """
+    n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
-    # (N, C, Ho, Wo, kH, kW): a view, nothing is copied yet
-    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
-    ho, wo = windows.shape[2:4]
-    # The only copy of the forward pass: gather the windows straight into the GEMM's layout.
-    cols = np.ascontiguousarray(windows.transpose(0, 1, 4, 5, 2, 3))  # (N, C, kH, kW, Ho, Wo)
-    return cols.reshape(n, c * kh * kw, ho * wo), (ho, wo)
+    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1  # F1
+    cols = np.empty((n, c * kh * kw, ho * wo), dtype=x.dtype)
+    _col2im_kernel.im2col(np.ascontiguousarray(x), kh, kw, sh, sw, ph, pw, ho, wo, cols)
+    return cols, (ho, wo)
 
 
 def _col2im(dcols, x_shape, kernel, stride, padding, out_size):

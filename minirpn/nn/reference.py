@@ -11,6 +11,8 @@ fast version against these on every shape. Do not use them for training: the con
 is hundreds of times slower than ``conv2d_forward``.
 
 * ``conv2d``: one dot product per output cell (F1 gives the number of cells);
+* ``im2col``: the convolution's input windows as columns, a strided view copied (twin of
+  the Cython kernel ``conv2d_forward`` runs);
 * ``col2im``: the convolution's column gradient added back onto its input, one NumPy
   slice per kernel offset (twin of the Cython kernel ``conv2d_backward`` runs);
 * ``max_pool2d``: one window maximum per output cell, with Caffe's ceil mode;
@@ -22,10 +24,11 @@ is hundreds of times slower than ``conv2d_forward``.
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from minirpn.nn._checks import as_pair, check_array
 
-__all__ = ["col2im", "conv2d", "max_pool2d", "max_pool2d_backward", "pool_output_size"]
+__all__ = ["col2im", "conv2d", "im2col", "max_pool2d", "max_pool2d_backward", "pool_output_size"]
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, padding=0) -> np.ndarray:
@@ -67,6 +70,25 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, padding=0) -> 
                     window = xp[i, :, oy * sh : oy * sh + kh, ox * sw : ox * sw + kw]
                     out[i, k, oy, ox] = np.sum(window * w[k]) + b[k]
     return out
+
+
+def im2col(x, kernel, stride, padding):
+    """(N, C, H, W) -> columns (N, C*kH*kW, Ho*Wo) in the order (c, i, j) of ``w``'s
+    flattening, and (Ho, Wo); twin of the im2col kernel of ``conv2d_forward``.
+
+    ``sliding_window_view`` gives every window of the padded input without copying; one
+    copy gathers them into the layout of the convolution's matrix product.
+
+    Args:
+        x: (N, C, H, W); kernel, stride, padding: (h, w) int pairs.
+    """
+    n, c = x.shape[:2]
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]  # a view
+    ho, wo = windows.shape[2:4]  # (N, C, Ho, Wo, kH, kW)
+    cols = np.ascontiguousarray(windows.transpose(0, 1, 4, 5, 2, 3))  # (N, C, kH, kW, Ho, Wo)
+    return cols.reshape(n, c * kh * kw, ho * wo), (ho, wo)
 
 
 def col2im(dcols, x_shape, kernel, stride, padding, out_size) -> np.ndarray:
