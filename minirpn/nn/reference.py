@@ -17,6 +17,8 @@ is hundreds of times slower than ``conv2d_forward``.
   slice per kernel offset (twin of the Cython kernel ``conv2d_backward`` runs);
 * ``max_pool2d``: one window maximum per output cell, with Caffe's ceil mode;
 * ``max_pool2d_backward``: each output's gradient sent to its window's first maximum;
+* ``sgd_update``: Caffe's SGD step of one parameter in NumPy (twin of the Cython kernel
+  ``minirpn.nn.SGD`` runs);
 * ``pool_output_size``: the number of pooling windows, found by counting them one by one
   rather than with the closed form of F1 used by ``minirpn.receptive_field.output_size``.
 """
@@ -28,7 +30,15 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from minirpn.nn._checks import as_pair, check_array
 
-__all__ = ["col2im", "conv2d", "im2col", "max_pool2d", "max_pool2d_backward", "pool_output_size"]
+__all__ = [
+    "col2im",
+    "conv2d",
+    "im2col",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "pool_output_size",
+    "sgd_update",
+]
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, padding=0) -> np.ndarray:
@@ -201,3 +211,19 @@ def max_pool2d_backward(
             rows, cols = np.divmod(first, window.shape[3])
             dx[images, channels, y0 + rows, x0 + cols] += dout[:, :, oy, ox]
     return dx
+
+
+def sgd_update(param, grad, velocity, lr, momentum, weight_decay) -> None:
+    """Caffe's SGD step in place, ``minirpn.nn.optim``'s formula as written there; twin of
+    the kernel :class:`minirpn.nn.SGD` runs:
+
+        v <- momentum * v + lr * (g + weight_decay * p)
+        p <- p - v
+
+    ``weight_decay`` 0 (a bias) leaves the gradient as it is.
+    """
+    if weight_decay:
+        grad = grad + weight_decay * param
+    velocity *= momentum
+    velocity += lr * grad
+    param -= velocity
