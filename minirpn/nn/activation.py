@@ -6,14 +6,22 @@ from typing import NamedTuple
 
 import numpy as np
 
+from minirpn._kernels import relu as _relu
 from minirpn.nn._checks import check_float_array
 
 
 def relu_forward(x: np.ndarray):
-    """out = max(x, 0) for an array of any shape; cache is the mask x > 0 (same shape, bool)."""
+    """out = max(x, 0) for an array of any shape; cache is the mask x > 0 (same shape, bool).
+
+    Negatives give 0.0 (not -0.0, as x * mask would), and a NaN stays visible. A Cython
+    kernel (``kernels/relu.pyx``) computes both in one pass; its readable twin, NumPy's
+    ``np.maximum(x, 0), x > 0``, is ``minirpn.nn.reference.relu_forward``.
+    """
     check_float_array(x, "x")
-    # maximum rather than x * mask: negatives give 0.0 (not -0.0), and a NaN stays visible
-    return np.maximum(x, 0), x > 0
+    x = np.ascontiguousarray(x)
+    out, mask = np.empty_like(x), np.empty(x.shape, dtype=bool)
+    _relu.relu_forward(x.reshape(-1), out.reshape(-1), mask.reshape(-1).view(np.uint8))
+    return out, mask
 
 
 def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:

@@ -17,6 +17,8 @@ is hundreds of times slower than ``conv2d_forward``.
   slice per kernel offset (twin of the Cython kernel ``conv2d_backward`` runs);
 * ``max_pool2d``: one window maximum per output cell, with Caffe's ceil mode;
 * ``max_pool2d_backward``: each output's gradient sent to its window's first maximum;
+* ``relu_forward``: ReLU's output and mask in NumPy (twin of the Cython kernel
+  ``minirpn.nn.relu_forward`` runs);
 * ``sgd_update``: Caffe's SGD step of one parameter in NumPy (twin of the Cython kernel
   ``minirpn.nn.SGD`` runs);
 * ``pool_output_size``: the number of pooling windows, found by counting them one by one
@@ -211,6 +213,13 @@ def max_pool2d_backward(
             rows, cols = np.divmod(first, window.shape[3])
             dx[images, channels, y0 + rows, x0 + cols] += dout[:, :, oy, ox]
     return dx
+
+
+def relu_forward(x: np.ndarray):
+    """ReLU's output max(x, 0) and its mask x > 0; twin of the kernel of
+    ``minirpn.nn.relu_forward``. ``np.maximum`` returns its second argument for equal ones
+    (0.0 for -0.0) and a NaN from either."""
+    return np.maximum(x, 0), x > 0
 
 
 def sgd_update(param, grad, velocity, lr, momentum, weight_decay) -> None:
