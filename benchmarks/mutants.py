@@ -673,13 +673,13 @@ MUTANTS = [
         "NMS drops boxes whose IoU equals the threshold",
     ),
     M(
-        "kernel.nms_window_symmetric",
+        "kernel.nms_window_for_equal_widths",
         "kernels/boxes.pyx",
         "greedy_nms",
-        "lo = xs[0, i] - (1.0 - t) / t * width * (1.0 + WINDOW_SLACK) - slack",
-        "lo = xs[0, i] - (1.0 - t) * width * (1.0 + WINDOW_SLACK) - slack",
+        "reach = (1.0 - t) / (2.0 * t) * width * (1.0 + WINDOW_SLACK) + slack",
+        "reach = (1.0 - t) / (1.0 + t) * width * (1.0 + WINDOW_SLACK) + slack",
         "test_ops_nms.py",
-        "the left search window uses the right one's bound (misses wider boxes)",
+        "the search window assumes boxes as wide as the kept one (misses wider boxes)",
     ),
     M(
         "kernel.nms_ignores_classes",

@@ -115,19 +115,21 @@ def greedy_nms(const double[:, ::1] boxes, const long long[::1] class_ids, doubl
     needs to look at its neighbours:
 
     Spatial pruning. Score order says nothing about position, so we keep a second order, by
-    x1, and scan it outwards from the kept box i, stopping at a bound on x1. The bound comes
-    from the IoU along x alone, IoU_x = (x-overlap) / (x-extent of the union):
-    IoU <= IoU_x, because the union has area >= (x-extent of the union) * (y-overlap)
-    while the intersection is (x-overlap) * (y-overlap); and IoU_x <= min(w_i, w_j) /
-    max(w_i, w_j). So for IoU > t:
-      * a box j with x1_j >= x1_i has IoU_x <= (x2_i - x1_j) / w_i, so x1_j < x1_i + (1 - t) w_i;
-      * a box j with x1_j < x1_i has IoU_x <= (x2_j - x1_i) / w_j, so x1_i - x1_j < (1 - t) w_j,
-        and w_j < w_i / t, so x1_i - x1_j < (1 - t) / t * w_i.
-    The window [x1_i - (1 - t) / t * w_i, x1_i + (1 - t) w_i] depends on box i alone (no
+    the x centre c, and scan it outwards from the kept box i, stopping at a bound on the
+    distance d = |c_i - c_j|. The bound comes from the IoU along x alone,
+    IoU_x = (x-overlap) / (x-extent of the union): IoU <= IoU_x, because the union has area
+    >= (x-extent of the union) * (y-overlap) while the intersection is
+    (x-overlap) * (y-overlap). With s = (w_i + w_j) / 2 the x-overlap is at most s - d and
+    the x-extent of the union at least s + d, so IoU_x <= (s - d) / (s + d), and IoU > t
+    needs d < s (1 - t) / (1 + t). And IoU_x <= min(w_i, w_j) / max(w_i, w_j), so w_j <
+    w_i / t and s < w_i (1 + t) / (2 t): together d < (1 - t) / (2 t) * w_i.
+    The window [c_i - r, c_i + r], r = (1 - t) / (2 t) * w_i, depends on box i alone (no
     global maximum width that one large background box would inflate); at t = 0.7 it is
-    about 0.7 box widths wide. A uniform grid would need a cell size, which
-    no single value suits when box sizes vary by 30x; one sort needs none. Pruning only
-    skips pairs whose IoU is at most t, so the kept list equals the exhaustive greedy one.
+    about 0.43 box widths wide. (Sorting by x1 instead gives a window of 0.73 widths, and
+    every box clipped to the image's left edge shares one x1.) A uniform grid would need a
+    cell size, which no single value suits when box sizes vary by 30x; one sort needs
+    none. Pruning only skips pairs whose IoU is at most t, so the kept list equals the
+    exhaustive greedy one.
 
     Classes are handled by a class test in the inner loop rather than the usual trick of
     shifting each class's boxes far apart by an offset: the shift is exact only while the
@@ -136,24 +138,26 @@ def greedy_nms(const double[:, ::1] boxes, const long long[::1] class_ids, doubl
     cdef Py_ssize_t n = boxes.shape[0]
     cdef double[:, ::1] ranked = _finite_boxes(boxes)  # (5, N) columns, by rank
 
-    # The same boxes laid out by increasing x1, so the window scans read nearby memory.
-    by_x = np.argsort(ranked[0], kind="stable")
+    # The same boxes laid out by increasing x centre, so the window scans read nearby memory.
+    centres = np.asarray(ranked[0]) / 2 + np.asarray(ranked[2]) / 2  # no overflow at 1e308
+    by_x = np.argsort(centres, kind="stable")
     cdef double[:, ::1] xs = np.ascontiguousarray(np.asarray(ranked)[:, by_x])  # (5, N)
+    cdef const double[::1] centre = centres[by_x]
     cdef const long long[::1] xs_class = np.asarray(class_ids)[by_x]
     position_of_rank = np.empty(n, dtype=np.int64)
     position_of_rank[by_x] = np.arange(n)
-    cdef const long long[::1] position = position_of_rank  # rank -> place in x1 order
-    # Undecided boxes form a doubly linked list in x1 order: a box leaves it when it is kept
+    cdef const long long[::1] position = position_of_rank  # rank -> place in centre order
+    # Undecided boxes form a doubly linked list in centre order: a box leaves it when it is kept
     # or suppressed, so the scans never revisit decided boxes, and every box still listed
     # ranks below the one being processed.
     cdef long long[::1] next_ = np.arange(1, n + 1, dtype=np.int64)  # n marks the end
     cdef long long[::1] prev = np.arange(-1, n - 1, dtype=np.int64)  # -1 marks the start
-    cdef unsigned char[::1] suppressed = np.zeros(n, dtype=np.uint8)  # by place in x1 order
+    cdef unsigned char[::1] suppressed = np.zeros(n, dtype=np.uint8)  # by place in centre order
     cdef long long[::1] keep = np.empty(n, dtype=np.int64)
 
     cdef Py_ssize_t rank, i, j, kept = 0
     cdef Py_ssize_t work = 0  # boxes scanned, see interrupt.pxi
-    cdef double t = iou_threshold, width, slack, lo, hi
+    cdef double t = iou_threshold, width, slack, reach, lo, hi
     with nogil:
         for rank in range(n):
             if kept == max_output:
@@ -169,20 +173,21 @@ def greedy_nms(const double[:, ::1] boxes, const long long[::1] class_ids, doubl
             _unlink(next_, prev, i, n)
             if xs[4, i] <= 0.0:
                 continue  # an empty box has IoU 0 with everything: it suppresses nothing
-            width = xs[2, i] - xs[0, i]
-            slack = WINDOW_SLACK * (fabs(xs[0, i]) + fabs(xs[2, i]))
-            hi = xs[0, i] + (1.0 - t) * width * (1.0 + WINDOW_SLACK) + slack
             if t > 0.0:
-                lo = xs[0, i] - (1.0 - t) / t * width * (1.0 + WINDOW_SLACK) - slack
+                width = xs[2, i] - xs[0, i]
+                slack = WINDOW_SLACK * (fabs(xs[0, i]) + fabs(xs[2, i]))
+                reach = (1.0 - t) / (2.0 * t) * width * (1.0 + WINDOW_SLACK) + slack
             else:
-                lo = -INFINITY  # at t = 0 any overlap suppresses: no bound to the left
+                reach = INFINITY  # at t = 0 any overlap suppresses: no bound
+            hi = centre[i] + reach
+            lo = centre[i] - reach
             j = next_[i]
-            while j < n and xs[0, j] < hi:
+            while j < n and centre[j] < hi:
                 _suppress_if_overlapping(xs, xs_class, suppressed, next_, prev, i, j, t)
                 j = next_[j]
                 work += 1
             j = prev[i]
-            while j >= 0 and xs[0, j] > lo:
+            while j >= 0 and centre[j] > lo:
                 _suppress_if_overlapping(xs, xs_class, suppressed, next_, prev, i, j, t)
                 j = prev[j]
                 work += 1
