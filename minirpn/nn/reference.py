@@ -149,6 +149,18 @@ def pool_output_size(size: int, kernel: int, stride: int, padding: int, ceil_mod
     )
 
 
+def _pool_geometry(x, kernel_size, stride, padding, ceil_mode):
+    """The pooling's kernel, stride and padding pairs and its output size (Ho, Wo)."""
+    check_array(x, "x", 4)
+    kh, kw = as_pair(kernel_size, "kernel_size", minimum=1)
+    sh, sw = as_pair(stride, "stride", minimum=1)
+    ph, pw = as_pair(padding, "padding", minimum=0)
+    h, w = x.shape[2:]
+    ho = pool_output_size(h, kh, sh, ph, ceil_mode)
+    wo = pool_output_size(w, kw, sw, pw, ceil_mode)
+    return (kh, kw), (sh, sw), (ph, pw), (ho, wo)
+
+
 def max_pool2d(x: np.ndarray, kernel_size, stride, padding=0, ceil_mode: bool = False):
     """Max pooling by a loop over output cells; twin of ``max_pool2d_forward``.
 
@@ -161,13 +173,10 @@ def max_pool2d(x: np.ndarray, kernel_size, stride, padding=0, ceil_mode: bool = 
         (N, C, Ho, Wo) of ``x``'s dtype. The padding never wins: each window is clipped to
         the part that lies inside ``x`` before taking its maximum.
     """
-    check_array(x, "x", 4)
-    kh, kw = as_pair(kernel_size, "kernel_size", minimum=1)
-    sh, sw = as_pair(stride, "stride", minimum=1)
-    ph, pw = as_pair(padding, "padding", minimum=0)
+    (kh, kw), (sh, sw), (ph, pw), (ho, wo) = _pool_geometry(
+        x, kernel_size, stride, padding, ceil_mode
+    )
     n, c, h, w = x.shape
-    ho = pool_output_size(h, kh, sh, ph, ceil_mode)
-    wo = pool_output_size(w, kw, sw, pw, ceil_mode)
     out = np.empty((n, c, ho, wo), x.dtype)
     for oy in range(ho):
         for ox in range(wo):
@@ -194,13 +203,10 @@ def max_pool2d_backward(
     Returns:
         (N, C, H, W) of ``dout``'s dtype.
     """
-    check_array(x, "x", 4)
-    kh, kw = as_pair(kernel_size, "kernel_size", minimum=1)
-    sh, sw = as_pair(stride, "stride", minimum=1)
-    ph, pw = as_pair(padding, "padding", minimum=0)
+    (kh, kw), (sh, sw), (ph, pw), (ho, wo) = _pool_geometry(
+        x, kernel_size, stride, padding, ceil_mode
+    )
     n, c, h, w = x.shape
-    ho = pool_output_size(h, kh, sh, ph, ceil_mode)
-    wo = pool_output_size(w, kw, sw, pw, ceil_mode)
     if dout.shape != (n, c, ho, wo):
         raise ValueError(f"dout has shape {dout.shape}, the pooled output {(n, c, ho, wo)}")
     dx = np.zeros(x.shape, dout.dtype)
