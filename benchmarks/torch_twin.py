@@ -41,6 +41,7 @@ from minirpn import Config  # noqa: E402
 from minirpn.backbone import preprocess  # noqa: E402
 from minirpn.batching import load_batch  # noqa: E402
 from minirpn.data import TOY_CLASS_NAMES, ToyShapes  # noqa: E402
+from minirpn.malloc import keep_freed_memory  # noqa: E402
 from minirpn.model import Detector  # noqa: E402
 from minirpn.nn import SGD, Conv2d, MaxPool2d, ReLU  # noqa: E402
 from minirpn.ops import roi_pool  # noqa: E402
@@ -261,6 +262,7 @@ def median_seconds(step, repeats):
 
 
 def speed(trained, batch, repeats) -> None:
+    keep_freed_memory()  # as minirpn train runs (for both: PyTorch allocates with malloc too)
     ours = detector_like(trained, np.float32)
     samples, argmax = sample(ours, batch)
     step = ApproximateJoint(ours)

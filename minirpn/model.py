@@ -123,7 +123,7 @@ class Detector(Container):
     def features_backward(self, dfeatures: list[np.ndarray], cache) -> None:
         """Backpropagate d loss / d each feature map into the backbone's gradients."""
         (dfeature,) = dfeatures
-        self.backbone.backward(dfeature, cache)
+        self.backbone.backward(dfeature, cache, need_dx=False)  # nobody needs d images
 
     def detect(self, image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Detect objects in one image (the test-time pipeline).

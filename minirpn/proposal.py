@@ -139,5 +139,5 @@ def propose_rows(
     # A stable sort: equal scores keep the grid order, so the result is reproducible.
     order = np.argsort(-probs, kind="stable")[:pre_nms_top_n]
     boxes, probs, index = boxes[order], probs[order], index[order]
-    keep = nms(boxes, probs, cfg.rpn_nms_thresh)[:post_nms_top_n]
+    keep = nms(boxes, probs, cfg.rpn_nms_thresh, max_output=post_nms_top_n)
     return boxes[keep], probs[keep], index[keep]

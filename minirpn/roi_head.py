@@ -243,7 +243,7 @@ def postprocess(
     labels = np.tile(np.arange(1, num_cls + 1), num_props)  # (P * C,)
     keep = np.flatnonzero(scores > cfg.test_score_thresh)
     boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-    keep = batched_nms(boxes, scores, labels, cfg.test_nms)[: cfg.test_max_detections]
+    keep = batched_nms(boxes, scores, labels, cfg.test_nms, max_output=cfg.test_max_detections)
     return (
         boxes[keep].astype(np.float32),
         scores[keep].astype(np.float32),

@@ -50,6 +50,7 @@ from minirpn.data import ToyShapes
 from minirpn.evaluation import evaluate_detector
 from minirpn.fileio import atomic_write, folder_lock
 from minirpn.history import IterationLog
+from minirpn.malloc import keep_freed_memory
 from minirpn.model import Detector
 from minirpn.nn import SGD, step_lr
 from minirpn.run_state import RunState
@@ -265,6 +266,7 @@ def train(
 
 def _train_run(run: TrainingRun, momentum, progress, checkpoint_every, on_iteration) -> TrainResult:
     """:func:`train` of a new or resumed run, once its folder is held: its phases that remain."""
+    keep_freed_memory()  # every iteration reuses the last one's pages (see minirpn.malloc)
     phases = scheme_phases(run.state.scheme, run.cfg)
     stop_signal = None
     bar = _progress_bar(run.cfg.max_iters, run.iteration, progress)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from minirpn.gradcheck import numerical_gradient, relative_error
-from minirpn.nn import dropout_backward, dropout_forward, relu_backward, relu_forward
+from minirpn.nn import dropout_backward, dropout_forward, reference, relu_backward, relu_forward
 
 
 def away_from_zero(rng, shape):
@@ -32,6 +32,38 @@ def test_relu_at_its_kink_and_negative_zero():
     assert not np.signbit(out).any()
     dx = relu_backward(np.full(5, 7.0), cache)
     np.testing.assert_array_equal(dx, [0.0, 0.0, 0.0, 7.0, 7.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_backward_is_a_select_bit_for_bit(dtype):
+    # dx = np.where(mask, dout, 0): +0.0 where the input was not positive, even for a NaN,
+    # an inf or a -0.0 gradient there (a product with the mask would give NaN and -0.0).
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 64)).astype(dtype)
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    dout[:, :8] = [np.nan, -np.inf, np.inf, -0.0, 0.0, -1.0, 1e-45, -3.0]
+    _, cache = relu_forward(x)
+    dx = relu_backward(dout, cache)
+    expected = np.where(cache, dout, 0).astype(dtype)
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(dx.view(f"u{dx.itemsize}"), expected.view(f"u{dx.itemsize}"))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_forward_kernel_equals_its_numpy_twin_bit_for_bit(dtype):
+    # The kernel against np.maximum(x, 0), x > 0: -0.0 must give +0.0, a NaN stay a NaN
+    # (with its payload and sign), an inf pass or vanish; a strided input is copied first.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 70)).astype(dtype)
+    x[:, :9] = [np.nan, -np.nan, -np.inf, np.inf, -0.0, 0.0, 1e-45, -1e-45, 2.0]
+    for view in (x, x[:, ::3], x.T):
+        out, mask = relu_forward(view)
+        twin_out, twin_mask = reference.relu_forward(view)
+        assert out.dtype == dtype and mask.dtype == bool and out.shape == view.shape
+        np.testing.assert_array_equal(
+            out.view(f"u{out.itemsize}"), twin_out.view(f"u{out.itemsize}")
+        )
+        np.testing.assert_array_equal(mask, twin_mask)
 
 
 def test_relu_keeps_float32():

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minirpn.gradcheck import numerical_gradient, relative_error
-from minirpn.nn import conv2d_backward, conv2d_forward
+from minirpn.nn import conv, conv2d_backward, conv2d_forward, reference
 from minirpn.nn.reference import conv2d as naive_conv2d
 
 # (N, C, H, W), (F, kH, kW), stride, padding
@@ -119,3 +119,52 @@ def test_random_shapes_forward_and_input_gradient(case, seed):
 
     assert relative_error(dx, numerical_gradient(f, x)) < 1e-6
     assert relative_error(dw, numerical_gradient(f, w)) < 1e-6
+
+
+@settings(max_examples=60, deadline=None)
+@given(conv_cases(), st.integers(0, 2**32 - 1), st.sampled_from([np.float32, np.float64]))
+def test_col2im_kernel_equals_its_numpy_twin_bit_for_bit(case, seed, dtype):
+    # Same sums in the same order: any reordering shows in float32's last bits.
+    x, w, _, stride, padding = make(case, seed=seed)
+    _, cache = conv2d_forward(x, w, np.zeros(w.shape[0]), stride, padding)
+    dcols = np.random.default_rng(seed).standard_normal(cache.cols.shape).astype(dtype)
+    out_size = conv2d_forward(x, w, np.zeros(w.shape[0]), stride, padding)[0].shape[2:]
+    args = (x.shape, w.shape[2:], cache.stride, cache.padding, out_size)
+    fast = conv._col2im(dcols, *args)
+    twin = reference.col2im(dcols, *args)
+    assert fast.dtype == twin.dtype == dtype
+    np.testing.assert_array_equal(fast, twin)
+
+
+@settings(max_examples=60, deadline=None)
+@given(conv_cases(), st.integers(0, 2**32 - 1), st.sampled_from([np.float32, np.float64]))
+def test_im2col_kernel_equals_its_numpy_twin_bit_for_bit(case, seed, dtype):
+    # A copy: every entry the same bits, padding included (a wrong offset, a row of padding
+    # not cleared or a stride ignored shows); -0.0 and NaN must come through unchanged.
+    x, w, _, stride, padding = make(case, dtype, seed=seed)
+    x.flat[::3] = -0.0
+    x.flat[1::7] = np.nan
+    fast, fast_size = conv._im2col(x, w.shape[2:], stride, padding)
+    twin, twin_size = reference.im2col(x, w.shape[2:], stride, padding)
+    assert fast.dtype == twin.dtype == dtype and fast_size == twin_size
+    bits = f"u{x.itemsize}"
+    np.testing.assert_array_equal(fast.view(bits), twin.view(bits))
+
+
+def test_backward_without_dx_gives_the_same_weight_and_bias_gradients():
+    x, w, b, stride, padding = make(CASES[1], seed=3)
+    out, cache = conv2d_forward(x, w, b, stride, padding)
+    dout = np.random.default_rng(4).standard_normal(out.shape)
+    dx, dw, db = conv2d_backward(dout, cache)
+    none, dw_only, db_only = conv2d_backward(dout, cache, need_dx=False)
+    assert none is None and dx is not None
+    np.testing.assert_array_equal(dw_only, dw)
+    np.testing.assert_array_equal(db_only, db)
+
+
+def test_float16_and_longdouble_are_refused_naming_the_argument():
+    x, w, b, stride, padding = make(CASES[0])
+    with pytest.raises(TypeError, match="x must have a floating dtype, float32 or float64, got"):
+        conv2d_forward(x.astype(np.float16), w, b)
+    with pytest.raises(TypeError, match="w must have a floating dtype, float32 or float64, got"):
+        conv2d_forward(x, w.astype(np.longdouble), b)

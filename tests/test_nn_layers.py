@@ -96,6 +96,23 @@ def test_sequential_gradients_through_a_small_net():
         assert relative_error(grad, numerical_gradient(f, param)) < 1e-6, name
 
 
+def test_a_sequential_without_dx_adds_the_same_parameter_gradients():
+    # The first layer skips its input's gradient (the detector's images need none); the
+    # parameters' gradients must be those of the full backward, bit for bit.
+    rng = np.random.default_rng(5)
+    net = small_net(rng).eval()
+    x = rng.standard_normal((2, 2, 7, 7))
+    logits, caches = net.forward(x)
+    dlogits = rng.standard_normal(logits.shape)
+    net.zero_grad()
+    net.backward(dlogits, caches)
+    full = {name: grad.copy() for name, grad in net.grads.items()}
+    net.zero_grad()
+    assert net.backward(dlogits, caches, need_dx=False) is None
+    for name, grad in net.grads.items():
+        np.testing.assert_array_equal(grad, full[name], err_msg=name)
+
+
 def test_named_parameters_train_eval_and_nesting():
     rng = np.random.default_rng(4)
     net = small_net(rng, np.float32)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from minirpn.nn import SGD, step_lr
+from minirpn.nn import SGD, reference, step_lr
 
 
 def test_sgd_momentum_and_weight_decay_by_hand():
@@ -98,3 +98,42 @@ def test_step_lr():
         step_lr(1.0, 5, [200, 100], 0.5)
     with pytest.raises(ValueError, match="iteration"):
         step_lr(1.0, -1, [100], 0.5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_kernel_equals_its_numpy_twin_bit_for_bit(dtype):
+    # Same operations in the same order and precision: a reordered sum, a product fused
+    # into an add, or a scalar kept in float64 shows in float32's last bits within a step.
+    rng = np.random.default_rng(0)
+    shapes = {"conv.weight": (8, 3, 3, 3), "conv.bias": (8,), "fc.weight": (5, 7)}
+    params = {name: rng.standard_normal(shape).astype(dtype) for name, shape in shapes.items()}
+    grads = {name: np.zeros_like(p) for name, p in params.items()}
+    twin_params = {name: p.copy() for name, p in params.items()}
+    twin_velocity = {name: np.zeros_like(p) for name, p in params.items()}
+    opt = SGD([(n, params[n], grads[n]) for n in shapes], lr=0.01, weight_decay=5e-4)
+    for lr in (0.01, 0.01, 0.001):
+        opt.lr = lr
+        for grad in grads.values():
+            grad[...] = rng.standard_normal(grad.shape) * 3
+        opt.step()
+        for name in shapes:
+            decay = 5e-4 if name.endswith("weight") else 0.0
+            reference.sgd_update(
+                twin_params[name], grads[name], twin_velocity[name], lr, 0.9, decay
+            )
+    for name in shapes:
+        np.testing.assert_array_equal(params[name], twin_params[name])
+        np.testing.assert_array_equal(opt.velocity[name], twin_velocity[name])
+
+
+def test_sgd_refuses_arrays_its_kernel_cannot_update_in_place():
+    p = np.zeros(4, np.float32)
+    with pytest.raises(
+        TypeError, match=r"named_params\['w'\]: param and grad must both be float32"
+    ):
+        SGD([("w", p, np.zeros(4))], lr=0.1)
+    with pytest.raises(TypeError, match="got int64 and int64"):
+        SGD([("w", np.zeros(4, int), np.zeros(4, int))], lr=0.1)
+    strided = np.zeros(8, np.float32)[::2]
+    with pytest.raises(ValueError, match=r"named_params\['w'\]: param and grad must be contiguous"):
+        SGD([("w", strided, p)], lr=0.1)

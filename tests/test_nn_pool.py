@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from minirpn.gradcheck import numerical_gradient, relative_error
 from minirpn.nn import max_pool2d_backward, max_pool2d_forward
 from minirpn.nn.reference import max_pool2d as naive_max_pool2d
+from minirpn.nn.reference import max_pool2d_backward as naive_max_pool2d_backward
 from minirpn.nn.reference import pool_output_size
 from minirpn.receptive_field import output_size
 
@@ -136,3 +137,45 @@ def test_counted_window_numbers_equal_the_closed_form():
                     for ceil_mode in (False, True):
                         counted = pool_output_size(size, k, s, p, ceil_mode)
                         assert counted == output_size(size, k, s, p, ceil_mode), (size, k, s, p)
+
+
+@settings(max_examples=60, deadline=None)
+@given(pool_cases(), st.integers(0, 2**32 - 1), st.sampled_from([np.float32, np.float64]))
+def test_kernel_equals_its_loop_twins_with_ties_bit_for_bit(case, seed, dtype):
+    # Few distinct values: ties everywhere, so the first maximum must win. Overlapping
+    # windows add in the twin's order (float32 shows a reordering in its last bits).
+    shape, kernel, stride, padding, ceil_mode = case
+    rng = np.random.default_rng(seed)
+    x = rng.choice(np.array([-1.5, 0.0, 0.75, 2.0], dtype), size=shape)
+    out, cache = max_pool2d_forward(x, kernel, stride, padding, ceil_mode)
+    np.testing.assert_array_equal(out, naive_max_pool2d(x, kernel, stride, padding, ceil_mode))
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx = max_pool2d_backward(dout, cache)
+    expected = naive_max_pool2d_backward(dout, x, kernel, stride, padding, ceil_mode)
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(dx, expected)
+
+
+def test_a_nan_in_a_window_makes_its_maximum_nan():
+    x = np.array([np.nan, 1.0, 3.0, np.nan, 5.0, 4.0], np.float32).reshape(1, 1, 1, 6)
+    out, cache = max_pool2d_forward(x, (1, 2), (1, 2))
+    np.testing.assert_array_equal(out.ravel(), [np.nan, np.nan, 5.0])
+    # nothing is larger than a NaN, nor a NaN larger than anything: the place stays first
+    dx = max_pool2d_backward(np.ones_like(out), cache)
+    np.testing.assert_array_equal(dx.ravel(), [1, 0, 1, 0, 1, 0])
+
+
+def test_signed_zeros_tie_as_np_maximum_breaks_the_tie():
+    # np.maximum(a, b) returns b when a == b: of -0.0 and +0.0 the later one. The NumPy
+    # running maximum this kernel replaced did so; bit-identical training needs the same.
+    x = np.array([-0.0, 0.0, 0.0, -0.0], np.float32).reshape(1, 1, 1, 4)
+    out, cache = max_pool2d_forward(x, (1, 2), (1, 2))
+    np.testing.assert_array_equal(np.signbit(out.ravel()), [False, True])
+    np.testing.assert_array_equal(cache.argmax.ravel(), [0, 0])  # the first place still
+
+
+def test_a_damaged_argmax_is_refused_not_followed():
+    out, cache = max_pool2d_forward(np.zeros((1, 1, 4, 4)), 2, 2)
+    cache.argmax[0, 0, 1, 1] = 4  # offsets of a 2x2 window are 0..3
+    with pytest.raises(ValueError, match="argmax holds window offsets beyond the 2x2 window"):
+        max_pool2d_backward(np.ones_like(out), cache)

@@ -132,6 +132,37 @@ def test_batched_cython_equals_twin_and_naive(case, threshold, classes):
     np.testing.assert_array_equal(ops.batched_nms(boxes, scores, class_ids, threshold), expected)
 
 
+@PROPERTY_SETTINGS
+@given(
+    case=clustered_boxes(),
+    threshold=st.sampled_from([0.0, 0.5, 0.7, 1.0]),
+    max_output=st.integers(0, 30),
+    classes=st.integers(1, 3),
+)
+def test_max_output_keeps_the_first_boxes_of_the_full_result(case, threshold, max_output, classes):
+    # The kernel stops as soon as max_output boxes are kept; the twin stops its loop.
+    boxes, scores = case
+    full = naive_nms(boxes, scores, threshold)
+    for nms in (ops.nms, reference.nms):
+        np.testing.assert_array_equal(nms(boxes, scores, threshold, max_output), full[:max_output])
+    class_ids = np.arange(len(boxes)) % classes
+    full = naive_nms(boxes, scores, threshold, class_ids)
+    for batched_nms in (ops.batched_nms, reference.batched_nms):
+        keep = batched_nms(boxes, scores, class_ids, threshold, max_output=max_output)
+        np.testing.assert_array_equal(keep, full[:max_output])
+
+
+@pytest.mark.parametrize("nms", [ops.nms, reference.nms])
+def test_max_output_must_be_a_count(nms):
+    boxes, scores = np.array([[0.0, 0.0, 1.0, 1.0]]), np.ones(1)
+    with pytest.raises(ValueError, match="max_output must be >= 0, got -1"):
+        nms(boxes, scores, 0.5, max_output=-1)
+    with pytest.raises(TypeError, match="max_output must be an int or None, got 2.0"):
+        nms(boxes, scores, 0.5, max_output=2.0)
+    with pytest.raises(TypeError, match="max_output must be an int or None, got True"):
+        nms(boxes, scores, 0.5, max_output=True)
+
+
 @pytest.mark.parametrize("batched_nms", [ops.batched_nms, reference.batched_nms])
 def test_classes_do_not_suppress_each_other(batched_nms):
     boxes = np.array([[0, 0, 10, 10]] * 3, dtype=np.float64)

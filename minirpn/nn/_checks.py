@@ -23,12 +23,23 @@ def as_pair(value, name: str, *, minimum: int) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
-def check_array(a, name: str, ndim: int) -> np.ndarray:
-    """Check that ``a`` is a floating-point ndarray with ``ndim`` dimensions and return it."""
+# The layers run in float32 (training) and float64 (gradient checks), the two precisions of
+# the BLAS products and of the Cython kernels (col2im, max pooling).
+LAYER_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_float_array(a, name: str) -> np.ndarray:
+    """Check that ``a`` is a float32 or float64 ndarray (any shape) and return it."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    if a.dtype not in LAYER_DTYPES:
+        raise TypeError(f"{name} must have a floating dtype, float32 or float64, got {a.dtype}")
+    return a
+
+
+def check_array(a, name: str, ndim: int) -> np.ndarray:
+    """Check that ``a`` is a float32 or float64 ndarray with ``ndim`` dimensions; return it."""
+    check_float_array(a, name)
     if a.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {a.shape}")
-    if not np.issubdtype(a.dtype, np.floating):
-        raise TypeError(f"{name} must have a floating dtype, got {a.dtype}")
     return a

@@ -6,20 +6,37 @@ from typing import NamedTuple
 
 import numpy as np
 
+from minirpn._kernels import relu as _relu
+from minirpn.nn._checks import check_float_array
+
 
 def relu_forward(x: np.ndarray):
-    """out = max(x, 0) for an array of any shape; cache is the mask x > 0 (same shape, bool)."""
-    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"x must be a floating-point numpy array, got {type(x).__name__}")
-    # maximum rather than x * mask: negatives give 0.0 (not -0.0), and a NaN stays visible
-    return np.maximum(x, 0), x > 0
+    """out = max(x, 0) for an array of any shape; cache is the mask x > 0 (same shape, bool).
+
+    Negatives give 0.0 (not -0.0, as x * mask would), and a NaN stays visible. A Cython
+    kernel (``kernels/relu.pyx``) computes both in one pass; its readable twin, NumPy's
+    ``np.maximum(x, 0), x > 0``, is ``minirpn.nn.reference.relu_forward``.
+    """
+    check_float_array(x, "x")
+    x = np.ascontiguousarray(x)
+    out, mask = np.empty_like(x), np.empty(x.shape, dtype=bool)
+    _relu.relu_forward(x.reshape(-1), out.reshape(-1), mask.reshape(-1).view(np.uint8))
+    return out, mask
 
 
 def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
-    """dx = dout where the input was positive, 0 elsewhere (the kink at 0 gets gradient 0)."""
+    """dx = dout where the input was positive, 0 elsewhere (the kink at 0 gets gradient 0).
+
+    That is ``np.where(cache, dout, 0)``, computed as the bit patterns of ``dout`` times the
+    mask (0 or 1): the same bits, +0.0 where the mask is off (even for a NaN), without
+    ``np.where``'s branch per entry, which mispredicts on a ReLU's irregular mask and makes
+    it up to 15 times slower.
+    """
+    check_float_array(dout, "dout")
     if dout.shape != cache.shape:
         raise ValueError(f"dout has shape {dout.shape} but the forward input had {cache.shape}")
-    return np.where(cache, dout, 0)
+    bits = np.dtype(f"u{dout.itemsize}")  # an unsigned int as wide as the float
+    return (dout.view(bits) * cache).view(dout.dtype)
 
 
 class DropoutCache(NamedTuple):

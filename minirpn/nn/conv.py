@@ -1,9 +1,12 @@
 """2-D convolution (cross-correlation, as in every deep-learning framework) by im2col + GEMM.
 
-Forward: every receptive window of the padded input is laid out as one column (im2col),
-then a single matrix product with the flattened filters computes all outputs at once.
+Forward: every receptive window of the padded input is laid out as one column (im2col, a
+Cython kernel whose NumPy twin is ``minirpn.nn.reference.im2col``), then a single matrix
+product with the flattened filters computes all outputs at once.
 Backward: the same columns give dw with one matrix product; dx is the columns' gradient
-scattered back onto the input (col2im), one slice per kernel offset.
+scattered back onto the input (col2im, a Cython kernel whose NumPy twin is
+``minirpn.nn.reference.col2im``). The first layer of a network skips dx: its input is the
+data, whose gradient nobody needs.
 Output size per axis (F1): out = (in + 2 * padding - kernel) // stride + 1.
 """
 
@@ -12,8 +15,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
+from minirpn._kernels import col2im as _col2im_kernel
 from minirpn.nn._checks import as_pair, check_array
 
 
@@ -72,16 +75,18 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, paddin
     return out.reshape(n, f, ho, wo), cache
 
 
-def conv2d_backward(dout: np.ndarray, cache: Conv2dCache):
+def conv2d_backward(dout: np.ndarray, cache: Conv2dCache, need_dx: bool = True):
     """Gradients of ``conv2d_forward``.
 
     Args:
         dout: (N, F, Ho, Wo) float upstream gradient.
         cache: from ``conv2d_forward``.
+        need_dx: False skips the input's gradient (a product and col2im), e.g. for the
+            first layer, whose input is the images.
 
     Returns:
-        dx: (N, C, H, W); dw: (F, C, kH, kW); db: (F,). Each has the dtype of the forward
-        argument it belongs to (x, w, b).
+        dx: (N, C, H, W), or None without ``need_dx``; dw: (F, C, kH, kW); db: (F,). Each
+        has the dtype of the forward argument it belongs to (x, w, b).
     """
     cols, w, x_shape, x_dtype, b_dtype, stride, padding = cache
     n = x_shape[0]
@@ -92,41 +97,41 @@ def conv2d_backward(dout: np.ndarray, cache: Conv2dCache):
     dout_flat = dout.reshape(n, f, -1)  # (N, F, Ho*Wo)
 
     db = dout_flat.sum(axis=(0, 2)).astype(b_dtype, copy=False)
-    # dw = sum over the batch of (F, Ho*Wo) @ (Ho*Wo, K); the sum over N is tiny.
-    dw = (dout_flat @ cols.transpose(0, 2, 1)).sum(axis=0)  # (F, K)
+    # dw = sum over the batch of (F, Ho*Wo) @ (Ho*Wo, K), computed as its transpose
+    # (K, Ho*Wo) @ (Ho*Wo, F): the same sums, which BLAS runs faster with the long
+    # Ho*Wo axis contiguous in both operands. The sum over N is tiny.
+    dw = (cols @ dout_flat.transpose(0, 2, 1)).sum(axis=0).T  # (F, K)
     dw = dw.reshape(w.shape).astype(w.dtype, copy=False)
+    if not need_dx:
+        return None, dw, db
     dcols = w.reshape(f, -1).T @ dout_flat  # (K, F) @ (N, F, Ho*Wo) -> (N, K, Ho*Wo)
     dx = _col2im(dcols, x_shape, w.shape[2:], stride, padding, dout.shape[2:])
     return dx.astype(x_dtype, copy=False), dw, db
 
 
 def _im2col(x, kernel, stride, padding):
-    """(N, C, H, W) -> columns (N, C*kH*kW, Ho*Wo) in the order (c, i, j) of ``w``'s flattening."""
-    n, c = x.shape[:2]
+    """(N, C, H, W) -> columns (N, C*kH*kW, Ho*Wo) in the order (c, i, j) of ``w``'s flattening.
+
+    A Cython kernel (``kernels/col2im.pyx``) writes every column in one pass, padding zeros
+    included; its readable twin, a strided view of the padded input's windows copied into
+    this layout, is ``minirpn.nn.reference.im2col``. A copy either way: the same bits.
+    """
+    n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
-    # (N, C, Ho, Wo, kH, kW): a view, nothing is copied yet
-    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
-    ho, wo = windows.shape[2:4]
-    # The only copy of the forward pass: gather the windows straight into the GEMM's layout.
-    cols = np.ascontiguousarray(windows.transpose(0, 1, 4, 5, 2, 3))  # (N, C, kH, kW, Ho, Wo)
-    return cols.reshape(n, c * kh * kw, ho * wo), (ho, wo)
+    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1  # F1
+    cols = np.empty((n, c * kh * kw, ho * wo), dtype=x.dtype)
+    _col2im_kernel.im2col(np.ascontiguousarray(x), kh, kw, sh, sw, ph, pw, ho, wo, cols)
+    return cols, (ho, wo)
 
 
 def _col2im(dcols, x_shape, kernel, stride, padding, out_size):
     """Scatter-add columns (N, C*kH*kW, Ho*Wo) back onto an (N, C, H, W) gradient.
 
-    Each input pixel belongs to several windows, so the contributions are summed. The loop
-    runs over the kH*kW kernel offsets: offset (i, j) touches the strided grid of padded
-    pixels (i + sh * oy, j + sw * ox), and different output pixels of one offset never
-    collide, so a plain sliced ``+=`` is exact.
+    Each input pixel belongs to several windows, so the contributions are summed, kernel
+    offset by kernel offset. A Cython kernel (``kernels/col2im.pyx``) does it in one pass;
+    its readable twin, one sliced NumPy ``+=`` per offset, is ``minirpn.nn.reference.col2im``,
+    and both add each pixel's contributions in the same order, so they give the same bits.
     """
-    n, c, h, wid = x_shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    ho, wo = out_size
-    dcols = dcols.reshape(n, c, kh, kw, ho, wo)
-    dxp = np.zeros((n, c, h + 2 * ph, wid + 2 * pw), dtype=dcols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            dxp[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw] += dcols[:, :, i, j]
-    return dxp[:, :, ph : ph + h, pw : pw + wid]
+    dx = np.empty(x_shape, dtype=dcols.dtype)
+    _col2im_kernel.col2im(np.ascontiguousarray(dcols), *kernel, *stride, *padding, *out_size, dx)
+    return dx

@@ -47,6 +47,12 @@ class Layer:
         """d loss / d out and the cache of the forward that made out -> d loss / d x."""
         raise NotImplementedError
 
+    def param_backward(self, dout: np.ndarray, cache) -> None:
+        """:meth:`backward` when nobody needs d loss / d x, e.g. for a network's first layer,
+        whose input is the data: only the parameters' gradients are added. Here the
+        backward runs and its dx is dropped; a layer whose dx costs work skips it."""
+        self.backward(dout, cache)
+
     def __call__(self, x: np.ndarray):
         return self.forward(x)
 
@@ -119,6 +125,10 @@ class Conv2d(Layer):
         dx, dw, db = conv2d_backward(dout, cache)
         self._accumulate(dw, db)
         return dx
+
+    def param_backward(self, dout, cache):
+        _, dw, db = conv2d_backward(dout, cache, need_dx=False)
+        self._accumulate(dw, db)
 
 
 class Linear(Layer):
@@ -266,12 +276,19 @@ class Sequential(Container):
             caches.append(cache)
         return x, tuple(caches)
 
-    def backward(self, dout, caches):
+    def backward(self, dout, caches, need_dx: bool = True):
+        """``need_dx=False``: the first layer only adds its parameters' gradients
+        (:meth:`Layer.param_backward`) and None is returned, for a network whose input is
+        the data."""
         if len(caches) != len(self.layers):
             raise ValueError(
                 f"caches holds {len(caches)} entries, this Sequential has {len(self.layers)} layers"
             )
-        for layer, cache in zip(reversed(self.layers), reversed(caches), strict=True):
+        pairs = zip(reversed(self.layers), reversed(caches), strict=True)
+        for index, (layer, cache) in enumerate(pairs):
+            if not need_dx and index == len(self.layers) - 1:
+                layer.param_backward(dout, cache)
+                return None
             dout = layer.backward(dout, cache)
         return dout
 

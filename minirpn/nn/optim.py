@@ -21,6 +21,9 @@ import bisect
 
 import numpy as np
 
+from minirpn._kernels import sgd as _sgd
+from minirpn.nn._checks import LAYER_DTYPES
+
 
 class SGD:
     """SGD with Caffe-style momentum over ``(name, param, grad)`` triples.
@@ -28,7 +31,8 @@ class SGD:
     Args:
         named_params: iterable of ``(name, param, grad)``, e.g. ``net.named_parameters()``;
             ``param`` is updated in place and ``grad`` is read at every ``step()``, so both
-            must stay the same arrays (layers clear their grads in place).
+            must stay the same arrays (layers clear their grads in place): contiguous, of
+            one dtype, float32 or float64, as every layer's are.
         lr: learning rate (> 0); may be changed between steps, e.g. ``opt.lr = step_lr(...)``.
         momentum: in [0, 1).
         weight_decay: L2 coefficient (>= 0) for parameters named "*weight".
@@ -52,6 +56,13 @@ class SGD:
                 raise ValueError(
                     f"named_params[{name!r}]: param shape {param.shape} != grad shape {grad.shape}"
                 )
+            if param.dtype not in LAYER_DTYPES or grad.dtype != param.dtype:
+                raise TypeError(
+                    f"named_params[{name!r}]: param and grad must both be float32 or both "
+                    f"float64, got {param.dtype} and {grad.dtype}"
+                )
+            if not (param.flags.c_contiguous and grad.flags.c_contiguous):
+                raise ValueError(f"named_params[{name!r}]: param and grad must be contiguous")
         self.velocity = {name: np.zeros_like(param) for name, param, _ in self.params}
 
     @property
@@ -65,14 +76,21 @@ class SGD:
         self._lr = float(value)
 
     def step(self) -> None:
-        """One update of every parameter from its current gradient."""
+        """One update of every parameter from its current gradient.
+
+        One pass per tensor in a Cython kernel (``kernels/sgd.pyx``); its readable twin,
+        the module docstring's two lines in NumPy, is ``minirpn.nn.reference.sgd_update``.
+        """
         for name, param, grad in self.params:
-            if self.weight_decay and name.endswith("weight"):
-                grad = grad + self.weight_decay * param
-            v = self.velocity[name]
-            v *= self.momentum
-            v += self.lr * grad
-            param -= v
+            decay = self.weight_decay if name.endswith("weight") else 0.0
+            _sgd.sgd_update(
+                param.reshape(-1),  # views: the arrays are contiguous (checked above)
+                grad.reshape(-1),
+                self.velocity[name].reshape(-1),
+                self.lr,
+                self.momentum,
+                decay,
+            )
 
     def state(self) -> dict[str, np.ndarray]:
         """Copies of the momentum buffers by parameter name (for checkpoints)."""

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from minirpn._kernels import max_pool as _max_pool
 from minirpn.nn._checks import as_pair, check_array
 from minirpn.receptive_field import output_size  # F1, with ceil mode: the one definition
 
@@ -56,20 +57,12 @@ def max_pool2d_forward(x: np.ndarray, kernel_size, stride, padding=0, ceil_mode:
     wo = output_size(w, kernel[1], stride[1], padding[1], ceil_mode)
 
     xp = _pad_for_windows(x, kernel, stride, padding, (ho, wo), fill=-np.inf)
-    # A running maximum over the kH*kW kernel offsets, each a strided (N, C, Ho, Wo) slice:
-    # kH*kW vectorised passes instead of gathering every window into a copy.
-    (kh, kw), (sh, sw) = kernel, stride
-    out = xp[:, :, : sh * ho : sh, : sw * wo : sw].copy()
-    argmax = np.zeros(out.shape, dtype=np.min_scalar_type(kh * kw - 1))
-    for offset in range(1, kh * kw):
-        i, j = divmod(offset, kw)
-        candidate = xp[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw]
-        better = candidate > out  # strictly: ties keep the first maximum, as in Caffe
-        # Arithmetic select (argmax = offset where better): several times faster than
-        # masked assignment or np.where, whose branches mispredict on random data.
-        argmax *= ~better
-        argmax += better * argmax.dtype.type(offset)
-        np.maximum(out, candidate, out=out)  # maximum (unlike a select) lets NaN through
+    out = np.empty((n, c, ho, wo), dtype=x.dtype)
+    argmax = np.empty(out.shape, dtype=np.min_scalar_type(kernel[0] * kernel[1] - 1))
+    # One loop step per output cell, its window's maximum and where it is: a Cython kernel
+    # (kernels/max_pool.pyx), one pass instead of NumPy's several per kernel offset;
+    # minirpn.nn.reference.max_pool2d is its readable twin.
+    _max_pool.max_pool_forward(np.ascontiguousarray(xp), *kernel, *stride, out, argmax)
     return out, MaxPool2dCache(argmax, (n, c, h, w), kernel, stride, padding)
 
 
@@ -93,11 +86,10 @@ def max_pool2d_backward(dout: np.ndarray, cache: MaxPool2dCache) -> np.ndarray:
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     padded_size = (max(h + 2 * ph, (ho - 1) * sh + kh), max(w + 2 * pw, (wo - 1) * sw + kw))
     dxp = np.zeros((n, c, *padded_size), dout.dtype)  # the shape _pad_for_windows gave
-    # One strided slice per kernel offset: within an offset no two outputs share an input.
-    for i in range(kh):
-        for j in range(kw):
-            routed = dout * (argmax == i * kw + j)  # a product, not np.where: branch-free
-            dxp[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw] += routed
+    # Each output's gradient added at its argmax, output cells in row-major order (the
+    # kernel's twin: minirpn.nn.reference.max_pool2d_backward).
+    if _max_pool.max_pool_backward(np.ascontiguousarray(dout), argmax, kh, kw, sh, sw, dxp):
+        raise ValueError(f"cache.argmax holds window offsets beyond the {kh}x{kw} window")
     return dxp[:, :, ph : ph + h, pw : pw + w]
 
 

@@ -44,38 +44,44 @@ def box_iou(boxes1, boxes2):
     return out
 
 
-def nms(boxes, scores, iou_threshold):
+def nms(boxes, scores, iou_threshold, max_output=None):
     """Greedy NMS (F16): boxes (N, 4), scores (N,), threshold >= 0 -> keep (M,) int64.
 
     Kept indices in decreasing score order (ties: lower index first); a box is dropped when
-    its IoU with a kept, higher-ranked box is > threshold. NaN scores raise ``ValueError``.
-    See ``minirpn.ops.reference.nms``.
+    its IoU with a kept, higher-ranked box is > threshold. ``max_output`` (an int >= 0, or
+    None for all) stops after that many are kept: the first ones of the full result, at a
+    fraction of the work. NaN scores raise ``ValueError``. See ``minirpn.ops.reference.nms``.
     """
     boxes = _validate.check_boxes("boxes", boxes)
     scores = _validate.check_scores("scores", scores, len(boxes))
     iou_threshold = _validate.check_iou_threshold("iou_threshold", iou_threshold)
-    return _sorted_nms(boxes, scores, np.zeros(len(boxes), dtype=np.int64), iou_threshold)
+    max_output = _validate.check_max_output("max_output", max_output, len(boxes))
+    classes = np.zeros(len(boxes), dtype=np.int64)
+    return _sorted_nms(boxes, scores, classes, iou_threshold, max_output)
 
 
-def batched_nms(boxes, scores, class_ids, iou_threshold):
+def batched_nms(boxes, scores, class_ids, iou_threshold, max_output=None):
     """NMS within each class: boxes (N, 4), scores (N,), class_ids (N,) int -> keep (M,) int64.
 
-    Kept indices in decreasing score order over all classes. See
-    ``minirpn.ops.reference.batched_nms``.
+    Kept indices in decreasing score order over all classes; ``max_output`` as for
+    :func:`nms`. See ``minirpn.ops.reference.batched_nms``.
     """
     boxes = _validate.check_boxes("boxes", boxes)
     scores = _validate.check_scores("scores", scores, len(boxes))
     class_ids = _validate.check_class_ids("class_ids", class_ids, len(boxes))
     iou_threshold = _validate.check_iou_threshold("iou_threshold", iou_threshold)
-    return _sorted_nms(boxes, scores, class_ids, iou_threshold)
+    max_output = _validate.check_max_output("max_output", max_output, len(boxes))
+    return _sorted_nms(boxes, scores, class_ids, iou_threshold, max_output)
 
 
-def _sorted_nms(boxes, scores, class_ids, iou_threshold):
+def _sorted_nms(boxes, scores, class_ids, iou_threshold, max_output):
     """Sort once by score, run the kernel on the sorted boxes, map ranks back to indices."""
     order = score_order(scores)
     # float64 whatever the input, as in the twin: which boxes survive must not depend on
     # float32 rounding of IoUs that sit right at the threshold.
-    kept_ranks = _boxes.greedy_nms(boxes[order].astype(np.float64), class_ids[order], iou_threshold)
+    kept_ranks = _boxes.greedy_nms(
+        boxes[order].astype(np.float64), class_ids[order], iou_threshold, max_output
+    )
     return order[kept_ranks]
 
 

@@ -126,6 +126,17 @@ def check_iou_threshold(name, threshold):
     return threshold
 
 
+def check_max_output(name, value, count):
+    """NMS's cap on the boxes kept: None means all ``count``; else an int >= 0."""
+    if value is None:
+        return count
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int or None, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return int(min(value, count))
+
+
 def check_positive_int(name, value):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -72,16 +72,18 @@ def pairwise_iou(boxes1, boxes2, dtype=np.float64):
     return iou
 
 
-def nms(boxes, scores, iou_threshold):
+def nms(boxes, scores, iou_threshold, max_output=None):
     """Greedy non-maximum suppression (F16).
 
     Take the best-scoring box that is left, keep it, drop every remaining box whose IoU with
-    it is greater than ``iou_threshold``, repeat.
+    it is greater than ``iou_threshold``, repeat, until ``max_output`` boxes are kept or none
+    is left.
 
     Args:
         boxes: (N, 4) float boxes ``(x1, y1, x2, y2)``.
         scores: (N,) float scores, no NaN.
         iou_threshold: float >= 0. A box is dropped when IoU > threshold (not >=).
+        max_output: int >= 0, or None for no limit.
     Returns:
         keep: (M,) int64 indices into ``boxes``, in decreasing score order; equal scores keep
         the lower index first.
@@ -89,10 +91,11 @@ def nms(boxes, scores, iou_threshold):
     boxes = _validate.check_boxes("boxes", boxes)
     scores = _validate.check_scores("scores", scores, len(boxes))
     iou_threshold = _validate.check_iou_threshold("iou_threshold", iou_threshold)
+    max_output = _validate.check_max_output("max_output", max_output, len(boxes))
 
     remaining = score_order(scores)
     keep = []
-    while remaining.size:
+    while remaining.size and len(keep) < max_output:
         best, rest = remaining[0], remaining[1:]
         keep.append(best)
         overlaps = pairwise_iou(boxes[best : best + 1], boxes[rest])[0]  # (len(rest),)
@@ -100,12 +103,13 @@ def nms(boxes, scores, iou_threshold):
     return np.array(keep, dtype=np.int64)
 
 
-def batched_nms(boxes, scores, class_ids, iou_threshold):
+def batched_nms(boxes, scores, class_ids, iou_threshold, max_output=None):
     """NMS run separately for each class: boxes of different classes never suppress each other.
 
     Args:
         boxes: (N, 4) float boxes; scores: (N,) float; class_ids: (N,) integers.
         iou_threshold: float >= 0.
+        max_output: int >= 0, or None: keep only the first ``max_output`` of the result.
     Returns:
         keep: (M,) int64 indices, in decreasing score order over all classes (ties: lower
         index first).
@@ -114,13 +118,14 @@ def batched_nms(boxes, scores, class_ids, iou_threshold):
     scores = _validate.check_scores("scores", scores, len(boxes))
     class_ids = _validate.check_class_ids("class_ids", class_ids, len(boxes))
     iou_threshold = _validate.check_iou_threshold("iou_threshold", iou_threshold)
+    max_output = _validate.check_max_output("max_output", max_output, len(boxes))
 
     keep = [np.empty(0, dtype=np.int64)]
     for class_id in np.unique(class_ids):
         members = np.flatnonzero(class_ids == class_id)
         keep.append(members[nms(boxes[members], scores[members], iou_threshold)])
     keep = np.sort(np.concatenate(keep))
-    return keep[score_order(scores[keep])]
+    return keep[score_order(scores[keep])][:max_output]
 
 
 def roi_pool(features, rois, output_size, spatial_scale):
