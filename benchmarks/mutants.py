@@ -416,6 +416,15 @@ MUTANTS = [
         "im2col leaves the right padding's columns as np.empty left them, not 0",
     ),
     M(
+        "kernel.im2col_copy_ignores_kernel_column",
+        "kernels/col2im.pyx",
+        "im2col",
+        "memcpy(dst + x_lo, src + x_lo + j - pw,",
+        "memcpy(dst + x_lo, src + x_lo - pw,",
+        "test_nn_conv.py",
+        "im2col's row copy starts at the same pixel for every kernel column j",
+    ),
+    M(
         "kernel.col2im_assigns",
         "kernels/col2im.pyx",
         "col2im",

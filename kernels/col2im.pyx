@@ -12,7 +12,7 @@ bits; col2im adds the same numbers to each input pixel in the same order as its 
 are several times faster than NumPy, which pays its iteration overhead on every short row
 of a small feature map, nine times over (and pads a copy of the input first for im2col).
 """
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 include "interrupt.pxi"
 
@@ -99,13 +99,14 @@ def im2col(const real[:, :, :, ::1] x, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t 
                                 memset(dst, 0, wo * sizeof(real))
                                 continue
                             src = &x[n, c, oy * sh + i - ph, 0]
-                            # Plain loops, not memcpy: the rows are short (16 numbers on the
-                            # last maps), and a call per row would cost more than the copy.
+                            # The padding zeros by plain loops (a few numbers), the run of
+                            # input numbers between them by memcpy: GCC's loop for it ran at a
+                            # third of memcpy's speed even on 16-number rows.
                             for ox in range(x_lo):
                                 dst[ox] = 0
                             if sw == 1:
-                                for ox in range(x_lo, x_hi):
-                                    dst[ox] = src[ox + j - pw]
+                                memcpy(dst + x_lo, src + x_lo + j - pw,
+                                       (x_hi - x_lo) * sizeof(real))
                             else:
                                 for ox in range(x_lo, x_hi):
                                     dst[ox] = src[ox * sw + j - pw]
