@@ -257,8 +257,8 @@ print("the hand-made curves give evaluate_detector's AP for every class")
 # Each curve starts at the top left (every class's most confident detection is right:
 # asserted below) and goes right as more objects are found and down as false positives
 # creep in. The dots mark the 0.5 score threshold of the pictures above: everything left
-# of a dot is drawn, everything right of it is a weaker detection that only the AP counts. The curve with the smallest area is the bar's, the
-# hardest class (asserted above).
+# of a dot is drawn, everything right of it is a weaker detection that only the AP counts.
+# The curve with the smallest area is the bar's, the hardest class (asserted above).
 
 # %%
 assert all(precision_recall(label)[1][0] == 1.0 for label in (1, 2, 3, 4))
