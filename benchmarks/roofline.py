@@ -147,10 +147,10 @@ def conv_stages(name, layer: Conv2d, method, args) -> list[Stage]:
         (x,) = args
         out, cache = layer.forward(x)
         n, f, ho, wo = out.shape
-        k = cache.cols.shape[1]
+        k = cache.cols.shape[2]
         kernel, stride, padding = layer.kernel_size, layer.stride, layer.padding
         return [
-            gemm_stage(f"{name} conv fwd", lambda: layer.forward(x), [((n,), f, k, ho * wo)]),
+            gemm_stage(f"{name} conv fwd", lambda: layer.forward(x), [((n,), ho * wo, k, f)]),
             memory_stage(
                 "  im2col",
                 lambda: conv_module._im2col(x, kernel, stride, padding),
@@ -160,8 +160,8 @@ def conv_stages(name, layer: Conv2d, method, args) -> list[Stage]:
         ]
     dout, cache = args
     n, f, ho, wo = dout.shape
-    k = cache.cols.shape[1]
-    dw_product = ((n,), k, ho * wo, f)  # dw, transposed: (K, Ho*Wo) @ (Ho*Wo, F) per image
+    k = cache.cols.shape[2]
+    dw_product = ((n,), f, ho * wo, k)  # dw: (F, Ho*Wo) @ (Ho*Wo, K) per image
     if method == "param_backward":  # the first layer: no input gradient
         run = lambda: layer.param_backward(dout, cache)  # noqa: E731
         return [gemm_stage(f"{name} conv bwd (dw only)", run, [dw_product])]
@@ -172,7 +172,7 @@ def conv_stages(name, layer: Conv2d, method, args) -> list[Stage]:
         gemm_stage(
             f"{name} conv bwd",
             lambda: layer.backward(dout, cache),
-            [dw_product, ((n,), k, f, ho * wo)],
+            [dw_product, ((n,), ho * wo, f, k)],
         ),
         memory_stage(
             "  col2im",

@@ -1,118 +1,161 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
-"""im2col and col2im: a convolution's input laid out as columns (F1's windows), and the
-columns' gradient added back onto the input.
+"""im2col and col2im: a convolution's input laid out as one matrix of its windows (F1), and
+that matrix's gradient added back onto the input; and the copies between the layouts.
 
-Called only through ``minirpn.nn.conv``, which checks the shapes. The readable twins are
-``minirpn.nn.reference.im2col`` (a strided NumPy view of the windows, copied) and
-``minirpn.nn.reference.col2im``, nine sliced NumPy additions for a 3x3 kernel. im2col
-copies each input number (or a padding zero) to its column, so any order gives the same
-bits; col2im adds the same numbers to each input pixel in the same order as its twin
-(kernel offsets row by row, starting from zero), so both give the same bits. Both loops
-are several times faster than NumPy, which pays its iteration overhead on every short row
-of a small feature map, nine times over (and pads a copy of the input first for im2col).
+The matrix holds one window per *row*, (N, Ho*Wo, kH*kW*C), each row in the order (i, j, c):
+kernel row, kernel column, channel. Built from the input in channels-last order (N, H, W, C)
+with its zero padding, a window's kW pixels of one kernel row are then kW*C consecutive
+numbers, copied at once; see ``minirpn.nn.conv`` for why this layout.
+Called only through ``minirpn.nn.conv``, which checks the shapes. The readable twins are in
+``minirpn.nn.reference``: ``im2col`` (a strided NumPy view of the windows, copied),
+``col2im`` (nine sliced NumPy additions for a 3x3 kernel) and ``add_bias_transposed`` (one
+NumPy addition). im2col and the layout changes copy each number (or a padding zero) to its
+place, so any order gives the same bits; col2im adds the same numbers to each input pixel in
+the same order as its twin (kernel offsets row by row, starting from zero), so both give the
+same bits. NumPy's versions run at a fraction of a copy's speed: they pay their iteration
+overhead on every short row of a small feature map, nine times over, and walk a transposed
+array in an order that misses the cache.
 """
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 
 include "interrupt.pxi"
+
+cdef extern from "conv_layout.h" nogil:
+    void transpose_add_f32(const float* src, Py_ssize_t src_stride, float* dst,
+                           Py_ssize_t dst_stride, Py_ssize_t rows, Py_ssize_t cols,
+                           const float* add)
+    void transpose_add_f64(const double* src, Py_ssize_t src_stride, double* dst,
+                           Py_ssize_t dst_stride, Py_ssize_t rows, Py_ssize_t cols,
+                           const double* add)
+    void add_run_f32(float* dst, const float* src, Py_ssize_t n)
+    void add_run_f64(double* dst, const double* src, Py_ssize_t n)
+    void copy_run_f32(float* dst, const float* src, Py_ssize_t n)
+    void copy_run_f64(double* dst, const double* src, Py_ssize_t n)
 
 ctypedef fused real:
     float
     double
 
 
-cdef inline void _valid_outputs(Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t size,
-                                Py_ssize_t count, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
-    """The outputs o in [lo, hi) of ``count`` whose input ``o * stride + offset`` lies in
-    [0, size): the others read the zero padding, whose gradient is dropped."""
-    lo[0] = 0 if offset >= 0 else (stride - 1 - offset) // stride
-    hi[0] = 0 if size <= offset else (size - offset + stride - 1) // stride
-    hi[0] = max(min(hi[0], count), lo[0])
+cdef inline void _transpose(const real* src, Py_ssize_t src_stride, real* dst,
+                            Py_ssize_t dst_stride, Py_ssize_t rows, Py_ssize_t cols,
+                            const real* add) noexcept nogil:
+    """``dst[c * dst_stride + r] = src[r * src_stride + c] (+ add[c])`` (conv_layout.h)."""
+    if real is float:
+        transpose_add_f32(src, src_stride, dst, dst_stride, rows, cols, add)
+    else:
+        transpose_add_f64(src, src_stride, dst, dst_stride, rows, cols, add)
+
+
+cdef inline void _copy_run(real* dst, const real* src, Py_ssize_t n) noexcept nogil:
+    """``dst[t] = src[t]`` for t < n (conv_layout.h)."""
+    if real is float:
+        copy_run_f32(dst, src, n)
+    else:
+        copy_run_f64(dst, src, n)
+
+
+cdef inline void _add_run(real* dst, const real* src, Py_ssize_t n) noexcept nogil:
+    """``dst[t] += src[t]`` for t < n (conv_layout.h)."""
+    if real is float:
+        add_run_f32(dst, src, n)
+    else:
+        add_run_f64(dst, src, n)
+
+
+def to_padded_channels_last(const real[:, :, :, ::1] x, Py_ssize_t ph, Py_ssize_t pw,
+                            real[:, :, :, ::1] out):
+    """Fill ``out`` (N, H + 2 ph, W + 2 pw, C) with ``x`` (N, C, H, W), zeros around it."""
+    cdef Py_ssize_t batch = x.shape[0], channels = x.shape[1]
+    cdef Py_ssize_t height = x.shape[2], width = x.shape[3]
+    cdef Py_ssize_t row = out.shape[2] * channels  # numbers in one padded row
+    cdef Py_ssize_t n, y
+    with nogil:
+        for n in range(batch):
+            memset(&out[n, 0, 0, 0], 0, ph * row * sizeof(real))
+            memset(&out[n, ph + height, 0, 0], 0, ph * row * sizeof(real))
+            for y in range(height):
+                memset(&out[n, ph + y, 0, 0], 0, pw * channels * sizeof(real))
+                memset(&out[n, ph + y, pw + width, 0], 0, pw * channels * sizeof(real))
+                # Row y of every channel, (C, W), becomes the padded row's pixels, (W, C).
+                _transpose(&x[n, 0, y, 0], height * width, &out[n, ph + y, pw, 0], channels,
+                           channels, width, NULL)
+            check_signals()
+
+
+def from_padded_channels_last(const real[:, :, :, ::1] padded, Py_ssize_t ph, Py_ssize_t pw,
+                              real[:, :, :, ::1] out):
+    """Fill ``out`` (N, C, H, W) with the inside of ``padded`` (N, H + 2 ph, W + 2 pw, C)."""
+    cdef Py_ssize_t batch = out.shape[0], channels = out.shape[1]
+    cdef Py_ssize_t height = out.shape[2], width = out.shape[3]
+    cdef Py_ssize_t n, y
+    with nogil:
+        for n in range(batch):
+            for y in range(height):
+                _transpose(&padded[n, ph + y, pw, 0], channels, &out[n, 0, y, 0],
+                           height * width, width, channels, NULL)
+            check_signals()
+
+
+def add_bias_transposed(const real[:, :, ::1] rows, const real[::1] b, real[:, :, ::1] out):
+    """``out[n, f, p] = rows[n, p, f] + b[f]``: the product (N, P, F) turned into NCHW order."""
+    cdef Py_ssize_t batch = rows.shape[0], positions = rows.shape[1], filters = rows.shape[2]
+    cdef Py_ssize_t n
+    with nogil:
+        for n in range(batch):
+            _transpose(&rows[n, 0, 0], filters, &out[n, 0, 0], positions, positions, filters,
+                       &b[0])
+            check_signals()
+
+
+def im2col(const real[:, :, :, ::1] padded, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
+           Py_ssize_t sw, Py_ssize_t ho, Py_ssize_t wo, real[:, :, ::1] cols):
+    """Fill ``cols`` (N, Ho*Wo, kH*kW*C) with the windows of ``padded`` (N, Hp, Wp, C).
+
+    Row ``oy * Wo + ox``, entries ``(i * kW + j) * C + c`` are padded pixel
+    ``(oy * sh + i, ox * sw + j)`` of channel c: for each i, kW*C consecutive numbers.
+    """
+    cdef Py_ssize_t batch = padded.shape[0], channels = padded.shape[3]
+    cdef Py_ssize_t run = kw * channels  # numbers in one kernel row of a window
+    cdef Py_ssize_t n, oy, ox, i
+    cdef Py_ssize_t work = 0  # see interrupt.pxi
+    with nogil:
+        for n in range(batch):
+            for oy in range(ho):
+                for ox in range(wo):
+                    for i in range(kh):
+                        _copy_run(&cols[n, oy * wo + ox, i * run],
+                                  &padded[n, oy * sh + i, ox * sw, 0], run)
+                work += kh * kw * channels * wo
+                if work >= CHECK_EVERY:
+                    work = 0
+                    check_signals()
 
 
 def col2im(const real[:, :, ::1] dcols, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
-           Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t ho, Py_ssize_t wo,
-           real[:, :, :, ::1] dx):
-    """Overwrite ``dx`` (N, C, H, W) with the sum of the columns (N, C*kH*kW, Ho*Wo).
+           Py_ssize_t sw, Py_ssize_t ho, Py_ssize_t wo, real[:, :, :, ::1] padded):
+    """Overwrite ``padded`` (N, Hp, Wp, C) with the sum of the window rows (N, Ho*Wo, kH*kW*C).
 
-    Column row ``(c * kH + i) * kW + j``, entry ``oy * Wo + ox`` belongs to input pixel
-    ``(oy * sh + i - ph, ox * sw + j - pw)`` of channel c.
+    The layout of ``im2col``. Each padded pixel must receive its contributions in the order
+    of the kernel offsets (i, j), row by row: i is the outer loop, and within one kernel row
+    the windows are visited from the right, so that a pixel sees j = 0 (from the window
+    furthest right) first. Each window's kW*C numbers of row i are one contiguous run.
     """
-    cdef Py_ssize_t batch = dx.shape[0], channels = dx.shape[1]
-    cdef Py_ssize_t height = dx.shape[2], width = dx.shape[3]
-    cdef Py_ssize_t n, c, i, j, oy, ox, y, row, x_lo, x_hi, y_lo, y_hi
+    cdef Py_ssize_t batch = padded.shape[0], channels = padded.shape[3]
+    cdef Py_ssize_t size = padded.shape[1] * padded.shape[2] * channels
+    cdef Py_ssize_t run = kw * channels
+    cdef Py_ssize_t n, i, oy, ox
     cdef Py_ssize_t work = 0  # see interrupt.pxi
-    cdef const real* src
-    cdef real* dst
     with nogil:
         for n in range(batch):
-            for c in range(channels):
-                memset(&dx[n, c, 0, 0], 0, height * width * sizeof(real))
-                for i in range(kh):
-                    _valid_outputs(i - ph, sh, height, ho, &y_lo, &y_hi)
-                    for j in range(kw):
-                        _valid_outputs(j - pw, sw, width, wo, &x_lo, &x_hi)
-                        row = (c * kh + i) * kw + j
-                        for oy in range(y_lo, y_hi):
-                            y = oy * sh + i - ph
-                            src = &dcols[n, row, oy * wo]
-                            dst = &dx[n, c, y, 0]
-                            if sw == 1:  # contiguous on both sides: SIMD
-                                for ox in range(x_lo, x_hi):
-                                    dst[ox + j - pw] += src[ox]
-                            else:
-                                for ox in range(x_lo, x_hi):
-                                    dst[ox * sw + j - pw] += src[ox]
-                work += kh * kw * ho * wo
-                if work >= CHECK_EVERY:
-                    work = 0
-                    check_signals()
-
-
-def im2col(const real[:, :, :, ::1] x, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
-           Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t ho, Py_ssize_t wo,
-           real[:, :, ::1] cols):
-    """Fill ``cols`` (N, C*kH*kW, Ho*Wo) with the windows of ``x`` (N, C, H, W), zero padded.
-
-    Column row ``(c * kH + i) * kW + j``, entry ``oy * Wo + ox`` is input pixel
-    ``(oy * sh + i - ph, ox * sw + j - pw)`` of channel c, or 0 where that lies outside.
-    """
-    cdef Py_ssize_t batch = x.shape[0], channels = x.shape[1]
-    cdef Py_ssize_t height = x.shape[2], width = x.shape[3]
-    cdef Py_ssize_t n, c, i, j, oy, ox, row, x_lo, x_hi, y_lo, y_hi
-    cdef Py_ssize_t work = 0  # see interrupt.pxi
-    cdef const real* src
-    cdef real* dst
-    with nogil:
-        for n in range(batch):
-            for c in range(channels):
-                for i in range(kh):
-                    _valid_outputs(i - ph, sh, height, ho, &y_lo, &y_hi)
-                    for j in range(kw):
-                        _valid_outputs(j - pw, sw, width, wo, &x_lo, &x_hi)
-                        x_lo = min(x_lo, wo)  # a window offset that sees only padding
-                        x_hi = min(x_hi, wo)
-                        row = (c * kh + i) * kw + j
-                        for oy in range(ho):
-                            dst = &cols[n, row, oy * wo]
-                            if oy < y_lo or oy >= y_hi:  # a row of padding
-                                memset(dst, 0, wo * sizeof(real))
-                                continue
-                            src = &x[n, c, oy * sh + i - ph, 0]
-                            # The padding zeros by plain loops (a few numbers), the run of
-                            # input numbers between them by memcpy: GCC's loop for it ran at a
-                            # third of memcpy's speed even on 16-number rows.
-                            for ox in range(x_lo):
-                                dst[ox] = 0
-                            if sw == 1:
-                                memcpy(dst + x_lo, src + x_lo + j - pw,
-                                       (x_hi - x_lo) * sizeof(real))
-                            else:
-                                for ox in range(x_lo, x_hi):
-                                    dst[ox] = src[ox * sw + j - pw]
-                            for ox in range(x_hi, wo):
-                                dst[ox] = 0
-                work += kh * kw * ho * wo
-                if work >= CHECK_EVERY:
-                    work = 0
-                    check_signals()
+            memset(&padded[n, 0, 0, 0], 0, size * sizeof(real))
+            for i in range(kh):
+                for oy in range(ho):
+                    for ox in range(wo - 1, -1, -1):
+                        _add_run(&padded[n, oy * sh + i, ox * sw, 0],
+                                 &dcols[n, oy * wo + ox, i * run], run)
+                    work += run * wo
+                    if work >= CHECK_EVERY:
+                        work = 0
+                        check_signals()

@@ -1,7 +1,7 @@
 """glibc's malloc at run time: keep the memory one training iteration frees for the next one.
 
 Every training iteration allocates and frees the same few tens of megabytes of NumPy arrays
-(im2col columns, activations, their gradients). By default glibc's malloc gives large freed
+(im2col windows, activations, their gradients). By default glibc's malloc gives large freed
 blocks back to the system: blocks above a threshold are unmapped, and free memory at the top
 of its heap is trimmed. The next iteration then gets fresh pages from the kernel, which
 zeroes each one on its first touch: thousands of page faults per iteration, a sizeable part

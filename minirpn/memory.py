@@ -9,7 +9,7 @@ same for one image at test time (``detect``, ``eval``, the evaluation after trai
 
 The estimate is not a second model of the network written by hand: it runs the detector's
 own layers once on a small probe image and measures what they keep for the backward pass
-(every array in their caches: im2col columns, ReLU masks, pooling argmaxes, the outputs
+(every array in their caches: im2col windows, ReLU masks, pooling argmaxes, the outputs
 they pass on). The backbone and the RPN keep a fixed number of bytes per input pixel, so
 the probe's bytes per pixel scale to any image; the second stage keeps a fixed number per
 RoI. To that come the proposal layer's arrays (``A (4 + 2 + 4)`` float64 values per cell),

@@ -412,7 +412,7 @@ def held_arrays(root):
 
 
 def test_after_detect_no_layer_or_stage_holds_an_array_but_its_parameters_and_gradients():
-    """Issue 20: inference keeps nothing (no im2col columns, no ReLU masks, no anchors or
+    """Issue 20: inference keeps nothing (no im2col windows, no ReLU masks, no anchors or
     proposals) on the model once ``detect`` returns; a layer that kept its last cache on
     itself (``self._last = cols``) is caught."""
     detector = Detector(Config.tiny(), NUM_CLASSES).eval()

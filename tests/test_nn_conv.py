@@ -16,6 +16,7 @@ CASES = [
     ((2, 2, 8, 7), (2, 1, 3), (2, 1), (0, 1)),  # per-axis stride and padding
     ((1, 3, 5, 5), (2, 5, 5), 1, 0),  # kernel as large as the input: one output pixel
     ((1, 1, 6, 5), (2, 1, 1), 3, 2),  # 1x1 kernel, stride larger than the kernel
+    ((2, 6, 13, 18), (9, 3, 3), 1, 1),  # channels and filters past the kernels' 4 x 4 blocks
 ]
 
 
@@ -149,6 +150,41 @@ def test_im2col_kernel_equals_its_numpy_twin_bit_for_bit(case, seed, dtype):
     assert fast.dtype == twin.dtype == dtype and fast_size == twin_size
     bits = f"u{x.itemsize}"
     np.testing.assert_array_equal(fast.view(bits), twin.view(bits))
+
+
+# The layout kernels move 4 x 4 blocks in bands of 16 rows (kernels/conv_layout.h) and fall
+# back to single numbers at the edges: sizes on both sides of 4 and 16, channel counts from 1.
+LAYOUT_SHAPES = [(1, 3, 5, 7), (2, 4, 16, 16), (1, 5, 17, 6), (2, 8, 4, 33), (1, 19, 9, 20)]
+
+
+@pytest.mark.parametrize("x_shape", LAYOUT_SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layout_kernels_equal_their_numpy_twins_bit_for_bit(x_shape, dtype):
+    # A transposed block stored one column off, an edge row or column dropped, or a zero
+    # added where there is no bias (-0.0 + 0.0 is +0.0): each changes some entry's bits.
+    rng = np.random.default_rng(sum(x_shape))
+    x = rng.standard_normal(x_shape).astype(dtype)
+    x.flat[::5] = -0.0
+    x.flat[1::11] = np.nan
+    bits = f"u{x.itemsize}"
+    for kernel, stride, padding in [((3, 3), (1, 1), (1, 1)), ((2, 3), (2, 1), (0, 2))]:
+        fast, size = conv._im2col(x, kernel, stride, padding)
+        twin, twin_size = reference.im2col(x, kernel, stride, padding)
+        assert size == twin_size
+        np.testing.assert_array_equal(fast.view(bits), twin.view(bits))
+
+        dcols = rng.standard_normal(fast.shape).astype(dtype)
+        args = (x_shape, kernel, stride, padding, size)
+        np.testing.assert_array_equal(conv._col2im(dcols, *args), reference.col2im(dcols, *args))
+
+    rows = rng.standard_normal((x_shape[0], x_shape[2] * x_shape[3], x_shape[1])).astype(dtype)
+    rows.flat[::7] = -0.0
+    b = rng.standard_normal(x_shape[1]).astype(dtype)
+    b[::2] = 0.0  # -0.0 + 0.0 is +0.0 in both
+    fast = conv._add_bias_transposed(rows, b)
+    np.testing.assert_array_equal(
+        fast.view(bits), reference.add_bias_transposed(rows, b).view(bits)
+    )
 
 
 def test_backward_without_dx_gives_the_same_weight_and_bias_gradients():

@@ -197,13 +197,17 @@ plt.show()
 print(inspect.getsource(reference.conv2d))
 
 # %% [markdown]
-# The package's `conv2d_forward` computes the same numbers differently. `_im2col` copies
-# every window into one column of a matrix (C·kH·kW rows, one column per output cell);
-# then *one* matrix product with the filters, flattened to (F, C·kH·kW), gives every output
-# at once. Reading `_im2col` is the point here:
+# The package's `conv2d_forward` computes the same numbers differently. *im2col* copies
+# every window into one row of a matrix: one row per output cell, kH·kW·C numbers in each,
+# listed kernel row by kernel row, and within a row pixel by pixel with all channels of a
+# pixel together. The filters, flattened in the same order, are a (F, kH·kW·C) matrix, and
+# *one* matrix product, windows @ filters.T, gives every output at once (one row per output
+# cell, one column per filter; a last pass turns it into NCHW order and adds the bias). The
+# package's im2col is a Cython loop; its NumPy twin, equal to it bit for bit, reads better,
+# and reading it is the point here:
 
 # %%
-print(inspect.getsource(conv._im2col))
+print(inspect.getsource(reference.im2col))
 
 # %% [markdown]
 # Both on the same input: a batch of one 16-channel 32×32 map and 32 filters of 3×3, in
@@ -218,9 +222,9 @@ b = rng.standard_normal(32)
 
 t_naive, slow = best_time(lambda: reference.conv2d(x, w, b, stride=1, padding=1), repeats=1)
 t_fast, (fast, _) = best_time(lambda: conv2d_forward(x, w, b, stride=1, padding=1), repeats=20)
-filters = w.reshape(32, -1)  # (F, C*kH*kW) = (32, 144)
-columns = conv._im2col(x, (3, 3), (1, 1), (1, 1))[0][0]  # (144, 1024)
-t_gemm, _ = best_time(lambda: filters @ columns, repeats=20)
+filters = w.transpose(0, 2, 3, 1).reshape(32, -1)  # (F, kH*kW*C) = (32, 144)
+windows = conv._im2col(x, (3, 3), (1, 1), (1, 1))[0][0]  # (1024, 144)
+t_gemm, _ = best_time(lambda: windows @ filters.T, repeats=20)
 
 difference = np.abs(slow - fast).max()
 print(f"largest difference: {difference:.1e}")
@@ -243,9 +247,9 @@ print(f"im2col is {t_naive / t_fast:.0f}x faster than the loops")
 #   reach a small fraction of a GFLOP/s.
 # * **im2col conv**: hundreds of times faster (the last line). The same operations go
 #   through one optimised matrix product (BLAS) instead of 32,768 small calls.
-# * **matmul alone**: the same product on columns made in advance, what one core's BLAS
-#   does. What the im2col conv adds to it is the cost of copying the windows into the
-#   column matrix (exercise 2 counts how large it gets for VGG-16).
+# * **matmul alone**: the same product on windows laid out in advance, what one core's
+#   BLAS does. What the im2col conv adds to it is the cost of copying the windows into the
+#   matrix (exercise 2 counts how large it gets for VGG-16).
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 2.8))
@@ -259,7 +263,7 @@ plt.show()
 #
 # `conv2d_backward` returns $\partial L/\partial x$, $\partial L/\partial w$ and
 # $\partial L/\partial b$ from $d_{out}$ and the `cache` that `conv2d_forward` returned
-# with its output (the im2col columns and the weights). The caller keeps the cache and hands
+# with its output (the im2col windows and the weights). The caller keeps the cache and hands
 # it back; the `Conv2d` layer works the same way (`out, cache = layer.forward(x)`, then
 # `layer.backward(dout, cache)`, lesson 06). To check the gradients we take the scalar
 # $f = \sum(\text{out} \cdot d_{out})$, whose gradient with respect to the output is
@@ -336,7 +340,7 @@ smallest_width = ...  # an int
 check("01.smallest_width", smallest_width)
 
 # %% [markdown]
-# **2.** How many numbers does im2col's column matrix hold for VGG-16's conv1_1 (3 input
+# **2.** How many numbers does im2col's window matrix hold for VGG-16's conv1_1 (3 input
 # channels, 3×3 kernel, padding 1) on one 224×224 image? Compare with the image's
 # 3 × 224 × 224 = 150,528 numbers; the memory cost of the fast convolution is the reason
 # the tiny detector's batches are small.

@@ -117,7 +117,7 @@ assert abs(he_g - 1) < 0.05
 #
 # A backward pass needs what its forward pass saw. Every layer's `forward` returns its
 # output *and* a cache, the part of the forward that the backward needs: a convolution's
-# im2col columns (lesson 01), a ReLU's mask of positive inputs. `Sequential.forward` returns
+# im2col windows (lesson 01), a ReLU's mask of positive inputs. `Sequential.forward` returns
 # the caches of all its layers in order: the *tape* of that call. We hold it and give it to
 # `backward`, which walks it from the end; the layers themselves keep only their weights and
 # gradients.
@@ -135,7 +135,7 @@ for label, net in nets.items():
         f"{min(grad_scales[label]):.1e} to {max(grad_scales[label]):.1e}"
     )
 print(
-    f"the tape of one forward: {len(tape)} caches; conv 1's im2col columns "
+    f"the tape of one forward: {len(tape)} caches; conv 1's im2col windows "
     f"{tape[0].cols.shape}, ReLU 1's mask {tape[1].shape}"
 )
 assert len(tape) == len(net.layers) == 2 * DEPTH

@@ -30,7 +30,7 @@ def _smallest_width(columns=63):
 
 SMALLEST_WIDTH = _smallest_width()
 
-CONV1_1_COLUMNS = 3 * 3 * 3 * 224 * 224  # (C * kH * kW) rows x (Ho * Wo) columns
+CONV1_1_WINDOW_NUMBERS = 3 * 3 * 3 * 224 * 224  # (Ho * Wo) windows x (kH * kW * C) numbers
 
 
 def _bias_gradient(dout):
@@ -73,13 +73,13 @@ EXERCISES = [
     Exercise(
         name="01.im2col_entries",
         verify=number_close_to(
-            CONV1_1_COLUMNS,
+            CONV1_1_WINDOW_NUMBERS,
             mistakes=[
-                (3 * 3 * 224 * 224, "each column holds one 3x3 window of every input channel"),
+                (3 * 3 * 224 * 224, "each row holds one 3x3 window of every input channel"),
                 (3 * 224 * 224, "that is the input itself; each pixel sits in up to 9 windows"),
             ],
         ),
-        solution=lambda: CONV1_1_COLUMNS,
+        solution=lambda: CONV1_1_WINDOW_NUMBERS,
         wrong=lambda: 3 * 3 * 224 * 224,
         explanation="9 times the input: im2col copies each pixel once per kernel offset.",
     ),

@@ -4,7 +4,7 @@ Every layer has ``forward(x) -> (out, cache)`` and ``backward(dout, cache) -> dx
 ``params`` dict and a ``grads`` dict with the same keys. The cache is the tape of one call:
 the caller keeps it and hands it back to ``backward`` (as in the CS231n layers), so a layer
 can be applied any number of times before the backward passes, and nothing outlives a
-forward whose cache the caller drops (inference keeps no im2col columns alive).
+forward whose cache the caller drops (inference keeps no im2col windows alive).
 
 ``backward`` *adds* into ``grads``: a layer applied to two inputs, each backward called with
 its own cache, gets both contributions. Call ``zero_grad()`` before each iteration; it clears

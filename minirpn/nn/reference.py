@@ -11,9 +11,11 @@ fast version against these on every shape. Do not use them for training: the con
 is hundreds of times slower than ``conv2d_forward``.
 
 * ``conv2d``: one dot product per output cell (F1 gives the number of cells);
-* ``im2col``: the convolution's input windows as columns, a strided view copied (twin of
+* ``im2col``: the convolution's input windows, one per row, a strided view copied (twin of
   the Cython kernel ``conv2d_forward`` runs);
-* ``col2im``: the convolution's column gradient added back onto its input, one NumPy
+* ``add_bias_transposed``: the product's transpose plus the bias, one NumPy addition (twin
+  of the Cython kernel that gives ``conv2d_forward`` its NCHW output);
+* ``col2im``: the windows' gradient added back onto the convolution's input, one NumPy
   slice per kernel offset (twin of the Cython kernel ``conv2d_backward`` runs);
 * ``max_pool2d``: one window maximum per output cell, with Caffe's ceil mode;
 * ``max_pool2d_backward``: each output's gradient sent to its window's first maximum;
@@ -33,6 +35,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from minirpn.nn._checks import as_pair, check_array
 
 __all__ = [
+    "add_bias_transposed",
     "col2im",
     "conv2d",
     "im2col",
@@ -85,8 +88,9 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, padding=0) -> 
 
 
 def im2col(x, kernel, stride, padding):
-    """(N, C, H, W) -> columns (N, C*kH*kW, Ho*Wo) in the order (c, i, j) of ``w``'s
-    flattening, and (Ho, Wo); twin of the im2col kernel of ``conv2d_forward``.
+    """(N, C, H, W) -> windows as rows (N, Ho*Wo, kH*kW*C), each row in the order (i, j, c)
+    (kernel row, kernel column, channel), and (Ho, Wo); twin of the im2col kernels of
+    ``conv2d_forward``.
 
     ``sliding_window_view`` gives every window of the padded input without copying; one
     copy gathers them into the layout of the convolution's matrix product.
@@ -99,13 +103,19 @@ def im2col(x, kernel, stride, padding):
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]  # a view
     ho, wo = windows.shape[2:4]  # (N, C, Ho, Wo, kH, kW)
-    cols = np.ascontiguousarray(windows.transpose(0, 1, 4, 5, 2, 3))  # (N, C, kH, kW, Ho, Wo)
-    return cols.reshape(n, c * kh * kw, ho * wo), (ho, wo)
+    rows = np.ascontiguousarray(windows.transpose(0, 2, 3, 4, 5, 1))  # (N, Ho, Wo, kH, kW, C)
+    return rows.reshape(n, ho * wo, kh * kw * c), (ho, wo)
+
+
+def add_bias_transposed(rows: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, P, F) product rows plus the bias (F,), as (N, F, P); twin of the kernel
+    ``conv2d_forward`` uses to turn its product into NCHW order."""
+    return np.ascontiguousarray(rows.transpose(0, 2, 1) + b[:, None])
 
 
 def col2im(dcols, x_shape, kernel, stride, padding, out_size) -> np.ndarray:
-    """Scatter-add columns (N, C*kH*kW, Ho*Wo) back onto an (N, C, H, W) gradient; twin of
-    the col2im kernel of ``conv2d_backward``.
+    """Scatter-add window rows (N, Ho*Wo, kH*kW*C) back onto an (N, C, H, W) gradient; twin
+    of the col2im kernels of ``conv2d_backward``.
 
     Each input pixel belongs to several windows, so the contributions are summed. The loop
     runs over the kH*kW kernel offsets: offset (i, j) touches the strided grid of padded
@@ -115,18 +125,18 @@ def col2im(dcols, x_shape, kernel, stride, padding, out_size) -> np.ndarray:
     order too, so both give the same bits. The padding's gradient is dropped.
 
     Args:
-        dcols: (N, C*kH*kW, Ho*Wo), rows in the order (c, i, j) of ``w``'s flattening.
+        dcols: (N, Ho*Wo, kH*kW*C), each row in the order (i, j, c) of ``im2col``.
         x_shape: (N, C, H, W); kernel, stride, padding: (h, w) int pairs;
         out_size: (Ho, Wo).
     """
     n, c, h, wid = x_shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     ho, wo = out_size
-    dcols = dcols.reshape(n, c, kh, kw, ho, wo)
+    windows = dcols.reshape(n, ho, wo, kh, kw, c).transpose(0, 5, 3, 4, 1, 2)  # (N,C,kH,kW,Ho,Wo)
     dxp = np.zeros((n, c, h + 2 * ph, wid + 2 * pw), dtype=dcols.dtype)
     for i in range(kh):
         for j in range(kw):
-            dxp[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw] += dcols[:, :, i, j]
+            dxp[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw] += windows[:, :, i, j]
     return dxp[:, :, ph : ph + h, pw : pw + wid]
 
 
