@@ -118,15 +118,20 @@ def im2col(const real[:, :, :, ::1] padded, Py_ssize_t kh, Py_ssize_t kw, Py_ssi
     """
     cdef Py_ssize_t batch = padded.shape[0], channels = padded.shape[3]
     cdef Py_ssize_t run = kw * channels  # numbers in one kernel row of a window
+    cdef Py_ssize_t row = padded.shape[2] * channels  # numbers in one padded row
     cdef Py_ssize_t n, oy, ox, i
     cdef Py_ssize_t work = 0  # see interrupt.pxi
+    cdef const real* window
+    cdef real* dst
     with nogil:
         for n in range(batch):
             for oy in range(ho):
+                dst = &cols[n, oy * wo, 0]  # the rows of this output row, one after another
                 for ox in range(wo):
+                    window = &padded[n, oy * sh, ox * sw, 0]  # the window's top-left pixel
                     for i in range(kh):
-                        _copy_run(&cols[n, oy * wo + ox, i * run],
-                                  &padded[n, oy * sh + i, ox * sw, 0], run)
+                        _copy_run(dst, window + i * row, run)
+                        dst += run
                 work += kh * kw * channels * wo
                 if work >= CHECK_EVERY:
                     work = 0
