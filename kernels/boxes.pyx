@@ -93,13 +93,14 @@ def box_iou(const real[:, ::1] boxes1, const real[:, ::1] boxes2, real[:, ::1] o
                 check_signals()
 
 
-def greedy_nms(const double[:, ::1] boxes, const long long[::1] class_ids, double iou_threshold,
+def greedy_nms(const double[:, ::1] boxes, const double[::1] classes, double iou_threshold,
                Py_ssize_t max_output):
     """Greedy NMS over boxes already sorted by decreasing score; boxes only suppress their class.
 
     Args:
         boxes: (N, 4) float64 boxes in score order (rank 0 is the best).
-        class_ids: (N,) int64 class of each box (all equal for plain NMS).
+        classes: (N,) float64 class of each box, as for :func:`greedy_nms_top` (all equal
+            for plain NMS).
         iou_threshold: finite float >= 0; a box is dropped when IoU > threshold.
         max_output: stop once this many boxes are kept (>= 0). Whether a box is kept
             depends only on the boxes ranked above it, so the ranks kept are the first
@@ -143,7 +144,7 @@ def greedy_nms(const double[:, ::1] boxes, const long long[::1] class_ids, doubl
     by_x = np.argsort(centres, kind="stable")
     cdef double[:, ::1] xs = np.ascontiguousarray(np.asarray(ranked)[:, by_x])  # (5, N)
     cdef const double[::1] centre = centres[by_x]
-    cdef const long long[::1] xs_class = np.asarray(class_ids)[by_x]
+    cdef const double[::1] xs_class = np.asarray(classes)[by_x]
     position_of_rank = np.empty(n, dtype=np.int64)
     position_of_rank[by_x] = np.arange(n)
     cdef const long long[::1] position = position_of_rank  # rank -> place in centre order
@@ -194,6 +195,85 @@ def greedy_nms(const double[:, ::1] boxes, const long long[::1] class_ids, doubl
     return np.asarray(keep[:kept]).copy()
 
 
+# Kept boxes compared with a candidate per block in greedy_nms_top: a block's IoUs have no
+# early exit, so GCC computes them in SIMD; the scan stops after the first block that
+# suppresses the candidate.
+cdef enum:
+    KEPT_BLOCK = 16
+
+
+def greedy_nms_top(const real[:, ::1] boxes, const long long[::1] order,
+                   const double[::1] classes, double iou_threshold, Py_ssize_t max_output):
+    """Greedy NMS that stops after ``max_output`` kept boxes, by testing each candidate against
+    the boxes kept so far: the same keep list as :func:`greedy_nms`, for a small max_output.
+
+    Args:
+        boxes: (N, 4) float32 or float64 boxes in any order; each is widened to float64
+            (exactly) when it is read, so the IoUs are those of :func:`greedy_nms`.
+        order: (N,) int64 indices of ``boxes`` by decreasing score (rank 0 is the best).
+        classes: (N,) float64 class of each box (indexed like ``boxes``), a whole number
+            below 2**53 (the wrapper numbers the classes 0, 1, ...), so equality is exact.
+        iou_threshold: finite float >= 0; a box is dropped when IoU > threshold.
+        max_output: stop once this many boxes are kept (>= 0).
+    Returns:
+        (M,) int64 indices into ``boxes`` of the kept boxes, by decreasing score, M <= max_output.
+
+    A box is kept exactly when no kept box of its class, all ranked above it, overlaps it by
+    more than the threshold, so the loop walks down the ranks and tests each box against the
+    kept ones only, a block of them at a time, and stops at the first block that suppresses
+    it. The work is at most max_output IoUs per box visited, and only the boxes down to the
+    last kept rank are visited: for the proposal layer's few hundred kept of a few thousand,
+    far less than :func:`greedy_nms`'s sort of all N boxes by centre and its scans. A box
+    that is empty (no area, or a non-finite corner) has IoU 0 with every box: it is kept and
+    suppresses nothing, so it is never stored among the kept boxes that are tested.
+    """
+    cdef Py_ssize_t n = order.shape[0]
+    # The kept boxes that are not empty, as columns: x1, y1, x2, y2, area, class.
+    cdef double[:, ::1] kept_boxes = np.empty((6, max_output))
+    cdef long long[::1] keep = np.empty(max_output, dtype=np.int64)
+    cdef const double* kx1 = &kept_boxes[0, 0] if max_output else NULL
+    cdef const double* ky1 = &kept_boxes[1, 0] if max_output else NULL
+    cdef const double* kx2 = &kept_boxes[2, 0] if max_output else NULL
+    cdef const double* ky2 = &kept_boxes[3, 0] if max_output else NULL
+    cdef const double* k_area = &kept_boxes[4, 0] if max_output else NULL
+    cdef const double* k_class = &kept_boxes[5, 0] if max_output else NULL
+    cdef Py_ssize_t rank, box, start, stop, m, kept = 0, stored = 0
+    cdef Py_ssize_t work = 0  # IoUs computed, see interrupt.pxi
+    cdef double x1, y1, x2, y2, area, label, hit, t = iou_threshold
+    with nogil:
+        for rank in range(n):
+            if kept == max_output:
+                break
+            box = order[rank]
+            x1, y1, x2, y2 = boxes[box, 0], boxes[box, 1], boxes[box, 2], boxes[box, 3]
+            if not (isfinite(x1) and isfinite(y1) and isfinite(x2) and isfinite(y2)):
+                x1 = y1 = x2 = y2 = 0.0  # the empty box at the origin, as in _finite_boxes
+            area = _box_area(x1, y1, x2, y2)
+            if area > 0.0:
+                label = classes[box]
+                hit = 0.0
+                start = 0
+                while start < stored and hit == 0.0:
+                    stop = min(start + KEPT_BLOCK, stored)
+                    for m in range(start, stop):  # no branch: SIMD
+                        hit = 1.0 if (k_class[m] == label) & (
+                            _iou(kx1[m], ky1[m], kx2[m], ky2[m], k_area[m],
+                                 x1, y1, x2, y2, area) > t) else hit
+                    work += stop - start
+                    start = stop
+                if work >= CHECK_EVERY:
+                    work = 0
+                    check_signals()
+                if hit != 0.0:
+                    continue
+                kept_boxes[0, stored], kept_boxes[1, stored] = x1, y1
+                kept_boxes[2, stored], kept_boxes[3, stored] = x2, y2
+                kept_boxes[4, stored], kept_boxes[5, stored] = area, label
+                stored += 1
+            keep[kept] = box
+            kept += 1
+    return np.asarray(keep[:kept]).copy()
+
 cdef inline void _unlink(long long[::1] next_, long long[::1] prev, Py_ssize_t i,
                          Py_ssize_t n) noexcept nogil:
     """Remove box i from the linked list of undecided boxes (its own links stay usable)."""
@@ -203,7 +283,7 @@ cdef inline void _unlink(long long[::1] next_, long long[::1] prev, Py_ssize_t i
         prev[next_[i]] = prev[i]
 
 
-cdef inline void _suppress_if_overlapping(double[:, ::1] xs, const long long[::1] xs_class,
+cdef inline void _suppress_if_overlapping(double[:, ::1] xs, const double[::1] xs_class,
                                           unsigned char[::1] suppressed, long long[::1] next_,
                                           long long[::1] prev, Py_ssize_t i, Py_ssize_t j,
                                           double t) noexcept nogil:
