@@ -14,6 +14,7 @@ always receives float64 boxes, so its keep list never depends on float32 roundin
 import numpy as np
 
 from libc.math cimport INFINITY, fabs, isfinite
+from libc.string cimport memmove
 
 include "interrupt.pxi"
 
@@ -158,7 +159,7 @@ def greedy_nms(const double[:, ::1] boxes, const double[::1] classes, double iou
 
     cdef Py_ssize_t rank, i, j, kept = 0
     cdef Py_ssize_t work = 0  # boxes scanned, see interrupt.pxi
-    cdef double t = iou_threshold, width, slack, reach, lo, hi
+    cdef double t = iou_threshold, reach, lo, hi
     with nogil:
         for rank in range(n):
             if kept == max_output:
@@ -174,12 +175,7 @@ def greedy_nms(const double[:, ::1] boxes, const double[::1] classes, double iou
             _unlink(next_, prev, i, n)
             if xs[4, i] <= 0.0:
                 continue  # an empty box has IoU 0 with everything: it suppresses nothing
-            if t > 0.0:
-                width = xs[2, i] - xs[0, i]
-                slack = WINDOW_SLACK * (fabs(xs[0, i]) + fabs(xs[2, i]))
-                reach = (1.0 - t) / (2.0 * t) * width * (1.0 + WINDOW_SLACK) + slack
-            else:
-                reach = INFINITY  # at t = 0 any overlap suppresses: no bound
+            reach = _reach(xs[0, i], xs[2, i], t)
             hi = centre[i] + reach
             lo = centre[i] - reach
             j = next_[i]
@@ -195,11 +191,27 @@ def greedy_nms(const double[:, ::1] boxes, const double[::1] classes, double iou
     return np.asarray(keep[:kept]).copy()
 
 
-# Kept boxes compared with a candidate per block in greedy_nms_top: a block's IoUs have no
-# early exit, so GCC computes them in SIMD; the scan stops after the first block that
-# suppresses the candidate.
-cdef enum:
-    KEPT_BLOCK = 16
+cdef inline double _reach(double x1, double x2, double t) noexcept nogil:
+    """Half-width of the window of x centres that can hold a box overlapping the box
+    ``x1..x2`` (of positive width) by IoU > t: (1 - t) / (2 t) widths (see greedy_nms),
+    widened by the slack; infinite at t = 0, where any overlap suppresses."""
+    if t <= 0.0:
+        return INFINITY
+    return ((1.0 - t) / (2.0 * t) * (x2 - x1) * (1.0 + WINDOW_SLACK)
+            + WINDOW_SLACK * (fabs(x1) + fabs(x2)))
+
+
+cdef inline Py_ssize_t _first_at_least(const double* values, Py_ssize_t n,
+                                       double bound) noexcept nogil:
+    """Index of the first of the increasing ``values[:n]`` that is >= bound (n if none)."""
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if values[mid] < bound:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def greedy_nms_top(const real[:, ::1] boxes, const long long[::1] order,
@@ -219,27 +231,28 @@ def greedy_nms_top(const real[:, ::1] boxes, const long long[::1] order,
         (M,) int64 indices into ``boxes`` of the kept boxes, by decreasing score, M <= max_output.
 
     A box is kept exactly when no kept box of its class, all ranked above it, overlaps it by
-    more than the threshold, so the loop walks down the ranks and tests each box against the
-    kept ones only, a block of them at a time, and stops at the first block that suppresses
-    it. The work is at most max_output IoUs per box visited, and only the boxes down to the
-    last kept rank are visited: for the proposal layer's few hundred kept of a few thousand,
-    far less than :func:`greedy_nms`'s sort of all N boxes by centre and its scans. A box
-    that is empty (no area, or a non-finite corner) has IoU 0 with every box: it is kept and
-    suppresses nothing, so it is never stored among the kept boxes that are tested.
+    more than the threshold. So the loop walks down the ranks and tests each box against the
+    kept ones only, and stops at the first that suppresses it: at most max_output IoUs per
+    box, and only the boxes down to the last kept rank are visited (for the proposal
+    layer's few hundred kept of a few thousand, far less than :func:`greedy_nms`'s sort of
+    all N boxes by centre and its scans). The bound of greedy_nms's window is symmetric in
+    the two boxes (swap their roles in its argument: the candidate's width bounds the kept
+    box's too), so only the kept boxes whose x centre lies within the candidate's own
+    window can suppress it; they are kept in order of x centre to find those by bisection.
+    A box that is empty (no area, or a non-finite corner) has IoU 0 with every box: it is
+    kept and suppresses nothing, so it is never stored among the kept boxes tested.
     """
     cdef Py_ssize_t n = order.shape[0]
-    # The kept boxes that are not empty, as columns: x1, y1, x2, y2, area, class.
+    # The stored kept boxes (those with an area) as columns x1, y1, x2, y2, area, class by
+    # the order they were kept in, and their x centres in increasing order with their slots.
     cdef double[:, ::1] kept_boxes = np.empty((6, max_output))
+    cdef double[::1] centres = np.empty(max_output)
+    cdef Py_ssize_t[::1] slots = np.empty(max_output, dtype=np.intp)
     cdef long long[::1] keep = np.empty(max_output, dtype=np.int64)
-    cdef const double* kx1 = &kept_boxes[0, 0] if max_output else NULL
-    cdef const double* ky1 = &kept_boxes[1, 0] if max_output else NULL
-    cdef const double* kx2 = &kept_boxes[2, 0] if max_output else NULL
-    cdef const double* ky2 = &kept_boxes[3, 0] if max_output else NULL
-    cdef const double* k_area = &kept_boxes[4, 0] if max_output else NULL
-    cdef const double* k_class = &kept_boxes[5, 0] if max_output else NULL
-    cdef Py_ssize_t rank, box, start, stop, m, kept = 0, stored = 0
-    cdef Py_ssize_t work = 0  # IoUs computed, see interrupt.pxi
-    cdef double x1, y1, x2, y2, area, label, hit, t = iou_threshold
+    cdef Py_ssize_t rank, box, first, place, m, k, kept = 0, stored = 0
+    cdef Py_ssize_t work = 0  # kept boxes looked at, see interrupt.pxi
+    cdef double x1, y1, x2, y2, area, label, centre, reach, t = iou_threshold
+    cdef bint suppressed
     with nogil:
         for rank in range(n):
             if kept == max_output:
@@ -251,21 +264,30 @@ def greedy_nms_top(const real[:, ::1] boxes, const long long[::1] order,
             area = _box_area(x1, y1, x2, y2)
             if area > 0.0:
                 label = classes[box]
-                hit = 0.0
-                start = 0
-                while start < stored and hit == 0.0:
-                    stop = min(start + KEPT_BLOCK, stored)
-                    for m in range(start, stop):  # no branch: SIMD
-                        hit = 1.0 if (k_class[m] == label) & (
-                            _iou(kx1[m], ky1[m], kx2[m], ky2[m], k_area[m],
-                                 x1, y1, x2, y2, area) > t) else hit
-                    work += stop - start
-                    start = stop
+                centre = x1 / 2 + x2 / 2  # no overflow at 1e308
+                reach = _reach(x1, x2, t)
+                first = _first_at_least(&centres[0], stored, centre - reach)
+                suppressed = False
+                m = first
+                while m < stored and centres[m] <= centre + reach and not suppressed:
+                    k = slots[m]
+                    # A kept box that misses this one along y has IoU 0 <= t: no division.
+                    suppressed = (kept_boxes[5, k] == label
+                                  and kept_boxes[1, k] < y2 and kept_boxes[3, k] > y1
+                                  and _iou(kept_boxes[0, k], kept_boxes[1, k],
+                                           kept_boxes[2, k], kept_boxes[3, k],
+                                           kept_boxes[4, k], x1, y1, x2, y2, area) > t)
+                    m += 1
+                work += m - first + 1
                 if work >= CHECK_EVERY:
                     work = 0
                     check_signals()
-                if hit != 0.0:
+                if suppressed:
                     continue
+                place = _first_at_least(&centres[0], stored, centre)
+                memmove(&centres[place + 1], &centres[place], (stored - place) * sizeof(double))
+                memmove(&slots[place + 1], &slots[place], (stored - place) * sizeof(Py_ssize_t))
+                centres[place], slots[place] = centre, stored
                 kept_boxes[0, stored], kept_boxes[1, stored] = x1, y1
                 kept_boxes[2, stored], kept_boxes[3, stored] = x2, y2
                 kept_boxes[4, stored], kept_boxes[5, stored] = area, label

@@ -192,7 +192,7 @@ def test_max_output_on_large_and_adversarial_sets_matches_twin(max_output):
     # stops before the last block of KEPT_BLOCK, a kept box stored wrong, class ids that
     # collide in float64 (2**62 + 1 is 2**62) or are ignored, a stop one box late.
     rng = np.random.default_rng(7)
-    n = 2000
+    n = ops.TOP_NMS_LIMIT + 100
     centres = rng.uniform(0, 800, (40, 2))[rng.integers(0, 40, n)] + rng.normal(0, 10, (n, 2))
     half = rng.uniform(10, 120, (n, 2))
     clustered = np.concatenate([centres - half, centres + half], axis=1)

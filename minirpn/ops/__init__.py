@@ -16,9 +16,11 @@ from minirpn._kernels import roi_pool as _roi_pool
 from minirpn.ops import _validate
 from minirpn.ops.geometry import score_order
 
-# Up to this max_output, NMS tests each box against the kept ones (greedy_nms_top: at most
-# max_output IoUs per box, no sort); above it, greedy_nms's spatial pruning pays for its sort.
-TOP_NMS_LIMIT = 300
+# Up to this max_output, NMS tests each box against the kept ones near it (greedy_nms_top:
+# no sort of all boxes, at most max_output IoUs per box visited, a kept box's insertion in
+# centre order moves at most max_output entries); above it, greedy_nms's sort of all boxes
+# pays.
+TOP_NMS_LIMIT = 2000
 
 # Padding of each cell of the channels-last gradient buffer of roi_align_backward.
 CELL_PADDING = 8
