@@ -80,21 +80,20 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray, ignore_index: 
         raise ValueError(
             f"ignore_index={ignore_index} is a valid class index for {num_classes} classes"
         )
-    kept = labels != ignore_index
-    bad = kept & ((labels < 0) | (labels >= num_classes))
+    kept = np.flatnonzero(labels != ignore_index)  # (M,) the rows that take part
+    target = labels[kept]  # (M,)
+    bad = (target < 0) | (target >= num_classes)
     if bad.any():
         raise ValueError(
             f"labels must lie in [0, {num_classes}) or equal ignore_index={ignore_index}, "
-            f"got {labels[bad][:5].tolist()}"
+            f"got {target[bad][:5].tolist()}"
         )
     dlogits = np.zeros_like(logits)
-    num_kept = int(kept.sum())
+    num_kept = len(kept)
     if num_kept == 0:
         return 0.0, dlogits
 
-    rows = logits[kept]  # (M, C)
-    target = labels[kept]  # (M,)
-    log_prob = log_softmax(rows)  # (M, C)
+    log_prob = log_softmax(logits[kept])  # (M, C)
     picked = np.arange(num_kept)
     loss = -float(log_prob[picked, target].sum()) / num_kept
 
