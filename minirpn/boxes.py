@@ -53,10 +53,10 @@ def encode(
         raise ValueError(
             f"anchors and gt must have the same shape, got {anchors.shape} and {gt.shape}"
         )
-    anchor_size, anchor_centre = _size_and_centre(anchors, "anchors")  # (N, 2) each
-    gt_size, gt_centre = _size_and_centre(gt, "gt")
-    deltas = np.concatenate(
-        [(gt_centre - anchor_centre) / anchor_size, np.log(gt_size / anchor_size)], axis=1
+    aw, ah, ax, ay = _size_and_centre(anchors, "anchors")
+    gw, gh, gx, gy = _size_and_centre(gt, "gt")
+    deltas = np.stack(
+        [(gx - ax) / aw, (gy - ay) / ah, np.log(gw / aw), np.log(gh / ah)], axis=1
     )  # (N, 4)
     if means is not None:
         deltas = deltas - _coord_vector(means, "means", deltas.dtype)
@@ -89,11 +89,13 @@ def decode(
 
 
 class _Decoded(NamedTuple):
-    """The pieces of :func:`decode` that its backward needs, x and y side by side."""
+    """The pieces of :func:`decode` that its backward needs, all (N,) but ``t`` and ``boxes``."""
 
     t: np.ndarray  # (N, 4) denormalised deltas, before the clamp of t_w, t_h
-    anchor_size: np.ndarray  # (N, 2) anchor width and height
-    size: np.ndarray  # (N, 2) decoded width and height
+    anchor_w: np.ndarray
+    anchor_h: np.ndarray
+    w: np.ndarray  # decoded width and height
+    h: np.ndarray
     boxes: np.ndarray  # (N, 4)
 
 
@@ -112,14 +114,17 @@ def _decode_terms(anchors, deltas, means, stds) -> _Decoded:
         deltas = deltas * _coord_vector(stds, "stds", dtype, positive=True)
     if means is not None:
         deltas = deltas + _coord_vector(means, "means", dtype)
-    # x and y at once, as (N, 2) columns: the same operations on each number as one axis at
-    # a time, in half the calls.
-    anchor_size = anchors[:, 2:] - anchors[:, :2]  # (w_a, h_a)
-    anchor_centre = anchors[:, :2] + 0.5 * anchor_size  # (x_a, y_a)
-    centre = anchor_centre + deltas[:, :2] * anchor_size  # (x, y)
-    size = anchor_size * np.exp(np.minimum(deltas[:, 2:], BBOX_XFORM_CLIP))  # (w, h)
-    boxes = np.concatenate([centre - 0.5 * size, centre + 0.5 * size], axis=1)  # (N, 4)
-    return _Decoded(deltas, anchor_size, size, boxes.astype(dtype, copy=False))
+    aw = anchors[:, 2] - anchors[:, 0]
+    ah = anchors[:, 3] - anchors[:, 1]
+    ax = anchors[:, 0] + 0.5 * aw
+    ay = anchors[:, 1] + 0.5 * ah
+
+    x = ax + deltas[:, 0] * aw
+    y = ay + deltas[:, 1] * ah
+    w = aw * np.exp(np.minimum(deltas[:, 2], BBOX_XFORM_CLIP))
+    h = ah * np.exp(np.minimum(deltas[:, 3], BBOX_XFORM_CLIP))
+    boxes = np.stack([x - 0.5 * w, y - 0.5 * h, x + 0.5 * w, y + 0.5 * h], axis=1)  # (N, 4)
+    return _Decoded(deltas, aw, ah, w, h, boxes.astype(dtype, copy=False))
 
 
 def decode_backward(
@@ -172,11 +177,19 @@ def decode_backward(
         limits = np.array([width, height, width, height], dtype=dtype)
         inside = (decoded.boxes >= 0) & (decoded.boxes <= limits)  # (N, 4) clip inactive
         dboxes = np.where(inside, dboxes, 0.0)
-    dcentre = dboxes[:, :2] + dboxes[:, 2:]  # (dL/dx, dL/dy)
-    dsize = 0.5 * (dboxes[:, 2:] - dboxes[:, :2])  # (dL/dw, dL/dh)
+    dx = dboxes[:, 0] + dboxes[:, 2]
+    dy = dboxes[:, 1] + dboxes[:, 3]
+    dw = 0.5 * (dboxes[:, 2] - dboxes[:, 0])
+    dh = 0.5 * (dboxes[:, 3] - dboxes[:, 1])
     unclamped = decoded.t[:, 2:] <= BBOX_XFORM_CLIP  # (N, 2) the min() passes t through
-    dt = np.concatenate(
-        [dcentre * decoded.anchor_size, np.where(unclamped, dsize * decoded.size, 0.0)], axis=1
+    dt = np.stack(
+        [
+            dx * decoded.anchor_w,
+            dy * decoded.anchor_h,
+            np.where(unclamped[:, 0], dw * decoded.w, 0.0),
+            np.where(unclamped[:, 1], dh * decoded.h, 0.0),
+        ],
+        axis=1,
     )  # (N, 4)
     if stds is not None:
         dt = dt * _coord_vector(stds, "stds", dtype, positive=True)
@@ -289,17 +302,17 @@ def as_boxes(boxes, name: str) -> np.ndarray:
     return boxes
 
 
-def _size_and_centre(boxes: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(w, h)`` and ``(x, y)`` of each box as (N, 2) arrays, x and y side by side."""
-    size = boxes[:, 2:] - boxes[:, :2]
+def _size_and_centre(boxes: np.ndarray, name: str) -> tuple[np.ndarray, ...]:
+    widths = boxes[:, 2] - boxes[:, 0]
+    heights = boxes[:, 3] - boxes[:, 1]
     # log(w / w_a) needs positive sizes; zero would give -inf and spread NaN downstream.
     _raise_on_rows(
         boxes,
-        ~((size[:, 0] > 0) & (size[:, 1] > 0)),
+        ~((widths > 0) & (heights > 0)),
         name,
         "needs positive width and height to be encoded",
     )
-    return size, boxes[:, :2] + 0.5 * size
+    return widths, heights, boxes[:, 0] + 0.5 * widths, boxes[:, 1] + 0.5 * heights
 
 
 def _coord_vector(
