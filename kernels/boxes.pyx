@@ -9,7 +9,8 @@ Called only through ``minirpn.ops``, which validates every argument; the NumPy t
 ``minirpn.ops.reference`` define the results, and these kernels reproduce them bit for bit:
 the same formulas, evaluated in the same order and precision. IoU is computed in the
 precision of its inputs (float32 boxes in float32: twice the SIMD lanes of float64); NMS
-always receives float64 boxes, so its keep list never depends on float32 rounding.
+always computes in float64 (greedy_nms receives float64 boxes, greedy_nms_top widens each
+box as it reads it), so its keep list never depends on float32 rounding.
 """
 import numpy as np
 
