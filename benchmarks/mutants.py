@@ -251,7 +251,7 @@ MUTANTS = [
         "rpn.rows_take_the_first_map_anchors",
         "minirpn/rpn.py",
         "RPNOutput.rows",
-        "np.concatenate(self.anchors)",
+        "_stack_rows(self.anchors)",
         "self.anchors[0]",
         "test_rpn.py::test_the_stage_on_two_maps_of_different_sizes_gradient_check",
         "an image's rows pair every map's scores with the first map's anchors",
