@@ -9,11 +9,13 @@ Called only through ``minirpn.ops``, which validates every argument; the NumPy t
 ``minirpn.ops.reference`` define the results, and these kernels reproduce them bit for bit:
 the same formulas, evaluated in the same order and precision. IoU is computed in the
 precision of its inputs (float32 boxes in float32: twice the SIMD lanes of float64); NMS
-always receives float64 boxes, so its keep list never depends on float32 rounding.
+always computes in float64 (greedy_nms receives float64 boxes, greedy_nms_top widens each
+box as it reads it), so its keep list never depends on float32 rounding.
 """
 import numpy as np
 
 from libc.math cimport INFINITY, fabs, isfinite
+from libc.string cimport memmove
 
 include "interrupt.pxi"
 
@@ -93,13 +95,14 @@ def box_iou(const real[:, ::1] boxes1, const real[:, ::1] boxes2, real[:, ::1] o
                 check_signals()
 
 
-def greedy_nms(const double[:, ::1] boxes, const long long[::1] class_ids, double iou_threshold,
+def greedy_nms(const double[:, ::1] boxes, const double[::1] classes, double iou_threshold,
                Py_ssize_t max_output):
     """Greedy NMS over boxes already sorted by decreasing score; boxes only suppress their class.
 
     Args:
         boxes: (N, 4) float64 boxes in score order (rank 0 is the best).
-        class_ids: (N,) int64 class of each box (all equal for plain NMS).
+        classes: (N,) float64 class of each box, as for :func:`greedy_nms_top` (all equal
+            for plain NMS).
         iou_threshold: finite float >= 0; a box is dropped when IoU > threshold.
         max_output: stop once this many boxes are kept (>= 0). Whether a box is kept
             depends only on the boxes ranked above it, so the ranks kept are the first
@@ -143,7 +146,7 @@ def greedy_nms(const double[:, ::1] boxes, const long long[::1] class_ids, doubl
     by_x = np.argsort(centres, kind="stable")
     cdef double[:, ::1] xs = np.ascontiguousarray(np.asarray(ranked)[:, by_x])  # (5, N)
     cdef const double[::1] centre = centres[by_x]
-    cdef const long long[::1] xs_class = np.asarray(class_ids)[by_x]
+    cdef const double[::1] xs_class = np.asarray(classes)[by_x]
     position_of_rank = np.empty(n, dtype=np.int64)
     position_of_rank[by_x] = np.arange(n)
     cdef const long long[::1] position = position_of_rank  # rank -> place in centre order
@@ -157,7 +160,7 @@ def greedy_nms(const double[:, ::1] boxes, const long long[::1] class_ids, doubl
 
     cdef Py_ssize_t rank, i, j, kept = 0
     cdef Py_ssize_t work = 0  # boxes scanned, see interrupt.pxi
-    cdef double t = iou_threshold, width, slack, reach, lo, hi
+    cdef double t = iou_threshold, reach, lo, hi
     with nogil:
         for rank in range(n):
             if kept == max_output:
@@ -173,12 +176,7 @@ def greedy_nms(const double[:, ::1] boxes, const long long[::1] class_ids, doubl
             _unlink(next_, prev, i, n)
             if xs[4, i] <= 0.0:
                 continue  # an empty box has IoU 0 with everything: it suppresses nothing
-            if t > 0.0:
-                width = xs[2, i] - xs[0, i]
-                slack = WINDOW_SLACK * (fabs(xs[0, i]) + fabs(xs[2, i]))
-                reach = (1.0 - t) / (2.0 * t) * width * (1.0 + WINDOW_SLACK) + slack
-            else:
-                reach = INFINITY  # at t = 0 any overlap suppresses: no bound
+            reach = _reach(xs[0, i], xs[2, i], t)
             hi = centre[i] + reach
             lo = centre[i] - reach
             j = next_[i]
@@ -194,6 +192,111 @@ def greedy_nms(const double[:, ::1] boxes, const long long[::1] class_ids, doubl
     return np.asarray(keep[:kept]).copy()
 
 
+cdef inline double _reach(double x1, double x2, double t) noexcept nogil:
+    """Half-width of the window of x centres that can hold a box overlapping the box
+    ``x1..x2`` (of positive width) by IoU > t: (1 - t) / (2 t) widths (see greedy_nms),
+    widened by the slack; infinite at t = 0, where any overlap suppresses."""
+    if t <= 0.0:
+        return INFINITY
+    return ((1.0 - t) / (2.0 * t) * (x2 - x1) * (1.0 + WINDOW_SLACK)
+            + WINDOW_SLACK * (fabs(x1) + fabs(x2)))
+
+
+cdef inline Py_ssize_t _first_at_least(const double* values, Py_ssize_t n,
+                                       double bound) noexcept nogil:
+    """Index of the first of the increasing ``values[:n]`` that is >= bound (n if none)."""
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if values[mid] < bound:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def greedy_nms_top(const real[:, ::1] boxes, const long long[::1] order,
+                   const double[::1] classes, double iou_threshold, Py_ssize_t max_output):
+    """Greedy NMS that stops after ``max_output`` kept boxes, by testing each candidate against
+    the boxes kept so far: the same keep list as :func:`greedy_nms`, for a small max_output.
+
+    Args:
+        boxes: (N, 4) float32 or float64 boxes in any order; each is widened to float64
+            (exactly) when it is read, so the IoUs are those of :func:`greedy_nms`.
+        order: (N,) int64 indices of ``boxes`` by decreasing score (rank 0 is the best).
+        classes: (N,) float64 class of each box (indexed like ``boxes``), a whole number
+            below 2**53 (the wrapper numbers the classes 0, 1, ...), so equality is exact.
+        iou_threshold: finite float >= 0; a box is dropped when IoU > threshold.
+        max_output: stop once this many boxes are kept (>= 0).
+    Returns:
+        (M,) int64 indices into ``boxes`` of the kept boxes, by decreasing score, M <= max_output.
+
+    A box is kept exactly when no kept box of its class, all ranked above it, overlaps it by
+    more than the threshold. So the loop walks down the ranks and tests each box against the
+    kept ones only, and stops at the first that suppresses it: at most max_output IoUs per
+    box, and only the boxes down to the last kept rank are visited (for the proposal
+    layer's few hundred kept of a few thousand, far less than :func:`greedy_nms`'s sort of
+    all N boxes by centre and its scans). The bound of greedy_nms's window is symmetric in
+    the two boxes (swap their roles in its argument: the candidate's width bounds the kept
+    box's too), so only the kept boxes whose x centre lies within the candidate's own
+    window can suppress it; they are kept in order of x centre to find those by bisection.
+    A box that is empty (no area, or a non-finite corner) has IoU 0 with every box: it is
+    kept and suppresses nothing, so it is never stored among the kept boxes tested.
+    """
+    cdef Py_ssize_t n = order.shape[0]
+    # The stored kept boxes (those with an area) as columns x1, y1, x2, y2, area, class by
+    # the order they were kept in, and their x centres in increasing order with their slots.
+    cdef double[:, ::1] kept_boxes = np.empty((6, max_output))
+    cdef double[::1] centres = np.empty(max_output)
+    cdef Py_ssize_t[::1] slots = np.empty(max_output, dtype=np.intp)
+    cdef long long[::1] keep = np.empty(max_output, dtype=np.int64)
+    cdef Py_ssize_t rank, box, first, place, m, k, kept = 0, stored = 0
+    cdef Py_ssize_t work = 0  # kept boxes looked at, see interrupt.pxi
+    cdef double x1, y1, x2, y2, area, label, centre, reach, t = iou_threshold
+    cdef bint suppressed
+    with nogil:
+        for rank in range(n):
+            if kept == max_output:
+                break
+            box = order[rank]
+            x1, y1, x2, y2 = boxes[box, 0], boxes[box, 1], boxes[box, 2], boxes[box, 3]
+            if not (isfinite(x1) and isfinite(y1) and isfinite(x2) and isfinite(y2)):
+                x1 = y1 = x2 = y2 = 0.0  # the empty box at the origin, as in _finite_boxes
+            area = _box_area(x1, y1, x2, y2)
+            if area > 0.0:
+                label = classes[box]
+                centre = x1 / 2 + x2 / 2  # no overflow at 1e308
+                reach = _reach(x1, x2, t)
+                first = _first_at_least(&centres[0], stored, centre - reach)
+                suppressed = False
+                m = first
+                while m < stored and centres[m] <= centre + reach and not suppressed:
+                    k = slots[m]
+                    # A kept box that misses this one along y has IoU 0 <= t: no division.
+                    suppressed = (kept_boxes[5, k] == label
+                                  and kept_boxes[1, k] < y2 and kept_boxes[3, k] > y1
+                                  and _iou(kept_boxes[0, k], kept_boxes[1, k],
+                                           kept_boxes[2, k], kept_boxes[3, k],
+                                           kept_boxes[4, k], x1, y1, x2, y2, area) > t)
+                    m += 1
+                work += m - first + 1
+                if work >= CHECK_EVERY:
+                    work = 0
+                    check_signals()
+                if suppressed:
+                    continue
+                place = _first_at_least(&centres[0], stored, centre)
+                memmove(&centres[place + 1], &centres[place], (stored - place) * sizeof(double))
+                memmove(&slots[place + 1], &slots[place], (stored - place) * sizeof(Py_ssize_t))
+                centres[place], slots[place] = centre, stored
+                kept_boxes[0, stored], kept_boxes[1, stored] = x1, y1
+                kept_boxes[2, stored], kept_boxes[3, stored] = x2, y2
+                kept_boxes[4, stored], kept_boxes[5, stored] = area, label
+                stored += 1
+            keep[kept] = box
+            kept += 1
+    return np.asarray(keep[:kept]).copy()
+
 cdef inline void _unlink(long long[::1] next_, long long[::1] prev, Py_ssize_t i,
                          Py_ssize_t n) noexcept nogil:
     """Remove box i from the linked list of undecided boxes (its own links stay usable)."""
@@ -203,7 +306,7 @@ cdef inline void _unlink(long long[::1] next_, long long[::1] prev, Py_ssize_t i
         prev[next_[i]] = prev[i]
 
 
-cdef inline void _suppress_if_overlapping(double[:, ::1] xs, const long long[::1] xs_class,
+cdef inline void _suppress_if_overlapping(double[:, ::1] xs, const double[::1] xs_class,
                                           unsigned char[::1] suppressed, long long[::1] next_,
                                           long long[::1] prev, Py_ssize_t i, Py_ssize_t j,
                                           double t) noexcept nogil:

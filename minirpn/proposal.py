@@ -134,10 +134,8 @@ def propose_rows(
     probs = softmax(logits)[:, OBJECT]  # (K,)
     boxes = decode(anchors.astype(deltas.dtype, copy=False), deltas)  # (K, 4)
     boxes = clip_boxes(boxes, image_size)
-    keep = remove_small_boxes(boxes, cfg.rpn_min_size * image_scale)
-    boxes, probs, index = boxes[keep], probs[keep], keep  # index: the anchor rows kept
+    kept = remove_small_boxes(boxes, cfg.rpn_min_size * image_scale)  # anchor rows
     # A stable sort: equal scores keep the grid order, so the result is reproducible.
-    order = np.argsort(-probs, kind="stable")[:pre_nms_top_n]
-    boxes, probs, index = boxes[order], probs[order], index[order]
-    keep = nms(boxes, probs, cfg.rpn_nms_thresh, max_output=post_nms_top_n)
-    return boxes[keep], probs[keep], index[keep]
+    rows = kept[np.argsort(-probs[kept], kind="stable")[:pre_nms_top_n]]  # best first
+    rows = rows[nms(boxes[rows], probs[rows], cfg.rpn_nms_thresh, max_output=post_nms_top_n)]
+    return boxes[rows], probs[rows], rows

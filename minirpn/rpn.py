@@ -56,11 +56,12 @@ class RPNOutput(NamedTuple):
 
     def rows(self, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Image ``b``'s anchors as rows, every map's after the previous one's:
-        ``(logits (K, 2), deltas (K, 4), anchors (K, 4))``."""
+        ``(logits (K, 2), deltas (K, 4), anchors (K, 4))``. With one map they may share
+        memory with the outputs and :attr:`anchors` (read them, do not write)."""
         return (
-            np.concatenate([flatten_scores(s[b]) for s in self.scores]),
-            np.concatenate([flatten_deltas(d[b]) for d in self.deltas]),
-            np.concatenate(self.anchors),
+            _stack_rows([flatten_scores(s[b]) for s in self.scores]),
+            _stack_rows([flatten_deltas(d[b]) for d in self.deltas]),
+            _stack_rows(self.anchors),
         )
 
     def scatter_rows(self, rows: np.ndarray, grads: list[np.ndarray], b: int) -> None:
@@ -77,6 +78,11 @@ class RPNOutput(NamedTuple):
     def num_locations(self) -> int:
         """Anchor locations (cells) of all maps: the paper's N_reg (F11)."""
         return sum(s.shape[2] * s.shape[3] for s in self.scores)
+
+
+def _stack_rows(parts: list[np.ndarray]) -> np.ndarray:
+    """The rows of every map, one after the other (one map's as they are: no copy)."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 class Proposals(NamedTuple):

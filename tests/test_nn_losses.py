@@ -148,3 +148,36 @@ def test_softmax_matches_the_definition_and_survives_huge_logits():
     huge = np.array([[1000.0, 0.0], [-1000.0, -1000.0]])
     np.testing.assert_allclose(softmax(huge), [[1.0, 0.0], [0.5, 0.5]])
     assert log_softmax(huge)[0, 1] == -1000.0
+
+
+def numpy_rows_log_softmax(logits):
+    """log_softmax with NumPy's reductions along each row: the definition the column loops of
+    the fast path must reproduce bit for bit."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_softmax_has_the_bits_of_numpys_row_reductions(dtype):
+    # Catches summing a row in another order than NumPy's (e.g. the first entry added last,
+    # or pairwise), and a wrong maximum on NaN, inf or zeros of opposite sign.
+    rng = np.random.default_rng(0)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e30, -1e30, 1e-40, 88.0, -104.0])
+    for num_classes in range(2, 12):  # the column loops up to FEW_CLASSES, NumPy beyond
+        for scale in (0.01, 1.0, 100.0, 1e4):  # near-equal exps, where the order shows
+            logits = rng.normal(0.0, scale, (300, num_classes)).astype(dtype)
+            mask = rng.random(logits.shape) < 0.05
+            logits[mask] = rng.choice(special, mask.sum()).astype(dtype)
+            logits[:4] = special[[1, 0, 4, 2]].astype(dtype)[:, None]  # whole special rows
+            logits[4, :2] = np.array([-0.0, 0.0], dtype)  # two maxima, zeros of both signs
+            with np.errstate(invalid="ignore", over="ignore"):
+                fast, expected = log_softmax(logits), numpy_rows_log_softmax(logits)
+            assert fast.dtype == dtype
+            bits = np.uint32 if dtype == np.float32 else np.uint64
+            np.testing.assert_array_equal(
+                np.ascontiguousarray(fast).view(bits), expected.view(bits)
+            )
+    non_contiguous = rng.normal(size=(3, 40)).astype(dtype).T  # (40, 3), Fortran order
+    np.testing.assert_array_equal(
+        log_softmax(non_contiguous), numpy_rows_log_softmax(non_contiguous)
+    )

@@ -183,3 +183,31 @@ def test_large_clustered_problem_matches_twin():
         np.testing.assert_array_equal(
             ops.nms(boxes, scores, threshold), reference.nms(boxes, scores, threshold)
         )
+
+
+@pytest.mark.parametrize("max_output", [1, 150, ops.TOP_NMS_LIMIT, ops.TOP_NMS_LIMIT + 1])
+def test_max_output_on_large_and_adversarial_sets_matches_twin(max_output):
+    # Up to TOP_NMS_LIMIT the kernel tests boxes against the kept ones, above it the
+    # spatially pruned kernel stops at max_output. Catches a scan of the kept boxes that
+    # stops before the last block of KEPT_BLOCK, a kept box stored wrong, class ids that
+    # collide in float64 (2**62 + 1 is 2**62) or are ignored, a stop one box late.
+    rng = np.random.default_rng(7)
+    n = ops.TOP_NMS_LIMIT + 100
+    centres = rng.uniform(0, 800, (40, 2))[rng.integers(0, 40, n)] + rng.normal(0, 10, (n, 2))
+    half = rng.uniform(10, 120, (n, 2))
+    clustered = np.concatenate([centres - half, centres + half], axis=1)
+    cell = np.stack(np.divmod(np.arange(n), 50), axis=1) * 10.0
+    disjoint = np.concatenate([cell, cell + 8.0], axis=1)  # a grid, no two boxes overlap
+    column = np.stack([np.zeros(n), cell[:, 0], np.full(n, 8.0), cell[:, 0] + 8.0], axis=1)
+    scores = rng.integers(0, 50, n) / 50.0  # many ties
+    class_ids = 2**62 + rng.integers(0, 3, n)  # numbered 0, 1, 2 for the kernels
+    for boxes in (clustered.astype(np.float32), clustered * 1e140, disjoint, column):
+        boxes = boxes.copy()
+        boxes[rng.integers(0, n, 20)] = np.nan  # empty boxes: kept, suppress nothing
+        for threshold in (0.0, 0.5, 0.7):
+            expected = reference.nms(boxes, scores, threshold, max_output)
+            np.testing.assert_array_equal(ops.nms(boxes, scores, threshold, max_output), expected)
+            np.testing.assert_array_equal(
+                ops.batched_nms(boxes, scores, class_ids, threshold, max_output),
+                reference.batched_nms(boxes, scores, class_ids, threshold, max_output),
+            )

@@ -16,6 +16,12 @@ from minirpn._kernels import roi_pool as _roi_pool
 from minirpn.ops import _validate
 from minirpn.ops.geometry import score_order
 
+# Up to this max_output, NMS tests each box against the kept ones near it (greedy_nms_top:
+# no sort of all boxes, at most max_output IoUs per box visited, a kept box's insertion in
+# centre order moves at most max_output entries); above it, greedy_nms's sort of all boxes
+# pays.
+TOP_NMS_LIMIT = 2000
+
 # Padding of each cell of the channels-last gradient buffer of roi_align_backward.
 CELL_PADDING = 8
 
@@ -56,8 +62,7 @@ def nms(boxes, scores, iou_threshold, max_output=None):
     scores = _validate.check_scores("scores", scores, len(boxes))
     iou_threshold = _validate.check_iou_threshold("iou_threshold", iou_threshold)
     max_output = _validate.check_max_output("max_output", max_output, len(boxes))
-    classes = np.zeros(len(boxes), dtype=np.int64)
-    return _sorted_nms(boxes, scores, classes, iou_threshold, max_output)
+    return _sorted_nms(boxes, scores, np.zeros(len(boxes)), iou_threshold, max_output)
 
 
 def batched_nms(boxes, scores, class_ids, iou_threshold, max_output=None):
@@ -71,16 +76,20 @@ def batched_nms(boxes, scores, class_ids, iou_threshold, max_output=None):
     class_ids = _validate.check_class_ids("class_ids", class_ids, len(boxes))
     iou_threshold = _validate.check_iou_threshold("iou_threshold", iou_threshold)
     max_output = _validate.check_max_output("max_output", max_output, len(boxes))
-    return _sorted_nms(boxes, scores, class_ids, iou_threshold, max_output)
+    # The classes numbered 0, 1, ... as float64: exact, and compared in the kernels' SIMD loops.
+    classes = np.unique(class_ids, return_inverse=True)[1].astype(np.float64)
+    return _sorted_nms(boxes, scores, classes, iou_threshold, max_output)
 
 
-def _sorted_nms(boxes, scores, class_ids, iou_threshold, max_output):
-    """Sort once by score, run the kernel on the sorted boxes, map ranks back to indices."""
+def _sorted_nms(boxes, scores, classes, iou_threshold, max_output):
+    """Sort once by score and run the kernel that suits ``max_output``; indices into ``boxes``."""
     order = score_order(scores)
+    if max_output <= TOP_NMS_LIMIT:
+        return _boxes.greedy_nms_top(boxes, order, classes, iou_threshold, max_output)
     # float64 whatever the input, as in the twin: which boxes survive must not depend on
     # float32 rounding of IoUs that sit right at the threshold.
     kept_ranks = _boxes.greedy_nms(
-        boxes[order].astype(np.float64), class_ids[order], iou_threshold, max_output
+        boxes[order].astype(np.float64), classes[order], iou_threshold, max_output
     )
     return order[kept_ranks]
 
