@@ -19,6 +19,11 @@ ctypedef fused real:
     float
     double
 
+ctypedef fused cell_or_real:  # what _transpose moves: numbers or argmax cells
+    int
+    float
+    double
+
 # argmax of a bin that covers no cell of the map.
 cdef int EMPTY_BIN = -1
 
@@ -36,14 +41,14 @@ cdef void _bin_edges(double start, double roi_size, Py_ssize_t count, double lim
         hi[k] = <Py_ssize_t>fmin(fmax(ceil((k + 1) * bin_size) + start, 0.0), limit)
 
 
-def roi_pool_forward(const real[:, :, :, ::1] features_nhwc, const long long[::1] batch_index,
+def roi_pool_forward(const real[:, :, :, ::1] features, const long long[::1] batch_index,
                      const double[:, ::1] coords, double spatial_scale,
                      real[:, :, :, ::1] out, int[:, :, :, ::1] argmax, bint has_nan):
     """Fill ``out`` and ``argmax`` (R, C, ph, pw) by max pooling over RoIs.
 
     Args:
-        features_nhwc: (N, H, W, C) features, channels last (the wrapper transposes the NCHW
-            map once): the C values of one cell are then contiguous, so the innermost loop,
+        features: (N, C, H, W) features; the kernel works on a channels-last copy (N, H, W,
+            C), where the C values of one cell are contiguous, so that the innermost loop,
             over channels, runs in SIMD lanes instead of C separate compare chains.
         batch_index: (R,) image of each RoI; coords: (R, 4) RoI corners in image coordinates.
         has_nan: whether the features hold a NaN; without one the loop can skip the NaN
@@ -51,20 +56,28 @@ def roi_pool_forward(const real[:, :, :, ::1] features_nhwc, const long long[::1
     """
     cdef Py_ssize_t rois = out.shape[0], channels = out.shape[1]
     cdef Py_ssize_t pooled_h = out.shape[2], pooled_w = out.shape[3]
-    cdef Py_ssize_t height = features_nhwc.shape[1], width = features_nhwc.shape[2]
+    cdef Py_ssize_t batch = features.shape[0]
+    cdef Py_ssize_t height = features.shape[2], width = features.shape[3]
+    dtype = np.asarray(features).dtype
+    cdef real[:, :, :, ::1] features_nhwc = np.empty((batch, height, width, channels), dtype)
     # Bin edges of the current RoI: rows [h_lo[i], h_hi[i]), columns [w_lo[j], w_hi[j]).
     cdef Py_ssize_t[::1] h_lo = np.empty(pooled_h, dtype=np.intp)
     cdef Py_ssize_t[::1] h_hi = np.empty(pooled_h, dtype=np.intp)
     cdef Py_ssize_t[::1] w_lo = np.empty(pooled_w, dtype=np.intp)
     cdef Py_ssize_t[::1] w_hi = np.empty(pooled_w, dtype=np.intp)
-    # Running maximum and its cell for every channel of the current bin. The cell index is a
-    # 32-bit int (the wrapper limits H * W) so that it fits the SIMD lanes of float32 data.
-    cdef real[::1] best = np.empty(channels, dtype=np.asarray(features_nhwc).dtype)
-    cdef int[::1] best_cell = np.empty(channels, dtype=np.intc)
-    cdef Py_ssize_t r, b, c, i, j
+    # Maximum and its cell for every bin and channel of the current RoI, channels last as
+    # the loops make them; transposed into ``out`` and ``argmax`` (channels first) once the
+    # RoI is done. The cell index is a 32-bit int (the wrapper limits H * W) so that it fits
+    # the SIMD lanes of float32 data.
+    cdef real[:, :, ::1] best = np.empty((pooled_h, pooled_w, channels), dtype)
+    cdef int[:, :, ::1] best_cell = np.empty((pooled_h, pooled_w, channels), dtype=np.intc)
+    cdef Py_ssize_t r, b, c, i, j, bins = pooled_h * pooled_w
     cdef Py_ssize_t work = 0  # see interrupt.pxi
     cdef double x1, y1, x2, y2
     with nogil:
+        for b in range(batch):
+            _transpose(&features[b, 0, 0, 0], channels, height * width,
+                       &features_nhwc[b, 0, 0, 0])
         for r in range(rois):
             b = batch_index[r]
             # Project onto the map and snap to cells with C's round (half away from zero);
@@ -79,24 +92,52 @@ def roi_pool_forward(const real[:, :, :, ::1] features_nhwc, const long long[::1
                 for j in range(pooled_w):
                     if h_hi[i] <= h_lo[i] or w_hi[j] <= w_lo[j]:
                         for c in range(channels):
-                            out[r, c, i, j] = 0
-                            argmax[r, c, i, j] = EMPTY_BIN
+                            best[i, j, c] = 0
+                            best_cell[i, j, c] = EMPTY_BIN
                     else:
                         # Constant flags, so the compiler builds two specialised loops.
                         if has_nan:
                             _bin_argmax(&features_nhwc[b, 0, 0, 0], width, channels, h_lo[i],
-                                        h_hi[i], w_lo[j], w_hi[j], &best[0], &best_cell[0], True)
+                                        h_hi[i], w_lo[j], w_hi[j], &best[i, j, 0],
+                                        &best_cell[i, j, 0], True)
                         else:
                             _bin_argmax(&features_nhwc[b, 0, 0, 0], width, channels, h_lo[i],
-                                        h_hi[i], w_lo[j], w_hi[j], &best[0], &best_cell[0], False)
-                        for c in range(channels):
-                            out[r, c, i, j] = best[c]
-                            argmax[r, c, i, j] = best_cell[c]
+                                        h_hi[i], w_lo[j], w_hi[j], &best[i, j, 0],
+                                        &best_cell[i, j, 0], False)
                         work += (h_hi[i] - h_lo[i]) * (w_hi[j] - w_lo[j]) * channels
                     work += channels
                     if work >= CHECK_EVERY:
                         work = 0
                         check_signals()
+            _transpose(&best[0, 0, 0], bins, channels, &out[r, 0, 0, 0])
+            _transpose(&best_cell[0, 0, 0], bins, channels, &argmax[r, 0, 0, 0])
+
+
+cdef inline void _transpose(const cell_or_real* source, Py_ssize_t rows, Py_ssize_t cols,
+                            cell_or_real* target) noexcept nogil:
+    """target (cols, rows) = source (rows, cols) transposed, both C-contiguous.
+
+    In blocks of 4 x 4: four runs of four numbers read, four written, which GCC turns into
+    SIMD loads, shuffles and stores (one number at a time, the reads or the writes would
+    stride across the arrays); the rows and columns beyond a multiple of 4 one by one.
+    """
+    cdef Py_ssize_t whole_rows = rows - rows % 4, whole_cols = cols - cols % 4
+    cdef Py_ssize_t r, c, i, j
+    cdef cell_or_real block[4][4]
+    for c in range(0, whole_cols, 4):
+        for r in range(0, whole_rows, 4):
+            for i in range(4):
+                for j in range(4):
+                    block[i][j] = source[(r + i) * cols + c + j]
+            for j in range(4):
+                for i in range(4):
+                    target[(c + j) * rows + r + i] = block[i][j]
+        for r in range(whole_rows, rows):
+            for j in range(4):
+                target[(c + j) * rows + r] = source[r * cols + c + j]
+    for c in range(whole_cols, cols):
+        for r in range(rows):
+            target[c * rows + r] = source[r * cols + c]
 
 
 cdef inline void _bin_argmax(const real* image, Py_ssize_t width, Py_ssize_t channels,
@@ -118,7 +159,8 @@ cdef inline void _bin_argmax(const real* image, Py_ssize_t width, Py_ssize_t cha
         best[c] = values[c]
         best_cell[c] = cell
     for h in range(top, bottom):
-        for w in range(left, right):
+        # the first cell is already in best (compared with itself it would change nothing)
+        for w in range(left + 1 if h == top else left, right):
             cell = h * width + w
             values = image + cell * channels
             for c in range(channels):

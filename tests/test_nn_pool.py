@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from minirpn._kernels import max_pool as _max_pool
 from minirpn.gradcheck import numerical_gradient, relative_error
 from minirpn.nn import max_pool2d_backward, max_pool2d_forward
 from minirpn.nn.reference import max_pool2d as naive_max_pool2d
@@ -174,8 +175,56 @@ def test_signed_zeros_tie_as_np_maximum_breaks_the_tie():
     np.testing.assert_array_equal(cache.argmax.ravel(), [0, 0])  # the first place still
 
 
-def test_a_damaged_argmax_is_refused_not_followed():
-    out, cache = max_pool2d_forward(np.zeros((1, 1, 4, 4)), 2, 2)
+@pytest.mark.parametrize("size", [4, 5])  # the halving kernels, the general ones
+def test_a_damaged_argmax_is_refused_not_followed(size):
+    out, cache = max_pool2d_forward(np.zeros((1, 1, size, size)), 2, 2)
     cache.argmax[0, 0, 1, 1] = 4  # offsets of a 2x2 window are 0..3
     with pytest.raises(ValueError, match="argmax holds window offsets beyond the 2x2 window"):
         max_pool2d_backward(np.ones_like(out), cache)
+
+
+def bits(a):
+    """The bytes of each number, so that -0.0 differs from 0.0 and NaNs by sign."""
+    return a.view(np.uint64 if a.dtype == np.float64 else np.uint32)
+
+
+# (N, C, H, W) with H and W even: 2x2 windows at stride 2 halve the map (the backbone's
+# pooling), which takes kernels of its own
+halving_shapes = st.tuples(
+    st.integers(1, 2), st.integers(1, 3), st.integers(1, 5), st.integers(1, 9)
+).map(lambda s: (s[0], s[1], 2 * s[2], 2 * s[3]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(halving_shapes, st.integers(0, 2**32 - 1), st.sampled_from([np.float32, np.float64]))
+def test_halving_kernels_equal_the_general_ones_bit_for_bit(shape, seed, dtype):
+    # The general kernels, called directly, must give the same bits: which of equal numbers
+    # (-0.0, 0.0) and which NaN (of two signs) wins, the places, and gradients that are
+    # 0.0 + g (so -0.0 arrives as 0.0) at the place and 0.0 elsewhere, even beside a NaN.
+    rng = np.random.default_rng(seed)
+    values = np.array([-1.5, -0.0, 0.0, 0.75, np.inf, -np.inf, np.nan, -np.nan], dtype)
+    x = rng.choice(values, size=shape, p=[0.2] * 4 + [0.05] * 4)
+    out, cache = max_pool2d_forward(x, 2, 2)
+    general_out = np.empty_like(out)
+    general_places = np.empty_like(cache.argmax)
+    _max_pool.max_pool_forward(x, 2, 2, 2, 2, general_out, general_places)
+    np.testing.assert_array_equal(bits(out), bits(general_out))
+    np.testing.assert_array_equal(cache.argmax, general_places)
+
+    dout = rng.choice(np.array([-0.0, 0.0, 1.25, -2.0, np.nan], dtype), size=out.shape)
+    dx = max_pool2d_backward(dout, cache)
+    general_dx = np.zeros_like(x)
+    _max_pool.max_pool_backward(dout, cache.argmax, 2, 2, 2, 2, general_dx)
+    np.testing.assert_array_equal(bits(dx), bits(general_dx))
+
+
+@settings(max_examples=30, deadline=None)
+@given(halving_shapes, st.integers(0, 2**32 - 1))
+def test_halving_path_equals_the_loop_twins_with_ties(shape, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.choice(np.array([-1.5, 0.0, 0.75, 2.0], np.float32), size=shape)
+    out, cache = max_pool2d_forward(x, 2, 2)
+    np.testing.assert_array_equal(out, naive_max_pool2d(x, 2, 2))
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    dx = max_pool2d_backward(dout, cache)
+    np.testing.assert_array_equal(dx, naive_max_pool2d_backward(dout, x, 2, 2))

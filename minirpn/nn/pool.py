@@ -56,13 +56,16 @@ def max_pool2d_forward(x: np.ndarray, kernel_size, stride, padding=0, ceil_mode:
     ho = output_size(h, kernel[0], stride[0], padding[0], ceil_mode)
     wo = output_size(w, kernel[1], stride[1], padding[1], ceil_mode)
 
-    xp = _pad_for_windows(x, kernel, stride, padding, (ho, wo), fill=-np.inf)
     out = np.empty((n, c, ho, wo), dtype=x.dtype)
     argmax = np.empty(out.shape, dtype=np.min_scalar_type(kernel[0] * kernel[1] - 1))
     # One loop step per output cell, its window's maximum and where it is: a Cython kernel
     # (kernels/max_pool.pyx), one pass instead of NumPy's several per kernel offset;
     # minirpn.nn.reference.max_pool2d is its readable twin.
-    _max_pool.max_pool_forward(np.ascontiguousarray(xp), *kernel, *stride, out, argmax)
+    if _is_2x2_halving(x.shape, kernel, stride, padding):
+        _max_pool.max_pool_2x2_forward(np.ascontiguousarray(x), out, argmax)
+    else:
+        xp = _pad_for_windows(x, kernel, stride, padding, (ho, wo), fill=-np.inf)
+        _max_pool.max_pool_forward(np.ascontiguousarray(xp), *kernel, *stride, out, argmax)
     return out, MaxPool2dCache(argmax, (n, c, h, w), kernel, stride, padding)
 
 
@@ -84,13 +87,26 @@ def max_pool2d_backward(dout: np.ndarray, cache: MaxPool2dCache) -> np.ndarray:
     n, c, h, w = x_shape
     ho, wo = argmax.shape[2:]
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    padded_size = (max(h + 2 * ph, (ho - 1) * sh + kh), max(w + 2 * pw, (wo - 1) * sw + kw))
-    dxp = np.zeros((n, c, *padded_size), dout.dtype)  # the shape _pad_for_windows gave
+    dout = np.ascontiguousarray(dout)
     # Each output's gradient added at its argmax, output cells in row-major order (the
     # kernel's twin: minirpn.nn.reference.max_pool2d_backward).
-    if _max_pool.max_pool_backward(np.ascontiguousarray(dout), argmax, kh, kw, sh, sw, dxp):
+    if _is_2x2_halving(x_shape, kernel, stride, padding):
+        dxp = np.empty(x_shape, dout.dtype)  # the kernel writes every cell
+        outside = _max_pool.max_pool_2x2_backward(dout, argmax, dxp)
+    else:
+        padded = (max(h + 2 * ph, (ho - 1) * sh + kh), max(w + 2 * pw, (wo - 1) * sw + kw))
+        dxp = np.zeros((n, c, *padded), dout.dtype)  # the shape _pad_for_windows gave
+        outside = _max_pool.max_pool_backward(dout, argmax, kh, kw, sh, sw, dxp)
+    if outside:
         raise ValueError(f"cache.argmax holds window offsets beyond the {kh}x{kw} window")
     return dxp[:, :, ph : ph + h, pw : pw + w]
+
+
+def _is_2x2_halving(x_shape, kernel, stride, padding) -> bool:
+    """Whether the pooling halves an even-sized map with 2x2 windows at stride 2 (VGG's and
+    the tiny backbone's), which the kernels treat on a faster path with the same results."""
+    h, w = x_shape[2:]
+    return kernel == stride == (2, 2) and padding == (0, 0) and h % 2 == 0 and w % 2 == 0
 
 
 def _pad_for_windows(x, kernel, stride, padding, out_size, fill):

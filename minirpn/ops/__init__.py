@@ -112,12 +112,8 @@ def roi_pool(features, rois, output_size, spatial_scale):
     shape = (len(coords), features.shape[1]) + output_size
     out = np.empty(shape, dtype=features.dtype)
     argmax = np.empty(shape, dtype=np.int32)
-    # Channels last, (N, H, W, C): the kernel's innermost loop runs over channels in SIMD.
-    features_nhwc = np.ascontiguousarray(features.transpose(0, 2, 3, 1))
     has_nan = bool(np.isnan(features.max()))  # max is NaN iff some value is
-    _roi_pool.roi_pool_forward(
-        features_nhwc, batch_index, coords, spatial_scale, out, argmax, has_nan
-    )
+    _roi_pool.roi_pool_forward(features, batch_index, coords, spatial_scale, out, argmax, has_nan)
     return out, argmax
 
 
