@@ -189,8 +189,9 @@ def test_large_clustered_problem_matches_twin():
 def test_max_output_on_large_and_adversarial_sets_matches_twin(max_output):
     # Up to TOP_NMS_LIMIT the kernel tests boxes against the kept ones, above it the
     # spatially pruned kernel stops at max_output. Catches a scan of the kept boxes that
-    # stops before the last block of KEPT_BLOCK, a kept box stored wrong, class ids that
-    # collide in float64 (2**62 + 1 is 2**62) or are ignored, a stop one box late.
+    # stops one kept box early (or a bisection one place late), a kept box stored wrong,
+    # class ids that collide in float64 (2**62 + 1 is 2**62) or are ignored, a stop one
+    # box late.
     rng = np.random.default_rng(7)
     n = ops.TOP_NMS_LIMIT + 100
     centres = rng.uniform(0, 800, (40, 2))[rng.integers(0, 40, n)] + rng.normal(0, 10, (n, 2))
